@@ -1,0 +1,404 @@
+//! Application-side connection state machine (what php-fpm's `fcgi_read_request`
+//! and friends do), without any I/O.
+//!
+//! The worker feeds bytes it read from the socket, pulls [`ServerEvent`]s,
+//! writes the response through [`ServerConn::send_stdout`] /
+//! [`ServerConn::end_request`], and drains [`ServerConn::take_output`] to the
+//! socket. Management replies (FCGI_GET_VALUES_RESULT, FCGI_UNKNOWN_TYPE) and
+//! rejections (FCGI_CANT_MPX_CONN, FCGI_UNKNOWN_ROLE) are queued into the same
+//! output buffer, so ordering on the wire is always the order of events.
+//!
+//! One request at a time: like php-fpm, corral does not multiplex.
+//!
+//! Deliberate differences from php-fpm (more lenient, never less safe):
+//! * a name-value pair may span FCGI_PARAMS records (the spec allows it;
+//!   php-fpm parses each record on its own);
+//! * a second FCGI_BEGIN_REQUEST during a request is answered with
+//!   FCGI_CANT_MPX_CONN instead of dropping the connection;
+//! * records for request ids that are not active are ignored, so leftovers of
+//!   a request the worker ended early (unread FCGI_STDIN) do no harm;
+//! * padding up to 255 bytes is accepted (php-fpm rejects content+padding
+//!   above 65535).
+
+use std::collections::VecDeque;
+
+use crate::decode::RecordDecoder;
+use crate::error::ProtocolError;
+use crate::params::{decode_pairs, encode_pair, Params};
+use crate::record::{
+    encode_end_request, encode_record, encode_stderr, encode_stderr_end, encode_stdout,
+    encode_stdout_end, encode_unknown_type, protocol_status, Record, RecordType, Role,
+    FCGI_KEEP_CONN,
+};
+
+/// Default cap on one request's FCGI_PARAMS stream: 1 MiB. nginx's default
+/// header buffers (4 × 8 KiB) produce far less; the cap only stops a peer from
+/// making the worker buffer without end.
+pub const DEFAULT_MAX_PARAMS_BYTES: usize = 1 << 20;
+/// Default cap on name-value pairs per request (and per FCGI_GET_VALUES).
+/// Each pair costs two allocations, so this bounds bookkeeping separately from
+/// bytes: 1 MiB of two-byte empty pairs would otherwise be 512 Ki pairs.
+pub const DEFAULT_MAX_PARAMS_COUNT: usize = 8192;
+
+/// Limits and management values of one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Reported as FCGI_MAX_CONNS. php-fpm reports the pool's `pm.max_children`.
+    pub max_conns: u32,
+    /// Reported as FCGI_MAX_REQS. php-fpm reports the pool's `pm.max_children`.
+    pub max_reqs: u32,
+    /// Cap on the bytes of one request's FCGI_PARAMS stream.
+    pub max_params_bytes: usize,
+    /// Cap on the number of pairs in one FCGI_PARAMS stream or FCGI_GET_VALUES.
+    pub max_params_count: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_conns: 1,
+            max_reqs: 1,
+            max_params_bytes: DEFAULT_MAX_PARAMS_BYTES,
+            max_params_count: DEFAULT_MAX_PARAMS_COUNT,
+        }
+    }
+}
+
+/// What the web server asked for, in arrival order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// A request started. Only `Role::Responder` requests are reported; other
+    /// roles were already answered with FCGI_UNKNOWN_ROLE.
+    BeginRequest {
+        id: u16,
+        role: Role,
+        keep_conn: bool,
+    },
+    /// The complete CGI environment (after the empty FCGI_PARAMS record).
+    Params(Params),
+    /// A non-empty piece of the request body.
+    Stdin(Vec<u8>),
+    /// The request body is complete.
+    StdinEnd,
+    /// The web server gave up on the request (client went away); the worker
+    /// should stop and still call [`ServerConn::end_request`].
+    AbortRequest { id: u16 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Params,
+    Stdin,
+    StdinDone,
+}
+
+#[derive(Debug)]
+struct Active {
+    id: u16,
+    keep_conn: bool,
+    phase: Phase,
+    params_buf: Vec<u8>,
+    aborted: bool,
+    stderr_used: bool,
+}
+
+/// One FastCGI connection, application side.
+#[derive(Debug)]
+pub struct ServerConn {
+    config: ServerConfig,
+    decoder: RecordDecoder,
+    active: Option<Active>,
+    events: VecDeque<ServerEvent>,
+    output: Vec<u8>,
+    close_requested: bool,
+    failed: Option<ProtocolError>,
+}
+
+impl Default for ServerConn {
+    fn default() -> Self {
+        Self::new(ServerConfig::default())
+    }
+}
+
+impl ServerConn {
+    /// A fresh connection with no request active.
+    pub fn new(config: ServerConfig) -> Self {
+        ServerConn {
+            config,
+            decoder: RecordDecoder::new(),
+            active: None,
+            events: VecDeque::new(),
+            output: Vec::new(),
+            close_requested: false,
+            failed: None,
+        }
+    }
+
+    /// Processes bytes read from the socket. Any chunking is fine. On error
+    /// the connection is unusable (every later call returns the same error):
+    /// close it, as php-fpm does.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), ProtocolError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        let mut bytes = bytes;
+        let result = self.feed_records(&mut bytes);
+        if let Err(err) = &result {
+            self.failed = Some(err.clone());
+        }
+        result
+    }
+
+    fn feed_records(&mut self, bytes: &mut &[u8]) -> Result<(), ProtocolError> {
+        while let Some(record) = self.decoder.decode(bytes)? {
+            self.handle(record)?;
+        }
+        Ok(())
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// Bytes to write to the socket, leaving the buffer empty.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.output)
+    }
+
+    /// Bytes waiting to be written (without taking them).
+    pub fn pending_output(&self) -> &[u8] {
+        &self.output
+    }
+
+    /// The id of the request in progress.
+    pub fn active_request(&self) -> Option<u16> {
+        self.active.as_ref().map(|a| a.id)
+    }
+
+    /// True once the peer asked (via a cleared FCGI_KEEP_CONN flag) that the
+    /// connection be closed after the output written so far.
+    pub fn should_close(&self) -> bool {
+        self.close_requested
+    }
+
+    /// Queues response body bytes (headers included: that is CGI's format) for
+    /// the active request. Returns false and writes nothing when no request is
+    /// active.
+    pub fn send_stdout(&mut self, data: &[u8]) -> bool {
+        match &self.active {
+            Some(a) => {
+                encode_stdout(a.id, data, &mut self.output);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Queues FCGI_STDERR bytes (what php-fpm sends for errors when
+    /// `fastcgi.logging` is on). Returns false when no request is active.
+    pub fn send_stderr(&mut self, data: &[u8]) -> bool {
+        match &mut self.active {
+            Some(a) => {
+                if !data.is_empty() {
+                    a.stderr_used = true;
+                }
+                encode_stderr(a.id, data, &mut self.output);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ends the active request: closes the output streams, queues
+    /// FCGI_END_REQUEST (FCGI_REQUEST_COMPLETE, `app_status`; php-fpm always
+    /// sends 0) and makes the connection ready for the next request. Queued
+    /// events of the ended request that were not polled yet are discarded.
+    ///
+    /// Returns `Some(keep_conn)`, or `None` when no request was active. When
+    /// `keep_conn` is false, [`ServerConn::should_close`] becomes true.
+    pub fn end_request(&mut self, app_status: u32) -> Option<bool> {
+        let active = self.active.take()?;
+        encode_stdout_end(active.id, &mut self.output);
+        if active.stderr_used {
+            encode_stderr_end(active.id, &mut self.output);
+        }
+        encode_end_request(
+            active.id,
+            app_status,
+            protocol_status::REQUEST_COMPLETE,
+            &mut self.output,
+        );
+        if !active.keep_conn {
+            self.close_requested = true;
+        }
+        // Drop leftovers of this request; a later BeginRequest cannot be queued
+        // (it would have been refused with CANT_MPX_CONN) but keep the rule
+        // explicit.
+        while let Some(ev) = self.events.front() {
+            if matches!(ev, ServerEvent::BeginRequest { .. }) {
+                break;
+            }
+            self.events.pop_front();
+        }
+        Some(active.keep_conn)
+    }
+
+    fn handle(&mut self, record: Record) -> Result<(), ProtocolError> {
+        let id = record.request_id;
+        if id == 0 {
+            return self.handle_management(record);
+        }
+        if record.record_type == RecordType::BeginRequest {
+            return self.handle_begin(record);
+        }
+        let Some(active) = self.active.as_mut().filter(|a| a.id == id) else {
+            // Not our request (refused, ended, or never begun): ignore.
+            return Ok(());
+        };
+        let unexpected = |context| ProtocolError::UnexpectedRecord {
+            record_type: record.record_type.as_u8(),
+            id,
+            context,
+        };
+        match record.record_type {
+            RecordType::Params => {
+                if active.phase != Phase::Params {
+                    return Err(unexpected("FCGI_PARAMS after the params stream ended"));
+                }
+                if record.content.is_empty() {
+                    let bytes = std::mem::take(&mut active.params_buf);
+                    let params = decode_pairs(&bytes, self.config.max_params_count)?;
+                    active.phase = Phase::Stdin;
+                    self.events.push_back(ServerEvent::Params(params));
+                } else {
+                    let total = active.params_buf.len() + record.content.len();
+                    if total > self.config.max_params_bytes {
+                        return Err(ProtocolError::ParamsTooLarge {
+                            limit: self.config.max_params_bytes,
+                        });
+                    }
+                    active.params_buf.extend_from_slice(&record.content);
+                }
+            }
+            RecordType::Stdin => match active.phase {
+                Phase::Params => {
+                    return Err(unexpected("FCGI_STDIN before the params stream ended"))
+                }
+                Phase::Stdin if record.content.is_empty() => {
+                    active.phase = Phase::StdinDone;
+                    self.events.push_back(ServerEvent::StdinEnd);
+                }
+                Phase::Stdin => self.events.push_back(ServerEvent::Stdin(record.content)),
+                // php-fpm skips stray empty FCGI_STDIN records too.
+                Phase::StdinDone if record.content.is_empty() => {}
+                Phase::StdinDone => {
+                    return Err(unexpected("FCGI_STDIN after the stdin stream ended"))
+                }
+            },
+            RecordType::AbortRequest => {
+                if !active.aborted {
+                    active.aborted = true;
+                    self.events.push_back(ServerEvent::AbortRequest { id });
+                }
+            }
+            // A responder has no use for FCGI_DATA (filter role only).
+            RecordType::Data => {}
+            RecordType::EndRequest
+            | RecordType::Stdout
+            | RecordType::Stderr
+            | RecordType::GetValues
+            | RecordType::GetValuesResult
+            | RecordType::UnknownType => {
+                return Err(unexpected(
+                    "record type a web server never sends for a request",
+                ))
+            }
+            RecordType::BeginRequest | RecordType::Other(_) => {}
+        }
+        Ok(())
+    }
+
+    fn handle_begin(&mut self, record: Record) -> Result<(), ProtocolError> {
+        let id = record.request_id;
+        let body: [u8; 8] =
+            record
+                .content
+                .as_slice()
+                .try_into()
+                .map_err(|_| ProtocolError::BadBeginRequest {
+                    id,
+                    len: u16::try_from(record.content.len()).unwrap_or(u16::MAX),
+                })?;
+        let role = Role::from_u16(u16::from_be_bytes([body[0], body[1]]));
+        let keep_conn = body[2] & FCGI_KEEP_CONN != 0;
+        match &self.active {
+            Some(active) if active.id == id => Err(ProtocolError::UnexpectedRecord {
+                record_type: RecordType::BeginRequest.as_u8(),
+                id,
+                context: "FCGI_BEGIN_REQUEST for the request already in progress",
+            }),
+            Some(_) => {
+                encode_end_request(id, 0, protocol_status::CANT_MPX_CONN, &mut self.output);
+                Ok(())
+            }
+            None if role != Role::Responder => {
+                encode_end_request(id, 0, protocol_status::UNKNOWN_ROLE, &mut self.output);
+                if !keep_conn {
+                    self.close_requested = true;
+                }
+                Ok(())
+            }
+            None => {
+                self.close_requested = false;
+                self.active = Some(Active {
+                    id,
+                    keep_conn,
+                    phase: Phase::Params,
+                    params_buf: Vec::new(),
+                    aborted: false,
+                    stderr_used: false,
+                });
+                self.events.push_back(ServerEvent::BeginRequest {
+                    id,
+                    role,
+                    keep_conn,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Management records (request id 0): FCGI_GET_VALUES is answered, every
+    /// other type (including request types sent with id 0) gets
+    /// FCGI_UNKNOWN_TYPE, as the spec asks.
+    fn handle_management(&mut self, record: Record) -> Result<(), ProtocolError> {
+        if record.record_type != RecordType::GetValues {
+            encode_unknown_type(record.record_type.as_u8(), &mut self.output);
+            return Ok(());
+        }
+        // The answer has at most one pair per known variable, so it is small
+        // whatever the query looks like.
+        let names = decode_pairs(&record.content, self.config.max_params_count)?;
+        let mut answered: [bool; 3] = [false; 3];
+        let mut body = Vec::new();
+        for (name, _) in names.iter() {
+            let (slot, value) = match name {
+                b"FCGI_MAX_CONNS" => (0, self.config.max_conns.to_string()),
+                b"FCGI_MAX_REQS" => (1, self.config.max_reqs.to_string()),
+                b"FCGI_MPXS_CONNS" => (2, "0".to_string()),
+                _ => continue,
+            };
+            if !answered[slot] {
+                answered[slot] = true;
+                encode_pair(name, value.as_bytes(), &mut body);
+            }
+        }
+        encode_record(RecordType::GetValuesResult, 0, &body, &mut self.output);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;

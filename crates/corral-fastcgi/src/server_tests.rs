@@ -1,0 +1,441 @@
+//! Unit tests of the server state machine: every record type, every refusal
+//! and every error path.
+
+use super::*;
+use crate::params::encode_pairs;
+use crate::record::{encode_begin_request, encode_stream, encode_stream_end, Header, HEADER_LEN};
+
+fn begin(id: u16, role: Role, keep: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_begin_request(id, role, keep, &mut out);
+    out
+}
+
+fn record(t: RecordType, id: u16, content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_record(t, id, content, &mut out);
+    out
+}
+
+fn params_stream(id: u16, pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    encode_pairs(pairs.iter().copied(), &mut body);
+    let mut out = Vec::new();
+    encode_stream(RecordType::Params, id, &body, &mut out);
+    encode_stream_end(RecordType::Params, id, &mut out);
+    out
+}
+
+fn events(conn: &mut ServerConn) -> Vec<ServerEvent> {
+    std::iter::from_fn(|| conn.poll_event()).collect()
+}
+
+/// Splits an output buffer into (type, id, content) triples.
+fn records(mut bytes: &[u8]) -> Vec<(RecordType, u16, Vec<u8>)> {
+    let mut dec = RecordDecoder::new();
+    let mut out = Vec::new();
+    while let Some(r) = dec.decode(&mut bytes).unwrap() {
+        out.push((r.record_type, r.request_id, r.content));
+    }
+    assert!(dec.is_idle(), "output ends mid-record");
+    out
+}
+
+fn started(id: u16, keep: bool) -> ServerConn {
+    let mut conn = ServerConn::default();
+    conn.feed(&begin(id, Role::Responder, keep)).unwrap();
+    conn.feed(&params_stream(id, &[("A", "1")])).unwrap();
+    events(&mut conn);
+    conn
+}
+
+#[test]
+fn full_request() {
+    let mut conn = ServerConn::default();
+    let mut input = begin(1, Role::Responder, true);
+    input.extend(params_stream(
+        1,
+        &[("SCRIPT_FILENAME", "/x.php"), ("REQUEST_METHOD", "POST")],
+    ));
+    input.extend(record(RecordType::Stdin, 1, b"abc"));
+    input.extend(record(RecordType::Stdin, 1, b"def"));
+    input.extend(record(RecordType::Stdin, 1, b""));
+    conn.feed(&input).unwrap();
+    assert!(conn.take_output().is_empty());
+    let ev = events(&mut conn);
+    assert_eq!(ev.len(), 5);
+    assert_eq!(
+        ev[0],
+        ServerEvent::BeginRequest {
+            id: 1,
+            role: Role::Responder,
+            keep_conn: true
+        }
+    );
+    let ServerEvent::Params(p) = &ev[1] else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(p.get_str("SCRIPT_FILENAME"), Some("/x.php"));
+    assert_eq!(p.get("REQUEST_METHOD"), Some(&b"POST"[..]));
+    assert_eq!(ev[2], ServerEvent::Stdin(b"abc".to_vec()));
+    assert_eq!(ev[3], ServerEvent::Stdin(b"def".to_vec()));
+    assert_eq!(ev[4], ServerEvent::StdinEnd);
+    assert_eq!(conn.active_request(), Some(1));
+
+    assert!(conn.send_stdout(b"Content-type: text/plain\r\n\r\nhi"));
+    assert_eq!(conn.end_request(0), Some(true));
+    assert!(!conn.should_close());
+    assert_eq!(conn.active_request(), None);
+    let out = records(&conn.take_output());
+    assert_eq!(
+        out,
+        vec![
+            (
+                RecordType::Stdout,
+                1,
+                b"Content-type: text/plain\r\n\r\nhi".to_vec()
+            ),
+            (RecordType::Stdout, 1, vec![]),
+            (RecordType::EndRequest, 1, vec![0, 0, 0, 0, 0, 0, 0, 0]),
+        ]
+    );
+
+    // The connection is reusable for the next request.
+    conn.feed(&begin(2, Role::Responder, false)).unwrap();
+    assert!(matches!(
+        conn.poll_event(),
+        Some(ServerEvent::BeginRequest {
+            id: 2,
+            keep_conn: false,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn no_keep_conn_asks_for_close_and_stderr_is_terminated() {
+    let mut conn = started(3, false);
+    assert!(conn.send_stderr(b"PHP Warning"));
+    assert_eq!(conn.end_request(255), Some(false));
+    assert!(conn.should_close());
+    let out = records(&conn.take_output());
+    let types: Vec<_> = out.iter().map(|r| r.0).collect();
+    assert_eq!(
+        types,
+        [
+            RecordType::Stderr,
+            RecordType::Stdout,
+            RecordType::Stderr,
+            RecordType::EndRequest
+        ]
+    );
+    assert_eq!(out[3].2, vec![0, 0, 0, 255, 0, 0, 0, 0]);
+}
+
+#[test]
+fn nothing_to_end_without_request() {
+    let mut conn = ServerConn::default();
+    assert_eq!(conn.end_request(0), None);
+    assert!(!conn.send_stdout(b"x"));
+    assert!(!conn.send_stderr(b"x"));
+    assert!(conn.pending_output().is_empty());
+}
+
+#[test]
+fn get_values_is_answered() {
+    let mut conn = ServerConn::new(ServerConfig {
+        max_conns: 5,
+        max_reqs: 7,
+        ..ServerConfig::default()
+    });
+    let mut q = Vec::new();
+    encode_pairs(
+        [
+            ("FCGI_MAX_CONNS", ""),
+            ("FCGI_MAX_REQS", ""),
+            ("FCGI_MPXS_CONNS", ""),
+            ("FCGI_MAX_CONNS", ""),
+            ("UNKNOWN", ""),
+        ],
+        &mut q,
+    );
+    conn.feed(&record(RecordType::GetValues, 0, &q)).unwrap();
+    let out = records(&conn.take_output());
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, RecordType::GetValuesResult);
+    assert_eq!(out[0].1, 0);
+    let p = decode_pairs(&out[0].2, 10).unwrap();
+    assert_eq!(p.len(), 3, "duplicates and unknown names are not echoed");
+    assert_eq!(p.get_str("FCGI_MAX_CONNS"), Some("5"));
+    assert_eq!(p.get_str("FCGI_MAX_REQS"), Some("7"));
+    assert_eq!(p.get_str("FCGI_MPXS_CONNS"), Some("0"));
+    assert!(events(&mut conn).is_empty());
+}
+
+#[test]
+fn get_values_during_request_and_malformed() {
+    let mut conn = started(1, true);
+    conn.feed(&record(RecordType::GetValues, 0, &[])).unwrap();
+    assert_eq!(
+        records(&conn.take_output()),
+        vec![(RecordType::GetValuesResult, 0, vec![])]
+    );
+    assert_eq!(conn.active_request(), Some(1));
+    let err = conn
+        .feed(&record(RecordType::GetValues, 0, &[9, 0, b'x']))
+        .unwrap_err();
+    assert!(matches!(err, ProtocolError::TruncatedPair { .. }));
+}
+
+#[test]
+fn unknown_management_types() {
+    let mut conn = ServerConn::default();
+    let mut input = record(RecordType::Other(200), 0, b"whatever");
+    input.extend(begin(0, Role::Responder, true)); // begin with id 0
+    input.extend(record(RecordType::GetValuesResult, 0, &[]));
+    conn.feed(&input).unwrap();
+    let out = records(&conn.take_output());
+    let answered: Vec<_> = out
+        .iter()
+        .map(|(t, id, c)| {
+            assert_eq!((*t, *id, c.len()), (RecordType::UnknownType, 0, 8));
+            c[0]
+        })
+        .collect();
+    assert_eq!(answered, [200, 1, 10]);
+    assert!(events(&mut conn).is_empty());
+}
+
+#[test]
+fn second_request_gets_cant_mpx_and_is_ignored() {
+    let mut conn = started(1, true);
+    let mut input = begin(2, Role::Responder, true);
+    input.extend(params_stream(2, &[("B", "2")]));
+    input.extend(record(RecordType::Stdin, 2, b"zzz"));
+    input.extend(record(RecordType::Stdin, 1, b"mine"));
+    conn.feed(&input).unwrap();
+    assert_eq!(
+        records(&conn.take_output()),
+        vec![(
+            RecordType::EndRequest,
+            2,
+            vec![0, 0, 0, 0, protocol_status::CANT_MPX_CONN, 0, 0, 0]
+        )]
+    );
+    assert_eq!(
+        events(&mut conn),
+        vec![ServerEvent::Stdin(b"mine".to_vec())]
+    );
+}
+
+#[test]
+fn other_roles_get_unknown_role() {
+    for role in [Role::Authorizer, Role::Filter, Role::Other(99)] {
+        let mut conn = ServerConn::default();
+        let mut input = begin(4, role, false);
+        input.extend(params_stream(4, &[("A", "1")]));
+        conn.feed(&input).unwrap();
+        assert_eq!(
+            records(&conn.take_output()),
+            vec![(
+                RecordType::EndRequest,
+                4,
+                vec![0, 0, 0, 0, protocol_status::UNKNOWN_ROLE, 0, 0, 0]
+            )]
+        );
+        assert!(events(&mut conn).is_empty());
+        assert!(conn.should_close());
+        assert_eq!(conn.active_request(), None);
+    }
+}
+
+#[test]
+fn records_for_unknown_ids_are_ignored() {
+    let mut conn = ServerConn::default();
+    let mut input = params_stream(9, &[("A", "1")]);
+    input.extend(record(RecordType::Stdin, 9, b"x"));
+    input.extend(record(RecordType::AbortRequest, 9, b""));
+    input.extend(record(RecordType::Stdout, 9, b"x"));
+    conn.feed(&input).unwrap();
+    assert!(events(&mut conn).is_empty());
+    assert!(conn.take_output().is_empty());
+}
+
+#[test]
+fn leftovers_of_an_ended_request_are_ignored() {
+    let mut conn = started(1, true);
+    conn.feed(&record(RecordType::Stdin, 1, b"unread body"))
+        .unwrap();
+    conn.end_request(0);
+    assert!(events(&mut conn).is_empty(), "queued stdin was discarded");
+    conn.feed(&record(RecordType::Stdin, 1, b"more")).unwrap();
+    conn.feed(&record(RecordType::Stdin, 1, b"")).unwrap();
+    assert!(events(&mut conn).is_empty());
+}
+
+#[test]
+fn abort_is_reported_once() {
+    let mut conn = started(1, true);
+    conn.feed(&record(RecordType::AbortRequest, 1, b""))
+        .unwrap();
+    conn.feed(&record(RecordType::AbortRequest, 1, b""))
+        .unwrap();
+    assert_eq!(events(&mut conn), vec![ServerEvent::AbortRequest { id: 1 }]);
+    assert_eq!(conn.end_request(0), Some(true));
+}
+
+#[test]
+fn params_may_span_records_and_data_is_ignored() {
+    let mut body = Vec::new();
+    encode_pairs([("NAME", "value-that-spans")], &mut body);
+    let mut conn = ServerConn::default();
+    conn.feed(&begin(1, Role::Responder, true)).unwrap();
+    for piece in body.chunks(3) {
+        conn.feed(&record(RecordType::Params, 1, piece)).unwrap();
+    }
+    conn.feed(&record(RecordType::Data, 1, b"ignored")).unwrap();
+    conn.feed(&record(RecordType::Other(99), 1, b"ignored"))
+        .unwrap();
+    conn.feed(&record(RecordType::Params, 1, b"")).unwrap();
+    let ev = events(&mut conn);
+    assert_eq!(ev.len(), 2);
+    let ServerEvent::Params(p) = &ev[1] else {
+        panic!()
+    };
+    assert_eq!(p.get_str("NAME"), Some("value-that-spans"));
+}
+
+#[test]
+fn empty_stdin_after_end_is_tolerated() {
+    let mut conn = started(1, true);
+    conn.feed(&record(RecordType::Stdin, 1, b"")).unwrap();
+    conn.feed(&record(RecordType::Stdin, 1, b"")).unwrap();
+    assert_eq!(events(&mut conn), vec![ServerEvent::StdinEnd]);
+    let err = conn.feed(&record(RecordType::Stdin, 1, b"x")).unwrap_err();
+    assert!(matches!(err, ProtocolError::UnexpectedRecord { .. }));
+}
+
+fn assert_error(input: &[u8], check: impl Fn(&ProtocolError) -> bool) {
+    let mut conn = ServerConn::default();
+    let err = conn.feed(input).unwrap_err();
+    assert!(check(&err), "{err:?}");
+    // Poisoned: the same error again, even for valid input.
+    assert_eq!(conn.feed(&begin(1, Role::Responder, true)), Err(err));
+}
+
+#[test]
+fn error_bad_version() {
+    let mut input = begin(1, Role::Responder, true);
+    input[0] = 0;
+    assert_error(&input, |e| *e == ProtocolError::UnsupportedVersion(0));
+}
+
+#[test]
+fn error_begin_request_length() {
+    for len in [0usize, 7, 9, 16] {
+        let input = record(RecordType::BeginRequest, 1, &vec![0; len]);
+        assert_error(
+            &input,
+            |e| matches!(e, ProtocolError::BadBeginRequest { id: 1, len: l } if usize::from(*l) == len),
+        );
+    }
+}
+
+#[test]
+fn error_truncated_params() {
+    let mut input = begin(1, Role::Responder, true);
+    input.extend(record(RecordType::Params, 1, &[5, 5, b'a']));
+    input.extend(record(RecordType::Params, 1, b""));
+    assert_error(&input, |e| matches!(e, ProtocolError::TruncatedPair { .. }));
+    // A 4-byte length announcing 2 GiB is rejected without allocating it.
+    let mut input = begin(1, Role::Responder, true);
+    input.extend(record(
+        RecordType::Params,
+        1,
+        &[0xff, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff],
+    ));
+    input.extend(record(RecordType::Params, 1, b""));
+    assert_error(&input, |e| matches!(e, ProtocolError::TruncatedPair { .. }));
+}
+
+#[test]
+fn error_params_too_large() {
+    let mut conn = ServerConn::new(ServerConfig {
+        max_params_bytes: 100,
+        ..ServerConfig::default()
+    });
+    conn.feed(&begin(1, Role::Responder, true)).unwrap();
+    conn.feed(&record(RecordType::Params, 1, &[1; 60])).unwrap();
+    assert_eq!(
+        conn.feed(&record(RecordType::Params, 1, &[1; 60])),
+        Err(ProtocolError::ParamsTooLarge { limit: 100 })
+    );
+    // The default cap: 1 MiB.
+    let mut conn = ServerConn::default();
+    conn.feed(&begin(1, Role::Responder, true)).unwrap();
+    let chunk = vec![0u8; 0xfff8];
+    let mut result = Ok(());
+    for _ in 0..17 {
+        result = conn.feed(&record(RecordType::Params, 1, &chunk));
+        if result.is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        result,
+        Err(ProtocolError::ParamsTooLarge {
+            limit: DEFAULT_MAX_PARAMS_BYTES
+        })
+    );
+}
+
+#[test]
+fn error_too_many_params() {
+    let mut conn = ServerConn::new(ServerConfig {
+        max_params_count: 2,
+        ..ServerConfig::default()
+    });
+    conn.feed(&begin(1, Role::Responder, true)).unwrap();
+    assert_eq!(
+        conn.feed(&params_stream(1, &[("a", ""), ("b", ""), ("c", "")])),
+        Err(ProtocolError::TooManyParams { limit: 2 })
+    );
+}
+
+#[test]
+fn error_out_of_order_streams() {
+    let unexpected = |e: &ProtocolError| matches!(e, ProtocolError::UnexpectedRecord { id: 1, .. });
+    // stdin before params end
+    let mut input = begin(1, Role::Responder, true);
+    input.extend(record(RecordType::Stdin, 1, b"x"));
+    assert_error(&input, unexpected);
+    // params after params end
+    let mut input = begin(1, Role::Responder, true);
+    input.extend(params_stream(1, &[]));
+    input.extend(record(RecordType::Params, 1, b""));
+    assert_error(&input, unexpected);
+    // duplicate begin for the active id
+    let mut input = begin(1, Role::Responder, true);
+    input.extend(begin(1, Role::Responder, true));
+    assert_error(&input, unexpected);
+    // application-only record types for the active request
+    for t in [
+        RecordType::Stdout,
+        RecordType::Stderr,
+        RecordType::EndRequest,
+        RecordType::GetValues,
+        RecordType::GetValuesResult,
+        RecordType::UnknownType,
+    ] {
+        let mut input = begin(1, Role::Responder, true);
+        input.extend(record(t, 1, b""));
+        assert_error(&input, unexpected);
+    }
+}
+
+#[test]
+fn header_len_constant_matches() {
+    let bytes = begin(1, Role::Responder, true);
+    let header: [u8; HEADER_LEN] = bytes[..HEADER_LEN].try_into().unwrap();
+    assert_eq!(Header::parse(&header).content_length, 8);
+}

@@ -1,0 +1,110 @@
+//! Listening sockets, created by the master as root before any privilege
+//! is dropped, so tenants never need the right to bind them.
+
+use std::net::IpAddr;
+use std::os::fd::OwnedFd;
+
+use corral_config::{Listen, Pool};
+use corral_sys::cred;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("Another FPM instance seems to already listen on {0}")]
+    InUse(String),
+    #[error("{0}")]
+    Sys(#[from] corral_sys::SysError),
+    #[error("[pool {pool}] cannot get uid for user '{user}'")]
+    NoUser { pool: String, user: String },
+    #[error("[pool {pool}] cannot get gid for group '{group}'")]
+    NoGroup { pool: String, group: String },
+    #[error("unable to resolve address '{0}'")]
+    Resolve(String),
+}
+
+/// A key naming the socket (php-fpm's FPM_SOCKETS key).
+pub fn key(listen: &Listen) -> String {
+    match listen {
+        Listen::Unix(p) => p.display().to_string(),
+        Listen::Tcp { host, port } => format!("{}:{}", host.as_deref().unwrap_or("*"), port),
+    }
+}
+
+fn resolve(host: &str, port: u16) -> Result<IpAddr, ListenError> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    use std::net::ToSocketAddrs;
+    (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .map(|a| a.ip())
+        .ok_or_else(|| ListenError::Resolve(host.to_string()))
+}
+
+/// Create the pool's socket with its owner, group, mode and ACLs.
+pub fn open(pool: &Pool, warn: &mut dyn FnMut(String)) -> Result<OwnedFd, ListenError> {
+    match &pool.listen {
+        Listen::Tcp { host, port } => {
+            let ip = match host {
+                Some(h) => Some(resolve(h, *port)?),
+                None => None,
+            };
+            Ok(corral_sys::socket::listen_tcp(ip, *port, pool.listen_backlog)?)
+        }
+        Listen::Unix(path) => {
+            if corral_sys::socket::unix_in_use(path) {
+                return Err(ListenError::InUse(path.display().to_string()));
+            }
+            let fd = corral_sys::socket::listen_unix(path, pool.listen_mode, pool.listen_backlog)?;
+            if !cred::is_root() {
+                return Ok(fd);
+            }
+            if !pool.listen_acl_users.is_empty() || !pool.listen_acl_groups.is_empty() {
+                if let Some(o) = &pool.listen_owner {
+                    warn(format!("[pool {}] ACL set, listen.owner = '{}' is ignored", pool.name, o));
+                }
+                if let Some(g) = &pool.listen_group {
+                    warn(format!("[pool {}] ACL set, listen.group = '{}' is ignored", pool.name, g));
+                }
+                let mut uids = Vec::new();
+                for u in &pool.listen_acl_users {
+                    let a = cred::lookup_user(u).ok_or_else(|| ListenError::NoUser {
+                        pool: pool.name.clone(),
+                        user: u.clone(),
+                    })?;
+                    uids.push(a.uid);
+                }
+                let mut gids = Vec::new();
+                for g in &pool.listen_acl_groups {
+                    gids.push(cred::lookup_group(g).ok_or_else(|| ListenError::NoGroup {
+                        pool: pool.name.clone(),
+                        group: g.clone(),
+                    })?);
+                }
+                corral_sys::socket::set_socket_acl(path, pool.listen_mode, &uids, &gids)?;
+                return Ok(fd);
+            }
+            if pool.listen_owner.is_some() || pool.listen_group.is_some() {
+                let (mut uid, mut gid) = (None, None);
+                if let Some(o) = &pool.listen_owner {
+                    let a = cred::lookup_user(o).ok_or_else(|| ListenError::NoUser {
+                        pool: pool.name.clone(),
+                        user: o.clone(),
+                    })?;
+                    uid = Some(a.uid);
+                    gid = Some(a.gid);
+                }
+                if let Some(g) = &pool.listen_group {
+                    gid = Some(cred::lookup_group(g).ok_or_else(|| ListenError::NoGroup {
+                        pool: pool.name.clone(),
+                        group: g.clone(),
+                    })?);
+                }
+                std::os::unix::fs::chown(path, uid, gid)
+                    .map_err(|e| corral_sys::SysError::new(format!("failed to chown() the socket '{}'", path.display()), e))?;
+            }
+            Ok(fd)
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The master's log in php-fpm's format:
+//! `[23-Nov-2026 10:00:00] NOTICE: message`.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+
+use corral_config::LogLevel;
+
+pub struct Logger {
+    file: Option<(PathBuf, File)>,
+    pub level: LogLevel,
+    pub limit: usize,
+    /// Until the master is up, NOTICE and above also go to stderr (php-fpm
+    /// does this so start-up problems are seen on the terminal).
+    pub echo_stderr: bool,
+}
+
+fn stamp() -> String {
+    chrono::Local::now().format("%d-%b-%Y %H:%M:%S").to_string()
+}
+
+impl Logger {
+    pub fn stderr() -> Logger {
+        Logger {
+            file: None,
+            level: LogLevel::Notice,
+            limit: 1024,
+            echo_stderr: false,
+        }
+    }
+
+    /// Log to `path` (append, created 0600 like php-fpm does).
+    pub fn open(&mut self, path: PathBuf) -> std::io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = OpenOptions::new().create(true).append(true).mode(0o600).open(&path)?;
+        self.file = Some((path, f));
+        Ok(())
+    }
+
+    /// SIGUSR1: reopen the file (log rotation).
+    pub fn reopen(&mut self) -> std::io::Result<()> {
+        if let Some((path, _)) = self.file.take() {
+            self.open(path)?;
+        }
+        Ok(())
+    }
+
+    pub fn log(&mut self, level: LogLevel, msg: &str) {
+        if level < self.level {
+            return;
+        }
+        let mut line = format!("[{}] {}: {}", stamp(), level.name(), msg);
+        if line.len() > self.limit {
+            let mut cut = self.limit.saturating_sub(3);
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line.truncate(cut);
+            line.push_str("...");
+        }
+        line.push('\n');
+        self.raw(level, line.as_bytes());
+    }
+
+    /// A pre-formatted line (worker output), still subject to the level.
+    pub fn raw(&mut self, level: LogLevel, line: &[u8]) {
+        match &mut self.file {
+            Some((_, f)) => {
+                let _ = f.write_all(line);
+                if self.echo_stderr && level >= LogLevel::Notice {
+                    let _ = std::io::stderr().write_all(line);
+                }
+            }
+            None => {
+                let _ = std::io::stderr().write_all(line);
+            }
+        }
+    }
+
+    pub fn notice(&mut self, msg: &str) {
+        self.log(LogLevel::Notice, msg)
+    }
+    pub fn warning(&mut self, msg: &str) {
+        self.log(LogLevel::Warning, msg)
+    }
+    pub fn error(&mut self, msg: &str) {
+        self.log(LogLevel::Error, msg)
+    }
+    pub fn debug(&mut self, msg: &str) {
+        self.log(LogLevel::Debug, msg)
+    }
+}

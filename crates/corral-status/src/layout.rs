@@ -1,0 +1,73 @@
+//! Word offsets. Header, then `nslots` slots of [`SLOT_WORDS`] words.
+
+pub const MAGIC: u64 = 0x636f_7272_616c_5342; // "corralSB"
+pub const HEADER_WORDS: usize = 16;
+pub const SLOT_WORDS: usize = 64;
+
+// Header words.
+pub const H_MAGIC: usize = 0;
+pub const H_NSLOTS: usize = 1;
+pub const H_ACCEPTED: usize = 2;
+
+// Slot words.
+pub const S_PID: usize = 0;
+pub const S_STATE: usize = 1;
+pub const S_SEQ: usize = 2;
+pub const S_REQUESTS: usize = 3;
+pub const S_ACCEPTED_US: usize = 4;
+pub const S_CHANGED_US: usize = 5;
+pub const S_CONTENT_LENGTH: usize = 6;
+pub const S_LAST_DURATION_US: usize = 7;
+pub const S_LAST_CPU_X100: usize = 8;
+pub const S_LAST_MEMORY: usize = 9;
+pub const S_STARTED_US: usize = 10;
+pub const S_METHOD: usize = 12; // 2 words
+pub const S_URI: usize = 16; // 16 words
+pub const S_SCRIPT: usize = 32; // 16 words
+pub const S_USER: usize = 48; // 4 words
+pub const STR_WORDS_METHOD: usize = 2;
+pub const STR_WORDS_URI: usize = 16;
+pub const STR_WORDS_SCRIPT: usize = 16;
+pub const STR_WORDS_USER: usize = 4;
+
+/// php-fpm's request stages, as they appear on the status page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcState {
+    Free = 0,
+    Idle = 1,
+    ReadingHeaders = 2,
+    GettingInfo = 3,
+    Running = 4,
+    Ending = 5,
+    Finishing = 6,
+}
+
+impl ProcState {
+    pub fn from_word(w: u64) -> ProcState {
+        match w {
+            1 => ProcState::Idle,
+            2 => ProcState::ReadingHeaders,
+            3 => ProcState::GettingInfo,
+            4 => ProcState::Running,
+            5 => ProcState::Ending,
+            6 => ProcState::Finishing,
+            _ => ProcState::Free,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ProcState::Free | ProcState::Idle => "Idle",
+            ProcState::ReadingHeaders => "Reading headers",
+            ProcState::GettingInfo => "Getting request information",
+            ProcState::Running => "Running",
+            ProcState::Ending => "Ending",
+            ProcState::Finishing => "Finishing",
+        }
+    }
+}
+
+/// Words needed for `nslots` slots.
+pub fn region_words(nslots: usize) -> usize {
+    HEADER_WORDS + nslots * SLOT_WORDS
+}

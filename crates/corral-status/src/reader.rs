@@ -1,0 +1,107 @@
+//! The master's side. Everything read here was written by tenant code:
+//! copy, clamp, and only believe slots whose pid the master spawned.
+
+use std::sync::atomic::{AtomicU64, Ordering::*};
+
+use crate::layout::*;
+
+#[derive(Debug, Clone)]
+pub struct SlotView {
+    pub index: usize,
+    pub pid: u32,
+    pub state: ProcState,
+    pub requests: u64,
+    pub accepted_us: u64,
+    pub changed_us: u64,
+    pub started_us: u64,
+    pub content_length: u64,
+    pub last_duration_us: u64,
+    pub last_cpu_x100: u64,
+    pub last_memory: u64,
+    pub method: String,
+    pub uri: String,
+    pub script: String,
+    pub user: String,
+}
+
+pub struct Reader<'a> {
+    words: &'a [AtomicU64],
+}
+
+fn get_str(src: &[AtomicU64]) -> String {
+    let mut out = Vec::with_capacity(src.len() * 8);
+    for w in src {
+        out.extend_from_slice(&w.load(Relaxed).to_le_bytes());
+    }
+    let end = out.iter().position(|&b| b == 0).unwrap_or(out.len());
+    out.truncate(end);
+    // Printable only: a slot is shown on status pages and in logs.
+    String::from_utf8_lossy(&out)
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(words: &'a [AtomicU64]) -> Reader<'a> {
+        Reader { words }
+    }
+
+    /// Initialise the header of a fresh region.
+    pub fn format(&self, nslots: usize) {
+        self.words[H_MAGIC].store(MAGIC, Relaxed);
+        self.words[H_NSLOTS].store(nslots as u64, Relaxed);
+    }
+
+    pub fn nslots(&self) -> usize {
+        (self.words.len().saturating_sub(HEADER_WORDS)) / SLOT_WORDS
+    }
+
+    pub fn accepted_conn(&self) -> u64 {
+        self.words[H_ACCEPTED].load(Relaxed)
+    }
+
+    /// The slot at `index`, if its pid is `expected_pid`.
+    pub fn slot(&self, index: usize, expected_pid: u32) -> Option<SlotView> {
+        if index >= self.nslots() {
+            return None;
+        }
+        let s = &self.words[HEADER_WORDS + index * SLOT_WORDS..HEADER_WORDS + (index + 1) * SLOT_WORDS];
+        let pid = s[S_PID].load(Acquire);
+        if pid != expected_pid as u64 {
+            return None;
+        }
+        // Strings under a sequence counter; give up after a few tries rather
+        // than spin on a tenant that keeps it odd.
+        let mut strings = (String::new(), String::new(), String::new(), String::new());
+        for _ in 0..4 {
+            let before = s[S_SEQ].load(Acquire);
+            strings = (
+                get_str(&s[S_METHOD..S_METHOD + STR_WORDS_METHOD]),
+                get_str(&s[S_URI..S_URI + STR_WORDS_URI]),
+                get_str(&s[S_SCRIPT..S_SCRIPT + STR_WORDS_SCRIPT]),
+                get_str(&s[S_USER..S_USER + STR_WORDS_USER]),
+            );
+            if before & 1 == 0 && s[S_SEQ].load(Acquire) == before {
+                break;
+            }
+        }
+        Some(SlotView {
+            index,
+            pid: expected_pid,
+            state: ProcState::from_word(s[S_STATE].load(Acquire)),
+            requests: s[S_REQUESTS].load(Relaxed),
+            accepted_us: s[S_ACCEPTED_US].load(Relaxed),
+            changed_us: s[S_CHANGED_US].load(Relaxed),
+            started_us: s[S_STARTED_US].load(Relaxed),
+            content_length: s[S_CONTENT_LENGTH].load(Relaxed),
+            last_duration_us: s[S_LAST_DURATION_US].load(Relaxed),
+            last_cpu_x100: s[S_LAST_CPU_X100].load(Relaxed),
+            last_memory: s[S_LAST_MEMORY].load(Relaxed),
+            method: strings.0,
+            uri: strings.1,
+            script: strings.2,
+            user: strings.3,
+        })
+    }
+}

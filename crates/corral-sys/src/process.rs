@@ -1,0 +1,179 @@
+//! fork, exit and the process-control knobs a worker needs.
+
+use nix::unistd::{ForkResult, Pid};
+
+use crate::{Result, SysError};
+
+/// Which side of a fork we are on.
+pub enum Forked {
+    Parent(Pid),
+    Child,
+}
+
+/// fork(2). The caller must be single-threaded: only the calling thread
+/// survives in the child, and locks held by other threads would stay held.
+pub fn fork() -> Result<Forked> {
+    // SAFETY: corral's master and prototypes are single-threaded by design
+    // (no runtime, no helper threads), so the child inherits no held locks.
+    match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Parent { child }) => Ok(Forked::Parent(child)),
+        Ok(ForkResult::Child) => Ok(Forked::Child),
+        Err(e) => Err(SysError::errno("fork() failed", e)),
+    }
+}
+
+/// Leave the process at once: no destructors, no atexit handlers, no stdio
+/// flush. A forked child must never run the parent's destructors.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call; it does not return.
+    unsafe { libc::_exit(code) }
+}
+
+/// Ask the kernel to send `sig` to us when our parent dies, then close the
+/// race where the parent died before the call.
+pub fn die_with_parent(sig: i32, expected_parent: Pid) -> Result<()> {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes an int signal number.
+    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
+    if rc != 0 {
+        return Err(SysError::new("prctl(PR_SET_PDEATHSIG)", std::io::Error::last_os_error()));
+    }
+    if nix::unistd::getppid() != expected_parent {
+        exit_now(0);
+    }
+    Ok(())
+}
+
+/// php-fpm's process.dumpable: allow the same user to trace us (slow log).
+pub fn set_dumpable(on: bool) -> Result<()> {
+    // SAFETY: prctl with PR_SET_DUMPABLE takes 0 or 1.
+    let rc = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) };
+    if rc != 0 {
+        return Err(SysError::new("prctl(PR_SET_DUMPABLE)", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// setrlimit with soft = hard, as php-fpm does.
+pub fn set_rlimit(resource: nix::sys::resource::Resource, value: u64) -> Result<()> {
+    nix::sys::resource::setrlimit(resource, value, value)
+        .map_err(|e| SysError::errno(format!("setrlimit({resource:?}, {value})"), e))
+}
+
+/// setpriority for this process.
+pub fn set_priority(prio: i32) -> Result<()> {
+    // SAFETY: plain syscall on our own pid.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, prio) };
+    if rc != 0 {
+        return Err(SysError::new("setpriority()", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Clear the environment (clear_env = yes).
+pub fn clear_env() {
+    // SAFETY: called only in single-threaded children before PHP starts; no
+    // other thread can be reading the environment.
+    unsafe {
+        libc::clearenv();
+    }
+}
+
+/// Set an environment variable in a single-threaded child.
+pub fn set_env(key: &str, value: &str) {
+    if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
+        return;
+    }
+    std::env::set_var(key, value);
+}
+
+/// Move `fd` to `target` (dup2) and clear close-on-exec on it, so it survives
+/// exec under a number the child is told on its command line.
+pub fn dup_to(fd: i32, target: i32) -> Result<()> {
+    if fd != target {
+        nix::unistd::dup2(fd, target).map_err(|e| SysError::errno(format!("dup2({fd}, {target})"), e))?;
+    }
+    let flags = nix::fcntl::fcntl(target, nix::fcntl::FcntlArg::F_GETFD)
+        .map_err(|e| SysError::errno("fcntl(F_GETFD)", e))?;
+    let mut flags = nix::fcntl::FdFlag::from_bits_truncate(flags);
+    flags.remove(nix::fcntl::FdFlag::FD_CLOEXEC);
+    nix::fcntl::fcntl(target, nix::fcntl::FcntlArg::F_SETFD(flags)).map_err(|e| SysError::errno("fcntl(F_SETFD)", e))?;
+    Ok(())
+}
+
+/// Mark an fd close-on-exec.
+pub fn set_cloexec(fd: i32) -> Result<()> {
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
+        .map_err(|e| SysError::errno("fcntl(F_SETFD)", e))?;
+    Ok(())
+}
+
+/// Close every fd above `keep_max` (inherited leftovers after exec).
+pub fn close_fds_above(keep_max: i32) {
+    // SAFETY: close_range only closes descriptors; we own everything above
+    // keep_max by construction (fresh exec).
+    unsafe {
+        libc::syscall(libc::SYS_close_range, (keep_max + 1) as libc::c_uint, libc::c_uint::MAX, 0 as libc::c_uint);
+    }
+}
+
+/// Borrow a descriptor that was placed at a fixed number before exec and
+/// stays open for the life of the process (the prototype's 3, 4, 5).
+pub fn fixed_fd(fd: i32) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: callers only pass the descriptor numbers the master dup2'd
+    // into place before exec; they are never closed while the process runs.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+/// fork + exec `argv` with `fds[i]` placed at descriptor `3 + i`, stdin on
+/// /dev/null and stdout/stderr inherited. Only async-signal-safe calls run
+/// between fork and exec (the argument vectors are prepared before).
+pub fn spawn_with_fds(argv: &[String], fds: &[std::os::fd::RawFd]) -> Result<nix::unistd::Pid> {
+    use std::ffi::CString;
+    let cargs: Vec<CString> = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| SysError::new("exec argument", std::io::ErrorKind::InvalidInput)))
+        .collect::<Result<_>>()?;
+    let exe = CString::new("/proc/self/exe").unwrap_or_default();
+    let null = CString::new("/dev/null").unwrap_or_default();
+    // Move the sources out of the way first so that placing fd k at 3+k
+    // never clobbers a source still to be placed.
+    let mut staged = Vec::with_capacity(fds.len());
+    for &fd in fds {
+        let d = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(100)).map_err(|e| SysError::errno("dup", e))?;
+        staged.push(d);
+    }
+    let res = match fork()? {
+        Forked::Child => {
+            for (i, &fd) in staged.iter().enumerate() {
+                let target = 3 + i as i32;
+                if dup_to(fd, target).is_err() {
+                    exit_now(127);
+                }
+            }
+            // SAFETY: open/dup2/execv are async-signal-safe; all strings
+            // were built before fork.
+            unsafe {
+                let n = libc::open(null.as_ptr(), libc::O_RDONLY);
+                if n >= 0 {
+                    libc::dup2(n, 0);
+                }
+            }
+            let _ = nix::unistd::execv(&exe, &cargs);
+            exit_now(127);
+        }
+        Forked::Parent(pid) => Ok(pid),
+    };
+    for d in staged {
+        let _ = nix::unistd::close(d);
+    }
+    res
+}
+
+/// Is `pid` a child of `parent`? Read from /proc, so the master can check a
+/// pid a prototype reported before believing it.
+pub fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}

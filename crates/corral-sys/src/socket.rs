@@ -1,0 +1,189 @@
+//! Listening sockets created by the master (before privileges drop) and the
+//! fd passing between master, prototype and workers.
+
+use std::io::IoSlice;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::sys::socket::{
+    self, bind, listen, setsockopt, socket, sockopt, AddressFamily, Backlog, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType, SockaddrStorage, UnixAddr,
+};
+
+use crate::{Result, SysError};
+
+fn backlog(n: i32) -> Backlog {
+    // php-fpm passes -1 on Linux: the kernel caps it at somaxconn.
+    Backlog::new(if n < 0 { i32::MAX } else { n }).unwrap_or(Backlog::MAXCONN)
+}
+
+/// Is something already answering on this unix socket path?
+pub fn unix_in_use(path: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(path).is_ok()
+}
+
+/// Bind and listen on a unix socket with `mode`, created under a umask so
+/// it is never briefly wider than asked.
+pub fn listen_unix(path: &Path, mode: u32, backlog_n: i32) -> Result<OwnedFd> {
+    let what = || format!("unable to bind listening socket for address '{}'", path.display());
+    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(|e| SysError::errno(what(), e))?;
+    let _ = std::fs::remove_file(path);
+    let addr = UnixAddr::new(path).map_err(|e| SysError::errno(what(), e))?;
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o777 & !mode));
+    let res = bind(fd.as_raw_fd(), &addr);
+    nix::sys::stat::umask(old);
+    res.map_err(|e| SysError::errno(what(), e))?;
+    listen(&fd, backlog(backlog_n)).map_err(|e| SysError::errno(what(), e))?;
+    Ok(fd)
+}
+
+/// Bind and listen on TCP. `host = None` is php-fpm's port-only form: try
+/// `[::]` (dual stack) first, then 0.0.0.0.
+pub fn listen_tcp(host: Option<IpAddr>, port: u16, backlog_n: i32) -> Result<OwnedFd> {
+    let candidates: Vec<SocketAddr> = match host {
+        Some(ip) => vec![SocketAddr::new(ip, port)],
+        None => vec![
+            SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), port),
+            SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port),
+        ],
+    };
+    let mut last = None;
+    for addr in candidates {
+        let what = format!("unable to bind listening socket for address '{addr}'");
+        let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+        let fd = match socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None) {
+            Ok(fd) => fd,
+            Err(e) => {
+                last = Some(SysError::errno(what, e));
+                continue;
+            }
+        };
+        let _ = setsockopt(&fd, sockopt::ReuseAddr, &true);
+        if addr.is_ipv6() && host.is_none() {
+            let _ = setsockopt(&fd, sockopt::Ipv6V6Only, &false);
+        }
+        let sa = SockaddrStorage::from(addr);
+        if let Err(e) = bind(fd.as_raw_fd(), &sa) {
+            last = Some(SysError::errno(what, e));
+            continue;
+        }
+        listen(&fd, backlog(backlog_n)).map_err(|e| SysError::errno(what, e))?;
+        return Ok(fd);
+    }
+    Err(last.unwrap_or_else(|| SysError::new("listen", std::io::ErrorKind::AddrNotAvailable)))
+}
+
+/// The peer of an accepted connection: `None` for unix sockets.
+pub fn peer_ip(fd: RawFd) -> Option<IpAddr> {
+    let ss: SockaddrStorage = socket::getpeername(fd).ok()?;
+    if let Some(v4) = ss.as_sockaddr_in() {
+        return Some(IpAddr::V4(v4.ip()));
+    }
+    ss.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+}
+
+/// accept(2) on a blocking listener. EINTR is returned to the caller, who
+/// may have a quit flag to look at.
+pub fn accept(listener: RawFd) -> std::io::Result<OwnedFd> {
+    let fd = socket::accept4(listener, SockFlag::SOCK_CLOEXEC).map_err(std::io::Error::from)?;
+    // SAFETY: accept4 just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Set the listening socket's blocking mode.
+pub fn set_nonblocking(fd: RawFd, on: bool) -> Result<()> {
+    let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL).map_err(|e| SysError::errno("fcntl", e))?;
+    let mut flags = nix::fcntl::OFlag::from_bits_truncate(flags);
+    flags.set(nix::fcntl::OFlag::O_NONBLOCK, on);
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(flags)).map_err(|e| SysError::errno("fcntl", e))?;
+    Ok(())
+}
+
+/// A SOCK_SEQPACKET pair: message boundaries for free on the control channel.
+pub fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
+    socket::socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| SysError::errno("socketpair", e))
+}
+
+/// Send one message with file descriptors attached.
+pub fn send_with_fds(sock: RawFd, msg: &[u8], fds: &[RawFd]) -> Result<()> {
+    let iov = [IoSlice::new(msg)];
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
+    socket::sendmsg::<()>(sock, &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None).map_err(|e| SysError::errno("sendmsg", e))?;
+    Ok(())
+}
+
+/// Receive one message (up to `buf.len()` bytes) and up to 4 fds. Returns
+/// the byte count (0 = peer closed) and the fds, which we now own.
+pub fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> std::io::Result<(usize, Vec<OwnedFd>)> {
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!([RawFd; 4]);
+    let msg = socket::recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+        .map_err(std::io::Error::from)?;
+    let mut fds = Vec::new();
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmRights(list) = c {
+                for fd in list {
+                    // SAFETY: the kernel installed these fds for us just now.
+                    fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                }
+            }
+        }
+    }
+    Ok((msg.bytes, fds))
+}
+
+/// Give a unix socket POSIX ACL entries granting read/write to the listed
+/// users and groups (listen.acl_users / listen.acl_groups), by writing the
+/// `system.posix_acl_access` attribute in the kernel's format.
+pub fn set_socket_acl(path: &Path, mode: u32, uids: &[u32], gids: &[u32]) -> Result<()> {
+    const VERSION: u32 = 2;
+    const USER_OBJ: u16 = 0x01;
+    const USER: u16 = 0x02;
+    const GROUP_OBJ: u16 = 0x04;
+    const GROUP: u16 = 0x08;
+    const MASK: u16 = 0x10;
+    const OTHER: u16 = 0x20;
+    const UNDEFINED: u32 = u32::MAX;
+    let mut entries: Vec<(u16, u16, u32)> = vec![(USER_OBJ, ((mode >> 6) & 7) as u16, UNDEFINED)];
+    let mut u = uids.to_vec();
+    u.sort_unstable();
+    u.dedup();
+    entries.extend(u.iter().map(|&id| (USER, 6, id)));
+    entries.push((GROUP_OBJ, ((mode >> 3) & 7) as u16, UNDEFINED));
+    let mut g = gids.to_vec();
+    g.sort_unstable();
+    g.dedup();
+    entries.extend(g.iter().map(|&id| (GROUP, 6, id)));
+    entries.push((MASK, 6 | ((mode >> 3) & 7) as u16, UNDEFINED));
+    entries.push((OTHER, (mode & 7) as u16, UNDEFINED));
+    let mut blob = VERSION.to_le_bytes().to_vec();
+    for (tag, perm, id) in entries {
+        blob.extend_from_slice(&tag.to_le_bytes());
+        blob.extend_from_slice(&perm.to_le_bytes());
+        blob.extend_from_slice(&id.to_le_bytes());
+    }
+    let cpath = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| SysError::new("acl path", std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: valid NUL-terminated path and attribute name; blob outlives the call.
+    let rc = unsafe {
+        libc::setxattr(
+            cpath.as_ptr(),
+            c"system.posix_acl_access".as_ptr(),
+            blob.as_ptr() as *const libc::c_void,
+            blob.len(),
+            0,
+        )
+    };
+    if rc != 0 {
+        return Err(SysError::new(
+            format!("failed to set ACL on '{}'", path.display()),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,357 @@
+//! One FastCGI connection in a worker: read a request, run it through PHP,
+//! stream the response back, repeat while the web server keeps the
+//! connection (FCGI_KEEP_CONN).
+
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+
+use corral_fastcgi::{ServerConn, ServerEvent};
+use corral_php::{Engine, LogLevel, RequestIo, RequestSpec};
+use corral_status::{ProcState, SlotWriter};
+
+use crate::cgi_env::{self, CgiOptions, RealFs};
+use crate::log::WorkerLog;
+use crate::PoolRuntime;
+
+/// Response bytes are batched into records of up to this size.
+const OUT_BATCH: usize = 32 * 1024;
+
+/// Why the connection loop stopped.
+pub enum ConnEnd {
+    /// The web server closed or did not ask to keep the connection.
+    Closed,
+    /// The worker must exit after this (max_requests reached, quit asked,
+    /// PHP in doubtful state).
+    ExitWorker,
+}
+
+/// The request's I/O as PHP sees it, over the FastCGI connection.
+struct Exchange<'a> {
+    stream: &'a mut std::fs::File,
+    conn: &'a mut ServerConn,
+    /// Body bytes received but not yet given to PHP.
+    body: Vec<u8>,
+    body_done: bool,
+    /// Response bytes waiting to be framed.
+    out: Vec<u8>,
+    /// Messages for FCGI_STDERR, joined by "; " as php-fpm does.
+    err: Vec<u8>,
+    finished: bool,
+    broken: bool,
+    log: &'a WorkerLog,
+}
+
+impl Exchange<'_> {
+    /// Pull bytes from the socket until there is some body or its end.
+    fn fill_body(&mut self) -> io::Result<()> {
+        let mut buf = [0u8; 16 * 1024];
+        while self.body.is_empty() && !self.body_done {
+            while let Some(ev) = self.conn.poll_event() {
+                match ev {
+                    ServerEvent::Stdin(data) => self.body.extend_from_slice(&data),
+                    ServerEvent::StdinEnd => self.body_done = true,
+                    ServerEvent::AbortRequest { .. } => {
+                        self.broken = true;
+                        return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "request aborted"));
+                    }
+                    _ => {}
+                }
+            }
+            if !self.body.is_empty() || self.body_done {
+                break;
+            }
+            let n = read_retry(self.stream, &mut buf)?;
+            if n == 0 {
+                self.broken = true;
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            self.conn
+                .feed(&buf[..n])
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            self.send_pending()?;
+        }
+        Ok(())
+    }
+
+    fn frame(&mut self) {
+        if !self.out.is_empty() {
+            let out = std::mem::take(&mut self.out);
+            self.conn.send_stdout(&out);
+        }
+        if !self.err.is_empty() {
+            let err = std::mem::take(&mut self.err);
+            self.conn.send_stderr(&err);
+        }
+    }
+
+    fn send_pending(&mut self) -> io::Result<()> {
+        let bytes = self.conn.take_output();
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = write_all_retry(self.stream, &bytes) {
+            self.broken = true;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn push(&mut self) -> io::Result<()> {
+        if self.broken {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        self.frame();
+        self.send_pending()
+    }
+
+    /// End the request: the rest of the body is drained so the connection
+    /// can carry the next request, then FCGI_END_REQUEST. Returns keep_conn.
+    fn end(&mut self, app_status: u32) -> io::Result<bool> {
+        if self.finished {
+            return Ok(self.conn_keep());
+        }
+        self.finished = true;
+        while !self.body_done && !self.broken {
+            self.body.clear();
+            self.fill_body()?;
+        }
+        self.frame();
+        let keep = self.conn.end_request(app_status).unwrap_or(false);
+        self.send_pending()?;
+        Ok(keep)
+    }
+
+    fn conn_keep(&self) -> bool {
+        !self.conn.should_close()
+    }
+}
+
+fn read_retry(f: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match f.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+fn write_all_retry(f: &mut std::fs::File, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match f.write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl RequestIo for Exchange<'_> {
+    fn read_body(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.finished {
+            return Ok(0);
+        }
+        self.fill_body()?;
+        let n = buf.len().min(self.body.len());
+        buf[..n].copy_from_slice(&self.body[..n]);
+        self.body.drain(..n);
+        Ok(n)
+    }
+
+    fn write_out(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.finished || self.broken {
+            // php-fpm: output after fastcgi_finish_request() or to a gone
+            // client counts as an aborted connection.
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        self.out.extend_from_slice(data);
+        if self.out.len() >= OUT_BATCH {
+            self.push()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.finished {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        self.push()
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.end(0).map(|_| ())
+    }
+
+    fn log(&mut self, level: LogLevel, msg: &[u8], to_fcgi: bool) {
+        self.log.line(level, msg);
+        if to_fcgi && !self.finished && !self.broken {
+            if !self.err.is_empty() {
+                self.err.extend_from_slice(b"; ");
+            }
+            self.err.extend_from_slice(msg);
+        }
+    }
+}
+
+fn get<'p>(params: &'p [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'p [u8]> {
+    params.iter().find(|(n, _)| n == name.as_bytes()).map(|(_, v)| v.as_slice())
+}
+
+/// php-fpm's security.limit_extensions: the resolved script must end with
+/// one of the listed suffixes (an empty list allows everything).
+pub fn extension_allowed(path: &[u8], allowed: &[String]) -> bool {
+    allowed.is_empty() || allowed.iter().any(|ext| path.ends_with(ext.as_bytes()))
+}
+
+/// Serve one accepted connection until it closes.
+pub fn serve(
+    engine: &Engine,
+    pool: &PoolRuntime,
+    slot: Option<&SlotWriter>,
+    sock: OwnedFd,
+    served: &mut u64,
+    log: &WorkerLog,
+) -> ConnEnd {
+    let mut stream = std::fs::File::from(sock);
+    let mut conn = ServerConn::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if let Some(s) = slot {
+            s.accepting();
+        }
+        // Read until the params are complete.
+        let mut keep_conn = false;
+        let params = loop {
+            match conn.poll_event() {
+                Some(ServerEvent::BeginRequest { keep_conn: k, .. }) => keep_conn = k,
+                Some(ServerEvent::Params(p)) => break Some(p),
+                Some(_) => {}
+                None => {
+                    let n = match read_retry(&mut stream, &mut buf) {
+                        Ok(0) | Err(_) => break None,
+                        Ok(n) => n,
+                    };
+                    if let Err(e) = conn.feed(&buf[..n]) {
+                        log.line(LogLevel::Error, format!("FastCGI: {e}; closing the connection").as_bytes());
+                        break None;
+                    }
+                    let out = conn.take_output();
+                    if !out.is_empty() && write_all_retry(&mut stream, &out).is_err() {
+                        break None;
+                    }
+                }
+            }
+        };
+        let Some(params) = params else {
+            if let Some(s) = slot {
+                s.set_state(ProcState::Idle);
+            }
+            return ConnEnd::Closed;
+        };
+        if let Some(s) = slot {
+            s.set_state(ProcState::GettingInfo);
+        }
+
+        let opts = CgiOptions {
+            fix_pathinfo: engine.ini_bool("cgi.fix_pathinfo").unwrap_or(true),
+            discard_path: engine.ini_bool("cgi.discard_path").unwrap_or(false),
+            script_path_encoded: engine.ini_bool("fastcgi.script_path_encoded").unwrap_or(true),
+            doc_root: engine.ini_string("doc_root").filter(|s| !s.is_empty()).map(String::into_bytes),
+        };
+        let resolved = cgi_env::resolve(params.into_pairs(), &opts, &RealFs);
+        let p = &resolved.params;
+        let method = get(p, "REQUEST_METHOD").map(<[u8]>::to_vec);
+        let content_length = get(p, "CONTENT_LENGTH")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        let deny = match &resolved.path_translated {
+            Some(path) if !extension_allowed(path, &pool.limit_extensions) => {
+                let msg = format!(
+                    "Access to the script '{}' has been denied (see security.limit_extensions)",
+                    String::from_utf8_lossy(path)
+                );
+                Some(msg)
+            }
+            _ => None,
+        };
+        if let Some(s) = slot {
+            let mut uri = resolved.request_uri.clone().unwrap_or_default();
+            if let Some(q) = get(p, "QUERY_STRING").filter(|q| !q.is_empty()) {
+                uri.push(b'?');
+                uri.extend_from_slice(q);
+            }
+            s.request_info(
+                method.as_deref().unwrap_or(b"-"),
+                &uri,
+                resolved.path_translated.as_deref().unwrap_or(b"-"),
+                b"-",
+                content_length.max(0) as u64,
+            );
+        }
+
+        let mut ex = Exchange {
+            stream: &mut stream,
+            conn: &mut conn,
+            body: Vec::new(),
+            body_done: false,
+            out: Vec::new(),
+            err: Vec::new(),
+            finished: false,
+            broken: false,
+            log,
+        };
+
+        let is_ping = method.is_some()
+            && pool.ping_path.is_some()
+            && resolved.request_uri.as_deref() == pool.ping_path.as_deref().map(str::as_bytes);
+        let mut recycle = false;
+        let mut peak = 0usize;
+        if is_ping {
+            let head = "Content-type: text/plain;charset=UTF-8\r\n\
+                        Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n\
+                        Cache-Control: no-cache, no-store, must-revalidate, max-age=0\r\n\r\n";
+            let _ = ex.write_out(head.as_bytes());
+            if method.as_deref() != Some(b"HEAD") {
+                let _ = ex.write_out(pool.ping_response.as_bytes());
+            }
+        } else {
+            if let Some(msg) = &deny {
+                ex.log(LogLevel::Error, msg.as_bytes(), true);
+            }
+            let spec = RequestSpec {
+                request_method: method.clone(),
+                query_string: get(p, "QUERY_STRING").map(<[u8]>::to_vec),
+                request_uri: resolved.request_uri.clone(),
+                path_translated: resolved.path_translated.clone(),
+                content_type: get(p, "CONTENT_TYPE").map(<[u8]>::to_vec).unwrap_or_default(),
+                content_length,
+                deny_extension: deny.is_some(),
+                params: resolved.params.clone(),
+            };
+            let outcome = engine.run(&spec, &mut ex);
+            recycle = outcome.recycle;
+            peak = outcome.peak_memory;
+        }
+        let keep = ex.end(0).unwrap_or(false) && keep_conn;
+        let broken = ex.broken;
+        *served += 1;
+        if let Some(s) = slot {
+            s.finished(0, peak as u64);
+        }
+        if recycle {
+            log.line(LogLevel::Warning, b"PHP state is unsure after a bailout outside the script: recycling this worker");
+            return ConnEnd::ExitWorker;
+        }
+        if pool.max_requests > 0 && *served >= pool.max_requests {
+            return ConnEnd::ExitWorker;
+        }
+        if corral_sys::signal::quit_requested() {
+            return ConnEnd::ExitWorker;
+        }
+        if !keep || broken {
+            return ConnEnd::Closed;
+        }
+    }
+}

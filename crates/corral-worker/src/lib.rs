@@ -1,0 +1,44 @@
+//! The two roles that run tenant code: the per-pool prototype (starts PHP,
+//! drops privileges, forks workers) and the worker (accepts FastCGI
+//! connections and runs requests).
+
+pub mod cgi_env;
+pub mod connection;
+pub mod log;
+pub mod prototype;
+pub mod worker;
+
+use corral_config::Pool;
+use corral_php::LogLevel;
+
+/// The part of a pool's configuration a worker consults per request.
+#[derive(Debug, Clone)]
+pub struct PoolRuntime {
+    pub name: String,
+    pub limit_extensions: Vec<String>,
+    pub ping_path: Option<String>,
+    pub ping_response: String,
+    pub max_requests: u64,
+    pub allowed_clients: Option<Vec<String>>,
+    pub log_level: LogLevel,
+}
+
+impl PoolRuntime {
+    pub fn from_pool(pool: &Pool, level: corral_config::LogLevel) -> PoolRuntime {
+        let log_level = match level {
+            corral_config::LogLevel::Debug => LogLevel::Debug,
+            corral_config::LogLevel::Notice => LogLevel::Notice,
+            corral_config::LogLevel::Warning => LogLevel::Warning,
+            _ => LogLevel::Error,
+        };
+        PoolRuntime {
+            name: pool.name.clone(),
+            limit_extensions: pool.security_limit_extensions.clone(),
+            ping_path: pool.ping_path.clone(),
+            ping_response: pool.ping_response.clone(),
+            max_requests: pool.pm_max_requests as u64,
+            allowed_clients: pool.listen_allowed_clients.clone(),
+            log_level,
+        }
+    }
+}

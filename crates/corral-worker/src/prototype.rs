@@ -1,0 +1,394 @@
+//! The prototype: one process per pool, exec'd by the master with the
+//! pool's listening socket, a control channel and the scoreboard. It starts
+//! PHP once (so OPcache and start-up state belong to this pool alone), drops
+//! to the pool's user and forks workers when the master asks.
+//!
+//! Control messages are single text lines over a SOCK_SEQPACKET pair:
+//! master → prototype: `spawn <slot>`, `quit`, `term`;
+//! prototype → master: `ready`, `started <pid> <slot>` (with the read ends
+//! of the worker's stdout/stderr pipes attached when catch_workers_output
+//! is on), `exited <pid> <wait status>`, `error <message>`.
+
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use corral_config::{Config, Pool};
+use corral_php::{Engine, LogLevel, RequestIo, StartOptions};
+use corral_sys::nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use corral_sys::nix::sys::signal::Signal;
+use corral_sys::nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
+use corral_sys::nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use corral_sys::process::Forked;
+use corral_sys::shm::SharedWords;
+
+use crate::log::WorkerLog;
+use crate::{worker, PoolRuntime};
+
+/// Fixed descriptor numbers the master hands the prototype across exec.
+pub const FD_LISTEN: RawFd = 3;
+pub const FD_CONTROL: RawFd = 4;
+pub const FD_BOARD: RawFd = 5;
+
+/// Everything the prototype is told on its command line.
+#[derive(Debug, Clone)]
+pub struct PrototypeArgs {
+    pub config: PathBuf,
+    pub prefix: Option<PathBuf>,
+    pub pool: String,
+    pub php: StartOptions,
+    pub board_words: usize,
+}
+
+/// Fails start-up with a message for the master's log.
+#[derive(Debug, thiserror::Error)]
+pub enum PrototypeError {
+    #[error("failed to load configuration file '{0}'")]
+    Config(String),
+    #[error("[pool {0}] is not in the configuration any more")]
+    NoPool(String),
+    #[error("[pool {pool}] cannot get uid for user '{user}'")]
+    NoUser { pool: String, user: String },
+    #[error("[pool {pool}] cannot get gid for group '{group}'")]
+    NoGroup { pool: String, group: String },
+    #[error("[pool {pool}] {source}")]
+    Sys {
+        pool: String,
+        #[source]
+        source: corral_sys::SysError,
+    },
+    #[error("[pool {0}] PHP start-up failed")]
+    Php(String),
+}
+
+/// Start-up messages from PHP itself go to our stderr, which the master
+/// logs.
+struct StartupLog;
+
+impl RequestIo for StartupLog {
+    fn read_body(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Ok(0)
+    }
+    fn write_out(&mut self, _: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn log(&mut self, level: LogLevel, msg: &[u8], _: bool) {
+        WorkerLog { min_level: LogLevel::Notice }.line(level, msg);
+    }
+}
+
+fn send(ctl: RawFd, msg: &str) -> bool {
+    corral_sys::socket::send_with_fds(ctl, msg.as_bytes(), &[]).is_ok()
+}
+
+fn sys(pool: &str) -> impl Fn(corral_sys::SysError) -> PrototypeError + '_ {
+    move |source| PrototypeError::Sys {
+        pool: pool.to_string(),
+        source,
+    }
+}
+
+/// The pool's environment: php-fpm sets USER and HOME from the pool user,
+/// clears the rest when clear_env = yes, then applies env[].
+fn apply_env(pool: &Pool, account: &corral_sys::cred::Account) {
+    if pool.clear_env {
+        corral_sys::process::clear_env();
+    }
+    let has = |k: &str| pool.env.iter().any(|(n, _)| n == k);
+    if !has("USER") {
+        corral_sys::process::set_env("USER", &account.name);
+    }
+    if !has("HOME") {
+        corral_sys::process::set_env("HOME", &account.home);
+    }
+    for (k, v) in &pool.env {
+        corral_sys::process::set_env(k, v);
+    }
+}
+
+/// php-fpm reads its own php.ini: /etc/php/8.2/fpm, not the embed SAPI's.
+fn default_php_ini(opts: &mut StartOptions) {
+    const FPM_INI_DIR: &str = "/etc/php/8.2/fpm";
+    if opts.ini_path.is_none() && std::path::Path::new(FPM_INI_DIR).is_dir() {
+        opts.ini_path = Some(FPM_INI_DIR.to_string());
+    }
+    if std::env::var_os("PHP_INI_SCAN_DIR").is_none() {
+        let dir = format!("{FPM_INI_DIR}/conf.d");
+        if std::path::Path::new(&dir).is_dir() {
+            std::env::set_var("PHP_INI_SCAN_DIR", dir);
+        }
+    }
+}
+
+fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), PrototypeError> {
+    let load = corral_config::LoadOptions {
+        prefix: args.prefix.clone(),
+        ..Default::default()
+    };
+    let config: Config =
+        corral_config::load(&args.config, &load).map_err(|_| PrototypeError::Config(args.config.display().to_string()))?;
+    let pool = config
+        .pools
+        .into_iter()
+        .find(|p| p.name == args.pool)
+        .ok_or_else(|| PrototypeError::NoPool(args.pool.clone()))?;
+    let name = pool.name.as_str();
+
+    // Whom to become. As root the pool's user (checked by the master too);
+    // otherwise we stay who we are.
+    let root = corral_sys::cred::is_root();
+    let account = match (&pool.user, root) {
+        (Some(u), true) => corral_sys::cred::lookup_user(u).ok_or_else(|| PrototypeError::NoUser {
+            pool: name.to_string(),
+            user: u.clone(),
+        })?,
+        _ => corral_sys::cred::current_account(),
+    };
+    let gid = match (&pool.group, root) {
+        (Some(g), true) => corral_sys::cred::lookup_group(g).ok_or_else(|| PrototypeError::NoGroup {
+            pool: name.to_string(),
+            group: g.clone(),
+        })?,
+        _ => account.gid,
+    };
+
+    if let Some(prio) = pool.process_priority.filter(|_| root) {
+        corral_sys::process::set_priority(prio).map_err(sys(name))?;
+    }
+    use corral_sys::nix::sys::resource::Resource;
+    if let Some(n) = pool.rlimit_files {
+        if let Err(e) = corral_sys::process::set_rlimit(Resource::RLIMIT_NOFILE, n) {
+            eprintln!("WARNING: [pool {name}] failed to set rlimit_files for this pool. Please check your system limits or decrease rlimit_files. {e}");
+        }
+    }
+    if let Some(r) = pool.rlimit_core {
+        let v = match r {
+            corral_config::Rlimit::Value(v) => v,
+            corral_config::Rlimit::Unlimited => libc::RLIM_INFINITY,
+        };
+        if let Err(e) = corral_sys::process::set_rlimit(Resource::RLIMIT_CORE, v) {
+            eprintln!("WARNING: [pool {name}] failed to set rlimit_core for this pool. {e}");
+        }
+    }
+
+    // PHP starts before the chroot (its extensions live outside it) and
+    // before the privilege drop, as in php-fpm's master; no request and no
+    // tenant code runs until we are the pool's user.
+    let mut php = args.php.clone();
+    default_php_ini(&mut php);
+    let engine = Engine::start(&php, &mut StartupLog).map_err(|_| PrototypeError::Php(name.to_string()))?;
+    for v in &pool.php_values {
+        if engine.apply_pool_ini(&v.name, &v.value, v.admin).is_err() {
+            let kind = if v.admin { "php_admin_value" } else { "php_value" };
+            eprintln!("ERROR: [pool {name}] Unable to set {kind} '{}'", v.name);
+        }
+    }
+
+    if let Some(dir) = pool.chroot.as_ref().filter(|_| root) {
+        corral_sys::cred::chroot(dir).map_err(sys(name))?;
+    }
+    if let Some(dir) = &pool.chdir {
+        std::env::set_current_dir(dir).map_err(|e| PrototypeError::Sys {
+            pool: name.to_string(),
+            source: corral_sys::SysError::new(format!("chdir({})", dir.display()), e),
+        })?;
+    }
+    if root {
+        corral_sys::cred::drop_to(&account.name, account.uid, gid).map_err(sys(name))?;
+    }
+    if pool.process_dumpable {
+        corral_sys::process::set_dumpable(true).map_err(sys(name))?;
+    }
+    apply_env(&pool, &account);
+
+    let runtime = PoolRuntime::from_pool(&pool, config.global.log_level);
+    Ok((engine, runtime, pool))
+}
+
+/// The prototype's whole life. Returns the process exit code.
+pub fn run(args: PrototypeArgs) -> i32 {
+    corral_sys::process::close_fds_above(FD_BOARD);
+    let master = corral_sys::nix::unistd::getppid();
+    let _ = corral_sys::process::die_with_parent(libc::SIGTERM, master);
+    let (engine, runtime, pool) = match set_up(&args) {
+        Ok(v) => v,
+        Err(e) => {
+            send(FD_CONTROL, &format!("error {e}"));
+            return 78;
+        }
+    };
+    let board = SharedWords::map(&corral_sys::process::fixed_fd(FD_BOARD), args.board_words).ok();
+
+    // SIGCHLD through a signalfd, so the loop below sees worker exits in
+    // order with control messages and no handler code runs.
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    let _ = mask.thread_block();
+    let Ok(sfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) else {
+        send(FD_CONTROL, "error signalfd failed");
+        return 70;
+    };
+
+    send(FD_CONTROL, "ready");
+    let mut children: Vec<i32> = Vec::new();
+    let mut quitting = false;
+    loop {
+        let ctl = corral_sys::process::fixed_fd(FD_CONTROL);
+        let mut fds = [
+            PollFd::new(ctl, PollFlags::POLLIN),
+            PollFd::new(sfd_borrow(&sfd), PollFlags::POLLIN),
+        ];
+        if let Err(e) = poll(&mut fds, PollTimeout::from(1000u16)) {
+            if e != corral_sys::nix::errno::Errno::EINTR {
+                return 70;
+            }
+            continue;
+        }
+        let ctl_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let sig_ready = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if sig_ready {
+            while let Ok(Some(_)) = sfd.read_signal() {}
+            reap(&mut children);
+        }
+        if ctl_ready {
+            let mut buf = [0u8; 256];
+            let msg = match corral_sys::socket::recv_with_fds(FD_CONTROL, &mut buf) {
+                Ok((0, _)) | Err(_) => {
+                    // The master is gone: take the workers with us.
+                    for &c in &children {
+                        corral_sys::signal::kill(c, Signal::SIGTERM);
+                    }
+                    return 0;
+                }
+                Ok((n, _)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            };
+            let mut words = msg.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some("spawn"), Some(slot)) if !quitting => {
+                    let slot: usize = slot.parse().unwrap_or(usize::MAX);
+                    if let Some(pid) = spawn(&engine, &runtime, &pool, board.as_ref(), slot, &mask) {
+                        children.push(pid);
+                    }
+                }
+                (Some("quit"), _) => {
+                    quitting = true;
+                    for &c in &children {
+                        corral_sys::signal::kill(c, Signal::SIGQUIT);
+                    }
+                }
+                (Some("term"), _) => {
+                    quitting = true;
+                    for &c in &children {
+                        corral_sys::signal::kill(c, Signal::SIGTERM);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if quitting && children.is_empty() {
+            return 0;
+        }
+    }
+}
+
+fn reap(children: &mut Vec<i32>) {
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => break,
+            Ok(status) => {
+                let Some(pid) = status.pid() else { break };
+                let raw = match status {
+                    WaitStatus::Exited(_, code) => (code & 0xff) << 8,
+                    WaitStatus::Signaled(_, sig, core) => (sig as i32) | if core { 0x80 } else { 0 },
+                    _ => continue,
+                };
+                children.retain(|&c| c != pid.as_raw());
+                send(FD_CONTROL, &format!("exited {} {}", pid.as_raw(), raw));
+            }
+        }
+    }
+}
+
+fn spawn(
+    engine: &Engine,
+    runtime: &PoolRuntime,
+    pool: &Pool,
+    board: Option<&SharedWords>,
+    slot: usize,
+    mask: &SigSet,
+) -> Option<i32> {
+    let me = corral_sys::nix::unistd::getpid();
+    let pipes = if pool.catch_workers_output {
+        match (corral_sys::nix::unistd::pipe(), corral_sys::nix::unistd::pipe()) {
+            (Ok(out), Ok(err)) => Some((out, err)),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    match corral_sys::process::fork() {
+        Err(e) => {
+            send(FD_CONTROL, &format!("error {e}"));
+            None
+        }
+        Ok(Forked::Child) => {
+            let _ = mask.thread_unblock();
+            let _ = corral_sys::process::die_with_parent(libc::SIGTERM, me);
+            let _ = corral_sys::signal::worker_signals();
+            // The worker never talks to the master.
+            let _ = corral_sys::nix::unistd::close(FD_CONTROL);
+            redirect_stdio(pipes.as_ref().map(|(o, e)| (o.1.as_raw_fd(), e.1.as_raw_fd())));
+            drop(pipes);
+            engine.child_init();
+            worker::run(engine, runtime, FD_LISTEN, board, slot)
+        }
+        Ok(Forked::Parent(pid)) => {
+            let msg = format!("started {} {}", pid.as_raw(), slot);
+            match pipes {
+                Some((out, err)) => {
+                    let _ = corral_sys::socket::send_with_fds(
+                        FD_CONTROL,
+                        msg.as_bytes(),
+                        &[out.0.as_raw_fd(), err.0.as_raw_fd()],
+                    );
+                }
+                None => {
+                    send(FD_CONTROL, &msg);
+                }
+            }
+            Some(pid.as_raw())
+        }
+    }
+}
+
+/// Worker stdout/stderr: the capture pipes, or /dev/null as in php-fpm.
+fn redirect_stdio(pipes: Option<(RawFd, RawFd)>) {
+    let (out, err) = match pipes {
+        Some(p) => p,
+        None => {
+            let null = std::fs::OpenOptions::new().write(true).open("/dev/null");
+            match null {
+                Ok(f) => {
+                    let fd: OwnedFd = f.into();
+                    let raw = fd.as_raw_fd();
+                    let _ = corral_sys::nix::unistd::dup2(raw, 1);
+                    let _ = corral_sys::nix::unistd::dup2(raw, 2);
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    };
+    let _ = corral_sys::nix::unistd::dup2(out, 1);
+    let _ = corral_sys::nix::unistd::dup2(err, 2);
+}
+
+fn sfd_borrow(sfd: &SignalFd) -> BorrowedFd<'_> {
+    use std::os::fd::AsFd;
+    sfd.as_fd()
+}

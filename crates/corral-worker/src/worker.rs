@@ -1,0 +1,88 @@
+//! A worker: a fork of the prototype that accepts on the pool's socket and
+//! serves requests until max_requests, SIGQUIT, or its parent's death.
+
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, RawFd};
+
+use corral_php::{Engine, LogLevel};
+use corral_status::SlotWriter;
+use corral_sys::shm::SharedWords;
+
+use crate::connection::{self, ConnEnd};
+use crate::log::WorkerLog;
+use crate::PoolRuntime;
+
+/// php-fpm's listen.allowed_clients: the list is split on ',' without
+/// trimming, and an entry that is not an address admits nobody.
+pub struct AllowedClients(Option<Vec<IpAddr>>);
+
+impl AllowedClients {
+    pub fn parse(list: Option<&[String]>, log: &WorkerLog) -> AllowedClients {
+        let Some(list) = list else {
+            return AllowedClients(None);
+        };
+        let mut ips = Vec::new();
+        for item in list {
+            match item.parse::<IpAddr>() {
+                Ok(ip) => ips.push(ip),
+                Err(_) => log.line(
+                    LogLevel::Error,
+                    format!("Wrong IP address '{item}' in listen.allowed_clients").as_bytes(),
+                ),
+            }
+        }
+        if ips.is_empty() {
+            log.line(LogLevel::Error, b"There are no allowed addresses");
+        }
+        AllowedClients(Some(ips))
+    }
+
+    /// Unix-socket peers (None) are always admitted, as in php-fpm.
+    pub fn admits(&self, peer: Option<IpAddr>) -> bool {
+        match (&self.0, peer) {
+            (None, _) | (_, None) => true,
+            (Some(list), Some(ip)) => list.contains(&ip),
+        }
+    }
+}
+
+/// The accept loop. Never returns: the worker leaves through `exit_now`.
+pub fn run(engine: &Engine, pool: &PoolRuntime, listen_fd: RawFd, board: Option<&SharedWords>, slot: usize) -> ! {
+    let log = WorkerLog {
+        min_level: pool.log_level,
+    };
+    let writer = board.and_then(|b| SlotWriter::new(b.words(), slot));
+    if let Some(w) = &writer {
+        w.init(std::process::id());
+    }
+    let allowed = AllowedClients::parse(pool.allowed_clients.as_deref(), &log);
+    let mut served = 0u64;
+    loop {
+        if corral_sys::signal::quit_requested() {
+            corral_sys::process::exit_now(0);
+        }
+        let sock = match corral_sys::socket::accept(listen_fd) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+            Err(e) => {
+                log.line(LogLevel::Error, format!("accept() failed: {e}").as_bytes());
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                continue;
+            }
+        };
+        let peer = corral_sys::socket::peer_ip(sock.as_raw_fd());
+        if !allowed.admits(peer) {
+            let ip = peer.map(|p| p.to_string()).unwrap_or_default();
+            log.line(
+                LogLevel::Error,
+                format!("Connection disallowed: IP address '{ip}' has been dropped.").as_bytes(),
+            );
+            continue;
+        }
+        match connection::serve(engine, pool, writer.as_ref(), sock, &mut served, &log) {
+            ConnEnd::Closed => {}
+            ConnEnd::ExitWorker => corral_sys::process::exit_now(0),
+        }
+    }
+}
