@@ -1,1 +1,12 @@
-//! wip
+//! The supervisor. It runs as root, single-threaded, and never loads PHP:
+//! it creates the pools' sockets, starts one prototype per pool, applies
+//! the process-management policy from the scoreboard, and handles signals.
+
+pub mod listen;
+pub mod log;
+pub mod master;
+pub mod pm;
+pub mod pool;
+
+pub use log::Logger;
+pub use master::{run, MasterOptions, EXIT_CONFIG, EXIT_OK, EXIT_SOFTWARE};

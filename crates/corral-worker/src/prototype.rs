@@ -4,7 +4,7 @@
 //! to the pool's user and forks workers when the master asks.
 //!
 //! Control messages are single text lines over a SOCK_SEQPACKET pair:
-//! master → prototype: `spawn <slot>`, `quit`, `term`;
+//! master → prototype: `spawn <slot>`, `stop <pid>`, `quit`, `term`;
 //! prototype → master: `ready`, `started <pid> <slot>` (with the read ends
 //! of the worker's stdout/stderr pipes attached when catch_workers_output
 //! is on), `exited <pid> <wait status>`, `error <message>`.
@@ -273,6 +273,12 @@ pub fn run(args: PrototypeArgs) -> i32 {
                     let slot: usize = slot.parse().unwrap_or(usize::MAX);
                     if let Some(pid) = spawn(&engine, &runtime, &pool, board.as_ref(), slot, &mask) {
                         children.push(pid);
+                    }
+                }
+                (Some("stop"), Some(pid)) => {
+                    // Only our own children: the master asks by pid.
+                    if let Some(&c) = pid.parse::<i32>().ok().and_then(|p| children.iter().find(|&&c| c == p)) {
+                        corral_sys::signal::kill(c, Signal::SIGQUIT);
                     }
                 }
                 (Some("quit"), _) => {

@@ -1,0 +1,3 @@
+<?php
+header('Content-Type: text/plain');
+echo "sub page ", $_SERVER['SCRIPT_NAME'], "\n";
