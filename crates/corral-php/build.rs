@@ -8,7 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const LIB_DIRS: &[&str] = &["/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"];
+const LIB_DIRS: &[&str] = &[
+    "/usr/lib",
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+];
 const LIB_NAME: &str = "libphp8.2.so";
 
 fn php_includes() -> Vec<PathBuf> {
@@ -29,7 +33,9 @@ fn find_lib() -> PathBuf {
         .iter()
         .map(|d| Path::new(d).join(LIB_NAME))
         .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("{LIB_NAME} not found: install libphp8.2-embed (scripts/setup.sh does)"))
+        .unwrap_or_else(|| {
+            panic!("{LIB_NAME} not found: install libphp8.2-embed (scripts/setup.sh does)")
+        })
 }
 
 fn main() {
@@ -37,7 +43,10 @@ fn main() {
     println!("cargo:rerun-if-changed=csrc/shim.h");
 
     let mut build = cc::Build::new();
-    build.file("csrc/shim.c").warnings(true).flag_if_supported("-Wno-unused-parameter");
+    build
+        .file("csrc/shim.c")
+        .warnings(true)
+        .flag_if_supported("-Wno-unused-parameter");
     for inc in php_includes() {
         build.include(inc);
     }

@@ -50,7 +50,11 @@ pub fn open(pool: &Pool, warn: &mut dyn FnMut(String)) -> Result<OwnedFd, Listen
                 Some(h) => Some(resolve(h, *port)?),
                 None => None,
             };
-            Ok(corral_sys::socket::listen_tcp(ip, *port, pool.listen_backlog)?)
+            Ok(corral_sys::socket::listen_tcp(
+                ip,
+                *port,
+                pool.listen_backlog,
+            )?)
         }
         Listen::Unix(path) => {
             if corral_sys::socket::unix_in_use(path) {
@@ -62,10 +66,16 @@ pub fn open(pool: &Pool, warn: &mut dyn FnMut(String)) -> Result<OwnedFd, Listen
             }
             if !pool.listen_acl_users.is_empty() || !pool.listen_acl_groups.is_empty() {
                 if let Some(o) = &pool.listen_owner {
-                    warn(format!("[pool {}] ACL set, listen.owner = '{}' is ignored", pool.name, o));
+                    warn(format!(
+                        "[pool {}] ACL set, listen.owner = '{}' is ignored",
+                        pool.name, o
+                    ));
                 }
                 if let Some(g) = &pool.listen_group {
-                    warn(format!("[pool {}] ACL set, listen.group = '{}' is ignored", pool.name, g));
+                    warn(format!(
+                        "[pool {}] ACL set, listen.group = '{}' is ignored",
+                        pool.name, g
+                    ));
                 }
                 let mut uids = Vec::new();
                 for u in &pool.listen_acl_users {
@@ -101,8 +111,12 @@ pub fn open(pool: &Pool, warn: &mut dyn FnMut(String)) -> Result<OwnedFd, Listen
                         group: g.clone(),
                     })?);
                 }
-                std::os::unix::fs::chown(path, uid, gid)
-                    .map_err(|e| corral_sys::SysError::new(format!("failed to chown() the socket '{}'", path.display()), e))?;
+                std::os::unix::fs::chown(path, uid, gid).map_err(|e| {
+                    corral_sys::SysError::new(
+                        format!("failed to chown() the socket '{}'", path.display()),
+                        e,
+                    )
+                })?;
             }
             Ok(fd)
         }

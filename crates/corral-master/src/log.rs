@@ -33,7 +33,11 @@ impl Logger {
     /// Log to `path` (append, created 0600 like php-fpm does).
     pub fn open(&mut self, path: PathBuf) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
-        let f = OpenOptions::new().create(true).append(true).mode(0o600).open(&path)?;
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)?;
         self.file = Some((path, f));
         Ok(())
     }

@@ -95,7 +95,10 @@ pub fn run(opts: MasterOptions, config: Config, mut log: Logger) -> i32 {
     let pid_file = config.global.pid.clone().or(opts.pid_file.clone());
     if let Some(pid_path) = &pid_file {
         if let Err(e) = std::fs::write(pid_path, format!("{}\n", std::process::id())) {
-            log.error(&format!("Unable to create the PID file ({}): {e}", pid_path.display()));
+            log.error(&format!(
+                "Unable to create the PID file ({}): {e}",
+                pid_path.display()
+            ));
             return EXIT_SOFTWARE;
         }
     }
@@ -110,7 +113,8 @@ pub fn run(opts: MasterOptions, config: Config, mut log: Logger) -> i32 {
         sig_fd,
         ready_logged: false,
     };
-    m.log.notice(&format!("fpm is running, pid {}", std::process::id()));
+    m.log
+        .notice(&format!("fpm is running, pid {}", std::process::id()));
     for i in 0..m.pools.len() {
         m.start_prototype(i);
     }
@@ -133,7 +137,11 @@ impl Master {
         if max == 0 {
             return u32::MAX;
         }
-        let used: usize = self.pools.iter().map(|p| p.workers.len() + p.reserved.len()).sum();
+        let used: usize = self
+            .pools
+            .iter()
+            .map(|p| p.workers.len() + p.reserved.len())
+            .sum();
         max.saturating_sub(used as u32)
     }
 
@@ -162,10 +170,18 @@ impl Master {
         }
         argv.extend(self.opts.php_args.iter().cloned());
         argv[0] = format!("php-fpm: pool {}", pool.cfg.name);
-        let fds = [pool.listen.as_raw_fd(), theirs.as_raw_fd(), pool.board_fd.as_raw_fd()];
+        let fds = [
+            pool.listen.as_raw_fd(),
+            theirs.as_raw_fd(),
+            pool.board_fd.as_raw_fd(),
+        ];
         match corral_sys::process::spawn_with_fds(&argv, &fds) {
             Ok(pid) => {
-                self.log.debug(&format!("[pool {}] prototype {} started", pool.cfg.name, pid));
+                let _ = corral_sys::socket::set_nonblocking(ours.as_raw_fd(), true);
+                self.log.debug(&format!(
+                    "[pool {}] prototype {} started",
+                    pool.cfg.name, pid
+                ));
                 self.pools[i].proto = Some(Prototype {
                     pid,
                     ctl: ours,
@@ -174,14 +190,17 @@ impl Master {
                 self.pools[i].restart_at = None;
             }
             Err(e) => {
-                self.log.error(&format!("[pool {}] {e}", self.pools[i].cfg.name));
+                self.log
+                    .error(&format!("[pool {}] {e}", self.pools[i].cfg.name));
                 self.pools[i].restart_at = Some(Instant::now() + PROTO_RESTART_DELAY);
             }
         }
     }
 
     fn all_ready(&self) -> bool {
-        self.pools.iter().all(|p| p.proto.as_ref().is_some_and(|x| x.ready) || p.restart_at.is_some())
+        self.pools
+            .iter()
+            .all(|p| p.proto.as_ref().is_some_and(|x| x.ready) || p.restart_at.is_some())
     }
 
     fn event_loop(&mut self) -> i32 {
@@ -214,12 +233,22 @@ impl Master {
                     raw.push(fd);
                 }
             }
-            let borrowed: Vec<_> = raw.iter().map(|&fd| corral_sys::process::fixed_fd(fd)).collect();
-            let mut pfds: Vec<PollFd> = borrowed.iter().map(|b| PollFd::new(b.as_fd(), PollFlags::POLLIN)).collect();
+            let borrowed: Vec<_> = raw
+                .iter()
+                .map(|&fd| corral_sys::process::fixed_fd(fd))
+                .collect();
+            let mut pfds: Vec<PollFd> = borrowed
+                .iter()
+                .map(|b| PollFd::new(b.as_fd(), PollFlags::POLLIN))
+                .collect();
             let wait = Duration::from_millis(1000).saturating_sub(last_tick.elapsed());
-            let timeout = PollTimeout::try_from(wait.as_millis().min(1000) as i32).unwrap_or(PollTimeout::ZERO);
+            let timeout = PollTimeout::try_from(wait.as_millis().min(1000) as i32)
+                .unwrap_or(PollTimeout::ZERO);
             let _ = poll(&mut pfds, timeout);
-            let ready: Vec<bool> = pfds.iter().map(|p| p.revents().is_some_and(|r| !r.is_empty())).collect();
+            let ready: Vec<bool> = pfds
+                .iter()
+                .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
             drop(pfds);
 
             for (src, ok) in srcs.iter().zip(ready) {
@@ -255,7 +284,9 @@ impl Master {
         if self.state == State::Normal {
             let now_us = corral_status::now_us();
             for i in 0..self.pools.len() {
-                if self.pools[i].proto.is_none() && self.pools[i].restart_at.is_some_and(|t| t <= now) {
+                if self.pools[i].proto.is_none()
+                    && self.pools[i].restart_at.is_some_and(|t| t <= now)
+                {
                     self.start_prototype(i);
                 }
                 let mut room = self.room();
@@ -287,7 +318,9 @@ impl Master {
 
     fn handle_signals(&mut self) {
         let mut buf = [0u8; 64];
-        while corral_sys::nix::unistd::read(self.sig_fd.as_raw_fd(), &mut buf).is_ok_and(|n| n > 0) {}
+        while corral_sys::nix::unistd::read(self.sig_fd.as_raw_fd(), &mut buf).is_ok_and(|n| n > 0)
+        {
+        }
         for sig in corral_sys::signal::take_pending() {
             match sig {
                 Signal::SIGCHLD => self.reap(),
@@ -299,7 +332,8 @@ impl Master {
                         for p in &self.pools {
                             p.send("term");
                         }
-                        self.stop_deadline = Some(Instant::now() + self.config.global.process_control_timeout);
+                        self.stop_deadline =
+                            Some(Instant::now() + self.config.global.process_control_timeout);
                     }
                 }
                 Signal::SIGQUIT => {
@@ -312,16 +346,20 @@ impl Master {
                         }
                         // Unlike php-fpm's default of 0, in-flight requests
                         // get at least a few seconds to finish.
-                        let t = self.config.global.process_control_timeout.max(Duration::from_secs(10));
+                        let t = self
+                            .config
+                            .global
+                            .process_control_timeout
+                            .max(Duration::from_secs(10));
                         self.stop_deadline = Some(Instant::now() + t);
                     }
                 }
-                Signal::SIGUSR1 => {
-                    match self.log.reopen() {
-                        Ok(()) => self.log.notice("error log file re-opened"),
-                        Err(e) => self.log.error(&format!("unable to re-opened error log file: {e}")),
-                    }
-                }
+                Signal::SIGUSR1 => match self.log.reopen() {
+                    Ok(()) => self.log.notice("error log file re-opened"),
+                    Err(e) => self
+                        .log
+                        .error(&format!("unable to re-opened error log file: {e}")),
+                },
                 Signal::SIGUSR2 | Signal::SIGHUP => {
                     self.log.debug(&format!("received {}", sig.as_str()));
                     self.log.warning("reload is not supported yet; restart corral to apply configuration changes");
@@ -349,44 +387,71 @@ impl Master {
     }
 
     fn prototype_gone(&mut self, i: usize, how: &str) {
+        if self.pools[i].proto.is_none() {
+            return;
+        }
+        // Take what it said before it went (worker exits, in order).
+        if let Some(ctl) = self.pools[i].proto.as_ref().map(|p| p.ctl.as_raw_fd()) {
+            let mut buf = [0u8; 1024];
+            while let Ok((n, fds)) = corral_sys::socket::recv_with_fds(ctl, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let msg = buf[..n].to_vec();
+                self.ctl_message(i, &msg, fds);
+            }
+        }
         let normal = self.state == State::Normal;
         let pool = &mut self.pools[i];
         pool.proto = None;
         pool.reserved.clear();
-        // Its workers die with it (PDEATHSIG); forget them.
+        // Its workers die with it (PDEATHSIG). Their pids are not
+        // signalled from here: they may already belong to someone else.
         let pids: Vec<i32> = pool.workers.keys().copied().collect();
         for pid in pids {
-            corral_sys::signal::kill(pid, Signal::SIGKILL);
             pool.exited(pid, libc::SIGKILL, false, &mut self.log);
         }
         if normal {
-            self.log
-                .warning(&format!("[pool {}] prototype exited ({how}); restarting it", pool.cfg.name));
+            self.log.warning(&format!(
+                "[pool {}] prototype exited ({how}); restarting it",
+                pool.cfg.name
+            ));
             pool.restart_at = Some(Instant::now() + PROTO_RESTART_DELAY);
             pool.initial_done = false;
         }
     }
 
+    /// Read every message waiting on pool `i`'s control channel.
     fn handle_ctl(&mut self, i: usize) {
-        let Some(fd) = self.pools[i].proto.as_ref().map(|p| p.ctl.as_raw_fd()) else {
-            return;
-        };
-        let mut buf = [0u8; 1024];
-        let (n, fds) = match corral_sys::socket::recv_with_fds(fd, &mut buf) {
-            Ok((0, _)) | Err(_) => {
-                // Closed: the prototype exited; SIGCHLD will reap it. Stop
-                // watching the channel now.
-                if let Some(p) = self.pools[i].proto.as_ref() {
-                    let pid = p.pid;
-                    let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
-                    self.prototype_gone(i, "control channel closed");
-                }
+        loop {
+            let Some(fd) = self.pools[i].proto.as_ref().map(|p| p.ctl.as_raw_fd()) else {
                 return;
+            };
+            let mut buf = [0u8; 1024];
+            match corral_sys::socket::recv_with_fds(fd, &mut buf) {
+                Ok((0, _)) => {
+                    // Closed: the prototype exited; SIGCHLD reaps it.
+                    let pid = self.pools[i].proto.as_ref().map(|p| p.pid);
+                    if let Some(pid) = pid {
+                        let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+                    }
+                    self.prototype_gone(i, "control channel closed");
+                    return;
+                }
+                Ok((n, fds)) => self.ctl_message(i, &buf[..n], fds),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.prototype_gone(i, "control channel failed");
+                    return;
+                }
             }
-            Ok(v) => v,
-        };
+        }
+    }
+
+    fn ctl_message(&mut self, i: usize, msg: &[u8], fds: Vec<OwnedFd>) {
         let normal = self.state == State::Normal;
-        match ProtoMsg::parse(&buf[..n]) {
+        match ProtoMsg::parse(msg) {
             Some(ProtoMsg::Ready) => {
                 if let Some(p) = self.pools[i].proto.as_mut() {
                     p.ready = true;
@@ -396,12 +461,14 @@ impl Master {
                     self.pools[i].start_initial(&mut room, &mut self.log);
                 }
             }
-            Some(ProtoMsg::Started { pid, slot }) => self.pools[i].started(pid, slot, fds, &mut self.log),
+            Some(ProtoMsg::Started { pid, slot }) => {
+                self.pools[i].started(pid, slot, fds, &mut self.log)
+            }
             Some(ProtoMsg::Exited { pid, status }) => {
                 let replace = self.pools[i].exited(pid, status, normal, &mut self.log);
                 if replace && normal {
                     let mut room = self.room();
-                    self.pools[i].spawn(1, &mut room, &mut self.log);
+                    self.pools[i].replace(&mut room, &mut self.log);
                 }
             }
             Some(ProtoMsg::Error(msg)) => self.log.error(&msg),

@@ -111,7 +111,10 @@ pub fn tick(view: &PoolView, st: &mut PmState, now_us: u64) -> Vec<Action> {
                             ),
                         ));
                     }
-                    let n = st.spawn_rate.min(view.min_spare - idle_n).min(view.max_children - running);
+                    let n = st
+                        .spawn_rate
+                        .min(view.min_spare - idle_n)
+                        .min(view.max_children - running);
                     if n > 0 {
                         out.push(Action::Spawn(n));
                         st.warned_max = false;
@@ -183,14 +186,25 @@ mod tests {
     fn static_refills_to_max_children() {
         let ws = [w(1, true, 0), w(2, false, 0)];
         let mut st = PmState::default();
-        assert_eq!(tick(&view(PmKind::Static, &ws), &mut st, 0), vec![Action::Spawn(3)]);
+        assert_eq!(
+            tick(&view(PmKind::Static, &ws), &mut st, 0),
+            vec![Action::Spawn(3)]
+        );
     }
 
     #[test]
     fn dynamic_kills_oldest_idle_above_max_spare() {
-        let ws = [w(1, true, 30), w(2, true, 10), w(3, true, 20), w(4, true, 40)];
+        let ws = [
+            w(1, true, 30),
+            w(2, true, 10),
+            w(3, true, 20),
+            w(4, true, 40),
+        ];
         let mut st = PmState::default();
-        assert_eq!(tick(&view(PmKind::Dynamic, &ws), &mut st, 0), vec![Action::StopIdle(2)]);
+        assert_eq!(
+            tick(&view(PmKind::Dynamic, &ws), &mut st, 0),
+            vec![Action::StopIdle(2)]
+        );
     }
 
     #[test]
@@ -217,7 +231,9 @@ mod tests {
         let v = view(PmKind::Dynamic, &ws);
         let mut st = PmState::default();
         let a = tick(&v, &mut st, 0);
-        assert!(matches!(&a[0], Action::Log(_, m) if m.contains("server reached pm.max_children setting (5)")));
+        assert!(
+            matches!(&a[0], Action::Log(_, m) if m.contains("server reached pm.max_children setting (5)"))
+        );
         assert!(tick(&v, &mut st, 0).is_empty());
         assert_eq!(st.max_children_reached, 1);
     }
@@ -225,12 +241,17 @@ mod tests {
     #[test]
     fn ondemand_spawns_only_without_idle_and_under_max() {
         let mut st = PmState::default();
-        assert_eq!(on_accept(&view(PmKind::Ondemand, &[]), &mut st), vec![Action::Spawn(1)]);
+        assert_eq!(
+            on_accept(&view(PmKind::Ondemand, &[]), &mut st),
+            vec![Action::Spawn(1)]
+        );
         let ws = [w(1, true, 0)];
         assert!(on_accept(&view(PmKind::Ondemand, &ws), &mut st).is_empty());
         let full: Vec<WorkerView> = (0..5).map(|i| w(i, false, 0)).collect();
         let a = on_accept(&view(PmKind::Ondemand, &full), &mut st);
-        assert!(matches!(&a[0], Action::Log(_, m) if m.contains("server reached max_children setting (5)")));
+        assert!(
+            matches!(&a[0], Action::Log(_, m) if m.contains("server reached max_children setting (5)"))
+        );
     }
 
     #[test]
@@ -238,6 +259,9 @@ mod tests {
         let ws = [w(1, true, 0)];
         let mut st = PmState::default();
         assert!(tick(&view(PmKind::Ondemand, &ws), &mut st, 5_000_000).is_empty());
-        assert_eq!(tick(&view(PmKind::Ondemand, &ws), &mut st, 11_000_000), vec![Action::StopIdle(1)]);
+        assert_eq!(
+            tick(&view(PmKind::Ondemand, &ws), &mut st, 11_000_000),
+            vec![Action::StopIdle(1)]
+        );
     }
 }

@@ -39,19 +39,21 @@ impl ProtoMsg {
             "ready" if rest.is_empty() => Some(ProtoMsg::Ready),
             "started" => {
                 let (pid, slot) = nums(rest)?;
-                (pid > 1 && pid <= i32::MAX as i64 && slot >= 0).then(|| ProtoMsg::Started {
+                (pid > 1 && pid <= i32::MAX as i64 && slot >= 0).then_some(ProtoMsg::Started {
                     pid: pid as i32,
                     slot: slot as usize,
                 })
             }
             "exited" => {
                 let (pid, status) = nums(rest)?;
-                (pid > 1 && pid <= i32::MAX as i64 && (0..=0xffff).contains(&status)).then(|| ProtoMsg::Exited {
+                (pid > 1 && pid <= i32::MAX as i64 && (0..=0xffff).contains(&status)).then_some(ProtoMsg::Exited {
                     pid: pid as i32,
                     status: status as i32,
                 })
             }
-            "error" => Some(ProtoMsg::Error(rest.chars().take(512).filter(|c| !c.is_control()).collect())),
+            "error" => Some(ProtoMsg::Error(
+                rest.chars().take(512).filter(|c| !c.is_control()).collect(),
+            )),
             _ => None,
         }
     }
@@ -87,8 +89,10 @@ pub struct PoolSup {
     pub nslots: usize,
     pub proto: Option<Prototype>,
     pub workers: HashMap<i32, Worker>,
-    /// Slots promised to a spawn the prototype has not confirmed yet.
-    pub reserved: Vec<usize>,
+    /// Slots promised to a spawn the prototype has not confirmed yet, and
+    /// whether that spawn replaces a dead worker (logged at NOTICE, as
+    /// php-fpm does; start-up and pm spawns are DEBUG).
+    pub reserved: Vec<(usize, bool)>,
     pub pm: PmState,
     pub restart_at: Option<Instant>,
     pub initial_done: bool,
@@ -98,7 +102,10 @@ impl PoolSup {
     pub fn new(cfg: Pool, listen: OwnedFd) -> Result<PoolSup, corral_sys::SysError> {
         // Room for max_children plus workers still finishing after a stop.
         let nslots = (cfg.pm_max_children as usize * 2).max(4);
-        let (board, board_fd) = SharedWords::create(&format!("corral-{}", cfg.name), corral_status::region_words(nslots))?;
+        let (board, board_fd) = SharedWords::create(
+            &format!("corral-{}", cfg.name),
+            corral_status::region_words(nslots),
+        )?;
         Reader::new(board.words()).format(nslots);
         Ok(PoolSup {
             cfg,
@@ -120,7 +127,9 @@ impl PoolSup {
     }
 
     fn free_slot(&self) -> Option<usize> {
-        (0..self.nslots).find(|s| !self.reserved.contains(s) && !self.workers.values().any(|w| w.slot == *s))
+        (0..self.nslots).find(|s| {
+            !self.reserved.iter().any(|r| r.0 == *s) && !self.workers.values().any(|w| w.slot == *s)
+        })
     }
 
     /// The scoreboard seen through the pids we know: slots whose pid does not
@@ -144,7 +153,9 @@ impl PoolSup {
 
     pub fn send(&self, msg: &str) -> bool {
         match &self.proto {
-            Some(p) if p.ready => corral_sys::socket::send_with_fds(p.ctl.as_raw_fd(), msg.as_bytes(), &[]).is_ok(),
+            Some(p) if p.ready => {
+                corral_sys::socket::send_with_fds(p.ctl.as_raw_fd(), msg.as_bytes(), &[]).is_ok()
+            }
             _ => false,
         }
     }
@@ -152,6 +163,15 @@ impl PoolSup {
     /// Ask the prototype for `n` more workers, within max_children and the
     /// global process.max.
     pub fn spawn(&mut self, n: u32, room: &mut u32, log: &mut Logger) {
+        self.spawn_as(n, false, room, log)
+    }
+
+    /// Replace a worker that died.
+    pub fn replace(&mut self, room: &mut u32, log: &mut Logger) {
+        self.spawn_as(1, true, room, log)
+    }
+
+    fn spawn_as(&mut self, n: u32, replacement: bool, room: &mut u32, log: &mut Logger) {
         for _ in 0..n {
             if self.workers.len() + self.reserved.len() >= self.cfg.pm_max_children as usize {
                 return;
@@ -162,7 +182,7 @@ impl PoolSup {
             }
             let Some(slot) = self.free_slot() else { return };
             if self.send(&format!("spawn {slot}")) {
-                self.reserved.push(slot);
+                self.reserved.push((slot, replacement));
                 *room -= 1;
             }
         }
@@ -240,14 +260,20 @@ impl PoolSup {
     /// Record a worker the prototype started; the pid must really be the
     /// prototype's child and the slot one we reserved.
     pub fn started(&mut self, pid: i32, slot: usize, fds: Vec<OwnedFd>, log: &mut Logger) {
-        let Some(pos) = self.reserved.iter().position(|&s| s == slot) else {
-            log.warning(&format!("[pool {}] prototype reported an unexpected slot {slot}", self.cfg.name));
+        let Some(pos) = self.reserved.iter().position(|r| r.0 == slot) else {
+            log.warning(&format!(
+                "[pool {}] prototype reported an unexpected slot {slot}",
+                self.cfg.name
+            ));
             return;
         };
-        self.reserved.remove(pos);
+        let (_, replacement) = self.reserved.remove(pos);
         let proto = self.proto.as_ref().map(|p| p.pid.as_raw());
         if corral_sys::process::parent_of(pid) != proto {
-            log.warning(&format!("[pool {}] prototype reported pid {pid} which is not its child", self.cfg.name));
+            log.warning(&format!(
+                "[pool {}] prototype reported pid {pid} which is not its child",
+                self.cfg.name
+            ));
             return;
         }
         let mut output = Vec::new();
@@ -262,12 +288,15 @@ impl PoolSup {
                 });
             }
         }
-        let level = if self.initial_done && self.pm.spawn_rate <= 1 && self.cfg.pm != corral_config::PmKind::Dynamic {
+        let level = if replacement {
             LogLevel::Notice
         } else {
             LogLevel::Debug
         };
-        log.log(level, &format!("[pool {}] child {} started", self.cfg.name, pid));
+        log.log(
+            level,
+            &format!("[pool {}] child {} started", self.cfg.name, pid),
+        );
         self.workers.insert(
             pid,
             Worker {
@@ -335,7 +364,10 @@ impl PoolSup {
     pub fn read_capture(&mut self, pid: i32, idx: usize, log: &mut Logger) {
         let cfg = &self.cfg;
         if let Some(w) = self.workers.get_mut(&pid) {
-            let closed = w.output.get_mut(idx).is_some_and(|c| drain_capture(cfg, pid, c, log, false));
+            let closed = w
+                .output
+                .get_mut(idx)
+                .is_some_and(|c| drain_capture(cfg, pid, c, log, false));
             if closed {
                 w.output.remove(idx);
             }
@@ -385,7 +417,10 @@ fn emit(cfg: &Pool, pid: i32, stream: &str, line: &[u8], cut: bool, log: &mut Lo
         let suffix = if cut { ", pipe is closed" } else { "" };
         log.log(
             LogLevel::Warning,
-            &format!("[pool {}] child {} said into {}: \"{}\"{}", cfg.name, pid, stream, text, suffix),
+            &format!(
+                "[pool {}] child {} said into {}: \"{}\"{}",
+                cfg.name, pid, stream, text, suffix
+            ),
         );
     } else {
         let mut raw = text.into_owned().into_bytes();
@@ -403,7 +438,11 @@ pub fn describe_status(status: i32) -> String {
     let name = corral_sys::nix::sys::signal::Signal::try_from(sig)
         .map(|s| s.as_str().to_string())
         .unwrap_or_else(|_| "?".into());
-    let core = if status & 0x80 != 0 { " - core dumped" } else { "" };
+    let core = if status & 0x80 != 0 {
+        " - core dumped"
+    } else {
+        ""
+    };
     format!("on signal {sig} ({name}{core})")
 }
 
@@ -417,15 +456,31 @@ mod tests {
     #[test]
     fn parses_only_well_formed_messages() {
         assert_eq!(ProtoMsg::parse(b"ready"), Some(ProtoMsg::Ready));
-        assert_eq!(ProtoMsg::parse(b"started 123 4"), Some(ProtoMsg::Started { pid: 123, slot: 4 }));
-        assert_eq!(ProtoMsg::parse(b"exited 123 256"), Some(ProtoMsg::Exited { pid: 123, status: 256 }));
-        assert_eq!(ProtoMsg::parse(b"started 1 0"), None, "pid 1 is never a worker");
+        assert_eq!(
+            ProtoMsg::parse(b"started 123 4"),
+            Some(ProtoMsg::Started { pid: 123, slot: 4 })
+        );
+        assert_eq!(
+            ProtoMsg::parse(b"exited 123 256"),
+            Some(ProtoMsg::Exited {
+                pid: 123,
+                status: 256
+            })
+        );
+        assert_eq!(
+            ProtoMsg::parse(b"started 1 0"),
+            None,
+            "pid 1 is never a worker"
+        );
         assert_eq!(ProtoMsg::parse(b"started -5 0"), None);
         assert_eq!(ProtoMsg::parse(b"started 5 0 extra"), None);
         assert_eq!(ProtoMsg::parse(b"exited 9 99999999"), None);
         assert_eq!(ProtoMsg::parse(b"\xff\xfe"), None);
         assert_eq!(ProtoMsg::parse(b"ready now"), None);
-        assert_eq!(ProtoMsg::parse(b"error a\nb"), Some(ProtoMsg::Error("ab".into())));
+        assert_eq!(
+            ProtoMsg::parse(b"error a\nb"),
+            Some(ProtoMsg::Error("ab".into()))
+        );
     }
 
     #[test]
@@ -433,6 +488,9 @@ mod tests {
         assert_eq!(describe_status(0), "with code 0");
         assert_eq!(describe_status(255 << 8), "with code 255");
         assert_eq!(describe_status(15), "on signal 15 (SIGTERM)");
-        assert_eq!(describe_status(11 | 0x80), "on signal 11 (SIGSEGV - core dumped)");
+        assert_eq!(
+            describe_status(11 | 0x80),
+            "on signal 11 (SIGSEGV - core dumped)"
+        );
     }
 }

@@ -133,8 +133,11 @@ impl Engine {
         let ini_path = opts.ini_path.as_ref().map(|s| s.as_bytes().to_vec());
         let ini_path = strings.opt(&ini_path);
         let executable = strings.add(opts.executable.as_bytes());
-        let mut defines: Vec<*const c_char> =
-            opts.defines.iter().map(|d| strings.add(d.as_bytes())).collect();
+        let mut defines: Vec<*const c_char> = opts
+            .defines
+            .iter()
+            .map(|d| strings.add(d.as_bytes()))
+            .collect();
         defines.push(ptr::null());
         let mut log_ref: &mut dyn RequestIo = log;
         let startup = ffi::corral_startup {
@@ -197,7 +200,8 @@ impl Engine {
     pub fn ini_bool(&self, name: &str) -> Option<bool> {
         self.ini_string(name).map(|v| {
             let v = v.trim().to_ascii_lowercase();
-            matches!(v.as_str(), "1" | "on" | "yes" | "true") || v.parse::<i64>().is_ok_and(|n| n != 0)
+            matches!(v.as_str(), "1" | "on" | "yes" | "true")
+                || v.parse::<i64>().is_ok_and(|n| n != 0)
         })
     }
 
@@ -229,7 +233,7 @@ impl Engine {
             request_uri: strings.opt(&spec.request_uri),
             path_translated: strings.opt(&spec.path_translated),
             content_type: strings.add(&spec.content_type),
-            content_length: spec.content_length.clamp(0, libc::c_long::MAX as i64) as libc::c_long,
+            content_length: spec.content_length.max(0) as libc::c_long,
             deny_extension: spec.deny_extension as c_int,
             io: io_table(&mut io_ref),
             status: 200,
@@ -322,7 +326,13 @@ extern "C" fn cb_finish(ctx: *mut c_void) -> c_int {
     with_io(ctx, -1, |io| if io.finish().is_ok() { 0 } else { -1 })
 }
 
-extern "C" fn cb_log(ctx: *mut c_void, level: c_int, msg: *const c_char, len: size_t, to_fcgi: c_int) {
+extern "C" fn cb_log(
+    ctx: *mut c_void,
+    level: c_int,
+    msg: *const c_char,
+    len: size_t,
+    to_fcgi: c_int,
+) {
     with_io(ctx, (), |io| {
         if msg.is_null() {
             return;

@@ -52,7 +52,11 @@ pub struct corral_startup {
 
 extern "C" {
     pub fn corral_php_startup(s: *const corral_startup) -> c_int;
-    pub fn corral_php_apply_pool_ini(name: *const c_char, value: *const c_char, admin: c_int) -> c_int;
+    pub fn corral_php_apply_pool_ini(
+        name: *const c_char,
+        value: *const c_char,
+        admin: c_int,
+    ) -> c_int;
     pub fn corral_php_child_init();
     pub fn corral_php_run(r: *mut corral_request) -> c_int;
     pub fn corral_php_print_version() -> c_int;

@@ -9,7 +9,7 @@ mod layout;
 mod reader;
 mod writer;
 
-pub use layout::{ProcState, SLOT_WORDS, HEADER_WORDS, region_words};
+pub use layout::{region_words, ProcState, HEADER_WORDS, SLOT_WORDS};
 pub use reader::{Reader, SlotView};
 pub use writer::SlotWriter;
 

@@ -66,7 +66,8 @@ impl<'a> Reader<'a> {
         if index >= self.nslots() {
             return None;
         }
-        let s = &self.words[HEADER_WORDS + index * SLOT_WORDS..HEADER_WORDS + (index + 1) * SLOT_WORDS];
+        let s =
+            &self.words[HEADER_WORDS + index * SLOT_WORDS..HEADER_WORDS + (index + 1) * SLOT_WORDS];
         let pid = s[S_PID].load(Acquire);
         if pid != expected_pid as u64 {
             return None;

@@ -57,7 +57,14 @@ impl<'a> SlotWriter<'a> {
     }
 
     /// What the request is, for status and the slow log.
-    pub fn request_info(&self, method: &[u8], uri: &[u8], script: &[u8], user: &[u8], content_length: u64) {
+    pub fn request_info(
+        &self,
+        method: &[u8],
+        uri: &[u8],
+        script: &[u8],
+        user: &[u8],
+        content_length: u64,
+    ) {
         let seq = self.slot[S_SEQ].fetch_add(1, AcqRel); // odd: writing
         put_str(&self.slot[S_METHOD..S_METHOD + STR_WORDS_METHOD], method);
         put_str(&self.slot[S_URI..S_URI + STR_WORDS_URI], uri);

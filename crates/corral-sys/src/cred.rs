@@ -35,7 +35,10 @@ pub fn lookup_group(spec: &str) -> Option<u32> {
     if let Ok(n) = spec.parse::<u32>() {
         return Some(n);
     }
-    Group::from_name(spec).ok().flatten().map(|g| g.gid.as_raw())
+    Group::from_name(spec)
+        .ok()
+        .flatten()
+        .map(|g| g.gid.as_raw())
 }
 
 /// The account of the current process.
@@ -65,19 +68,26 @@ pub fn is_root() -> bool {
 /// initgroups + setgid + setuid, in that order, and verify we cannot get
 /// root back.
 pub fn drop_to(user: &str, uid: u32, gid: u32) -> Result<()> {
-    let cname = CString::new(user).map_err(|_| SysError::new("user name", std::io::ErrorKind::InvalidInput))?;
+    let cname = CString::new(user)
+        .map_err(|_| SysError::new("user name", std::io::ErrorKind::InvalidInput))?;
     nix::unistd::initgroups(&cname, Gid::from_raw(gid))
         .map_err(|e| SysError::errno(format!("initgroups({user}, {gid})"), e))?;
-    nix::unistd::setgid(Gid::from_raw(gid)).map_err(|e| SysError::errno(format!("setgid({gid})"), e))?;
-    nix::unistd::setuid(Uid::from_raw(uid)).map_err(|e| SysError::errno(format!("setuid({uid})"), e))?;
+    nix::unistd::setgid(Gid::from_raw(gid))
+        .map_err(|e| SysError::errno(format!("setgid({gid})"), e))?;
+    nix::unistd::setuid(Uid::from_raw(uid))
+        .map_err(|e| SysError::errno(format!("setuid({uid})"), e))?;
     if uid != 0 && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
-        return Err(SysError::new("privilege drop", std::io::Error::other("setuid(0) still works")));
+        return Err(SysError::new(
+            "privilege drop",
+            std::io::Error::other("setuid(0) still works"),
+        ));
     }
     Ok(())
 }
 
 /// chroot into `dir` and chdir to `/`.
 pub fn chroot(dir: &std::path::Path) -> Result<()> {
-    nix::unistd::chroot(dir).map_err(|e| SysError::errno(format!("chroot({})", dir.display()), e))?;
+    nix::unistd::chroot(dir)
+        .map_err(|e| SysError::errno(format!("chroot({})", dir.display()), e))?;
     nix::unistd::chdir("/").map_err(|e| SysError::errno("chdir(/)", e))
 }

@@ -35,7 +35,10 @@ pub fn die_with_parent(sig: i32, expected_parent: Pid) -> Result<()> {
     // SAFETY: prctl with PR_SET_PDEATHSIG takes an int signal number.
     let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
     if rc != 0 {
-        return Err(SysError::new("prctl(PR_SET_PDEATHSIG)", std::io::Error::last_os_error()));
+        return Err(SysError::new(
+            "prctl(PR_SET_PDEATHSIG)",
+            std::io::Error::last_os_error(),
+        ));
     }
     if nix::unistd::getppid() != expected_parent {
         exit_now(0);
@@ -48,7 +51,10 @@ pub fn set_dumpable(on: bool) -> Result<()> {
     // SAFETY: prctl with PR_SET_DUMPABLE takes 0 or 1.
     let rc = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) };
     if rc != 0 {
-        return Err(SysError::new("prctl(PR_SET_DUMPABLE)", std::io::Error::last_os_error()));
+        return Err(SysError::new(
+            "prctl(PR_SET_DUMPABLE)",
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -64,7 +70,10 @@ pub fn set_priority(prio: i32) -> Result<()> {
     // SAFETY: plain syscall on our own pid.
     let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, prio) };
     if rc != 0 {
-        return Err(SysError::new("setpriority()", std::io::Error::last_os_error()));
+        return Err(SysError::new(
+            "setpriority()",
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -90,20 +99,25 @@ pub fn set_env(key: &str, value: &str) {
 /// exec under a number the child is told on its command line.
 pub fn dup_to(fd: i32, target: i32) -> Result<()> {
     if fd != target {
-        nix::unistd::dup2(fd, target).map_err(|e| SysError::errno(format!("dup2({fd}, {target})"), e))?;
+        nix::unistd::dup2(fd, target)
+            .map_err(|e| SysError::errno(format!("dup2({fd}, {target})"), e))?;
     }
     let flags = nix::fcntl::fcntl(target, nix::fcntl::FcntlArg::F_GETFD)
         .map_err(|e| SysError::errno("fcntl(F_GETFD)", e))?;
     let mut flags = nix::fcntl::FdFlag::from_bits_truncate(flags);
     flags.remove(nix::fcntl::FdFlag::FD_CLOEXEC);
-    nix::fcntl::fcntl(target, nix::fcntl::FcntlArg::F_SETFD(flags)).map_err(|e| SysError::errno("fcntl(F_SETFD)", e))?;
+    nix::fcntl::fcntl(target, nix::fcntl::FcntlArg::F_SETFD(flags))
+        .map_err(|e| SysError::errno("fcntl(F_SETFD)", e))?;
     Ok(())
 }
 
 /// Mark an fd close-on-exec.
 pub fn set_cloexec(fd: i32) -> Result<()> {
-    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
-        .map_err(|e| SysError::errno("fcntl(F_SETFD)", e))?;
+    nix::fcntl::fcntl(
+        fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| SysError::errno("fcntl(F_SETFD)", e))?;
     Ok(())
 }
 
@@ -112,7 +126,12 @@ pub fn close_fds_above(keep_max: i32) {
     // SAFETY: close_range only closes descriptors; we own everything above
     // keep_max by construction (fresh exec).
     unsafe {
-        libc::syscall(libc::SYS_close_range, (keep_max + 1) as libc::c_uint, libc::c_uint::MAX, 0 as libc::c_uint);
+        libc::syscall(
+            libc::SYS_close_range,
+            (keep_max + 1) as libc::c_uint,
+            libc::c_uint::MAX,
+            0 as libc::c_uint,
+        );
     }
 }
 
@@ -131,7 +150,10 @@ pub fn spawn_with_fds(argv: &[String], fds: &[std::os::fd::RawFd]) -> Result<nix
     use std::ffi::CString;
     let cargs: Vec<CString> = argv
         .iter()
-        .map(|a| CString::new(a.as_bytes()).map_err(|_| SysError::new("exec argument", std::io::ErrorKind::InvalidInput)))
+        .map(|a| {
+            CString::new(a.as_bytes())
+                .map_err(|_| SysError::new("exec argument", std::io::ErrorKind::InvalidInput))
+        })
         .collect::<Result<_>>()?;
     let exe = CString::new("/proc/self/exe").unwrap_or_default();
     let null = CString::new("/dev/null").unwrap_or_default();
@@ -139,7 +161,8 @@ pub fn spawn_with_fds(argv: &[String], fds: &[std::os::fd::RawFd]) -> Result<nix
     // never clobbers a source still to be placed.
     let mut staged = Vec::with_capacity(fds.len());
     for &fd in fds {
-        let d = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(100)).map_err(|e| SysError::errno("dup", e))?;
+        let d = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(100))
+            .map_err(|e| SysError::errno("dup", e))?;
         staged.push(d);
     }
     let res = match fork()? {

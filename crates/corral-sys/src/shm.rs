@@ -22,25 +22,41 @@ impl SharedWords {
     /// A new zeroed region of `words` 64-bit words, with the fd to pass on.
     pub fn create(name: &str, words: usize) -> Result<(SharedWords, OwnedFd)> {
         let cname = std::ffi::CString::new(name).unwrap_or_default();
-        let fd = nix::sys::memfd::memfd_create(&cname, nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
-            .map_err(|e| SysError::errno("memfd_create", e))?;
-        nix::unistd::ftruncate(&fd, (words * 8) as i64).map_err(|e| SysError::errno("ftruncate", e))?;
+        let fd =
+            nix::sys::memfd::memfd_create(&cname, nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
+                .map_err(|e| SysError::errno("memfd_create", e))?;
+        nix::unistd::ftruncate(&fd, (words * 8) as i64)
+            .map_err(|e| SysError::errno("ftruncate", e))?;
         let map = SharedWords::map(&fd, words)?;
         Ok((map, fd))
     }
 
     /// Map an inherited region.
     pub fn map(fd: &impl AsFd, words: usize) -> Result<SharedWords> {
-        let len = NonZeroUsize::new(words * 8).ok_or_else(|| SysError::new("mmap", std::io::ErrorKind::InvalidInput))?;
-        let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd())).map_err(|e| SysError::errno("fstat", e))?;
+        let len = NonZeroUsize::new(words * 8)
+            .ok_or_else(|| SysError::new("mmap", std::io::ErrorKind::InvalidInput))?;
+        let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()))
+            .map_err(|e| SysError::errno("fstat", e))?;
         if (st.st_size as usize) < words * 8 {
-            return Err(SysError::new("scoreboard too small", std::io::ErrorKind::InvalidData));
+            return Err(SysError::new(
+                "scoreboard too small",
+                std::io::ErrorKind::InvalidData,
+            ));
         }
         // SAFETY: a fresh shared mapping of a file we checked is large enough;
         // it is only ever accessed as AtomicU64, which tolerates concurrent
         // writers in other processes.
-        let ptr = unsafe { mmap(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, fd, 0) }
-            .map_err(|e| SysError::errno("mmap", e))?;
+        let ptr = unsafe {
+            mmap(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                fd,
+                0,
+            )
+        }
+        .map_err(|e| SysError::errno("mmap", e))?;
         Ok(SharedWords {
             ptr: ptr.cast(),
             len: words,

@@ -17,15 +17,28 @@ extern "C" fn on_quit(_: libc::c_int) {
 /// default (die at once), QUIT = graceful. No SA_RESTART on QUIT, so a
 /// worker blocked in accept() wakes up and sees the flag.
 pub fn worker_signals() -> Result<()> {
-    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGCHLD, Signal::SIGHUP] {
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGCHLD,
+        Signal::SIGHUP,
+    ] {
         set_default(sig)?;
     }
-    let act = SigAction::new(SigHandler::Handler(on_quit), SaFlags::empty(), SigSet::empty());
+    let act = SigAction::new(
+        SigHandler::Handler(on_quit),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe { sigaction(Signal::SIGQUIT, &act) }.map_err(|e| SysError::errno("sigaction(SIGQUIT)", e))?;
+    unsafe { sigaction(Signal::SIGQUIT, &act) }
+        .map_err(|e| SysError::errno("sigaction(SIGQUIT)", e))?;
     let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
     // SAFETY: ignoring SIGPIPE has no handler code to run.
-    unsafe { sigaction(Signal::SIGPIPE, &ign) }.map_err(|e| SysError::errno("sigaction(SIGPIPE)", e))?;
+    unsafe { sigaction(Signal::SIGPIPE, &ign) }
+        .map_err(|e| SysError::errno("sigaction(SIGPIPE)", e))?;
     Ok(())
 }
 
@@ -51,13 +64,18 @@ pub fn set_blocked(sigs: &[Signal], block: bool) -> Result<()> {
     } else {
         nix::sys::signal::SigmaskHow::SIG_UNBLOCK
     };
-    nix::sys::signal::pthread_sigmask(how, Some(&set), None).map_err(|e| SysError::errno("sigprocmask", e))
+    nix::sys::signal::pthread_sigmask(how, Some(&set), None)
+        .map_err(|e| SysError::errno("sigprocmask", e))
 }
 
 /// Unblock everything (after exec the mask is inherited).
 pub fn unblock_all() -> Result<()> {
-    nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-        .map_err(|e| SysError::errno("sigprocmask", e))
+    nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::empty()),
+        None,
+    )
+    .map_err(|e| SysError::errno("sigprocmask", e))
 }
 
 /// Send a signal; ESRCH (already gone) is not an error worth reporting.
@@ -90,14 +108,19 @@ pub fn master_signals(sigs: &[Signal]) -> Result<std::os::fd::OwnedFd> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| SysError::errno("pipe", e))?;
     WAKE_FD.store(std::os::fd::IntoRawFd::into_raw_fd(w), Ordering::SeqCst);
-    let act = SigAction::new(SigHandler::Handler(on_master_signal), SaFlags::SA_RESTART, SigSet::empty());
+    let act = SigAction::new(
+        SigHandler::Handler(on_master_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
     for &s in sigs {
         // SAFETY: the handler only touches atomics and calls write(2).
         unsafe { sigaction(s, &act) }.map_err(|e| SysError::errno(format!("sigaction({s})"), e))?;
     }
     let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
     // SAFETY: ignoring SIGPIPE runs no code.
-    unsafe { sigaction(Signal::SIGPIPE, &ign) }.map_err(|e| SysError::errno("sigaction(SIGPIPE)", e))?;
+    unsafe { sigaction(Signal::SIGPIPE, &ign) }
+        .map_err(|e| SysError::errno("sigaction(SIGPIPE)", e))?;
     Ok(r)
 }
 
@@ -106,6 +129,6 @@ pub fn take_pending() -> Vec<Signal> {
     let bits = PENDING.swap(0, Ordering::SeqCst);
     (1..64)
         .filter(|i| bits & (1u64 << i) != 0)
-        .filter_map(|i| Signal::try_from(i as i32).ok())
+        .filter_map(|i| Signal::try_from(i).ok())
         .collect()
 }

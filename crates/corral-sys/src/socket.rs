@@ -7,8 +7,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::sys::socket::{
-    self, bind, listen, setsockopt, socket, sockopt, AddressFamily, Backlog, ControlMessage, ControlMessageOwned,
-    MsgFlags, SockFlag, SockType, SockaddrStorage, UnixAddr,
+    self, bind, listen, setsockopt, socket, sockopt, AddressFamily, Backlog, ControlMessage,
+    ControlMessageOwned, MsgFlags, SockFlag, SockType, SockaddrStorage, UnixAddr,
 };
 
 use crate::{Result, SysError};
@@ -26,9 +26,19 @@ pub fn unix_in_use(path: &Path) -> bool {
 /// Bind and listen on a unix socket with `mode`, created under a umask so
 /// it is never briefly wider than asked.
 pub fn listen_unix(path: &Path, mode: u32, backlog_n: i32) -> Result<OwnedFd> {
-    let what = || format!("unable to bind listening socket for address '{}'", path.display());
-    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(|e| SysError::errno(what(), e))?;
+    let what = || {
+        format!(
+            "unable to bind listening socket for address '{}'",
+            path.display()
+        )
+    };
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| SysError::errno(what(), e))?;
     let _ = std::fs::remove_file(path);
     let addr = UnixAddr::new(path).map_err(|e| SysError::errno(what(), e))?;
     let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o777 & !mode));
@@ -52,7 +62,11 @@ pub fn listen_tcp(host: Option<IpAddr>, port: u16, backlog_n: i32) -> Result<Own
     let mut last = None;
     for addr in candidates {
         let what = format!("unable to bind listening socket for address '{addr}'");
-        let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+        let family = if addr.is_ipv4() {
+            AddressFamily::Inet
+        } else {
+            AddressFamily::Inet6
+        };
         let fd = match socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None) {
             Ok(fd) => fd,
             Err(e) => {
@@ -94,17 +108,24 @@ pub fn accept(listener: RawFd) -> std::io::Result<OwnedFd> {
 
 /// Set the listening socket's blocking mode.
 pub fn set_nonblocking(fd: RawFd, on: bool) -> Result<()> {
-    let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL).map_err(|e| SysError::errno("fcntl", e))?;
+    let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL)
+        .map_err(|e| SysError::errno("fcntl", e))?;
     let mut flags = nix::fcntl::OFlag::from_bits_truncate(flags);
     flags.set(nix::fcntl::OFlag::O_NONBLOCK, on);
-    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(flags)).map_err(|e| SysError::errno("fcntl", e))?;
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(flags))
+        .map_err(|e| SysError::errno("fcntl", e))?;
     Ok(())
 }
 
 /// A SOCK_SEQPACKET pair: message boundaries for free on the control channel.
 pub fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
-    socket::socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-        .map_err(|e| SysError::errno("socketpair", e))
+    socket::socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| SysError::errno("socketpair", e))
 }
 
 /// Send one message with file descriptors attached.
@@ -112,7 +133,8 @@ pub fn send_with_fds(sock: RawFd, msg: &[u8], fds: &[RawFd]) -> Result<()> {
     let iov = [IoSlice::new(msg)];
     let cmsg = [ControlMessage::ScmRights(fds)];
     let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
-    socket::sendmsg::<()>(sock, &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None).map_err(|e| SysError::errno("sendmsg", e))?;
+    socket::sendmsg::<()>(sock, &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None)
+        .map_err(|e| SysError::errno("sendmsg", e))?;
     Ok(())
 }
 

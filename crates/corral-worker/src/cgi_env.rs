@@ -66,7 +66,10 @@ struct Env(Vec<(Vec<u8>, Vec<u8>)>);
 
 impl Env {
     fn get(&self, name: &str) -> Option<Vec<u8>> {
-        self.0.iter().find(|(n, _)| n == name.as_bytes()).map(|(_, v)| v.clone())
+        self.0
+            .iter()
+            .find(|(n, _)| n == name.as_bytes())
+            .map(|(_, v)| v.clone())
     }
     fn set(&mut self, name: &str, value: Option<&[u8]>) {
         let pos = self.0.iter().position(|(n, _)| n == name.as_bytes());
@@ -116,11 +119,17 @@ pub fn is_valid_path(path: &[u8]) -> bool {
 }
 
 /// Rewrite `params` as php-fpm does before running a request.
-pub fn resolve(params: Vec<(Vec<u8>, Vec<u8>)>, opts: &CgiOptions, fs: &dyn FileSystem) -> Resolved {
+pub fn resolve(
+    params: Vec<(Vec<u8>, Vec<u8>)>,
+    opts: &CgiOptions,
+    fs: &dyn FileSystem,
+) -> Resolved {
     let mut env = Env(params);
     let mut script_filename = env.get("SCRIPT_FILENAME");
     let env_path_translated = env.get("PATH_TRANSLATED");
-    let mut script = script_filename.clone().or_else(|| env_path_translated.clone());
+    let mut script = script_filename
+        .clone()
+        .or_else(|| env_path_translated.clone());
     let mut request_uri: Option<Vec<u8>> = None;
 
     if script.is_none() {
@@ -254,7 +263,8 @@ pub fn resolve(params: Vec<(Vec<u8>, Vec<u8>)>, opts: &CgiOptions, fs: &dyn File
                             Some(sn.len() - slen)
                         } else {
                             decoded.as_ref().and_then(|d| {
-                                (sn.len() > d.len() && sn[sn.len() - d.len()..] == d[..]).then(|| sn.len() - d.len())
+                                (sn.len() > d.len() && sn[sn.len() - d.len()..] == d[..])
+                                    .then(|| sn.len() - d.len())
                             })
                         };
                         if let Some(start) = tail_start {
@@ -281,7 +291,11 @@ pub fn resolve(params: Vec<(Vec<u8>, Vec<u8>)>, opts: &CgiOptions, fs: &dyn File
                 // PATH_TRANSLATED = DOCUMENT_ROOT + PATH_INFO, or failing
                 // that SCRIPT_FILENAME - SCRIPT_NAME + PATH_INFO.
                 let translated = if let Some(dr) = &document_root {
-                    let l = if dr.ends_with(b"/") { dr.len() - 1 } else { dr.len() };
+                    let l = if dr.ends_with(b"/") {
+                        dr.len() - 1
+                    } else {
+                        dr.len()
+                    };
                     let mut t = dr[..l].to_vec();
                     t.extend_from_slice(path_info.as_deref().unwrap_or_default());
                     Some(t)
@@ -368,7 +382,9 @@ mod tests {
     struct FakeFs(Vec<&'static str>);
     impl FileSystem for FakeFs {
         fn resolves(&self, p: &[u8]) -> bool {
-            self.0.iter().any(|f| f.as_bytes() == p || f.as_bytes().starts_with(&[p, b"/"].concat()))
+            self.0
+                .iter()
+                .any(|f| f.as_bytes() == p || f.as_bytes().starts_with(&[p, b"/"].concat()))
         }
         fn is_file(&self, p: &[u8]) -> bool {
             self.0.iter().any(|f| f.as_bytes() == p)
@@ -376,7 +392,10 @@ mod tests {
     }
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        pairs.iter().map(|(a, b)| (a.as_bytes().to_vec(), b.as_bytes().to_vec())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.as_bytes().to_vec(), b.as_bytes().to_vec()))
+            .collect()
     }
 
     fn get<'a>(r: &'a Resolved, name: &str) -> Option<&'a str> {
@@ -421,7 +440,10 @@ mod tests {
             &fs,
         );
         assert_eq!(get(&r, "SCRIPT_FILENAME"), Some("/www/index.php"));
-        assert_eq!(get(&r, "ORIG_SCRIPT_FILENAME"), Some("/www/index.php/foo/bar"));
+        assert_eq!(
+            get(&r, "ORIG_SCRIPT_FILENAME"),
+            Some("/www/index.php/foo/bar")
+        );
         assert_eq!(get(&r, "PATH_INFO"), Some("/foo/bar"));
         assert_eq!(get(&r, "ORIG_PATH_INFO"), Some("/index.php/foo/bar"));
         assert_eq!(get(&r, "SCRIPT_NAME"), Some("/index.php"));
@@ -454,7 +476,10 @@ mod tests {
         let fs = FakeFs(vec!["/srv/www/index.php"]);
         let r = resolve(
             p(&[
-                ("SCRIPT_FILENAME", "proxy:fcgi://127.0.0.1:9911/srv/www/index.php/pi?q=1"),
+                (
+                    "SCRIPT_FILENAME",
+                    "proxy:fcgi://127.0.0.1:9911/srv/www/index.php/pi?q=1",
+                ),
                 ("SCRIPT_NAME", "/index.php/pi"),
                 ("DOCUMENT_ROOT", "/srv/www"),
             ]),
@@ -471,7 +496,10 @@ mod tests {
     #[test]
     fn missing_file_is_unknown() {
         let r = resolve(
-            p(&[("SCRIPT_FILENAME", "/nope/x.php"), ("SCRIPT_NAME", "/x.php")]),
+            p(&[
+                ("SCRIPT_FILENAME", "/nope/x.php"),
+                ("SCRIPT_NAME", "/x.php"),
+            ]),
             &CgiOptions::default(),
             &FS,
         );

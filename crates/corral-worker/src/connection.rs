@@ -52,7 +52,10 @@ impl Exchange<'_> {
                     ServerEvent::StdinEnd => self.body_done = true,
                     ServerEvent::AbortRequest { .. } => {
                         self.broken = true;
-                        return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "request aborted"));
+                        return Err(io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "request aborted",
+                        ));
                     }
                     _ => {}
                 }
@@ -195,7 +198,10 @@ impl RequestIo for Exchange<'_> {
 }
 
 fn get<'p>(params: &'p [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'p [u8]> {
-    params.iter().find(|(n, _)| n == name.as_bytes()).map(|(_, v)| v.as_slice())
+    params
+        .iter()
+        .find(|(n, _)| n == name.as_bytes())
+        .map(|(_, v)| v.as_slice())
 }
 
 /// php-fpm's security.limit_extensions: the resolved script must end with
@@ -233,7 +239,10 @@ pub fn serve(
                         Ok(n) => n,
                     };
                     if let Err(e) = conn.feed(&buf[..n]) {
-                        log.line(LogLevel::Error, format!("FastCGI: {e}; closing the connection").as_bytes());
+                        log.line(
+                            LogLevel::Error,
+                            format!("FastCGI: {e}; closing the connection").as_bytes(),
+                        );
                         break None;
                     }
                     let out = conn.take_output();
@@ -256,8 +265,13 @@ pub fn serve(
         let opts = CgiOptions {
             fix_pathinfo: engine.ini_bool("cgi.fix_pathinfo").unwrap_or(true),
             discard_path: engine.ini_bool("cgi.discard_path").unwrap_or(false),
-            script_path_encoded: engine.ini_bool("fastcgi.script_path_encoded").unwrap_or(true),
-            doc_root: engine.ini_string("doc_root").filter(|s| !s.is_empty()).map(String::into_bytes),
+            script_path_encoded: engine
+                .ini_bool("fastcgi.script_path_encoded")
+                .unwrap_or(true),
+            doc_root: engine
+                .ini_string("doc_root")
+                .filter(|s| !s.is_empty())
+                .map(String::into_bytes),
         };
         let resolved = cgi_env::resolve(params.into_pairs(), &opts, &RealFs);
         let p = &resolved.params;
@@ -325,7 +339,9 @@ pub fn serve(
                 query_string: get(p, "QUERY_STRING").map(<[u8]>::to_vec),
                 request_uri: resolved.request_uri.clone(),
                 path_translated: resolved.path_translated.clone(),
-                content_type: get(p, "CONTENT_TYPE").map(<[u8]>::to_vec).unwrap_or_default(),
+                content_type: get(p, "CONTENT_TYPE")
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default(),
                 content_length,
                 deny_extension: deny.is_some(),
                 params: resolved.params.clone(),
@@ -341,7 +357,10 @@ pub fn serve(
             s.finished(0, peak as u64);
         }
         if recycle {
-            log.line(LogLevel::Warning, b"PHP state is unsure after a bailout outside the script: recycling this worker");
+            log.line(
+                LogLevel::Warning,
+                b"PHP state is unsure after a bailout outside the script: recycling this worker",
+            );
             return ConnEnd::ExitWorker;
         }
         if pool.max_requests > 0 && *served >= pool.max_requests {

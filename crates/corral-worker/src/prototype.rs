@@ -78,7 +78,10 @@ impl RequestIo for StartupLog {
         Ok(())
     }
     fn log(&mut self, level: LogLevel, msg: &[u8], _: bool) {
-        WorkerLog { min_level: LogLevel::Notice }.line(level, msg);
+        WorkerLog {
+            min_level: LogLevel::Notice,
+        }
+        .line(level, msg);
     }
 }
 
@@ -130,8 +133,8 @@ fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), Prototype
         prefix: args.prefix.clone(),
         ..Default::default()
     };
-    let config: Config =
-        corral_config::load(&args.config, &load).map_err(|_| PrototypeError::Config(args.config.display().to_string()))?;
+    let config: Config = corral_config::load(&args.config, &load)
+        .map_err(|_| PrototypeError::Config(args.config.display().to_string()))?;
     let pool = config
         .pools
         .into_iter()
@@ -143,17 +146,21 @@ fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), Prototype
     // otherwise we stay who we are.
     let root = corral_sys::cred::is_root();
     let account = match (&pool.user, root) {
-        (Some(u), true) => corral_sys::cred::lookup_user(u).ok_or_else(|| PrototypeError::NoUser {
-            pool: name.to_string(),
-            user: u.clone(),
-        })?,
+        (Some(u), true) => {
+            corral_sys::cred::lookup_user(u).ok_or_else(|| PrototypeError::NoUser {
+                pool: name.to_string(),
+                user: u.clone(),
+            })?
+        }
         _ => corral_sys::cred::current_account(),
     };
     let gid = match (&pool.group, root) {
-        (Some(g), true) => corral_sys::cred::lookup_group(g).ok_or_else(|| PrototypeError::NoGroup {
-            pool: name.to_string(),
-            group: g.clone(),
-        })?,
+        (Some(g), true) => {
+            corral_sys::cred::lookup_group(g).ok_or_else(|| PrototypeError::NoGroup {
+                pool: name.to_string(),
+                group: g.clone(),
+            })?
+        }
         _ => account.gid,
     };
 
@@ -181,10 +188,15 @@ fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), Prototype
     // tenant code runs until we are the pool's user.
     let mut php = args.php.clone();
     default_php_ini(&mut php);
-    let engine = Engine::start(&php, &mut StartupLog).map_err(|_| PrototypeError::Php(name.to_string()))?;
+    let engine =
+        Engine::start(&php, &mut StartupLog).map_err(|_| PrototypeError::Php(name.to_string()))?;
     for v in &pool.php_values {
         if engine.apply_pool_ini(&v.name, &v.value, v.admin).is_err() {
-            let kind = if v.admin { "php_admin_value" } else { "php_value" };
+            let kind = if v.admin {
+                "php_admin_value"
+            } else {
+                "php_value"
+            };
             eprintln!("ERROR: [pool {name}] Unable to set {kind} '{}'", v.name);
         }
     }
@@ -224,12 +236,22 @@ pub fn run(args: PrototypeArgs) -> i32 {
     };
     let board = SharedWords::map(&corral_sys::process::fixed_fd(FD_BOARD), args.board_words).ok();
 
-    // SIGCHLD through a signalfd, so the loop below sees worker exits in
-    // order with control messages and no handler code runs.
+    // Signals through a signalfd, so the loop below sees worker exits in
+    // order with control messages and no handler code runs. TERM/INT/QUIT
+    // may come straight from a service manager killing the whole group:
+    // they mean what the master's "term"/"quit" mean.
     let mut mask = SigSet::empty();
-    mask.add(Signal::SIGCHLD);
+    for sig in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+    ] {
+        mask.add(sig);
+    }
     let _ = mask.thread_block();
-    let Ok(sfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) else {
+    let Ok(sfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+    else {
         send(FD_CONTROL, "error signalfd failed");
         return 70;
     };
@@ -252,7 +274,20 @@ pub fn run(args: PrototypeArgs) -> i32 {
         let ctl_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
         let sig_ready = fds[1].revents().is_some_and(|r| !r.is_empty());
         if sig_ready {
-            while let Ok(Some(_)) = sfd.read_signal() {}
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let sig = Signal::try_from(info.ssi_signo as i32).ok();
+                let forward = match sig {
+                    Some(Signal::SIGQUIT) => Some(Signal::SIGQUIT),
+                    Some(Signal::SIGTERM | Signal::SIGINT) => Some(Signal::SIGTERM),
+                    _ => None,
+                };
+                if let Some(fwd) = forward {
+                    quitting = true;
+                    for &c in &children {
+                        corral_sys::signal::kill(c, fwd);
+                    }
+                }
+            }
             reap(&mut children);
         }
         if ctl_ready {
@@ -271,13 +306,18 @@ pub fn run(args: PrototypeArgs) -> i32 {
             match (words.next(), words.next()) {
                 (Some("spawn"), Some(slot)) if !quitting => {
                     let slot: usize = slot.parse().unwrap_or(usize::MAX);
-                    if let Some(pid) = spawn(&engine, &runtime, &pool, board.as_ref(), slot, &mask) {
+                    if let Some(pid) = spawn(&engine, &runtime, &pool, board.as_ref(), slot, &mask)
+                    {
                         children.push(pid);
                     }
                 }
                 (Some("stop"), Some(pid)) => {
                     // Only our own children: the master asks by pid.
-                    if let Some(&c) = pid.parse::<i32>().ok().and_then(|p| children.iter().find(|&&c| c == p)) {
+                    if let Some(&c) = pid
+                        .parse::<i32>()
+                        .ok()
+                        .and_then(|p| children.iter().find(|&&c| c == p))
+                    {
                         corral_sys::signal::kill(c, Signal::SIGQUIT);
                     }
                 }
@@ -310,7 +350,9 @@ fn reap(children: &mut Vec<i32>) {
                 let Some(pid) = status.pid() else { break };
                 let raw = match status {
                     WaitStatus::Exited(_, code) => (code & 0xff) << 8,
-                    WaitStatus::Signaled(_, sig, core) => (sig as i32) | if core { 0x80 } else { 0 },
+                    WaitStatus::Signaled(_, sig, core) => {
+                        (sig as i32) | if core { 0x80 } else { 0 }
+                    }
                     _ => continue,
                 };
                 children.retain(|&c| c != pid.as_raw());
@@ -330,7 +372,10 @@ fn spawn(
 ) -> Option<i32> {
     let me = corral_sys::nix::unistd::getpid();
     let pipes = if pool.catch_workers_output {
-        match (corral_sys::nix::unistd::pipe(), corral_sys::nix::unistd::pipe()) {
+        match (
+            corral_sys::nix::unistd::pipe(),
+            corral_sys::nix::unistd::pipe(),
+        ) {
             (Ok(out), Ok(err)) => Some((out, err)),
             _ => None,
         }
@@ -348,7 +393,11 @@ fn spawn(
             let _ = corral_sys::signal::worker_signals();
             // The worker never talks to the master.
             let _ = corral_sys::nix::unistd::close(FD_CONTROL);
-            redirect_stdio(pipes.as_ref().map(|(o, e)| (o.1.as_raw_fd(), e.1.as_raw_fd())));
+            redirect_stdio(
+                pipes
+                    .as_ref()
+                    .map(|(o, e)| (o.1.as_raw_fd(), e.1.as_raw_fd())),
+            );
             drop(pipes);
             engine.child_init();
             worker::run(engine, runtime, FD_LISTEN, board, slot)

@@ -47,7 +47,13 @@ impl AllowedClients {
 }
 
 /// The accept loop. Never returns: the worker leaves through `exit_now`.
-pub fn run(engine: &Engine, pool: &PoolRuntime, listen_fd: RawFd, board: Option<&SharedWords>, slot: usize) -> ! {
+pub fn run(
+    engine: &Engine,
+    pool: &PoolRuntime,
+    listen_fd: RawFd,
+    board: Option<&SharedWords>,
+    slot: usize,
+) -> ! {
     let log = WorkerLog {
         min_level: pool.log_level,
     };

@@ -189,7 +189,17 @@ mod tests {
 
     #[test]
     fn glued_and_separate_values() {
-        let f = p(&["-y/etc/x.conf", "-tt", "-d", "a=b", "-dmemory_limit=1G", "--prefix=/srv", "-F", "-O"]).unwrap();
+        let f = p(&[
+            "-y/etc/x.conf",
+            "-tt",
+            "-d",
+            "a=b",
+            "-dmemory_limit=1G",
+            "--prefix=/srv",
+            "-F",
+            "-O",
+        ])
+        .unwrap();
         assert_eq!(f.fpm_config, Some(PathBuf::from("/etc/x.conf")));
         assert_eq!(f.test, 2);
         assert_eq!(f.defines, vec!["a=b", "memory_limit=1G"]);

@@ -83,7 +83,11 @@ fn php_engine(flags: &cli::Flags, prog: &str) -> Option<corral_php::Engine> {
 
 fn fpm(args: &[String]) -> i32 {
     let prog = args.first().map(String::as_str).unwrap_or("corral");
-    let prog_name = Path::new(prog).file_name().and_then(|s| s.to_str()).unwrap_or("corral").to_string();
+    let prog_name = Path::new(prog)
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or("corral")
+        .to_string();
     let flags = match cli::parse(&args[1..]) {
         Ok(f) => f,
         Err(_) => {
@@ -112,7 +116,10 @@ fn fpm(args: &[String]) -> i32 {
     if let Some(prefix) = &flags.prefix {
         if !prefix.is_dir() {
             let mut log = Logger::stderr();
-            log.error(&format!("the global prefix '{}' does not exist or is not a directory", prefix.display()));
+            log.error(&format!(
+                "the global prefix '{}' does not exist or is not a directory",
+                prefix.display()
+            ));
             return EXIT_CONFIG;
         }
     }
@@ -144,7 +151,10 @@ fn fpm(args: &[String]) -> i32 {
                 log.notice(&line);
             }
         }
-        log.notice(&format!("configuration file {} test is successful\n", path.display()));
+        log.notice(&format!(
+            "configuration file {} test is successful\n",
+            path.display()
+        ));
         return EXIT_OK;
     }
 
@@ -210,7 +220,10 @@ fn check_users(config: &Config, allow_root: bool) -> Result<(), String> {
             None => account.gid,
         };
         if (account.uid == 0 || gid == 0) && !allow_root {
-            return Err(format!("[pool {}] please specify user and group other than root", p.name));
+            return Err(format!(
+                "[pool {}] please specify user and group other than root",
+                p.name
+            ));
         }
     }
     Ok(())
