@@ -9,4 +9,4 @@ pub mod pm;
 pub mod pool;
 
 pub use log::Logger;
-pub use master::{run, MasterOptions, EXIT_CONFIG, EXIT_OK, EXIT_SOFTWARE};
+pub use master::{run, MasterOptions, EXIT_CONFIG, EXIT_OK, EXIT_SOFTWARE, PROTOTYPE_ENV};

@@ -18,6 +18,10 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_SOFTWARE: i32 = 70;
 pub const EXIT_CONFIG: i32 = 78;
 
+/// The environment variable that makes `corral` run as a prototype; its
+/// value is the prototype's arguments separated by U+001F.
+pub const PROTOTYPE_ENV: &str = "CORRAL_PROTOTYPE";
+
 /// How the master was started.
 #[derive(Debug, Clone)]
 pub struct MasterOptions {
@@ -28,6 +32,15 @@ pub struct MasterOptions {
     pub force_stderr: bool,
     /// Arguments for the prototype's PHP (-c, -n, -d ...).
     pub php_args: Vec<String>,
+    /// Daemonized: the launcher waits on this pipe for "1" (up) or "0".
+    pub ready_pipe: Option<std::sync::Arc<OwnedFd>>,
+}
+
+/// Tell a waiting launcher how start-up went (php-fpm's send_config_pipe).
+fn notify_launcher(opts: &mut MasterOptions, ok: bool) {
+    if let Some(fd) = opts.ready_pipe.take() {
+        let _ = corral_sys::nix::unistd::write(&*fd, if ok { b"1" } else { b"0" });
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +62,13 @@ struct Master {
 }
 
 /// Run the master until it is told to stop. Returns the exit code.
-pub fn run(opts: MasterOptions, config: Config, mut log: Logger) -> i32 {
+pub fn run(mut opts: MasterOptions, config: Config, log: Logger) -> i32 {
+    let code = start(&mut opts, config, log);
+    notify_launcher(&mut opts, false);
+    code
+}
+
+fn start(opts: &mut MasterOptions, config: Config, mut log: Logger) -> i32 {
     let sig_fd = match corral_sys::signal::master_signals(&[
         Signal::SIGTERM,
         Signal::SIGINT,
@@ -104,7 +123,7 @@ pub fn run(opts: MasterOptions, config: Config, mut log: Logger) -> i32 {
     }
 
     let mut m = Master {
-        opts,
+        opts: opts.clone(),
         config,
         log,
         pools,
@@ -154,10 +173,10 @@ impl Master {
             }
         };
         let pool = &self.pools[i];
-        let mut argv = vec![
-            "corral: pool".to_string(),
-            "__prototype".to_string(),
-            "--config".into(),
+        // The arguments travel in the environment so that the process title
+        // is exactly php-fpm's "php-fpm: pool NAME", for workers too.
+        let mut args = vec![
+            "--config".to_string(),
             self.opts.config_path.display().to_string(),
             "--pool".into(),
             pool.cfg.name.clone(),
@@ -165,17 +184,18 @@ impl Master {
             corral_status::region_words(pool.nslots).to_string(),
         ];
         if let Some(p) = &self.opts.prefix {
-            argv.push("--prefix".into());
-            argv.push(p.display().to_string());
+            args.push("--prefix".into());
+            args.push(p.display().to_string());
         }
-        argv.extend(self.opts.php_args.iter().cloned());
-        argv[0] = format!("php-fpm: pool {}", pool.cfg.name);
+        args.extend(self.opts.php_args.iter().cloned());
+        let argv = vec![format!("php-fpm: pool {}", pool.cfg.name)];
+        let env = [(PROTOTYPE_ENV.to_string(), args.join("\u{1f}"))];
         let fds = [
             pool.listen.as_raw_fd(),
             theirs.as_raw_fd(),
             pool.board_fd.as_raw_fd(),
         ];
-        match corral_sys::process::spawn_with_fds(&argv, &fds) {
+        match corral_sys::process::spawn_self(&argv, &env, &fds) {
             Ok(pid) => {
                 let _ = corral_sys::socket::set_nonblocking(ours.as_raw_fd(), true);
                 self.log.debug(&format!(
@@ -268,6 +288,7 @@ impl Master {
 
             if !self.ready_logged && self.all_ready() {
                 self.ready_logged = true;
+                notify_launcher(&mut self.opts, true);
                 self.log.notice("ready to handle connections");
                 self.log.echo_stderr = false;
             }

@@ -46,10 +46,12 @@ impl ProtoMsg {
             }
             "exited" => {
                 let (pid, status) = nums(rest)?;
-                (pid > 1 && pid <= i32::MAX as i64 && (0..=0xffff).contains(&status)).then_some(ProtoMsg::Exited {
-                    pid: pid as i32,
-                    status: status as i32,
-                })
+                (pid > 1 && pid <= i32::MAX as i64 && (0..=0xffff).contains(&status)).then_some(
+                    ProtoMsg::Exited {
+                        pid: pid as i32,
+                        status: status as i32,
+                    },
+                )
             }
             "error" => Some(ProtoMsg::Error(
                 rest.chars().take(512).filter(|c| !c.is_control()).collect(),

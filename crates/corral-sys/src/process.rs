@@ -143,10 +143,15 @@ pub fn fixed_fd(fd: i32) -> std::os::fd::BorrowedFd<'static> {
     unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
 }
 
-/// fork + exec `argv` with `fds[i]` placed at descriptor `3 + i`, stdin on
-/// /dev/null and stdout/stderr inherited. Only async-signal-safe calls run
-/// between fork and exec (the argument vectors are prepared before).
-pub fn spawn_with_fds(argv: &[String], fds: &[std::os::fd::RawFd]) -> Result<nix::unistd::Pid> {
+/// fork + exec ourselves (`/proc/self/exe`) with `argv`, the current
+/// environment plus `extra_env`, and `fds[i]` placed at descriptor `3 + i`;
+/// stdin on /dev/null, stdout/stderr inherited. Only async-signal-safe
+/// calls run between fork and exec (every vector is prepared before).
+pub fn spawn_self(
+    argv: &[String],
+    extra_env: &[(String, String)],
+    fds: &[std::os::fd::RawFd],
+) -> Result<nix::unistd::Pid> {
     use std::ffi::CString;
     let cargs: Vec<CString> = argv
         .iter()
@@ -155,6 +160,25 @@ pub fn spawn_with_fds(argv: &[String], fds: &[std::os::fd::RawFd]) -> Result<nix
                 .map_err(|_| SysError::new("exec argument", std::io::ErrorKind::InvalidInput))
         })
         .collect::<Result<_>>()?;
+    let mut envp: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| {
+            !extra_env
+                .iter()
+                .any(|(e, _)| k.as_encoded_bytes() == e.as_bytes())
+        })
+        .filter_map(|(k, v)| {
+            let mut kv = k.into_encoded_bytes();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_encoded_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    for (k, v) in extra_env {
+        envp.push(
+            CString::new(format!("{k}={v}"))
+                .map_err(|_| SysError::new("exec environment", std::io::ErrorKind::InvalidInput))?,
+        );
+    }
     let exe = CString::new("/proc/self/exe").unwrap_or_default();
     let null = CString::new("/dev/null").unwrap_or_default();
     // Move the sources out of the way first so that placing fd k at 3+k
@@ -181,7 +205,7 @@ pub fn spawn_with_fds(argv: &[String], fds: &[std::os::fd::RawFd]) -> Result<nix
                     libc::dup2(n, 0);
                 }
             }
-            let _ = nix::unistd::execv(&exe, &cargs);
+            let _ = nix::unistd::execve(&exe, &cargs, &envp);
             exit_now(127);
         }
         Forked::Parent(pid) => Ok(pid),
@@ -199,4 +223,18 @@ pub fn parent_of(pid: i32) -> Option<i32> {
     // The command name is in parentheses and may contain spaces.
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A daemon's stdin/stdout/stderr go to /dev/null (its log is a file).
+pub fn detach_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        use std::os::fd::AsRawFd;
+        for fd in 0..3 {
+            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+        }
+    }
 }

@@ -170,7 +170,7 @@ fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), Prototype
     use corral_sys::nix::sys::resource::Resource;
     if let Some(n) = pool.rlimit_files {
         if let Err(e) = corral_sys::process::set_rlimit(Resource::RLIMIT_NOFILE, n) {
-            eprintln!("WARNING: [pool {name}] failed to set rlimit_files for this pool. Please check your system limits or decrease rlimit_files. {e}");
+            send(FD_CONTROL, &format!("error [pool {name}] failed to set rlimit_files for this pool. Please check your system limits or decrease rlimit_files. {e}"));
         }
     }
     if let Some(r) = pool.rlimit_core {
@@ -179,7 +179,10 @@ fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), Prototype
             corral_config::Rlimit::Unlimited => libc::RLIM_INFINITY,
         };
         if let Err(e) = corral_sys::process::set_rlimit(Resource::RLIMIT_CORE, v) {
-            eprintln!("WARNING: [pool {name}] failed to set rlimit_core for this pool. {e}");
+            send(
+                FD_CONTROL,
+                &format!("error [pool {name}] failed to set rlimit_core for this pool. {e}"),
+            );
         }
     }
 
@@ -197,7 +200,10 @@ fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), Prototype
             } else {
                 "php_value"
             };
-            eprintln!("ERROR: [pool {name}] Unable to set {kind} '{}'", v.name);
+            send(
+                FD_CONTROL,
+                &format!("error [pool {name}] Unable to set {kind} '{}'", v.name),
+            );
         }
     }
 

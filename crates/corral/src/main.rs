@@ -13,9 +13,13 @@ const DEBIAN_FPM_CONFIG: &str = "/etc/php/8.2/fpm/php-fpm.conf";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let code = match args.get(1).map(String::as_str) {
-        Some("__prototype") => prototype(&args[2..]),
-        _ => fpm(&args),
+    let code = match std::env::var(corral_master::PROTOTYPE_ENV) {
+        Ok(proto_args) => {
+            std::env::remove_var(corral_master::PROTOTYPE_ENV);
+            let list: Vec<String> = proto_args.split('\u{1f}').map(str::to_string).collect();
+            prototype(&list)
+        }
+        Err(_) => fpm(&args),
     };
     std::process::exit(code);
 }
@@ -175,12 +179,30 @@ fn fpm(args: &[String]) -> i32 {
             log.echo_stderr = true;
         }
     }
+    let mut ready_pipe = None;
     if daemonize {
+        // Like php-fpm, the launcher waits until the master reports that
+        // start-up worked, so `corral -D` fails visibly (exit 70).
+        let Ok((rd, wr)) = corral_sys::nix::unistd::pipe() else {
+            log.error("pipe() failed");
+            return EXIT_SOFTWARE;
+        };
         match corral_sys::process::fork() {
-            Ok(corral_sys::process::Forked::Parent(_)) => return EXIT_OK,
+            Ok(corral_sys::process::Forked::Parent(_)) => {
+                drop(wr);
+                let mut b = [0u8; 1];
+                let ok = matches!(
+                    corral_sys::nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&rd), &mut b),
+                    Ok(1)
+                ) && b[0] == b'1';
+                return if ok { EXIT_OK } else { EXIT_SOFTWARE };
+            }
             Ok(corral_sys::process::Forked::Child) => {
+                drop(rd);
                 let _ = corral_sys::nix::unistd::setsid();
+                corral_sys::process::detach_stdio();
                 log.echo_stderr = false;
+                ready_pipe = Some(std::sync::Arc::new(wr));
             }
             Err(e) => {
                 log.error(&e.to_string());
@@ -196,6 +218,7 @@ fn fpm(args: &[String]) -> i32 {
         force_daemon: flags.daemonize,
         force_stderr: flags.force_stderr,
         php_args: flags.php_args(),
+        ready_pipe,
     };
     corral_master::run(opts, config, log)
 }
@@ -229,7 +252,7 @@ fn check_users(config: &Config, allow_root: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// `corral __prototype --config C --pool P --board-words N [--prefix X] [-c ..] [-n] [-d ..]`
+/// A prototype (see `corral_master::PROTOTYPE_ENV`): `--config C --pool P --board-words N [--prefix X] [-c ..] [-n] [-d ..]`
 fn prototype(args: &[String]) -> i32 {
     let mut config = None;
     let mut pool = None;
