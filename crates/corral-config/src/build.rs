@@ -21,8 +21,9 @@ fn file_of(at: &Location) -> String {
 }
 
 /// Replace every `$pool` by the pool name; in [global] that is an error.
-fn expand_pool(v: &str, pool: Option<&str>) -> Result<String, &'static str> {
-    if !v.contains("$pool") {
+/// `None` for `pool` means [global]; `resolved` text is never expanded.
+fn expand_pool(v: &str, pool: Option<&str>, resolved: bool) -> Result<String, &'static str> {
+    if resolved || !v.contains("$pool") {
         return Ok(v.to_string());
     }
     match pool {
@@ -33,7 +34,8 @@ fn expand_pool(v: &str, pool: Option<&str>) -> Result<String, &'static str> {
 
 /// Apply items in order.  `Err` holds diagnostics up to and including the
 /// failing one (warnings met before it are kept, as php-fpm logs them).
-pub(crate) fn collect(items: Vec<RawItem>) -> Result<Collected, Vec<Diagnostic>> {
+/// `resolved`: see `LoadOptions::resolved`.
+pub(crate) fn collect(items: Vec<RawItem>, resolved: bool) -> Result<Collected, Vec<Diagnostic>> {
     let mut c = Collected {
         global: Settings::default(),
         pools: Vec::new(),
@@ -61,13 +63,15 @@ pub(crate) fn collect(items: Vec<RawItem>) -> Result<Collected, Vec<Diagnostic>>
                 }
                 Ok(())
             }
-            RawItem::Entry { name, value, at } => entry(&mut c, current, &name, value, &at),
+            RawItem::Entry { name, value, at } => {
+                entry(&mut c, current, &name, value, &at, resolved)
+            }
             RawItem::Array {
                 name,
                 key,
                 value,
                 at,
-            } => array(&mut c, current, &name, &key, &value, &at),
+            } => array(&mut c, current, &name, &key, &value, &at, resolved),
         };
         if let Err(mut errs) = r {
             let mut all = std::mem::take(&mut c.notes);
@@ -84,6 +88,7 @@ fn entry(
     name: &str,
     value: Option<String>,
     at: &Location,
+    resolved: bool,
 ) -> Result<(), Vec<Diagnostic>> {
     let file = file_of(at);
     let Some(value) = value else {
@@ -117,7 +122,7 @@ fn entry(
     let mut v = directives::parse(d.kind, &value).map_err(bad)?;
     let pool_name = current.map(|i| c.pools[i].name.clone());
     if let directives::Value::Str(s) = &v {
-        v = directives::Value::Str(expand_pool(s, pool_name.as_deref()).map_err(bad)?);
+        v = directives::Value::Str(expand_pool(s, pool_name.as_deref(), resolved).map_err(bad)?);
     }
     // process.priority 64 is php-fpm's "unset" marker.
     if d.name == "process.priority" && v == directives::Value::Int(64) {
@@ -141,6 +146,7 @@ fn array(
     key: &str,
     value: &str,
     at: &Location,
+    resolved: bool,
 ) -> Result<(), Vec<Diagnostic>> {
     let file = file_of(at);
     let line = at.line;
@@ -188,7 +194,7 @@ fn array(
             reason: reason.to_string(),
         })]
     };
-    let text = || expand_pool(value, Some(&pool.name)).map_err(bad);
+    let text = || expand_pool(value, Some(&pool.name), resolved).map_err(bad);
     let flag = || {
         directives::parse_bool(value)
             .map(|b| if b { "1" } else { "0" }.to_string())
@@ -196,7 +202,8 @@ fn array(
     };
     match name {
         "env" => {
-            if value.is_empty() {
+            // A resolved `$UNSET` is legitimately empty.
+            if value.is_empty() && !resolved {
                 return Err(vec![ConfigError::EmptyEnvValue { file, line }.into()]);
             }
             let v = text()?;

@@ -22,6 +22,7 @@ pub mod ini;
 pub mod paths;
 pub mod pool;
 pub mod raw;
+mod render;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub use error::{ConfigError, ConfigErrors, Diagnostic, Level};
 pub use global::{ErrorLog, Global, LogLevel, Rlimit};
 pub use pool::{Listen, PhpIniValue, PmKind, Pool};
 pub use raw::Location;
+pub use render::{render_pool, RESOLVED_NEWLINE};
 
 /// Resolves a php.ini directive's value by name.
 pub type IniLookup = Box<dyn Fn(&str) -> Option<String>>;
@@ -50,6 +52,16 @@ pub struct LoadOptions {
     /// only demands `user` when the master is root; set this when not
     /// root too (the check is skipped).
     pub allow_run_as_root: bool,
+    /// The text is [`render_pool`]'s output: every value is already final.
+    /// Nothing is expanded or resolved a second time (`$pool`, `$VAR` in
+    /// `env[]`, relative paths, php.ini path values), `env[]` may be
+    /// empty (an unset `$VAR` resolved to ""), `${NAME}` only knows
+    /// [`RESOLVED_NEWLINE`] (neither php.ini nor the environment is
+    /// consulted), and nothing outside the text is looked at: no prefix,
+    /// chroot or chdir `stat`, no `/proc` read for the user check (the
+    /// loader of the full config did all that).  `prefix` and
+    /// `ini_lookup` are ignored.
+    pub resolved: bool,
 }
 
 /// A loaded, validated configuration.
@@ -90,6 +102,9 @@ pub fn parse_str(text: &str, file_name: &Path, opts: &LoadOptions) -> Result<Con
 }
 
 fn check_prefix(opts: &LoadOptions) -> Result<(), ConfigErrors> {
+    if opts.resolved {
+        return Ok(());
+    }
     match &opts.prefix {
         Some(p) if !p.as_os_str().is_empty() && !p.is_dir() => {
             Err(ConfigErrors(vec![ConfigError::GlobalPrefix(
@@ -106,9 +121,14 @@ fn env_var(name: &str) -> Option<String> {
 }
 
 fn lookup_fn(opts: &LoadOptions) -> impl Fn(&str) -> Option<String> + '_ {
-    move |name: &str| match &opts.ini_lookup {
-        Some(f) => f(name).or_else(|| env_var(name)),
-        None => env_var(name),
+    move |name: &str| {
+        if opts.resolved {
+            return render::resolved_variable(name);
+        }
+        match &opts.ini_lookup {
+            Some(f) => f(name).or_else(|| env_var(name)),
+            None => env_var(name),
+        }
     }
 }
 
@@ -126,7 +146,7 @@ fn running_as_root() -> bool {
 
 fn finish(path: &Path, raw: raw::RawConfig, opts: &LoadOptions) -> Result<Config, ConfigErrors> {
     let load_failed = || Diagnostic::from(ConfigError::LoadFailed(path.display().to_string()));
-    let mut collected = match build::collect(raw.items) {
+    let mut collected = match build::collect(raw.items, opts.resolved) {
         Ok(c) => c,
         Err(mut diags) => {
             diags.push(load_failed());
@@ -148,8 +168,9 @@ fn finish(path: &Path, raw: raw::RawConfig, opts: &LoadOptions) -> Result<Config
         }
     }
     let ctx = validate::Context {
-        prefix: opts.prefix.as_deref(),
-        require_user: !opts.allow_run_as_root && running_as_root(),
+        prefix: opts.prefix.as_deref().filter(|_| !opts.resolved),
+        require_user: !opts.resolved && !opts.allow_run_as_root && running_as_root(),
+        resolved: opts.resolved,
     };
     let ok = validate::global(&mut global, &ctx, &mut out)
         .and_then(|_| validate::pools(&mut collected.pools, &global, &ctx, &mut out))
@@ -158,13 +179,15 @@ fn finish(path: &Path, raw: raw::RawConfig, opts: &LoadOptions) -> Result<Config
         out.push(ConfigError::PostProcessFailed.into());
         return Err(ConfigErrors(out));
     }
+    let env_lookup: Option<&dyn Fn(&str) -> Option<String>> =
+        if opts.resolved { None } else { Some(&env_var) };
     Ok(Config {
         path: path.to_path_buf(),
         global: Global::from_settings(global),
         pools: collected
             .pools
             .into_iter()
-            .map(|p| p.finish(&env_var))
+            .map(|p| p.finish(env_lookup))
             .collect(),
         warnings: out,
     })

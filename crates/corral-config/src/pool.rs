@@ -205,8 +205,9 @@ impl PoolDraft {
         }
     }
 
-    /// The typed pool; call after post-processing.
-    pub fn finish(self, env_lookup: &dyn Fn(&str) -> Option<String>) -> Pool {
+    /// The typed pool; call after post-processing.  `env_lookup` resolves
+    /// `env[X] = $VAR`; `None` when the values are already resolved.
+    pub fn finish(self, env_lookup: Option<&dyn Fn(&str) -> Option<String>>) -> Pool {
         let s = self.settings;
         let rev = |v: Vec<(String, String)>| v.into_iter().rev().collect::<Vec<_>>();
         let raw_env = rev(self.env);
@@ -233,9 +234,9 @@ impl PoolDraft {
         let env = raw_env
             .iter()
             .map(|(k, v)| {
-                let v = match v.strip_prefix('$') {
-                    Some(var) => env_lookup(var).unwrap_or_default(),
-                    None => v.clone(),
+                let v = match (v.strip_prefix('$'), env_lookup) {
+                    (Some(var), Some(lookup)) => lookup(var).unwrap_or_default(),
+                    _ => v.clone(),
                 };
                 (k.clone(), v)
             })

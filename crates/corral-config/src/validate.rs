@@ -43,6 +43,16 @@ pub(crate) struct Context<'a> {
     pub prefix: Option<&'a Path>,
     /// php-fpm demands `user` only when root and without `-R`.
     pub require_user: bool,
+    /// Rendered text (`LoadOptions::resolved`): paths are final and were
+    /// checked by whoever loaded the full config; touch no filesystem.
+    pub resolved: bool,
+}
+
+impl Context<'_> {
+    /// `fpm_conf_is_dir`, trusted as already checked for resolved text.
+    fn is_dir(&self, path: &str) -> bool {
+        self.resolved || paths::is_dir(path)
+    }
 }
 
 type Out = Vec<Diagnostic>;
@@ -141,10 +151,10 @@ fn pool(p: &mut PoolDraft, global: &Settings, ctx: &Context<'_>, out: &mut Out) 
     let s = &mut p.settings;
 
     // prefix
-    if let Some(prefix) = s.non_empty("prefix") {
+    if let Some(prefix) = s.non_empty("prefix").filter(|_| !ctx.resolved) {
         let full = paths::full_path(&prefix, None, ctx.prefix, None);
         s.set("prefix", Value::Str(full.clone()));
-        if !paths::is_dir(&full) {
+        if !ctx.is_dir(&full) {
             return fail(
                 out,
                 ConfigError::PoolPrefix {
@@ -155,7 +165,13 @@ fn pool(p: &mut PoolDraft, global: &Settings, ctx: &Context<'_>, out: &mut Out) 
         }
     }
     let pool_prefix = s.non_empty("prefix");
-    let resolve = |v: &str| paths::full_path(v, pool_prefix.as_deref(), ctx.prefix, None);
+    let resolve = |v: &str| {
+        if ctx.resolved {
+            v.to_string()
+        } else {
+            paths::full_path(v, pool_prefix.as_deref(), ctx.prefix, None)
+        }
+    };
 
     // user
     if ctx.require_user && s.str("user").is_none() {
@@ -382,7 +398,7 @@ fn pool(p: &mut PoolDraft, global: &Settings, ctx: &Context<'_>, out: &mut Out) 
 
     // chroot ($prefix allowed, at the start only)
     if let Some(chroot) = s.non_empty("chroot") {
-        let full = if chroot.starts_with('/') {
+        let full = if chroot.starts_with('/') || ctx.resolved {
             chroot
         } else {
             let prefix = paths::prefix_for(pool_prefix.as_deref(), ctx.prefix, None);
@@ -413,7 +429,7 @@ fn pool(p: &mut PoolDraft, global: &Settings, ctx: &Context<'_>, out: &mut Out) 
                 },
             );
         }
-        if !paths::is_dir(&full) {
+        if !ctx.is_dir(&full) {
             return fail(
                 out,
                 ConfigError::ChrootMissing {
@@ -440,7 +456,7 @@ fn pool(p: &mut PoolDraft, global: &Settings, ctx: &Context<'_>, out: &mut Out) 
         match s.str("chroot") {
             Some(chroot) => {
                 let inside = format!("{chroot}/{full}");
-                if !paths::is_dir(&inside) {
+                if !ctx.is_dir(&inside) {
                     return fail(
                         out,
                         ConfigError::ChdirInChroot {
@@ -452,7 +468,7 @@ fn pool(p: &mut PoolDraft, global: &Settings, ctx: &Context<'_>, out: &mut Out) 
                     );
                 }
             }
-            None if !paths::is_dir(&full) => {
+            None if !ctx.is_dir(&full) => {
                 return fail(
                     out,
                     ConfigError::ChdirMissing {
@@ -474,7 +490,7 @@ fn pool(p: &mut PoolDraft, global: &Settings, ctx: &Context<'_>, out: &mut Out) 
     }
 
     // php values that are paths, only without chroot
-    if s.str("chroot").is_none() {
+    if s.str("chroot").is_none() && !ctx.resolved {
         let expand = |list: &mut Vec<(String, String)>, admin: bool| {
             for (k, v) in list.iter_mut() {
                 if admin && k.eq_ignore_ascii_case("error_log") && v.eq_ignore_ascii_case("syslog")

@@ -1,12 +1,15 @@
 //! The supervisor. It runs as root, single-threaded, and never loads PHP:
 //! it creates the pools' sockets, starts one prototype per pool, applies
-//! the process-management policy from the scoreboard, and handles signals.
+//! the process-management policy from the scoreboard, reloads pools one by
+//! one, and handles signals and the control socket.
 
+pub mod control;
 pub mod listen;
 pub mod log;
 pub mod master;
 pub mod pm;
 pub mod pool;
+pub mod users;
 
 pub use log::Logger;
 pub use master::{run, MasterOptions, EXIT_CONFIG, EXIT_OK, EXIT_SOFTWARE, PROTOTYPE_ENV};

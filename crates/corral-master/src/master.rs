@@ -2,16 +2,18 @@
 //! and the policy; prototypes and workers do the PHP.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use corral_config::Config;
+use corral_config::{Config, Pool};
 use corral_sys::nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use corral_sys::nix::sys::signal::Signal;
 use corral_sys::nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 
+use crate::control;
 use crate::log::Logger;
-use crate::pool::{PoolSup, ProtoMsg, Prototype, PROTO_RESTART_DELAY};
+use crate::pool::{Generation, ProtoMsg, Prototype, PROTO_RESTART_DELAY};
 
 /// php-fpm's exit codes (sysexits).
 pub const EXIT_OK: i32 = 0;
@@ -22,6 +24,10 @@ pub const EXIT_CONFIG: i32 = 78;
 /// value is the prototype's arguments separated by U+001F.
 pub const PROTOTYPE_ENV: &str = "CORRAL_PROTOTYPE";
 
+/// How long retiring workers may take over in-flight requests when
+/// process_control_timeout is 0 (php-fpm would kill them at once).
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(60);
+
 /// How the master was started.
 #[derive(Debug, Clone)]
 pub struct MasterOptions {
@@ -30,8 +36,11 @@ pub struct MasterOptions {
     pub pid_file: Option<PathBuf>,
     pub force_daemon: Option<bool>,
     pub force_stderr: bool,
+    pub allow_root: bool,
     /// Arguments for the prototype's PHP (-c, -n, -d ...).
     pub php_args: Vec<String>,
+    /// Where `corral reload` / `corral status` reach the master.
+    pub control_socket: Option<PathBuf>,
     /// Daemonized: the launcher waits on this pipe for "1" (up) or "0".
     pub ready_pipe: Option<std::sync::Arc<OwnedFd>>,
 }
@@ -50,14 +59,58 @@ enum State {
     Terminating,
 }
 
-struct Master {
-    opts: MasterOptions,
-    config: Config,
-    log: Logger,
-    pools: Vec<PoolSup>,
+/// Which generation of a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gen {
+    Current,
+    Retiring(usize),
+}
+
+/// A pool: its socket (kept across reloads) and its generations.
+pub struct PoolSup {
+    pub name: String,
+    pub listen: OwnedFd,
+    /// The socket's path, unlinked when the pool is gone.
+    pub unix_path: Option<PathBuf>,
+    pub current: Option<Generation>,
+    pub retiring: Vec<Generation>,
+}
+
+impl PoolSup {
+    fn gen(&self, g: Gen) -> Option<&Generation> {
+        match g {
+            Gen::Current => self.current.as_ref(),
+            Gen::Retiring(j) => self.retiring.get(j),
+        }
+    }
+    fn gen_mut(&mut self, g: Gen) -> Option<&mut Generation> {
+        match g {
+            Gen::Current => self.current.as_mut(),
+            Gen::Retiring(j) => self.retiring.get_mut(j),
+        }
+    }
+    fn gens(&self) -> impl Iterator<Item = (Gen, &Generation)> {
+        self.current.iter().map(|g| (Gen::Current, g)).chain(
+            self.retiring
+                .iter()
+                .enumerate()
+                .map(|(j, g)| (Gen::Retiring(j), g)),
+        )
+    }
+    fn is_empty(&self) -> bool {
+        self.current.is_none() && self.retiring.is_empty()
+    }
+}
+
+pub(crate) struct Master {
+    pub(crate) opts: MasterOptions,
+    pub(crate) config: Config,
+    pub(crate) log: Logger,
+    pub(crate) pools: Vec<PoolSup>,
     state: State,
     stop_deadline: Option<Instant>,
     sig_fd: OwnedFd,
+    control: Option<UnixListener>,
     ready_logged: bool,
 }
 
@@ -66,6 +119,27 @@ pub fn run(mut opts: MasterOptions, config: Config, log: Logger) -> i32 {
     let code = start(&mut opts, config, log);
     notify_launcher(&mut opts, false);
     code
+}
+
+fn open_pool(p: &Pool, log: &mut Logger) -> Result<PoolSup, String> {
+    let mut warnings = Vec::new();
+    let fd = crate::listen::open(p, &mut |w| warnings.push(w));
+    for w in warnings {
+        log.warning(&w);
+    }
+    let fd = fd.map_err(|e| e.to_string())?;
+    let gen = Generation::new(p.clone()).map_err(|e| format!("[pool {}] {e}", p.name))?;
+    let unix_path = match &p.listen {
+        corral_config::Listen::Unix(path) => Some(path.clone()),
+        _ => None,
+    };
+    Ok(PoolSup {
+        name: p.name.clone(),
+        listen: fd,
+        unix_path,
+        current: Some(gen),
+        retiring: Vec::new(),
+    })
 }
 
 fn start(opts: &mut MasterOptions, config: Config, mut log: Logger) -> i32 {
@@ -87,29 +161,29 @@ fn start(opts: &mut MasterOptions, config: Config, mut log: Logger) -> i32 {
 
     let mut pools = Vec::new();
     for p in &config.pools {
-        let mut warnings = Vec::new();
-        let fd = match crate::listen::open(p, &mut |w| warnings.push(w)) {
-            Ok(fd) => fd,
+        match open_pool(p, &mut log) {
+            Ok(sup) => pools.push(sup),
             Err(e) => {
-                for w in warnings {
-                    log.warning(&w);
-                }
-                log.error(&e.to_string());
+                log.error(&e);
                 log.error("FPM initialization failed");
                 return EXIT_CONFIG;
             }
-        };
-        for w in warnings {
-            log.warning(&w);
-        }
-        match PoolSup::new(p.clone(), fd) {
-            Ok(sup) => pools.push(sup),
-            Err(e) => {
-                log.error(&format!("[pool {}] {e}", p.name));
-                return EXIT_SOFTWARE;
-            }
         }
     }
+
+    let control = match &opts.control_socket {
+        Some(path) => match control::listen(path) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                log.error(&format!(
+                    "unable to open the control socket '{}': {e}",
+                    path.display()
+                ));
+                return EXIT_SOFTWARE;
+            }
+        },
+        None => None,
+    };
 
     let pid_file = config.global.pid.clone().or(opts.pid_file.clone());
     if let Some(pid_path) = &pid_file {
@@ -130,6 +204,7 @@ fn start(opts: &mut MasterOptions, config: Config, mut log: Logger) -> i32 {
         state: State::Normal,
         stop_deadline: None,
         sig_fd,
+        control,
         ready_logged: false,
     };
     m.log
@@ -139,9 +214,12 @@ fn start(opts: &mut MasterOptions, config: Config, mut log: Logger) -> i32 {
     }
     let code = m.event_loop();
     for p in &m.pools {
-        if let corral_config::Listen::Unix(path) = &p.cfg.listen {
+        if let Some(path) = &p.unix_path {
             let _ = std::fs::remove_file(path);
         }
+    }
+    if let Some(path) = &m.opts.control_socket {
+        let _ = std::fs::remove_file(path);
     }
     if let Some(pid_path) = &pid_file {
         let _ = std::fs::remove_file(pid_path);
@@ -159,11 +237,23 @@ impl Master {
         let used: usize = self
             .pools
             .iter()
-            .map(|p| p.workers.len() + p.reserved.len())
+            .flat_map(|p| p.gens())
+            .map(|(_, g)| g.workers.len() + g.reserved.len())
             .sum();
         max.saturating_sub(used as u32)
     }
 
+    /// How long a retiring generation may drain.
+    fn drain_grace(&self) -> Duration {
+        let t = self.config.global.process_control_timeout;
+        if t.is_zero() {
+            DEFAULT_DRAIN
+        } else {
+            t
+        }
+    }
+
+    /// Exec the current generation's prototype of pool `i`.
     fn start_prototype(&mut self, i: usize) {
         let (ours, theirs) = match corral_sys::socket::seqpacket_pair() {
             Ok(p) => p,
@@ -172,47 +262,52 @@ impl Master {
                 return;
             }
         };
-        let pool = &self.pools[i];
+        let sup = &self.pools[i];
+        let Some(gen) = sup.current.as_ref() else {
+            return;
+        };
         // The arguments travel in the environment so that the process title
         // is exactly php-fpm's "php-fpm: pool NAME", for workers too.
         let mut args = vec![
             "--config".to_string(),
             self.opts.config_path.display().to_string(),
             "--pool".into(),
-            pool.cfg.name.clone(),
+            gen.cfg.name.clone(),
             "--board-words".into(),
-            corral_status::region_words(pool.nslots).to_string(),
+            corral_status::region_words(gen.nslots).to_string(),
         ];
         if let Some(p) = &self.opts.prefix {
             args.push("--prefix".into());
             args.push(p.display().to_string());
         }
         args.extend(self.opts.php_args.iter().cloned());
-        let argv = vec![format!("php-fpm: pool {}", pool.cfg.name)];
+        let argv = vec![format!("php-fpm: pool {}", gen.cfg.name)];
         let env = [(PROTOTYPE_ENV.to_string(), args.join("\u{1f}"))];
         let fds = [
-            pool.listen.as_raw_fd(),
+            sup.listen.as_raw_fd(),
             theirs.as_raw_fd(),
-            pool.board_fd.as_raw_fd(),
+            gen.board_fd.as_raw_fd(),
         ];
-        match corral_sys::process::spawn_self(&argv, &env, &fds) {
+        let spawned = corral_sys::process::spawn_self(&argv, &env, &fds);
+        let name = sup.name.clone();
+        let Some(gen) = self.pools[i].current.as_mut() else {
+            return;
+        };
+        match spawned {
             Ok(pid) => {
                 let _ = corral_sys::socket::set_nonblocking(ours.as_raw_fd(), true);
-                self.log.debug(&format!(
-                    "[pool {}] prototype {} started",
-                    pool.cfg.name, pid
-                ));
-                self.pools[i].proto = Some(Prototype {
+                self.log
+                    .debug(&format!("[pool {name}] prototype {pid} started"));
+                gen.proto = Some(Prototype {
                     pid,
                     ctl: ours,
                     ready: false,
                 });
-                self.pools[i].restart_at = None;
+                gen.restart_at = None;
             }
             Err(e) => {
-                self.log
-                    .error(&format!("[pool {}] {e}", self.pools[i].cfg.name));
-                self.pools[i].restart_at = Some(Instant::now() + PROTO_RESTART_DELAY);
+                self.log.error(&format!("[pool {name}] {e}"));
+                gen.restart_at = Some(Instant::now() + PROTO_RESTART_DELAY);
             }
         }
     }
@@ -220,37 +315,50 @@ impl Master {
     fn all_ready(&self) -> bool {
         self.pools
             .iter()
-            .all(|p| p.proto.as_ref().is_some_and(|x| x.ready) || p.restart_at.is_some())
+            .filter_map(|p| p.current.as_ref())
+            .all(|g| g.proto.as_ref().is_some_and(|x| x.ready) || g.restart_at.is_some())
     }
 
     fn event_loop(&mut self) -> i32 {
         let mut last_tick = Instant::now();
         loop {
-            if self.state != State::Normal && self.pools.iter().all(|p| p.proto.is_none()) {
+            if self.state != State::Normal
+                && self
+                    .pools
+                    .iter()
+                    .all(|p| p.gens().all(|(_, g)| g.proto.is_none()))
+            {
                 return EXIT_OK;
             }
-            // What to watch: signals, each prototype, ondemand sockets with
-            // no idle worker, worker output pipes.
             enum Src {
                 Sig,
-                Ctl(usize),
+                Control,
+                Ctl(usize, Gen),
                 Accept(usize),
-                Out(usize, i32, usize),
+                Out(usize, Gen, i32, usize),
             }
             let mut srcs = vec![Src::Sig];
             let mut raw = vec![self.sig_fd.as_raw_fd()];
+            if let Some(c) = &self.control {
+                srcs.push(Src::Control);
+                raw.push(c.as_raw_fd());
+            }
             for (i, p) in self.pools.iter().enumerate() {
-                if let Some(pr) = &p.proto {
-                    srcs.push(Src::Ctl(i));
-                    raw.push(pr.ctl.as_raw_fd());
+                for (g, gen) in p.gens() {
+                    if let Some(pr) = &gen.proto {
+                        srcs.push(Src::Ctl(i, g));
+                        raw.push(pr.ctl.as_raw_fd());
+                    }
+                    for (pid, idx, fd) in gen.capture_fds() {
+                        srcs.push(Src::Out(i, g, pid, idx));
+                        raw.push(fd);
+                    }
                 }
-                if self.state == State::Normal && p.wants_accept_watch() {
+                if self.state == State::Normal
+                    && p.current.as_ref().is_some_and(|g| g.wants_accept_watch())
+                {
                     srcs.push(Src::Accept(i));
                     raw.push(p.listen.as_raw_fd());
-                }
-                for (pid, idx, fd) in p.capture_fds() {
-                    srcs.push(Src::Out(i, pid, idx));
-                    raw.push(fd);
                 }
             }
             let borrowed: Vec<_> = raw
@@ -271,18 +379,27 @@ impl Master {
                 .collect();
             drop(pfds);
 
-            for (src, ok) in srcs.iter().zip(ready) {
+            // Handle sources from the last to the first: a handler may
+            // remove a retiring generation, which shifts later indexes only.
+            for (src, ok) in srcs.iter().zip(ready).rev() {
                 if !ok {
                     continue;
                 }
                 match *src {
                     Src::Sig => self.handle_signals(),
-                    Src::Ctl(i) => self.handle_ctl(i),
+                    Src::Control => self.handle_control(),
+                    Src::Ctl(i, g) => self.handle_ctl(i, g),
                     Src::Accept(i) => {
                         let mut room = self.room();
-                        self.pools[i].on_accept(&mut room, &mut self.log);
+                        if let Some(g) = self.pools[i].current.as_mut() {
+                            g.on_accept(&mut room, &mut self.log);
+                        }
                     }
-                    Src::Out(i, pid, idx) => self.pools[i].read_capture(pid, idx, &mut self.log),
+                    Src::Out(i, g, pid, idx) => {
+                        if let Some(gen) = self.pools.get_mut(i).and_then(|p| p.gen_mut(g)) {
+                            gen.read_capture(pid, idx, &mut self.log);
+                        }
+                    }
                 }
             }
 
@@ -292,6 +409,7 @@ impl Master {
                 self.log.notice("ready to handle connections");
                 self.log.echo_stderr = false;
             }
+            self.retire_replaced();
 
             if last_tick.elapsed() >= Duration::from_millis(1000) {
                 last_tick = Instant::now();
@@ -300,18 +418,51 @@ impl Master {
         }
     }
 
+    /// A retiring generation is told to quit only once its successor is up,
+    /// so that someone is always accepting on the socket.
+    fn retire_replaced(&mut self) {
+        let grace = self.drain_grace();
+        for p in &mut self.pools {
+            let successor_up = p
+                .current
+                .as_ref()
+                .is_none_or(|g| g.is_up() || g.restart_at.is_some());
+            if successor_up {
+                for g in p.retiring.iter_mut().filter(|g| !g.quit_sent) {
+                    g.retire(grace);
+                }
+            }
+        }
+    }
+
     fn maintenance(&mut self) {
         let now = Instant::now();
+        // Retiring generations past their grace: TERM, then KILL.
+        for p in &mut self.pools {
+            for g in &mut p.retiring {
+                if g.drain_deadline.is_some_and(|d| now >= d) {
+                    if g.send("term") {
+                        g.drain_deadline = Some(now + Duration::from_secs(1));
+                    } else if let Some(pr) = &g.proto {
+                        corral_sys::signal::kill(pr.pid.as_raw(), Signal::SIGKILL);
+                    }
+                }
+            }
+        }
         if self.state == State::Normal {
             let now_us = corral_status::now_us();
             for i in 0..self.pools.len() {
-                if self.pools[i].proto.is_none()
-                    && self.pools[i].restart_at.is_some_and(|t| t <= now)
-                {
+                let restart = self.pools[i]
+                    .current
+                    .as_ref()
+                    .is_some_and(|g| g.proto.is_none() && g.restart_at.is_some_and(|t| t <= now));
+                if restart {
                     self.start_prototype(i);
                 }
                 let mut room = self.room();
-                self.pools[i].tick(now_us, &mut room, &mut self.log);
+                if let Some(g) = self.pools[i].current.as_mut() {
+                    g.tick(now_us, &mut room, &mut self.log);
+                }
             }
         } else if let Some(deadline) = self.stop_deadline {
             if now >= deadline {
@@ -319,14 +470,12 @@ impl Master {
                 match self.state {
                     State::Finishing => {
                         self.state = State::Terminating;
-                        for p in &self.pools {
-                            p.send("term");
-                        }
+                        self.broadcast("term");
                         self.stop_deadline = Some(now + Duration::from_secs(1));
                     }
                     _ => {
-                        for p in &self.pools {
-                            if let Some(pr) = &p.proto {
+                        for (_, g) in self.pools.iter().flat_map(|p| p.gens()) {
+                            if let Some(pr) = &g.proto {
                                 corral_sys::signal::kill(pr.pid.as_raw(), Signal::SIGKILL);
                             }
                         }
@@ -334,6 +483,12 @@ impl Master {
                     }
                 }
             }
+        }
+    }
+
+    fn broadcast(&self, msg: &str) {
+        for (_, g) in self.pools.iter().flat_map(|p| p.gens()) {
+            g.send(msg);
         }
     }
 
@@ -350,9 +505,7 @@ impl Master {
                     if self.state != State::Terminating {
                         self.log.notice("Terminating ...");
                         self.state = State::Terminating;
-                        for p in &self.pools {
-                            p.send("term");
-                        }
+                        self.broadcast("term");
                         self.stop_deadline =
                             Some(Instant::now() + self.config.global.process_control_timeout);
                     }
@@ -362,17 +515,8 @@ impl Master {
                     if self.state == State::Normal {
                         self.log.notice("Finishing ...");
                         self.state = State::Finishing;
-                        for p in &self.pools {
-                            p.send("quit");
-                        }
-                        // Unlike php-fpm's default of 0, in-flight requests
-                        // get at least a few seconds to finish.
-                        let t = self
-                            .config
-                            .global
-                            .process_control_timeout
-                            .max(Duration::from_secs(10));
-                        self.stop_deadline = Some(Instant::now() + t);
+                        self.broadcast("quit");
+                        self.stop_deadline = Some(Instant::now() + self.drain_grace());
                     }
                 }
                 Signal::SIGUSR1 => match self.log.reopen() {
@@ -383,11 +527,176 @@ impl Master {
                 },
                 Signal::SIGUSR2 | Signal::SIGHUP => {
                     self.log.debug(&format!("received {}", sig.as_str()));
-                    self.log.warning("reload is not supported yet; restart corral to apply configuration changes");
+                    if self.state == State::Normal {
+                        let _ = self.reload(None);
+                    }
                 }
                 _ => {}
             }
         }
+    }
+
+    fn handle_control(&mut self) {
+        let Some(listener) = &self.control else {
+            return;
+        };
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        control::serve(self, stream);
+    }
+
+    /// Re-read the configuration and change only what changed. `only`
+    /// limits the reload to the named pools. Returns a summary for the
+    /// operator, or the reason nothing changed.
+    pub(crate) fn reload(&mut self, only: Option<&[String]>) -> Result<String, String> {
+        self.log.notice("Reloading in progress ...");
+        let load = corral_config::LoadOptions {
+            prefix: self.opts.prefix.clone(),
+            pid_override: self.opts.pid_file.clone(),
+            allow_run_as_root: self.opts.allow_root,
+            ..Default::default()
+        };
+        let new = match corral_config::load(&self.opts.config_path, &load) {
+            Ok(c) => c,
+            Err(errors) => {
+                for d in &errors.0 {
+                    self.log.error(&d.message);
+                }
+                let msg = format!(
+                    "failed to reload: the configuration in '{}' is not valid; still running the previous one",
+                    self.opts.config_path.display()
+                );
+                self.log.error(&msg);
+                let detail: Vec<String> = errors.0.iter().map(|d| d.message.clone()).collect();
+                return Err(format!("{msg}\n{}", detail.join("\n")));
+            }
+        };
+        if let Err(e) = crate::users::check(&new, self.opts.allow_root) {
+            let msg = format!("failed to reload: {e}; still running the previous configuration");
+            self.log.error(&msg);
+            return Err(msg);
+        }
+        if let Some(names) = only {
+            for n in names {
+                let known = new.pools.iter().any(|p| &p.name == n)
+                    || self.pools.iter().any(|p| &p.name == n);
+                if !known {
+                    return Err(format!("no pool named '{n}'"));
+                }
+            }
+        }
+        let wanted = |name: &str| only.is_none_or(|list| list.iter().any(|n| n == name));
+        let mut summary = Vec::new();
+
+        // Changed and removed pools.
+        let grace = self.drain_grace();
+        for i in (0..self.pools.len()).rev() {
+            let name = self.pools[i].name.clone();
+            if !wanted(&name) {
+                continue;
+            }
+            match new.pools.iter().find(|p| p.name == name) {
+                None => {
+                    if let Some(mut g) = self.pools[i].current.take() {
+                        g.retire(grace);
+                        self.pools[i].retiring.push(g);
+                    }
+                    summary.push(format!("[pool {name}] removed"));
+                }
+                Some(p) => {
+                    let same = self.pools[i]
+                        .current
+                        .as_ref()
+                        .is_some_and(|g| same_pool(&g.cfg, p));
+                    if same {
+                        summary.push(format!("[pool {name}] unchanged"));
+                        continue;
+                    }
+                    let listen_changed = self.pools[i]
+                        .current
+                        .as_ref()
+                        .is_none_or(|g| g.cfg.listen_address != p.listen_address);
+                    if listen_changed {
+                        // A new address is a new socket: the pool moves to
+                        // it and the old socket stays until its workers drain.
+                        match open_pool(p, &mut self.log) {
+                            Ok(sup) => {
+                                let mut old = std::mem::replace(&mut self.pools[i], sup);
+                                if let Some(mut g) = old.current.take() {
+                                    g.retire(grace);
+                                    old.retiring.push(g);
+                                }
+                                old.name = format!("{name} (previous address)");
+                                if !old.is_empty() {
+                                    self.pools.push(old);
+                                }
+                                self.start_prototype(i);
+                                summary
+                                    .push(format!("[pool {name}] moved to {}", p.listen_address));
+                            }
+                            Err(e) => {
+                                self.log
+                                    .error(&format!("failed to reload [pool {name}]: {e}"));
+                                summary.push(format!("[pool {name}] kept: {e}"));
+                            }
+                        }
+                        continue;
+                    }
+                    match Generation::new(p.clone()) {
+                        Ok(g) => {
+                            if let Some(old) = self.pools[i].current.replace(g) {
+                                // Quit is sent once the new generation is up.
+                                self.pools[i].retiring.push(old);
+                            }
+                            self.start_prototype(i);
+                            summary.push(format!("[pool {name}] reloaded"));
+                        }
+                        Err(e) => {
+                            self.log.error(&format!("[pool {name}] {e}"));
+                            summary.push(format!("[pool {name}] kept: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+        // Added pools.
+        for p in &new.pools {
+            if !wanted(&p.name) || self.pools.iter().any(|s| s.name == p.name) {
+                continue;
+            }
+            match open_pool(p, &mut self.log) {
+                Ok(sup) => {
+                    self.pools.push(sup);
+                    let i = self.pools.len() - 1;
+                    self.start_prototype(i);
+                    summary.push(format!("[pool {}] added", p.name));
+                }
+                Err(e) => {
+                    self.log
+                        .error(&format!("failed to reload [pool {}]: {e}", p.name));
+                    summary.push(format!("[pool {}] not added: {e}", p.name));
+                }
+            }
+        }
+        // The master's view of the configuration: new for what was
+        // reloaded, old for pools left alone by a partial reload.
+        let mut merged = new.clone();
+        if only.is_some() {
+            merged.pools = self
+                .pools
+                .iter()
+                .filter_map(|s| s.current.as_ref().map(|g| g.cfg.clone()))
+                .collect();
+        }
+        self.log.level = merged.global.log_level;
+        self.log.limit = merged.global.log_limit;
+        self.config = merged;
+        let text = summary.join("\n");
+        for line in &summary {
+            self.log.notice(line);
+        }
+        Ok(text)
     }
 
     /// Prototypes are our only direct children.
@@ -397,106 +706,146 @@ impl Master {
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(st) => {
                     let Some(pid) = st.pid() else { return };
-                    for i in 0..self.pools.len() {
-                        if self.pools[i].proto.as_ref().is_some_and(|p| p.pid == pid) {
-                            self.prototype_gone(i, &format!("{st:?}"));
-                        }
+                    let found = self.pools.iter().enumerate().find_map(|(i, p)| {
+                        p.gens()
+                            .find(|(_, g)| g.proto.as_ref().is_some_and(|x| x.pid == pid))
+                            .map(|(g, _)| (i, g))
+                    });
+                    if let Some((i, g)) = found {
+                        self.prototype_gone(i, g, &format!("{st:?}"));
                     }
                 }
             }
         }
     }
 
-    fn prototype_gone(&mut self, i: usize, how: &str) {
-        if self.pools[i].proto.is_none() {
+    fn prototype_gone(&mut self, i: usize, g: Gen, how: &str) {
+        if self.pools[i].gen(g).is_none_or(|x| x.proto.is_none()) {
             return;
         }
         // Take what it said before it went (worker exits, in order).
-        if let Some(ctl) = self.pools[i].proto.as_ref().map(|p| p.ctl.as_raw_fd()) {
+        if let Some(ctl) = self.pools[i]
+            .gen(g)
+            .and_then(|x| x.proto.as_ref())
+            .map(|p| p.ctl.as_raw_fd())
+        {
             let mut buf = [0u8; 1024];
             while let Ok((n, fds)) = corral_sys::socket::recv_with_fds(ctl, &mut buf) {
                 if n == 0 {
                     break;
                 }
                 let msg = buf[..n].to_vec();
-                self.ctl_message(i, &msg, fds);
+                self.ctl_message(i, g, &msg, fds);
             }
         }
-        let normal = self.state == State::Normal;
-        let pool = &mut self.pools[i];
-        pool.proto = None;
-        pool.reserved.clear();
+        let normal = self.state == State::Normal && g == Gen::Current;
+        let Some(gen) = self.pools[i].gen_mut(g) else {
+            return;
+        };
+        gen.proto = None;
+        gen.reserved.clear();
         // Its workers die with it (PDEATHSIG). Their pids are not
         // signalled from here: they may already belong to someone else.
-        let pids: Vec<i32> = pool.workers.keys().copied().collect();
+        let pids: Vec<i32> = gen.workers.keys().copied().collect();
         for pid in pids {
-            pool.exited(pid, libc::SIGKILL, false, &mut self.log);
+            gen.exited(pid, libc::SIGKILL, false, &mut self.log);
         }
         if normal {
             self.log.warning(&format!(
                 "[pool {}] prototype exited ({how}); restarting it",
-                pool.cfg.name
+                gen.cfg.name
             ));
-            pool.restart_at = Some(Instant::now() + PROTO_RESTART_DELAY);
-            pool.initial_done = false;
+            gen.restart_at = Some(Instant::now() + PROTO_RESTART_DELAY);
+            gen.initial_done = false;
+        }
+        if let Gen::Retiring(j) = g {
+            self.pools[i].retiring.remove(j);
+            if self.pools[i].is_empty() {
+                let sup = self.pools.remove(i);
+                let still_used = |path: &PathBuf| {
+                    self.pools
+                        .iter()
+                        .any(|p| p.unix_path.as_ref() == Some(path))
+                };
+                if let Some(path) = sup.unix_path.as_ref().filter(|p| !still_used(p)) {
+                    let _ = std::fs::remove_file(path);
+                }
+                self.log.debug(&format!("[pool {}] stopped", sup.name));
+            }
         }
     }
 
-    /// Read every message waiting on pool `i`'s control channel.
-    fn handle_ctl(&mut self, i: usize) {
+    /// Read every message waiting on a prototype's control channel.
+    fn handle_ctl(&mut self, i: usize, g: Gen) {
         loop {
-            let Some(fd) = self.pools[i].proto.as_ref().map(|p| p.ctl.as_raw_fd()) else {
+            let Some(fd) = self
+                .pools
+                .get(i)
+                .and_then(|p| p.gen(g))
+                .and_then(|x| x.proto.as_ref())
+                .map(|p| p.ctl.as_raw_fd())
+            else {
                 return;
             };
             let mut buf = [0u8; 1024];
             match corral_sys::socket::recv_with_fds(fd, &mut buf) {
                 Ok((0, _)) => {
                     // Closed: the prototype exited; SIGCHLD reaps it.
-                    let pid = self.pools[i].proto.as_ref().map(|p| p.pid);
+                    let pid = self.pools[i]
+                        .gen(g)
+                        .and_then(|x| x.proto.as_ref())
+                        .map(|p| p.pid);
                     if let Some(pid) = pid {
                         let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
                     }
-                    self.prototype_gone(i, "control channel closed");
+                    self.prototype_gone(i, g, "control channel closed");
                     return;
                 }
-                Ok((n, fds)) => self.ctl_message(i, &buf[..n], fds),
+                Ok((n, fds)) => self.ctl_message(i, g, &buf[..n], fds),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(_) => {
-                    self.prototype_gone(i, "control channel failed");
+                    self.prototype_gone(i, g, "control channel failed");
                     return;
                 }
             }
         }
     }
 
-    fn ctl_message(&mut self, i: usize, msg: &[u8], fds: Vec<OwnedFd>) {
-        let normal = self.state == State::Normal;
+    fn ctl_message(&mut self, i: usize, g: Gen, msg: &[u8], fds: Vec<OwnedFd>) {
+        let normal = self.state == State::Normal && g == Gen::Current;
+        let mut room = self.room();
+        let Some(gen) = self.pools.get_mut(i).and_then(|p| p.gen_mut(g)) else {
+            return;
+        };
         match ProtoMsg::parse(msg) {
             Some(ProtoMsg::Ready) => {
-                if let Some(p) = self.pools[i].proto.as_mut() {
+                if let Some(p) = gen.proto.as_mut() {
                     p.ready = true;
                 }
                 if normal {
-                    let mut room = self.room();
-                    self.pools[i].start_initial(&mut room, &mut self.log);
+                    gen.start_initial(&mut room, &mut self.log);
                 }
             }
-            Some(ProtoMsg::Started { pid, slot }) => {
-                self.pools[i].started(pid, slot, fds, &mut self.log)
-            }
+            Some(ProtoMsg::Started { pid, slot }) => gen.started(pid, slot, fds, &mut self.log),
             Some(ProtoMsg::Exited { pid, status }) => {
-                let replace = self.pools[i].exited(pid, status, normal, &mut self.log);
+                let replace = gen.exited(pid, status, normal, &mut self.log);
                 if replace && normal {
-                    let mut room = self.room();
-                    self.pools[i].replace(&mut room, &mut self.log);
+                    gen.replace(&mut room, &mut self.log);
                 }
             }
             Some(ProtoMsg::Error(msg)) => self.log.error(&msg),
             None => self.log.warning(&format!(
                 "[pool {}] ignoring a malformed message from the prototype",
-                self.pools[i].cfg.name
+                gen.cfg.name
             )),
         }
     }
+}
+
+/// Same configuration, ignoring where in the file it was written.
+fn same_pool(a: &Pool, b: &Pool) -> bool {
+    let mut b = b.clone();
+    b.source = a.source.clone();
+    *a == b
 }

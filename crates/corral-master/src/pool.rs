@@ -1,5 +1,5 @@
-//! One pool as the master supervises it: its socket, its scoreboard, its
-//! prototype process and the workers the prototype reported.
+//! One generation of a pool as the master supervises it: its scoreboard,
+//! its prototype process and the workers the prototype reported.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -83,9 +83,11 @@ pub struct Prototype {
     pub ready: bool,
 }
 
-pub struct PoolSup {
+/// One prototype and its workers, running one version of a pool's
+/// configuration. A reload starts a new generation beside the old one, which
+/// then drains.
+pub struct Generation {
     pub cfg: Pool,
-    pub listen: OwnedFd,
     pub board: SharedWords,
     pub board_fd: OwnedFd,
     pub nslots: usize,
@@ -98,10 +100,14 @@ pub struct PoolSup {
     pub pm: PmState,
     pub restart_at: Option<Instant>,
     pub initial_done: bool,
+    /// Retiring: "quit" has been sent; no more spawns or restarts.
+    pub quit_sent: bool,
+    /// Retiring: escalate to "term" after this.
+    pub drain_deadline: Option<Instant>,
 }
 
-impl PoolSup {
-    pub fn new(cfg: Pool, listen: OwnedFd) -> Result<PoolSup, corral_sys::SysError> {
+impl Generation {
+    pub fn new(cfg: Pool) -> Result<Generation, corral_sys::SysError> {
         // Room for max_children plus workers still finishing after a stop.
         let nslots = (cfg.pm_max_children as usize * 2).max(4);
         let (board, board_fd) = SharedWords::create(
@@ -109,9 +115,8 @@ impl PoolSup {
             corral_status::region_words(nslots),
         )?;
         Reader::new(board.words()).format(nslots);
-        Ok(PoolSup {
+        Ok(Generation {
             cfg,
-            listen,
             board,
             board_fd,
             nslots,
@@ -121,11 +126,29 @@ impl PoolSup {
             pm: PmState::default(),
             restart_at: None,
             initial_done: false,
+            quit_sent: false,
+            drain_deadline: None,
         })
     }
 
     pub fn name(&self) -> &str {
         &self.cfg.name
+    }
+
+    /// Up: the prototype is ready and its first workers are confirmed.
+    pub fn is_up(&self) -> bool {
+        self.proto.as_ref().is_some_and(|p| p.ready)
+            && self.initial_done
+            && self.reserved.is_empty()
+    }
+
+    /// Tell the prototype to finish in-flight requests and stop.
+    pub fn retire(&mut self, grace: std::time::Duration) {
+        if !self.quit_sent {
+            self.quit_sent = true;
+            self.send("quit");
+            self.drain_deadline = Some(Instant::now() + grace);
+        }
     }
 
     fn free_slot(&self) -> Option<usize> {

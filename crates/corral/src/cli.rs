@@ -21,6 +21,8 @@ pub struct Flags {
     pub daemonize: Option<bool>,
     pub force_stderr: bool,
     pub allow_root: bool,
+    /// corral's own: where `corral reload`/`status` reach this master.
+    pub control_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -48,6 +50,8 @@ const OPTIONS: &[(char, &str, bool)] = &[
     ('F', "nodaemonize", false),
     ('O', "force-stderr", false),
     ('R', "allow-to-run-as-root", false),
+    // corral's own, long form only.
+    ('\u{1}', "control-socket", true),
 ];
 
 impl Flags {
@@ -70,6 +74,7 @@ impl Flags {
             'F' => self.daemonize = Some(false),
             'O' => self.force_stderr = true,
             'R' => self.allow_root = true,
+            '\u{1}' => self.control_socket = Some(PathBuf::from(v())),
             _ => {}
         }
     }
@@ -125,7 +130,9 @@ pub fn parse(args: &[String]) -> Result<Flags, UsageError> {
             while j < chars.len() {
                 let c = chars[j];
                 j += 1;
-                let Some(&(short, _, takes)) = OPTIONS.iter().find(|o| o.0 == c) else {
+                let Some(&(short, _, takes)) =
+                    OPTIONS.iter().find(|o| o.0 == c && c.is_ascii_alphabetic())
+                else {
                     return Err(UsageError::Unknown(format!("-{c}")));
                 };
                 if takes {

@@ -5,7 +5,7 @@ mod cli;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use corral_config::{Config, ConfigErrors, Level, LoadOptions, LogLevel};
+use corral_config::{ConfigErrors, Level, LoadOptions, LogLevel};
 use corral_master::{Logger, MasterOptions, EXIT_CONFIG, EXIT_OK, EXIT_SOFTWARE};
 
 const EXIT_USAGE: i32 = 64;
@@ -19,7 +19,11 @@ fn main() {
             let list: Vec<String> = proto_args.split('\u{1f}').map(str::to_string).collect();
             prototype(&list)
         }
-        Err(_) => fpm(&args),
+        Err(_) => match args.get(1).map(String::as_str) {
+            Some("reload") => reload(&args[2..]),
+            Some("status") => status(&args[2..]),
+            _ => fpm(&args),
+        },
     };
     std::process::exit(code);
 }
@@ -162,7 +166,7 @@ fn fpm(args: &[String]) -> i32 {
         return EXIT_OK;
     }
 
-    if let Err(msg) = check_users(&config, flags.allow_root) {
+    if let Err(msg) = corral_master::users::check(&config, flags.allow_root) {
         log.log(LogLevel::Alert, &msg);
         log.error("FPM initialization failed");
         return EXIT_CONFIG;
@@ -218,38 +222,16 @@ fn fpm(args: &[String]) -> i32 {
         force_daemon: flags.daemonize,
         force_stderr: flags.force_stderr,
         php_args: flags.php_args(),
+        allow_root: flags.allow_root,
+        control_socket: Some(
+            flags
+                .control_socket
+                .clone()
+                .unwrap_or_else(default_control_socket),
+        ),
         ready_pipe,
     };
     corral_master::run(opts, config, log)
-}
-
-/// As root, every pool must run as a real, non-root user (unless -R).
-fn check_users(config: &Config, allow_root: bool) -> Result<(), String> {
-    if !corral_sys::cred::is_root() {
-        return Ok(());
-    }
-    for p in &config.pools {
-        let Some(user) = &p.user else {
-            if allow_root {
-                continue;
-            }
-            return Err(format!("[pool {}] user has not been defined", p.name));
-        };
-        let account = corral_sys::cred::lookup_user(user)
-            .ok_or_else(|| format!("[pool {}] cannot get uid for user '{}'", p.name, user))?;
-        let gid = match &p.group {
-            Some(g) => corral_sys::cred::lookup_group(g)
-                .ok_or_else(|| format!("[pool {}] cannot get gid for group '{}'", p.name, g))?,
-            None => account.gid,
-        };
-        if (account.uid == 0 || gid == 0) && !allow_root {
-            return Err(format!(
-                "[pool {}] please specify user and group other than root",
-                p.name
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// A prototype (see `corral_master::PROTOTYPE_ENV`): `--config C --pool P --board-words N [--prefix X] [-c ..] [-n] [-d ..]`
@@ -285,4 +267,133 @@ fn prototype(args: &[String]) -> i32 {
         php,
         board_words: words,
     })
+}
+
+/// Where the master listens for `corral reload` / `corral status` unless
+/// `--control-socket` says otherwise.
+fn default_control_socket() -> PathBuf {
+    if corral_sys::cred::is_root() {
+        PathBuf::from("/run/corral/control.sock")
+    } else {
+        let dir = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        dir.join(format!(
+            "corral-{}.sock",
+            corral_sys::cred::current_account().uid
+        ))
+    }
+}
+
+/// Split `--control-socket[=]PATH` out of a subcommand's arguments.
+fn control_arg(args: &[String]) -> (PathBuf, Vec<String>) {
+    let mut path = None;
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some(v) = a.strip_prefix("--control-socket=") {
+            path = Some(PathBuf::from(v));
+        } else if a == "--control-socket" {
+            path = it.next().map(PathBuf::from);
+        } else {
+            rest.push(a.clone());
+        }
+    }
+    (path.unwrap_or_else(default_control_socket), rest)
+}
+
+/// `corral reload [POOL...]`: re-read the configuration; only changed pools
+/// restart, and only the named ones when names are given.
+fn reload(args: &[String]) -> i32 {
+    let (sock, pools) = control_arg(args);
+    if pools.iter().any(|p| p.starts_with('-')) {
+        eprintln!("usage: corral reload [POOL...] [--control-socket PATH]");
+        return EXIT_USAGE;
+    }
+    let cmd = std::iter::once("reload".to_string())
+        .chain(pools)
+        .collect::<Vec<_>>()
+        .join(" ");
+    match corral_master::control::request(&sock, &cmd) {
+        Ok((true, text)) => {
+            println!("{text}");
+            EXIT_OK
+        }
+        Ok((false, text)) => {
+            eprintln!("{text}");
+            EXIT_CONFIG
+        }
+        Err(e) => {
+            eprintln!("cannot reach corral at {}: {e}", sock.display());
+            EXIT_SOFTWARE
+        }
+    }
+}
+
+/// `corral status [POOL] [--json]`.
+fn status(args: &[String]) -> i32 {
+    let (sock, rest) = control_arg(args);
+    let json = rest.iter().any(|a| a == "--json");
+    let pool = rest.iter().find(|a| !a.starts_with('-'));
+    let cmd = match pool {
+        Some(p) => format!("status {p}"),
+        None => "status".to_string(),
+    };
+    match corral_master::control::request(&sock, &cmd) {
+        Ok((true, text)) if json => {
+            println!("{text}");
+            EXIT_OK
+        }
+        Ok((true, text)) => {
+            print!("{}", status_text(&text));
+            EXIT_OK
+        }
+        Ok((false, text)) => {
+            eprintln!("{text}");
+            EXIT_SOFTWARE
+        }
+        Err(e) => {
+            eprintln!("cannot reach corral at {}: {e}", sock.display());
+            EXIT_SOFTWARE
+        }
+    }
+}
+
+/// The JSON status as php-fpm's plain-text layout, one block per pool.
+fn status_text(json: &str) -> String {
+    let Ok(serde_json::Value::Array(pools)) = serde_json::from_str::<serde_json::Value>(json)
+    else {
+        return format!("{json}\n");
+    };
+    let mut out = String::new();
+    for p in pools {
+        for key in [
+            "pool",
+            "process manager",
+            "accepted conn",
+            "idle processes",
+            "active processes",
+            "total processes",
+            "max children reached",
+        ] {
+            let v = &p[key];
+            let v = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            out.push_str(&format!("{:<22}{}\n", format!("{key}:"), v));
+        }
+        for proc_ in p["processes"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "  pid {:<8} {:<28} requests {:<6} {} {}\n",
+                proc_["pid"],
+                proc_["state"].as_str().unwrap_or(""),
+                proc_["requests"],
+                proc_["request method"].as_str().unwrap_or(""),
+                proc_["request uri"].as_str().unwrap_or("")
+            ));
+        }
+        out.push('\n');
+    }
+    out
 }
