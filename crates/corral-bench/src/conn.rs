@@ -158,12 +158,15 @@ impl Conn {
                     head_done = has_header_end(&self.head) || self.head.len() >= MAX_HEAD;
                 }
                 RecordType::EndRequest => {
-                    let status = record.content.get(4).copied().ok_or(
-                        ProtocolError::BadEndRequest {
-                            id: REQUEST_ID,
-                            len: u16::try_from(record.content.len()).unwrap_or(u16::MAX),
-                        },
-                    )?;
+                    let status =
+                        record
+                            .content
+                            .get(4)
+                            .copied()
+                            .ok_or(ProtocolError::BadEndRequest {
+                                id: REQUEST_ID,
+                                len: u16::try_from(record.content.len()).unwrap_or(u16::MAX),
+                            })?;
                     if status != protocol_status::REQUEST_COMPLETE {
                         return Err(RequestError::Rejected(status));
                     }

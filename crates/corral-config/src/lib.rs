@@ -32,7 +32,7 @@ pub use error::{ConfigError, ConfigErrors, Diagnostic, Level};
 pub use global::{ErrorLog, Global, LogLevel, Rlimit};
 pub use pool::{Listen, PhpIniValue, PmKind, Pool};
 pub use raw::Location;
-pub use render::{render_pool, RESOLVED_NEWLINE};
+pub use render::{render_pool, render_pool_only, RESOLVED_NEWLINE};
 
 /// Resolves a php.ini directive's value by name.
 pub type IniLookup = Box<dyn Fn(&str) -> Option<String>>;
@@ -179,8 +179,7 @@ fn finish(path: &Path, raw: raw::RawConfig, opts: &LoadOptions) -> Result<Config
         out.push(ConfigError::PostProcessFailed.into());
         return Err(ConfigErrors(out));
     }
-    let env_lookup: Option<&dyn Fn(&str) -> Option<String>> =
-        if opts.resolved { None } else { Some(&env_var) };
+    let env_lookup: Option<pool::EnvLookup<'_>> = if opts.resolved { None } else { Some(&env_var) };
     Ok(Config {
         path: path.to_path_buf(),
         global: Global::from_settings(global),

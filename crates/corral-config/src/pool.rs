@@ -179,6 +179,9 @@ pub struct Pool {
     pub raw_php_admin_values: Vec<(String, String)>,
 }
 
+/// Resolves `env[X] = $VAR` from the master's environment.
+pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// A pool while its section(s) are being read.
 #[derive(Debug, Clone)]
 pub(crate) struct PoolDraft {
@@ -207,7 +210,7 @@ impl PoolDraft {
 
     /// The typed pool; call after post-processing.  `env_lookup` resolves
     /// `env[X] = $VAR`; `None` when the values are already resolved.
-    pub fn finish(self, env_lookup: Option<&dyn Fn(&str) -> Option<String>>) -> Pool {
+    pub fn finish(self, env_lookup: Option<EnvLookup<'_>>) -> Pool {
         let s = self.settings;
         let rev = |v: Vec<(String, String)>| v.into_iter().rev().collect::<Vec<_>>();
         let raw_env = rev(self.env);

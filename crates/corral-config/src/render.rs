@@ -44,6 +44,13 @@ pub(crate) fn resolved_variable(name: &str) -> Option<String> {
 /// `None` when there is no such pool.
 pub fn render_pool(config: &Config, pool_name: &str) -> Option<String> {
     let pool = config.pool(pool_name)?;
+    render_pool_only(config, pool)
+}
+
+/// [`render_pool`] for a pool value that need not be in `config` (a reload
+/// renders the new pool while the running configuration is still the old
+/// one); only `config.global` is used.
+pub fn render_pool_only(config: &Config, pool: &Pool) -> Option<String> {
     let mut out = String::from(
         "; One pool rendered by corral; parse with LoadOptions::resolved.\n[global]\nerror_log = /dev/null\n",
     );

@@ -9,6 +9,7 @@ pub mod log;
 pub mod master;
 pub mod pm;
 pub mod pool;
+pub mod slowlog;
 pub mod users;
 
 pub use log::Logger;

@@ -269,24 +269,36 @@ impl Master {
         // The arguments travel in the environment so that the process title
         // is exactly php-fpm's "php-fpm: pool NAME", for workers too.
         let mut args = vec![
-            "--config".to_string(),
-            self.opts.config_path.display().to_string(),
-            "--pool".into(),
+            "--pool".to_string(),
             gen.cfg.name.clone(),
             "--board-words".into(),
             corral_status::region_words(gen.nslots).to_string(),
         ];
-        if let Some(p) = &self.opts.prefix {
-            args.push("--prefix".into());
-            args.push(p.display().to_string());
-        }
         args.extend(self.opts.php_args.iter().cloned());
         let argv = vec![format!("php-fpm: pool {}", gen.cfg.name)];
         let env = [(PROTOTYPE_ENV.to_string(), args.join("\u{1f}"))];
+        // The prototype gets its own pool and nothing else: it runs as the
+        // tenant, and other tenants' settings (env[] secrets included) must
+        // not be in its memory.
+        let Some(text) = corral_config::render_pool_only(&self.config, &gen.cfg) else {
+            self.log.error(&format!(
+                "[pool {}] cannot render the pool configuration",
+                gen.cfg.name
+            ));
+            return;
+        };
+        let conf_fd = match corral_sys::shm::memfd_with("corral-pool", text.as_bytes()) {
+            Ok(fd) => fd,
+            Err(e) => {
+                self.log.error(&format!("[pool {}] {e}", gen.cfg.name));
+                return;
+            }
+        };
         let fds = [
             sup.listen.as_raw_fd(),
             theirs.as_raw_fd(),
             gen.board_fd.as_raw_fd(),
+            conf_fd.as_raw_fd(),
         ];
         let spawned = corral_sys::process::spawn_self(&argv, &env, &fds);
         let name = sup.name.clone();
@@ -302,6 +314,7 @@ impl Master {
                     pid,
                     ctl: ours,
                     ready: false,
+                    layout: None,
                 });
                 gen.restart_at = None;
             }
@@ -819,9 +832,10 @@ impl Master {
             return;
         };
         match ProtoMsg::parse(msg) {
-            Some(ProtoMsg::Ready) => {
+            Some(ProtoMsg::Ready(layout)) => {
                 if let Some(p) = gen.proto.as_mut() {
                     p.ready = true;
+                    p.layout = layout;
                 }
                 if normal {
                     gen.start_initial(&mut room, &mut self.log);

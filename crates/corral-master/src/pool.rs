@@ -17,9 +17,16 @@ use crate::pm::{self, Action, PmState, PoolView, WorkerView};
 /// not trusted.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ProtoMsg {
-    Ready,
-    Started { pid: i32, slot: usize },
-    Exited { pid: i32, status: i32 },
+    /// Up, with the slow-log layout (addresses and offsets) when sent.
+    Ready(Option<crate::slowlog::Layout>),
+    Started {
+        pid: i32,
+        slot: usize,
+    },
+    Exited {
+        pid: i32,
+        status: i32,
+    },
     Error(String),
 }
 
@@ -36,7 +43,11 @@ impl ProtoMsg {
             w.next().is_none().then_some((a, b))
         };
         match verb {
-            "ready" if rest.is_empty() => Some(ProtoMsg::Ready),
+            "ready" if rest.is_empty() => Some(ProtoMsg::Ready(None)),
+            "ready" => {
+                let nums: Option<Vec<u64>> = rest.split(' ').map(|w| w.parse().ok()).collect();
+                Some(ProtoMsg::Ready(crate::slowlog::Layout::from_words(&nums?)))
+            }
             "started" => {
                 let (pid, slot) = nums(rest)?;
                 (pid > 1 && pid <= i32::MAX as i64 && slot >= 0).then_some(ProtoMsg::Started {
@@ -81,6 +92,7 @@ pub struct Prototype {
     pub pid: Pid,
     pub ctl: OwnedFd,
     pub ready: bool,
+    pub layout: Option<crate::slowlog::Layout>,
 }
 
 /// One prototype and its workers, running one version of a pool's
@@ -480,7 +492,7 @@ mod tests {
 
     #[test]
     fn parses_only_well_formed_messages() {
-        assert_eq!(ProtoMsg::parse(b"ready"), Some(ProtoMsg::Ready));
+        assert_eq!(ProtoMsg::parse(b"ready"), Some(ProtoMsg::Ready(None)));
         assert_eq!(
             ProtoMsg::parse(b"started 123 4"),
             Some(ProtoMsg::Started { pid: 123, slot: 4 })

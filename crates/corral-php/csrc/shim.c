@@ -931,3 +931,26 @@ void corral_php_shutdown(void)
 	} zend_end_try();
 	sapi_shutdown();
 }
+
+void corral_php_trace_layout(unsigned long long out[CORRAL_TRACE_FIELDS])
+{
+	int i = 0;
+	out[i++] = (unsigned long long) (uintptr_t) &executor_globals;
+	out[i++] = (unsigned long long) (uintptr_t) &sapi_globals;
+	out[i++] = offsetof(zend_executor_globals, current_execute_data);
+	out[i++] = offsetof(sapi_globals_struct, request_info) + offsetof(sapi_request_info, path_translated);
+	out[i++] = offsetof(zend_execute_data, opline);
+	out[i++] = offsetof(zend_execute_data, func);
+	out[i++] = offsetof(zend_execute_data, This) + offsetof(zval, u1.type_info);
+	out[i++] = offsetof(zend_execute_data, prev_execute_data);
+	out[i++] = offsetof(zend_function, type);
+	out[i++] = offsetof(zend_function, common.function_name);
+	out[i++] = offsetof(zend_op_array, filename);
+	out[i++] = offsetof(zend_op, lineno);
+	out[i++] = offsetof(zend_string, len);
+	out[i++] = offsetof(zend_string, val);
+	out[i++] = ZEND_CALL_CODE | ZEND_CALL_TOP;
+	out[i++] = ZEND_CALL_TOP_CODE;
+	out[i++] = ZEND_CALL_NESTED_CODE;
+	out[i++] = 1; /* layout version */
+}

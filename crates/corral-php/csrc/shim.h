@@ -80,4 +80,10 @@ int corral_php_print_info(void);
 const char *corral_php_ini_string(const char *name);
 void corral_php_shutdown(void);
 
+/* Where a worker keeps what the slow log needs, for a reader in another
+ * process (the master, with process_vm_readv). Addresses are this
+ * process's; forked workers share them. */
+#define CORRAL_TRACE_FIELDS 18
+void corral_php_trace_layout(unsigned long long out[CORRAL_TRACE_FIELDS]);
+
 #endif

@@ -252,6 +252,15 @@ impl Engine {
         }
     }
 
+    /// Addresses and struct offsets a slow-log reader needs (see
+    /// `corral_php_trace_layout` in the shim), in the shim's fixed order.
+    pub fn trace_layout(&self) -> Vec<u64> {
+        let mut out = vec![0u64; ffi::TRACE_FIELDS];
+        // SAFETY: the shim writes exactly TRACE_FIELDS u64 values.
+        unsafe { ffi::corral_php_trace_layout(out.as_mut_ptr()) };
+        out
+    }
+
     /// `-v`: php-fpm's version banner on stdout.
     pub fn print_version(&self) -> bool {
         // SAFETY: no arguments; prints outside any FastCGI request.

@@ -63,4 +63,8 @@ extern "C" {
     pub fn corral_php_print_modules() -> c_int;
     pub fn corral_php_print_info() -> c_int;
     pub fn corral_php_ini_string(name: *const c_char) -> *const c_char;
+    pub fn corral_php_trace_layout(out: *mut u64);
 }
+
+/// Entries written by `corral_php_trace_layout`.
+pub const TRACE_FIELDS: usize = 18;

@@ -238,3 +238,26 @@ pub fn detach_stdio() {
         }
     }
 }
+
+/// Read `buf.len()` bytes at `addr` in process `pid` (process_vm_readv).
+/// Needs ptrace rights over the process (root has them).
+pub fn read_remote(pid: i32, addr: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+    let local = [std::io::IoSliceMut::new(buf)];
+    let len = local[0].len();
+    let remote = [nix::sys::uio::RemoteIoVec {
+        base: addr as usize,
+        len,
+    }];
+    let mut local = local;
+    nix::sys::uio::process_vm_readv(nix::unistd::Pid::from_raw(pid), &mut local, &remote)
+        .map_err(std::io::Error::from)
+}
+
+/// Take ownership of a descriptor placed at a fixed number before exec and
+/// used once (the prototype's configuration).
+pub fn take_fixed_fd(fd: i32) -> Option<std::os::fd::OwnedFd> {
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).ok()?;
+    // SAFETY: the descriptor is open (checked above) and was dup2'd into
+    // place by the master for us alone; nothing else here refers to it.
+    Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}

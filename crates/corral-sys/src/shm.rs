@@ -78,3 +78,19 @@ impl Drop for SharedWords {
         }
     }
 }
+
+/// A sealed-size anonymous file holding `bytes`, positioned at the start:
+/// how the master hands a prototype its configuration without a file a
+/// tenant could read or a pipe that could fill up before exec.
+pub fn memfd_with(name: &str, bytes: &[u8]) -> Result<OwnedFd> {
+    use std::io::{Seek, SeekFrom, Write};
+    let cname = std::ffi::CString::new(name).unwrap_or_default();
+    let fd = nix::sys::memfd::memfd_create(&cname, nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
+        .map_err(|e| SysError::errno("memfd_create", e))?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(bytes)
+        .map_err(|e| SysError::new("memfd write", e))?;
+    f.seek(SeekFrom::Start(0))
+        .map_err(|e| SysError::new("memfd seek", e))?;
+    Ok(OwnedFd::from(f))
+}

@@ -5,12 +5,11 @@
 //!
 //! Control messages are single text lines over a SOCK_SEQPACKET pair:
 //! master → prototype: `spawn <slot>`, `stop <pid>`, `quit`, `term`;
-//! prototype → master: `ready`, `started <pid> <slot>` (with the read ends
+//! prototype → master: `ready <slow-log layout>`, `started <pid> <slot>` (with the read ends
 //! of the worker's stdout/stderr pipes attached when catch_workers_output
 //! is on), `exited <pid> <wait status>`, `error <message>`.
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::path::PathBuf;
 
 use corral_config::{Config, Pool};
 use corral_php::{Engine, LogLevel, RequestIo, StartOptions};
@@ -28,12 +27,12 @@ use crate::{worker, PoolRuntime};
 pub const FD_LISTEN: RawFd = 3;
 pub const FD_CONTROL: RawFd = 4;
 pub const FD_BOARD: RawFd = 5;
+/// The pool's configuration, rendered by the master (memfd).
+pub const FD_CONFIG: RawFd = 6;
 
 /// Everything the prototype is told on its command line.
 #[derive(Debug, Clone)]
 pub struct PrototypeArgs {
-    pub config: PathBuf,
-    pub prefix: Option<PathBuf>,
     pub pool: String,
     pub php: StartOptions,
     pub board_words: usize,
@@ -42,8 +41,8 @@ pub struct PrototypeArgs {
 /// Fails start-up with a message for the master's log.
 #[derive(Debug, thiserror::Error)]
 pub enum PrototypeError {
-    #[error("failed to load configuration file '{0}'")]
-    Config(String),
+    #[error("[pool {0}] cannot read the configuration handed over by the master: {1}")]
+    Config(String, String),
     #[error("[pool {0}] is not in the configuration any more")]
     NoPool(String),
     #[error("[pool {pool}] cannot get uid for user '{user}'")]
@@ -129,12 +128,19 @@ fn default_php_ini(opts: &mut StartOptions) {
 }
 
 fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), PrototypeError> {
+    // Only this pool's settings, already resolved by the master.
+    let mut text = String::new();
+    let fd = corral_sys::process::take_fixed_fd(FD_CONFIG).ok_or_else(|| {
+        PrototypeError::Config(args.pool.clone(), "descriptor 6 is not open".into())
+    })?;
+    std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text)
+        .map_err(|e| PrototypeError::Config(args.pool.clone(), e.to_string()))?;
     let load = corral_config::LoadOptions {
-        prefix: args.prefix.clone(),
+        resolved: true,
         ..Default::default()
     };
-    let config: Config = corral_config::load(&args.config, &load)
-        .map_err(|_| PrototypeError::Config(args.config.display().to_string()))?;
+    let config: Config = corral_config::parse_str(&text, std::path::Path::new("(master)"), &load)
+        .map_err(|e| PrototypeError::Config(args.pool.clone(), e.to_string()))?;
     let pool = config
         .pools
         .into_iter()
@@ -230,7 +236,7 @@ fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), Prototype
 
 /// The prototype's whole life. Returns the process exit code.
 pub fn run(args: PrototypeArgs) -> i32 {
-    corral_sys::process::close_fds_above(FD_BOARD);
+    corral_sys::process::close_fds_above(FD_CONFIG);
     let master = corral_sys::nix::unistd::getppid();
     let _ = corral_sys::process::die_with_parent(libc::SIGTERM, master);
     let (engine, runtime, pool) = match set_up(&args) {
@@ -262,7 +268,10 @@ pub fn run(args: PrototypeArgs) -> i32 {
         return 70;
     };
 
-    send(FD_CONTROL, "ready");
+    // The slow-log layout rides on "ready": the master reads our workers'
+    // PHP stacks at these addresses (all forks share them).
+    let layout: Vec<String> = engine.trace_layout().iter().map(u64::to_string).collect();
+    send(FD_CONTROL, &format!("ready {}", layout.join(" ")));
     let mut children: Vec<i32> = Vec::new();
     let mut quitting = false;
     loop {

@@ -234,11 +234,9 @@ fn fpm(args: &[String]) -> i32 {
     corral_master::run(opts, config, log)
 }
 
-/// A prototype (see `corral_master::PROTOTYPE_ENV`): `--config C --pool P --board-words N [--prefix X] [-c ..] [-n] [-d ..]`
+/// A prototype (see `corral_master::PROTOTYPE_ENV`): `--pool P --board-words N [-c ..] [-n] [-d ..]`
 fn prototype(args: &[String]) -> i32 {
-    let mut config = None;
     let mut pool = None;
-    let mut prefix = None;
     let mut words = 0usize;
     let mut php = corral_php::StartOptions {
         executable: std::env::args().next().unwrap_or_default(),
@@ -247,9 +245,7 @@ fn prototype(args: &[String]) -> i32 {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--config" => config = it.next().map(PathBuf::from),
             "--pool" => pool = it.next().cloned(),
-            "--prefix" => prefix = it.next().map(PathBuf::from),
             "--board-words" => words = it.next().and_then(|s| s.parse().ok()).unwrap_or(0),
             "-c" => php.ini_path = it.next().cloned(),
             "-n" => php.no_ini = true,
@@ -257,12 +253,10 @@ fn prototype(args: &[String]) -> i32 {
             _ => return EXIT_USAGE,
         }
     }
-    let (Some(config), Some(pool)) = (config, pool) else {
+    let Some(pool) = pool else {
         return EXIT_USAGE;
     };
     corral_worker::prototype::run(corral_worker::prototype::PrototypeArgs {
-        config,
-        prefix,
         pool,
         php,
         board_words: words,
