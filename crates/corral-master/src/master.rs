@@ -334,6 +334,7 @@ impl Master {
 
     fn event_loop(&mut self) -> i32 {
         let mut last_tick = Instant::now();
+        let mut last_beat = Instant::now();
         loop {
             if self.state != State::Normal
                 && self
@@ -382,7 +383,15 @@ impl Master {
                 .iter()
                 .map(|b| PollFd::new(b.as_fd(), PollFlags::POLLIN))
                 .collect();
-            let wait = Duration::from_millis(1000).saturating_sub(last_tick.elapsed());
+            let beat = crate::timeouts::heartbeat(
+                self.pools
+                    .iter()
+                    .flat_map(|p| p.gens())
+                    .map(|(_, g)| &g.cfg),
+            );
+            let wait = Duration::from_millis(1000)
+                .saturating_sub(last_tick.elapsed())
+                .min(beat.saturating_sub(last_beat.elapsed()));
             let timeout = PollTimeout::try_from(wait.as_millis().min(1000) as i32)
                 .unwrap_or(PollTimeout::ZERO);
             let _ = poll(&mut pfds, timeout);
@@ -424,6 +433,15 @@ impl Master {
             }
             self.retire_replaced();
 
+            if last_beat.elapsed() >= beat {
+                last_beat = Instant::now();
+                let now_us = corral_status::now_us();
+                for p in &mut self.pools {
+                    for g in p.current.iter_mut().chain(p.retiring.iter_mut()) {
+                        crate::timeouts::check(g, now_us, &mut self.log);
+                    }
+                }
+            }
             if last_tick.elapsed() >= Duration::from_millis(1000) {
                 last_tick = Instant::now();
                 self.maintenance();

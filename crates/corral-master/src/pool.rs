@@ -79,6 +79,10 @@ pub struct Worker {
     /// Stopped by the process manager: not replaced.
     pub stopped_by_pm: bool,
     pub output: Vec<Capture>,
+    /// The request (by its accept time) last written to the slow log.
+    pub traced_request: u64,
+    /// The request (by its accept time) this worker was terminated for.
+    pub terminated_request: u64,
 }
 
 /// A worker's captured stdout or stderr (catch_workers_output).
@@ -116,6 +120,8 @@ pub struct Generation {
     pub quit_sent: bool,
     /// Retiring: escalate to "term" after this.
     pub drain_deadline: Option<Instant>,
+    /// Slow-log traces taken (the status page's "slow requests").
+    pub slow_requests: u64,
 }
 
 impl Generation {
@@ -140,6 +146,7 @@ impl Generation {
             initial_done: false,
             quit_sent: false,
             drain_deadline: None,
+            slow_requests: 0,
         })
     }
 
@@ -341,6 +348,8 @@ impl Generation {
                 started: Instant::now(),
                 started_us: corral_status::now_us(),
                 stopped_by_pm: false,
+                traced_request: 0,
+                terminated_request: 0,
                 output,
             },
         );

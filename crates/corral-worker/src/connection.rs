@@ -39,6 +39,7 @@ struct Exchange<'a> {
     finished: bool,
     broken: bool,
     log: &'a WorkerLog,
+    slot: Option<&'a SlotWriter<'a>>,
 }
 
 impl Exchange<'_> {
@@ -183,6 +184,12 @@ impl RequestIo for Exchange<'_> {
     }
 
     fn finish(&mut self) -> io::Result<()> {
+        // The response is complete; what runs now (the rest of the script,
+        // shutdown functions) is "Finishing" on the status page and is not
+        // timed by request_terminate_timeout unless _track_finished.
+        if let Some(s) = self.slot {
+            s.set_state(ProcState::Finishing);
+        }
         self.end(0).map(|_| ())
     }
 
@@ -214,7 +221,7 @@ pub fn extension_allowed(path: &[u8], allowed: &[String]) -> bool {
 pub fn serve(
     engine: &Engine,
     pool: &PoolRuntime,
-    slot: Option<&SlotWriter>,
+    slot: Option<&SlotWriter<'_>>,
     sock: OwnedFd,
     served: &mut u64,
     log: &WorkerLog,
@@ -315,6 +322,7 @@ pub fn serve(
             finished: false,
             broken: false,
             log,
+            slot,
         };
 
         let is_ping = method.is_some()
