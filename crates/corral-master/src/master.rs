@@ -294,12 +294,15 @@ impl Master {
                 return;
             }
         };
-        let fds = [
+        let mut fds = vec![
             sup.listen.as_raw_fd(),
             theirs.as_raw_fd(),
             gen.board_fd.as_raw_fd(),
             conf_fd.as_raw_fd(),
         ];
+        if let Some(a) = &gen.access_log {
+            fds.push(a.as_raw_fd());
+        }
         let spawned = corral_sys::process::spawn_self(&argv, &env, &fds);
         let name = sup.name.clone();
         let Some(gen) = self.pools[i].current.as_mut() else {
@@ -550,12 +553,15 @@ impl Master {
                         self.stop_deadline = Some(Instant::now() + self.drain_grace());
                     }
                 }
-                Signal::SIGUSR1 => match self.log.reopen() {
-                    Ok(()) => self.log.notice("error log file re-opened"),
-                    Err(e) => self
-                        .log
-                        .error(&format!("unable to re-opened error log file: {e}")),
-                },
+                Signal::SIGUSR1 => {
+                    match self.log.reopen() {
+                        Ok(()) => self.log.notice("error log file re-opened"),
+                        Err(e) => self
+                            .log
+                            .error(&format!("unable to re-opened error log file: {e}")),
+                    }
+                    self.reopen_access_logs();
+                }
                 Signal::SIGUSR2 | Signal::SIGHUP => {
                     self.log.debug(&format!("received {}", sig.as_str()));
                     if self.state == State::Normal {
@@ -564,6 +570,38 @@ impl Master {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// SIGUSR1 for access logs: reopen each (log rotation moved the old
+    /// file away) and hand the new descriptor to the prototype, which
+    /// recycles its workers onto it.
+    fn reopen_access_logs(&mut self) {
+        let mut any = false;
+        let mut failed = false;
+        for g in self.pools.iter_mut().filter_map(|p| p.current.as_mut()) {
+            let Some(path) = g.cfg.access_log.clone() else {
+                continue;
+            };
+            any = true;
+            match crate::pool::open_log(&path) {
+                Ok(fd) => {
+                    if let Some(pr) = g.proto.as_ref().filter(|p| p.ready) {
+                        let _ = corral_sys::socket::send_with_fds(
+                            pr.ctl.as_raw_fd(),
+                            b"accesslog",
+                            &[fd.as_raw_fd()],
+                        );
+                    }
+                    g.access_log = Some(fd);
+                }
+                Err(_) => failed = true,
+            }
+        }
+        if failed {
+            self.log.error("unable to re-opened access log file");
+        } else if any {
+            self.log.notice("access log file re-opened");
         }
     }
 

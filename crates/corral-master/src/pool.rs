@@ -122,10 +122,16 @@ pub struct Generation {
     pub drain_deadline: Option<Instant>,
     /// Slow-log traces taken (the status page's "slow requests").
     pub slow_requests: u64,
+    /// access.log, opened by the master so workers need no right to it.
+    pub access_log: Option<OwnedFd>,
 }
 
 impl Generation {
     pub fn new(cfg: Pool) -> Result<Generation, corral_sys::SysError> {
+        let access_log = match &cfg.access_log {
+            Some(path) => Some(open_log(path)?),
+            None => None,
+        };
         // Room for max_children plus workers still finishing after a stop.
         let nslots = (cfg.pm_max_children as usize * 2).max(4);
         let (board, board_fd) = SharedWords::create(
@@ -147,6 +153,7 @@ impl Generation {
             quit_sent: false,
             drain_deadline: None,
             slow_requests: 0,
+            access_log,
         })
     }
 
@@ -490,6 +497,20 @@ pub fn describe_status(status: i32) -> String {
         ""
     };
     format!("on signal {sig} ({name}{core})")
+}
+
+/// Open a log for appending, created 0600 as php-fpm creates its logs.
+pub fn open_log(path: &std::path::Path) -> Result<OwnedFd, corral_sys::SysError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|e| {
+            corral_sys::SysError::new(format!("failed to open access log ({})", path.display()), e)
+        })
 }
 
 /// How long the master waits between prototype restarts.

@@ -9,6 +9,7 @@ use corral_fastcgi::{ServerConn, ServerEvent};
 use corral_php::{Engine, LogLevel, RequestIo, RequestSpec};
 use corral_status::{ProcState, SlotWriter};
 
+use crate::access_log;
 use crate::cgi_env::{self, CgiOptions, RealFs};
 use crate::log::WorkerLog;
 use crate::PoolRuntime;
@@ -40,6 +41,39 @@ struct Exchange<'a> {
     broken: bool,
     log: &'a WorkerLog,
     slot: Option<&'a SlotWriter<'a>>,
+    /// The start of the response, up to the end of its headers, for the
+    /// access log's `%{Header}o` and `%s`.
+    head: Vec<u8>,
+    head_done: bool,
+}
+
+const HEAD_MAX: usize = 16 * 1024;
+
+impl Exchange<'_> {
+    fn capture_head(&mut self, data: &[u8]) {
+        if self.head_done {
+            return;
+        }
+        let room = HEAD_MAX.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&data[..data.len().min(room)]);
+        if self.head.windows(4).any(|w| w == b"\r\n\r\n") || self.head.len() >= HEAD_MAX {
+            self.head_done = true;
+        }
+    }
+
+    /// The response headers PHP sent (CGI form), without Status.
+    fn headers(&self) -> Vec<(String, String)> {
+        let end = self
+            .head
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(self.head.len());
+        String::from_utf8_lossy(&self.head[..end])
+            .split("\r\n")
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.to_string(), v.trim_start().to_string()))
+            .collect()
+    }
 }
 
 impl Exchange<'_> {
@@ -169,6 +203,7 @@ impl RequestIo for Exchange<'_> {
             // client counts as an aborted connection.
             return Err(io::ErrorKind::BrokenPipe.into());
         }
+        self.capture_head(data);
         self.out.extend_from_slice(data);
         if self.out.len() >= OUT_BATCH {
             self.push()?;
@@ -223,6 +258,8 @@ pub fn serve(
     pool: &PoolRuntime,
     slot: Option<&SlotWriter<'_>>,
     sock: OwnedFd,
+    peer: Option<std::net::IpAddr>,
+    mut access: Option<&mut std::fs::File>,
     served: &mut u64,
     log: &WorkerLog,
 ) -> ConnEnd {
@@ -268,6 +305,8 @@ pub fn serve(
         if let Some(s) = slot {
             s.set_state(ProcState::GettingInfo);
         }
+        let started_us = corral_status::now_us();
+        let cpu_before = cpu_times();
 
         let opts = CgiOptions {
             fix_pathinfo: engine.ini_bool("cgi.fix_pathinfo").unwrap_or(true),
@@ -323,6 +362,8 @@ pub fn serve(
             broken: false,
             log,
             slot,
+            head: Vec::new(),
+            head_done: false,
         };
 
         let is_ping = method.is_some()
@@ -330,6 +371,7 @@ pub fn serve(
             && resolved.request_uri.as_deref() == pool.ping_path.as_deref().map(str::as_bytes);
         let mut recycle = false;
         let mut peak = 0usize;
+        let mut status = 200u16;
         if is_ping {
             let head = "Content-type: text/plain;charset=UTF-8\r\n\
                         Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n\
@@ -357,9 +399,39 @@ pub fn serve(
             let outcome = engine.run(&spec, &mut ex);
             recycle = outcome.recycle;
             peak = outcome.peak_memory;
+            status = outcome.status;
         }
         let keep = ex.end(0).unwrap_or(false) && keep_conn;
         let broken = ex.broken;
+        let headers = ex.headers();
+        if let (Some(fmt), Some(file)) = (pool.access_format.as_deref(), access.as_deref_mut()) {
+            let cpu_after = cpu_times();
+            let rec = access_log::Record {
+                pool: &pool.name,
+                pid: std::process::id(),
+                master_pid: pool.master_pid,
+                peer,
+                params: p,
+                method: method.as_deref(),
+                request_uri: resolved.request_uri.as_deref(),
+                query: get(p, "QUERY_STRING"),
+                script: resolved.path_translated.as_deref(),
+                content_length,
+                status,
+                auth_user: access_log::basic_auth_user(get(p, "HTTP_AUTHORIZATION")),
+                headers: &headers,
+                started_us,
+                finished_us: corral_status::now_us(),
+                cpu_user_us: cpu_after.0.saturating_sub(cpu_before.0),
+                cpu_system_us: cpu_after.1.saturating_sub(cpu_before.1),
+                peak_memory: peak as u64,
+            };
+            if !access_log::suppressed(&rec, &pool.access_suppress) {
+                if let Ok(line) = access_log::render(fmt, &rec) {
+                    access_log::write_line(file, line, log);
+                }
+            }
+        }
         *served += 1;
         if let Some(s) = slot {
             s.finished(0, peak as u64);
@@ -380,5 +452,19 @@ pub fn serve(
         if !keep || broken {
             return ConnEnd::Closed;
         }
+    }
+}
+
+/// (user, system) CPU time of this process in microseconds.
+fn cpu_times() -> (u64, u64) {
+    use corral_sys::nix::sys::resource::{getrusage, UsageWho};
+    match getrusage(UsageWho::RUSAGE_SELF) {
+        Ok(u) => {
+            let us = |t: corral_sys::nix::sys::time::TimeVal| {
+                t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64
+            };
+            (us(u.user_time()), us(u.system_time()))
+        }
+        Err(_) => (0, 0),
     }
 }

@@ -2,6 +2,7 @@
 //! drops privileges, forks workers) and the worker (accepts FastCGI
 //! connections and runs requests).
 
+pub mod access_log;
 pub mod cgi_env;
 pub mod connection;
 pub mod log;
@@ -21,6 +22,11 @@ pub struct PoolRuntime {
     pub max_requests: u64,
     pub allowed_clients: Option<Vec<String>>,
     pub log_level: LogLevel,
+    /// access.format, when the pool has an access.log.
+    pub access_format: Option<String>,
+    pub access_suppress: Vec<String>,
+    /// `%P` in access.format: php-fpm's master pid.
+    pub master_pid: u32,
 }
 
 impl PoolRuntime {
@@ -39,6 +45,9 @@ impl PoolRuntime {
             max_requests: pool.pm_max_requests as u64,
             allowed_clients: pool.listen_allowed_clients.clone(),
             log_level,
+            access_format: pool.access_log.as_ref().map(|_| pool.access_format.clone()),
+            access_suppress: pool.access_suppress_path.clone(),
+            master_pid: 0,
         }
     }
 }

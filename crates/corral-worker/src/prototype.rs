@@ -29,6 +29,8 @@ pub const FD_CONTROL: RawFd = 4;
 pub const FD_BOARD: RawFd = 5;
 /// The pool's configuration, rendered by the master (memfd).
 pub const FD_CONFIG: RawFd = 6;
+/// The pool's access.log, opened by the master (O_APPEND), when set.
+pub const FD_ACCESS_LOG: RawFd = 7;
 
 /// Everything the prototype is told on its command line.
 #[derive(Debug, Clone)]
@@ -230,13 +232,14 @@ fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), Prototype
     }
     apply_env(&pool, &account);
 
-    let runtime = PoolRuntime::from_pool(&pool, config.global.log_level);
+    let mut runtime = PoolRuntime::from_pool(&pool, config.global.log_level);
+    runtime.master_pid = corral_sys::nix::unistd::getppid().as_raw() as u32;
     Ok((engine, runtime, pool))
 }
 
 /// The prototype's whole life. Returns the process exit code.
 pub fn run(args: PrototypeArgs) -> i32 {
-    corral_sys::process::close_fds_above(FD_CONFIG);
+    corral_sys::process::close_fds_above(FD_ACCESS_LOG);
     let master = corral_sys::nix::unistd::getppid();
     let _ = corral_sys::process::die_with_parent(libc::SIGTERM, master);
     let (engine, runtime, pool) = match set_up(&args) {
@@ -308,6 +311,7 @@ pub fn run(args: PrototypeArgs) -> i32 {
         if ctl_ready {
             let mut buf = [0u8; 256];
             let msg = match corral_sys::socket::recv_with_fds(FD_CONTROL, &mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Ok((0, _)) | Err(_) => {
                     // The master is gone: take the workers with us.
                     for &c in &children {
@@ -315,8 +319,9 @@ pub fn run(args: PrototypeArgs) -> i32 {
                     }
                     return 0;
                 }
-                Ok((n, _)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+                Ok((n, fds)) => (String::from_utf8_lossy(&buf[..n]).into_owned(), fds),
             };
+            let (msg, fds) = msg;
             let mut words = msg.split_whitespace();
             match (words.next(), words.next()) {
                 (Some("spawn"), Some(slot)) if !quitting => {
@@ -334,6 +339,20 @@ pub fn run(args: PrototypeArgs) -> i32 {
                         .and_then(|p| children.iter().find(|&&c| c == p))
                     {
                         corral_sys::signal::kill(c, Signal::SIGQUIT);
+                    }
+                }
+                (Some("accesslog"), _) => {
+                    // SIGUSR1: the master reopened the file; take the new
+                    // descriptor and let the workers restart onto it (they
+                    // are forks of us, so OPcache stays warm).
+                    if let Some(fd) = fds.into_iter().next() {
+                        let _ = corral_sys::process::dup_to(
+                            std::os::fd::AsRawFd::as_raw_fd(&fd),
+                            FD_ACCESS_LOG,
+                        );
+                        for &c in &children {
+                            corral_sys::signal::kill(c, Signal::SIGQUIT);
+                        }
                     }
                 }
                 (Some("quit"), _) => {

@@ -62,6 +62,11 @@ pub fn run(
         w.init(std::process::id());
     }
     let allowed = AllowedClients::parse(pool.allowed_clients.as_deref(), &log);
+    let mut access = pool
+        .access_format
+        .as_ref()
+        .and_then(|_| corral_sys::process::take_fixed_fd(crate::prototype::FD_ACCESS_LOG))
+        .map(std::fs::File::from);
     let mut served = 0u64;
     loop {
         if corral_sys::signal::quit_requested() {
@@ -86,7 +91,16 @@ pub fn run(
             );
             continue;
         }
-        match connection::serve(engine, pool, writer.as_ref(), sock, &mut served, &log) {
+        match connection::serve(
+            engine,
+            pool,
+            writer.as_ref(),
+            sock,
+            peer,
+            access.as_mut(),
+            &mut served,
+            &log,
+        ) {
             ConnEnd::Closed => {}
             ConnEnd::ExitWorker => corral_sys::process::exit_now(0),
         }
