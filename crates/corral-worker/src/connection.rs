@@ -252,17 +252,23 @@ pub fn extension_allowed(path: &[u8], allowed: &[String]) -> bool {
     allowed.is_empty() || allowed.iter().any(|ext| path.ends_with(ext.as_bytes()))
 }
 
+/// What a worker carries from one connection to the next.
+pub struct WorkerCtx<'a> {
+    pub engine: &'a Engine,
+    pub pool: &'a PoolRuntime,
+    pub slot: Option<&'a SlotWriter<'a>>,
+    /// The pool's access log, when configured.
+    pub access: Option<std::fs::File>,
+    /// Requests served, for pm.max_requests.
+    pub served: u64,
+    pub log: &'a WorkerLog,
+}
+
 /// Serve one accepted connection until it closes.
-pub fn serve(
-    engine: &Engine,
-    pool: &PoolRuntime,
-    slot: Option<&SlotWriter<'_>>,
-    sock: OwnedFd,
-    peer: Option<std::net::IpAddr>,
-    mut access: Option<&mut std::fs::File>,
-    served: &mut u64,
-    log: &WorkerLog,
-) -> ConnEnd {
+pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<std::net::IpAddr>) -> ConnEnd {
+    let (engine, pool, slot, log) = (w.engine, w.pool, w.slot, w.log);
+    let served = &mut w.served;
+    let mut access = w.access.as_mut();
     let mut stream = std::fs::File::from(sock);
     let mut conn = ServerConn::default();
     let mut buf = vec![0u8; 16 * 1024];

@@ -62,12 +62,19 @@ pub fn run(
         w.init(std::process::id());
     }
     let allowed = AllowedClients::parse(pool.allowed_clients.as_deref(), &log);
-    let mut access = pool
+    let access = pool
         .access_format
         .as_ref()
         .and_then(|_| corral_sys::process::take_fixed_fd(crate::prototype::FD_ACCESS_LOG))
         .map(std::fs::File::from);
-    let mut served = 0u64;
+    let mut ctx = connection::WorkerCtx {
+        engine,
+        pool,
+        slot: writer.as_ref(),
+        access,
+        served: 0,
+        log: &log,
+    };
     loop {
         if corral_sys::signal::quit_requested() {
             corral_sys::process::exit_now(0);
@@ -91,16 +98,7 @@ pub fn run(
             );
             continue;
         }
-        match connection::serve(
-            engine,
-            pool,
-            writer.as_ref(),
-            sock,
-            peer,
-            access.as_mut(),
-            &mut served,
-            &log,
-        ) {
+        match connection::serve(&mut ctx, sock, peer) {
             ConnEnd::Closed => {}
             ConnEnd::ExitWorker => corral_sys::process::exit_now(0),
         }
