@@ -144,7 +144,7 @@ impl Default for Options {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Help,
-    Run(Options),
+    Run(Box<Options>),
 }
 
 /// Parses the arguments after `bench` (no program name).
@@ -281,7 +281,7 @@ pub fn parse(args: &[String]) -> Result<Command, ArgsError> {
             return Err(ArgsError::NoScript);
         }
     }
-    Ok(Command::Run(o))
+    Ok(Command::Run(Box::new(o)))
 }
 
 fn set_target(o: &mut Options, spec: &str) -> Result<(), ArgsError> {
@@ -353,7 +353,7 @@ mod tests {
 
     fn run(list: &[&str]) -> Options {
         match parse(&args(list)).unwrap() {
-            Command::Run(o) => o,
+            Command::Run(o) => *o,
             Command::Help => panic!("help"),
         }
     }

@@ -26,7 +26,7 @@ pub mod schedule;
 pub mod stats;
 pub mod target;
 
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
@@ -90,7 +90,7 @@ pub fn run_options(options: &Options) -> Result<Report, BenchError> {
 pub fn main(args: &[String]) -> i32 {
     let options = match args::parse(args) {
         Ok(args::Command::Help) => {
-            print!("{}", args::USAGE);
+            out(args::USAGE.trim_end());
             return EXIT_OK;
         }
         Ok(args::Command::Run(options)) => options,
@@ -100,23 +100,22 @@ pub fn main(args: &[String]) -> i32 {
         }
     };
     match run_options(&options) {
-        Ok(report) if options.json => {
-            println!("{}", report.to_json());
-            EXIT_OK
-        }
-        Ok(report) => {
-            println!("{report}");
-            if options.self_test {
-                println!(
-                    "self-test: the generator drove {:.0} req/s against the built-in responder",
-                    report.rps
-                );
-            }
-            EXIT_OK
-        }
+        Ok(report) if options.json => out(&report.to_json()),
+        Ok(report) if options.self_test => out(&format!(
+            "{report}\nself-test: the generator drove {:.0} req/s against the built-in responder",
+            report.rps
+        )),
+        Ok(report) => out(&report.to_string()),
         Err(e) => {
             eprintln!("corral bench: {e}");
-            EXIT_FAILURE
+            return EXIT_FAILURE;
         }
     }
+    EXIT_OK
+}
+
+/// Prints one block to stdout. A closed pipe (`corral bench ... | head`) is
+/// not worth a panic: the run itself succeeded.
+fn out(text: &str) {
+    let _ = writeln!(io::stdout().lock(), "{text}");
 }

@@ -9,7 +9,7 @@
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
@@ -54,26 +54,57 @@ pub fn serve(listener: impl Into<Listener>) -> io::Result<()> {
     serve_with(listener, Config::default())
 }
 
-/// Serves forever, one thread per accepted connection. Returns only if
-/// `accept` fails for a reason other than a transient one.
+/// Serves forever. Returns only if `accept` fails on the calling thread for
+/// a reason other than a transient one.
+///
+/// Threads are pooled the way php-fpm pools workers, so a new connection
+/// does not pay for a thread spawn (that alone would cap keep-conn-off runs
+/// well below what the generator can drive). Unlike php-fpm the pool never
+/// runs dry: whenever the last idle thread takes a connection it starts
+/// another, so a kept connection can never starve a new one.
 pub fn serve_with(listener: impl Into<Listener>, config: Config) -> io::Result<()> {
-    let counter = Arc::new(AtomicU64::new(0));
-    let listener = listener.into();
-    loop {
-        let accepted = match &listener {
+    let shared = Arc::new(Shared {
+        listener: listener.into(),
+        config,
+        answered: AtomicU64::new(0),
+        idle: AtomicUsize::new(0),
+    });
+    pool_thread(&shared)
+}
+
+struct Shared {
+    listener: Listener,
+    config: Config,
+    /// Requests answered so far, over all connections (for `fail_every`).
+    answered: AtomicU64,
+    /// Threads currently waiting in `accept`.
+    idle: AtomicUsize,
+}
+
+impl Listener {
+    fn accept(&self) -> io::Result<Conn> {
+        match self {
             Listener::Unix(l) => l.accept().map(|(s, _)| Conn::Unix(s)),
             Listener::Tcp(l) => l.accept().and_then(|(s, _)| {
                 s.set_nodelay(true)?;
                 Ok(Conn::Tcp(s))
             }),
-        };
+        }
+    }
+}
+
+fn pool_thread(shared: &Arc<Shared>) -> io::Result<()> {
+    loop {
+        shared.idle.fetch_add(1, Ordering::SeqCst);
+        let accepted = shared.listener.accept();
+        if shared.idle.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let next = Arc::clone(shared);
+            thread::spawn(move || pool_thread(&next));
+        }
         match accepted {
+            // A broken client connection only ends its own exchange.
             Ok(conn) => {
-                let counter = Arc::clone(&counter);
-                thread::spawn(move || {
-                    // A broken client connection only ends its own thread.
-                    let _ = handle(conn, config, &counter);
-                });
+                let _ = handle(conn, shared);
             }
             Err(e) if transient(&e) => {
                 // Out of descriptors: give running connections a moment to
@@ -138,7 +169,7 @@ fn response(id: u16, status: u16, out: &mut Vec<u8>) {
 
 /// Answers requests on one connection until the client closes it or a
 /// request without FCGI_KEEP_CONN has been answered.
-fn handle(mut conn: Conn, config: Config, counter: &AtomicU64) -> io::Result<()> {
+fn handle(mut conn: Conn, shared: &Shared) -> io::Result<()> {
     let mut decoder = RecordDecoder::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut out = Vec::with_capacity(256);
@@ -164,9 +195,9 @@ fn handle(mut conn: Conn, config: Config, counter: &AtomicU64) -> io::Result<()>
                 }
                 // The empty STDIN record ends the request: answer it.
                 RecordType::Stdin if record.content.is_empty() => {
-                    let nth = counter.fetch_add(1, Ordering::Relaxed) + 1;
-                    let status = match config.fail_every {
-                        Some(every) if every > 0 && nth % every == 0 => 503,
+                    let nth = shared.answered.fetch_add(1, Ordering::Relaxed) + 1;
+                    let status = match shared.config.fail_every {
+                        Some(every) if every > 0 && nth.is_multiple_of(every) => 503,
                         _ => 200,
                     };
                     response(record.request_id, status, &mut out);

@@ -68,8 +68,11 @@ impl Schedule {
     /// so tests need no clock.
     pub fn next(&self, now: Instant) -> Option<Ticket> {
         if let Limit::Until(deadline) = self.limit {
-            // Cheap early exit so finished workers stop bumping the counter.
-            if self.pace == Pace::Closed && now >= deadline {
+            // Open loop too: slots still untaken at the deadline are dropped.
+            // A server that fell behind then shows as an achieved rate below
+            // the target (plus the latency of the slots it served late)
+            // instead of stretching the run until the backlog drains.
+            if now >= deadline {
                 return None;
             }
         }
@@ -130,6 +133,15 @@ mod tests {
         assert!(s.next(t0).is_some());
         assert!(s.next(deadline).is_none());
         assert_eq!(s.taken(), 1, "no ticket is burnt after the deadline");
+    }
+
+    #[test]
+    fn open_loop_backlog_is_dropped_at_the_deadline() {
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(1);
+        let s = Schedule::new(t0, Pace::Rate(1000.0), Limit::Until(deadline));
+        assert!(s.next(t0).is_some());
+        assert!(s.next(deadline).is_none());
     }
 
     #[test]

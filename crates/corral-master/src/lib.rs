@@ -10,6 +10,7 @@ pub mod master;
 pub mod pm;
 pub mod pool;
 pub mod slowlog;
+pub mod systemd;
 pub mod timeouts;
 pub mod users;
 

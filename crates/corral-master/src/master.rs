@@ -112,6 +112,9 @@ pub(crate) struct Master {
     sig_fd: OwnedFd,
     control: Option<UnixListener>,
     ready_logged: bool,
+    notify: crate::systemd::Notifier,
+    /// For the systemd STATUS line: requests seen at the last report.
+    last_requests: (u64, Instant),
 }
 
 /// Run the master until it is told to stop. Returns the exit code.
@@ -206,6 +209,8 @@ fn start(opts: &mut MasterOptions, config: Config, mut log: Logger) -> i32 {
         sig_fd,
         control,
         ready_logged: false,
+        notify: crate::systemd::Notifier::from_env(),
+        last_requests: (0, Instant::now()),
     };
     m.log
         .notice(&format!("fpm is running, pid {}", std::process::id()));
@@ -432,6 +437,19 @@ impl Master {
                 self.ready_logged = true;
                 notify_launcher(&mut self.opts, true);
                 self.log.notice("ready to handle connections");
+                if self.notify.enabled() {
+                    self.notify.send("READY=1");
+                    self.log.notice(&match self.notify.watchdog {
+                        Some(w) => format!(
+                            "systemd watchdog configured to {:.3}sec",
+                            w.as_secs_f64() * 2.0
+                        ),
+                        None => format!(
+                            "systemd monitor interval set to {}ms",
+                            self.config.global.systemd_interval.as_millis()
+                        ),
+                    });
+                }
                 self.log.echo_stderr = false;
             }
             self.retire_replaced();
@@ -445,6 +463,7 @@ impl Master {
                     }
                 }
             }
+            self.systemd_report();
             if last_tick.elapsed() >= Duration::from_millis(1000) {
                 last_tick = Instant::now();
                 self.maintenance();
@@ -520,6 +539,37 @@ impl Master {
         }
     }
 
+    /// STATUS (and WATCHDOG) every systemd_interval, or at half the
+    /// watchdog period when systemd set one.
+    fn systemd_report(&mut self) {
+        if !self.notify.enabled() || !self.ready_logged {
+            return;
+        }
+        let every = self
+            .notify
+            .watchdog
+            .unwrap_or(self.config.global.systemd_interval);
+        if every.is_zero() || self.last_requests.1.elapsed() < every {
+            return;
+        }
+        let (mut active, mut idle, mut requests, mut slow) = (0u64, 0u64, 0u64, 0u64);
+        for (_, g) in self.pools.iter().flat_map(|p| p.gens()) {
+            let views = g.views();
+            idle += views.iter().filter(|w| w.idle).count() as u64;
+            active += views.iter().filter(|w| !w.idle).count() as u64;
+            requests += corral_status::Reader::new(g.board.words()).accepted_conn();
+            slow += g.slow_requests;
+        }
+        let secs = self.last_requests.1.elapsed().as_secs().max(1);
+        let rate = requests.saturating_sub(self.last_requests.0) / secs;
+        let mut msg = crate::systemd::status_line(active, idle, requests, slow, rate);
+        if self.notify.watchdog.is_some() {
+            msg.push_str("\nWATCHDOG=1");
+        }
+        self.notify.send(&msg);
+        self.last_requests = (requests, Instant::now());
+    }
+
     fn broadcast(&self, msg: &str) {
         for (_, g) in self.pools.iter().flat_map(|p| p.gens()) {
             g.send(msg);
@@ -538,6 +588,7 @@ impl Master {
                     self.log.debug(&format!("received {}", sig.as_str()));
                     if self.state != State::Terminating {
                         self.log.notice("Terminating ...");
+                        self.notify.send("STOPPING=1");
                         self.state = State::Terminating;
                         self.broadcast("term");
                         self.stop_deadline =
@@ -548,6 +599,7 @@ impl Master {
                     self.log.debug("received SIGQUIT");
                     if self.state == State::Normal {
                         self.log.notice("Finishing ...");
+                        self.notify.send("STOPPING=1");
                         self.state = State::Finishing;
                         self.broadcast("quit");
                         self.stop_deadline = Some(Instant::now() + self.drain_grace());
@@ -620,6 +672,13 @@ impl Master {
     /// operator, or the reason nothing changed.
     pub(crate) fn reload(&mut self, only: Option<&[String]>) -> Result<String, String> {
         self.log.notice("Reloading in progress ...");
+        self.notify.send("RELOADING=1");
+        let result = self.reload_inner(only);
+        self.notify.send("READY=1");
+        result
+    }
+
+    fn reload_inner(&mut self, only: Option<&[String]>) -> Result<String, String> {
         let load = corral_config::LoadOptions {
             prefix: self.opts.prefix.clone(),
             pid_override: self.opts.pid_file.clone(),

@@ -21,6 +21,7 @@ fn main() {
         }
         Err(_) => match args.get(1).map(String::as_str) {
             Some("reload") => reload(&args[2..]),
+            Some("bench") => corral_bench::main(&args[2..]),
             Some("status") => status(&args[2..]),
             _ => fpm(&args),
         },
