@@ -215,7 +215,7 @@ fn start(opts: &mut MasterOptions, config: Config, mut log: Logger) -> i32 {
     m.log
         .notice(&format!("fpm is running, pid {}", std::process::id()));
     for i in 0..m.pools.len() {
-        m.start_prototype(i);
+        m.start_or_sleep(i);
     }
     let code = m.event_loop();
     for p in &m.pools {
@@ -337,7 +337,26 @@ impl Master {
         self.pools
             .iter()
             .filter_map(|p| p.current.as_ref())
-            .all(|g| g.proto.as_ref().is_some_and(|x| x.ready) || g.restart_at.is_some())
+            .all(|g| {
+                g.dormant || g.proto.as_ref().is_some_and(|x| x.ready) || g.restart_at.is_some()
+            })
+    }
+
+    /// ondemand pools start dormant: their socket is watched and the
+    /// prototype is started by the first connection. Others start now.
+    fn start_or_sleep(&mut self, i: usize) {
+        let Some(g) = self.pools[i].current.as_mut() else {
+            return;
+        };
+        if g.cfg.pm == corral_config::PmKind::Ondemand {
+            g.dormant = true;
+            self.log.debug(&format!(
+                "[pool {}] dormant until the first connection",
+                g.cfg.name
+            ));
+        } else {
+            self.start_prototype(i);
+        }
     }
 
     fn event_loop(&mut self) -> i32 {
@@ -420,9 +439,18 @@ impl Master {
                     Src::Control => self.handle_control(),
                     Src::Ctl(i, g) => self.handle_ctl(i, g),
                     Src::Accept(i) => {
-                        let mut room = self.room();
-                        if let Some(g) = self.pools[i].current.as_mut() {
-                            g.on_accept(&mut room, &mut self.log);
+                        let wake = self.pools[i].current.as_ref().is_some_and(|g| g.dormant);
+                        if wake {
+                            if let Some(g) = self.pools[i].current.as_mut() {
+                                g.dormant = false;
+                                g.sleeping = false;
+                            }
+                            self.start_prototype(i);
+                        } else {
+                            let mut room = self.room();
+                            if let Some(g) = self.pools[i].current.as_mut() {
+                                g.on_accept(&mut room, &mut self.log);
+                            }
                         }
                     }
                     Src::Out(i, g, pid, idx) => {
@@ -513,8 +541,18 @@ impl Master {
                     self.start_prototype(i);
                 }
                 let mut room = self.room();
+                let queue = corral_sys::socket::tcp_listen_queue(self.pools[i].listen.as_raw_fd());
                 if let Some(g) = self.pools[i].current.as_mut() {
+                    g.publish(queue);
                     g.tick(now_us, &mut room, &mut self.log);
+                    if g.should_sleep(now) {
+                        g.sleeping = true;
+                        g.send("quit");
+                        self.log.debug(&format!(
+                            "[pool {}] idle: prototype stopped until the next connection",
+                            g.cfg.name
+                        ));
+                    }
                 }
             }
         } else if let Some(deadline) = self.stop_deadline {
@@ -878,7 +916,12 @@ impl Master {
         for pid in pids {
             gen.exited(pid, libc::SIGKILL, false, &mut self.log);
         }
-        if normal {
+        if normal && gen.sleeping {
+            // Stopped for idleness: back to watching the socket.
+            gen.sleeping = false;
+            gen.dormant = true;
+            gen.initial_done = false;
+        } else if normal {
             self.log.warning(&format!(
                 "[pool {}] prototype exited ({how}); restarting it",
                 gen.cfg.name

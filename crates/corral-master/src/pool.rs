@@ -124,6 +124,17 @@ pub struct Generation {
     pub slow_requests: u64,
     /// access.log, opened by the master so workers need no right to it.
     pub access_log: Option<OwnedFd>,
+    /// ondemand: no prototype runs until a connection arrives (an idle
+    /// site costs a socket, not a process).
+    pub dormant: bool,
+    /// ondemand: since when the pool has had no worker.
+    pub idle_since: Option<Instant>,
+    /// The prototype is being stopped for idleness, not lost.
+    pub sleeping: bool,
+    /// For the status page: when this generation started, its peaks.
+    pub started_s: u64,
+    pub max_active: u64,
+    pub max_listen_queue: u64,
 }
 
 impl Generation {
@@ -154,11 +165,36 @@ impl Generation {
             drain_deadline: None,
             slow_requests: 0,
             access_log,
+            dormant: false,
+            idle_since: None,
+            sleeping: false,
+            started_s: corral_status::now_us() / 1_000_000,
+            max_active: 0,
+            max_listen_queue: 0,
         })
     }
 
     pub fn name(&self) -> &str {
         &self.cfg.name
+    }
+
+    /// How long an ondemand pool without workers keeps its prototype (and
+    /// OPcache) before going dormant: ten times pm.process_idle_timeout.
+    pub fn dormancy_after(&self) -> std::time::Duration {
+        self.cfg.pm_process_idle_timeout * 10
+    }
+
+    /// ondemand and idle long enough: stop the prototype.
+    pub fn should_sleep(&self, now: Instant) -> bool {
+        self.cfg.pm == corral_config::PmKind::Ondemand
+            && !self.sleeping
+            && !self.quit_sent
+            && self.proto.as_ref().is_some_and(|p| p.ready)
+            && self.workers.is_empty()
+            && self.reserved.is_empty()
+            && self
+                .idle_since
+                .is_some_and(|t| now.duration_since(t) >= self.dormancy_after())
     }
 
     /// Up: the prototype is ready and its first workers are confirmed.
@@ -194,7 +230,9 @@ impl Generation {
                 let slot = reader.slot(w.slot, pid as u32);
                 WorkerView {
                     pid,
-                    idle: slot.as_ref().is_some_and(|s| s.state == ProcState::Idle),
+                    // A worker that has not written its slot yet is about to
+                    // accept: count it idle, or ondemand would spawn twice.
+                    idle: slot.as_ref().is_none_or(|s| s.state == ProcState::Idle),
                     started_us: w.started_us,
                     changed_us: slot.map_or(w.started_us, |s| s.changed_us),
                 }
@@ -276,6 +314,24 @@ impl Generation {
         self.spawn(n, room, log);
     }
 
+    /// Write the numbers only the master knows where the pool's workers
+    /// read them for the status page.
+    pub fn publish(&mut self, listen_queue: Option<(u64, u64)>) {
+        let active = self.views().iter().filter(|w| !w.idle).count() as u64;
+        self.max_active = self.max_active.max(active);
+        let (queue, queue_len) = listen_queue.unwrap_or((0, 0));
+        self.max_listen_queue = self.max_listen_queue.max(queue);
+        Reader::new(self.board.words()).publish(&corral_status::Published {
+            start_s: self.started_s,
+            max_active: self.max_active,
+            max_children_reached: self.pm.max_children_reached,
+            slow_requests: self.slow_requests,
+            listen_queue: queue,
+            max_listen_queue: self.max_listen_queue,
+            listen_queue_len: queue_len,
+        });
+    }
+
     pub fn tick(&mut self, now_us: u64, room: &mut u32, log: &mut Logger) {
         if !self.proto.as_ref().is_some_and(|p| p.ready) || !self.reserved.is_empty() {
             return;
@@ -301,6 +357,9 @@ impl Generation {
 
     /// Should the master watch the listening socket for this pool?
     pub fn wants_accept_watch(&self) -> bool {
+        if self.dormant {
+            return true;
+        }
         self.cfg.pm == corral_config::PmKind::Ondemand
             && self.proto.as_ref().is_some_and(|p| p.ready)
             && self.reserved.is_empty()
@@ -367,6 +426,10 @@ impl Generation {
         let Some(mut w) = self.workers.remove(&pid) else {
             return false;
         };
+        if self.workers.is_empty() {
+            self.idle_since = Some(Instant::now());
+        }
+        Reader::new(self.board.words()).clear_slot(w.slot);
         for c in &mut w.output {
             drain_capture(&self.cfg, pid, c, log, true);
         }

@@ -26,6 +26,7 @@
 #include "ext/standard/dl.h"
 #include "zend_smart_str.h"
 #include "zend_ini_scanner.h"
+#include "ext/json/php_json.h"
 #include "ext/standard/url.h"
 #include "main/http_status_codes.h"
 #include "zend_ini.h"
@@ -543,9 +544,26 @@ PHP_FUNCTION(apache_request_headers)
 
 PHP_FUNCTION(fpm_get_status)
 {
+	corral_request *r = REQ();
 	ZEND_PARSE_PARAMETERS_NONE();
-	/* The scoreboard is not exported to PHP yet. */
-	RETURN_FALSE;
+	if (!r || !r->io.status) {
+		RETURN_FALSE;
+	}
+	size_t n = r->io.status(r->io.ctx, NULL, 0);
+	if (n == 0 || n > 64 * 1024 * 1024) {
+		RETURN_FALSE;
+	}
+	char *json = emalloc(n + 1);
+	if (r->io.status(r->io.ctx, json, n + 1) != n) {
+		efree(json);
+		RETURN_FALSE;
+	}
+	json[n] = 0;
+	if (php_json_decode_ex(return_value, json, n, PHP_JSON_OBJECT_AS_ARRAY, 512) != SUCCESS) {
+		efree(json);
+		RETURN_FALSE;
+	}
+	efree(json);
 }
 
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_bool_none, 0, 0, _IS_BOOL, 0)

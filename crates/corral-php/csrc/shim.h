@@ -35,6 +35,9 @@ typedef struct corral_io {
 	int (*finish)(void *ctx);
 	/* A log line from PHP or the shim. to_fcgi asks for a copy on FCGI_STDERR. */
 	void (*log)(void *ctx, int level, const char *msg, size_t len, int to_fcgi);
+	/* fpm_get_status(): the pool's status as JSON. Returns its length;
+	 * copies it into buf when len is large enough. 0 = unavailable. */
+	size_t (*status)(void *ctx, char *buf, size_t len);
 } corral_io;
 
 typedef struct corral_request {

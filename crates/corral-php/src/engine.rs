@@ -45,6 +45,10 @@ pub trait RequestIo {
     fn finish(&mut self) -> io::Result<()>;
     /// A log message; `to_fcgi` asks for a copy on FCGI_STDERR.
     fn log(&mut self, level: LogLevel, msg: &[u8], to_fcgi: bool);
+    /// The pool's status as JSON for `fpm_get_status()`, if known.
+    fn status_json(&mut self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -352,6 +356,20 @@ extern "C" fn cb_log(
     })
 }
 
+extern "C" fn cb_status(ctx: *mut c_void, buf: *mut c_char, len: size_t) -> size_t {
+    with_io(ctx, 0, |io| {
+        let Some(json) = io.status_json() else {
+            return 0;
+        };
+        if !buf.is_null() && len > json.len() {
+            // SAFETY: the shim passes a writable buffer of `len` bytes.
+            let out = unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, len) };
+            out[..json.len()].copy_from_slice(&json);
+        }
+        json.len()
+    })
+}
+
 fn io_table(io: &mut &mut dyn RequestIo) -> ffi::corral_io {
     ffi::corral_io {
         ctx: io as *mut &mut dyn RequestIo as *mut c_void,
@@ -360,5 +378,6 @@ fn io_table(io: &mut &mut dyn RequestIo) -> ffi::corral_io {
         flush: cb_flush,
         finish: cb_finish,
         log: cb_log,
+        status: cb_status,
     }
 }

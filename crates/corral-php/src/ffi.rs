@@ -21,6 +21,7 @@ pub struct corral_io {
     pub flush: extern "C" fn(*mut c_void) -> c_int,
     pub finish: extern "C" fn(*mut c_void) -> c_int,
     pub log: extern "C" fn(*mut c_void, c_int, *const c_char, size_t, c_int),
+    pub status: extern "C" fn(*mut c_void, *mut c_char, size_t) -> size_t,
 }
 
 #[repr(C)]

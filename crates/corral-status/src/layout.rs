@@ -8,6 +8,14 @@ pub const SLOT_WORDS: usize = 64;
 pub const H_MAGIC: usize = 0;
 pub const H_NSLOTS: usize = 1;
 pub const H_ACCEPTED: usize = 2;
+// Written by the master each tick, read by workers for the status page.
+pub const H_START_S: usize = 3;
+pub const H_MAX_ACTIVE: usize = 4;
+pub const H_MAX_CHILDREN_REACHED: usize = 5;
+pub const H_SLOW: usize = 6;
+pub const H_LISTEN_QUEUE: usize = 7;
+pub const H_MAX_LISTEN_QUEUE: usize = 8;
+pub const H_LISTEN_QUEUE_LEN: usize = 9;
 
 // Slot words.
 pub const S_PID: usize = 0;

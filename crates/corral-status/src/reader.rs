@@ -24,6 +24,18 @@ pub struct SlotView {
     pub user: String,
 }
 
+/// Pool-wide numbers only the master knows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Published {
+    pub start_s: u64,
+    pub max_active: u64,
+    pub max_children_reached: u64,
+    pub slow_requests: u64,
+    pub listen_queue: u64,
+    pub max_listen_queue: u64,
+    pub listen_queue_len: u64,
+}
+
 pub struct Reader<'a> {
     words: &'a [AtomicU64],
 }
@@ -55,6 +67,56 @@ impl<'a> Reader<'a> {
 
     pub fn nslots(&self) -> usize {
         (self.words.len().saturating_sub(HEADER_WORDS)) / SLOT_WORDS
+    }
+
+    /// The master's pool-wide numbers, for the workers' status page.
+    pub fn publish(&self, p: &Published) {
+        self.words[H_START_S].store(p.start_s, Relaxed);
+        self.words[H_MAX_ACTIVE].store(p.max_active, Relaxed);
+        self.words[H_MAX_CHILDREN_REACHED].store(p.max_children_reached, Relaxed);
+        self.words[H_SLOW].store(p.slow_requests, Relaxed);
+        self.words[H_LISTEN_QUEUE].store(p.listen_queue, Relaxed);
+        self.words[H_MAX_LISTEN_QUEUE].store(p.max_listen_queue, Relaxed);
+        self.words[H_LISTEN_QUEUE_LEN].store(p.listen_queue_len, Relaxed);
+    }
+
+    /// A worker is gone: its slot no longer describes anyone.
+    pub fn clear_slot(&self, index: usize) {
+        if index < self.nslots() {
+            let s = &self.words
+                [HEADER_WORDS + index * SLOT_WORDS..HEADER_WORDS + (index + 1) * SLOT_WORDS];
+            s[S_PID].store(0, Release);
+            s[S_STATE].store(0, Release);
+        }
+    }
+
+    /// Every occupied slot, as the pool's own workers see their board (the
+    /// status page): here the reader is a worker of the same tenant, so
+    /// the pids are taken as written.
+    pub fn occupied(&self) -> Vec<SlotView> {
+        (0..self.nslots())
+            .filter_map(|i| {
+                let s =
+                    &self.words[HEADER_WORDS + i * SLOT_WORDS..HEADER_WORDS + (i + 1) * SLOT_WORDS];
+                let pid = s[S_PID].load(Acquire);
+                if pid == 0 || pid > u32::MAX as u64 {
+                    return None;
+                }
+                self.slot(i, pid as u32)
+            })
+            .collect()
+    }
+
+    pub fn published(&self) -> Published {
+        Published {
+            start_s: self.words[H_START_S].load(Relaxed),
+            max_active: self.words[H_MAX_ACTIVE].load(Relaxed),
+            max_children_reached: self.words[H_MAX_CHILDREN_REACHED].load(Relaxed),
+            slow_requests: self.words[H_SLOW].load(Relaxed),
+            listen_queue: self.words[H_LISTEN_QUEUE].load(Relaxed),
+            max_listen_queue: self.words[H_MAX_LISTEN_QUEUE].load(Relaxed),
+            listen_queue_len: self.words[H_LISTEN_QUEUE_LEN].load(Relaxed),
+        }
     }
 
     pub fn accepted_conn(&self) -> u64 {

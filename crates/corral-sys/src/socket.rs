@@ -209,3 +209,25 @@ pub fn set_socket_acl(path: &Path, mode: u32, uids: &[u32], gids: &[u32]) -> Res
     }
     Ok(())
 }
+
+/// A TCP listener's accept queue: (current length, limit), from TCP_INFO as
+/// php-fpm reads it. `None` for unix sockets.
+pub fn tcp_listen_queue(fd: RawFd) -> Option<(u64, u64)> {
+    // SAFETY: tcp_info is plain old data; zero is a valid value for it.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the buffer and its length describe `info`, which outlives the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            &mut info as *mut libc::tcp_info as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    Some((info.tcpi_unacked as u64, info.tcpi_sacked as u64))
+}

@@ -41,6 +41,8 @@ struct Exchange<'a> {
     broken: bool,
     log: &'a WorkerLog,
     slot: Option<&'a SlotWriter<'a>>,
+    board: Option<&'a [std::sync::atomic::AtomicU64]>,
+    pool: &'a PoolRuntime,
     /// The start of the response, up to the end of its headers, for the
     /// access log's `%{Header}o` and `%s`.
     head: Vec<u8>,
@@ -228,6 +230,12 @@ impl RequestIo for Exchange<'_> {
         self.end(0).map(|_| ())
     }
 
+    fn status_json(&mut self) -> Option<Vec<u8>> {
+        let board = self.board?;
+        let (pool, procs) = corral_status::snapshot(board, &self.pool.name, self.pool.pm_name);
+        Some(corral_status::render::fpm_get_status_json(&pool, &procs).into_bytes())
+    }
+
     fn log(&mut self, level: LogLevel, msg: &[u8], to_fcgi: bool) {
         self.log.line(level, msg);
         if to_fcgi && !self.finished && !self.broken {
@@ -262,6 +270,8 @@ pub struct WorkerCtx<'a> {
     /// Requests served, for pm.max_requests.
     pub served: u64,
     pub log: &'a WorkerLog,
+    /// The pool's scoreboard: the status page and fpm_get_status().
+    pub board: Option<&'a [std::sync::atomic::AtomicU64]>,
 }
 
 /// Serve one accepted connection until it closes.
@@ -368,17 +378,30 @@ pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<std::net::IpAddr
             broken: false,
             log,
             slot,
+            board: w.board,
+            pool,
             head: Vec::new(),
             head_done: false,
         };
 
+        let is_status = method.is_some()
+            && pool.status_path.is_some()
+            && resolved.request_uri.as_deref() == pool.status_path.as_deref().map(str::as_bytes);
         let is_ping = method.is_some()
             && pool.ping_path.is_some()
             && resolved.request_uri.as_deref() == pool.ping_path.as_deref().map(str::as_bytes);
         let mut recycle = false;
         let mut peak = 0usize;
         let mut status = 200u16;
-        if is_ping {
+        if is_status && !is_ping {
+            status = serve_status(
+                &mut ex,
+                w.board,
+                pool,
+                get(p, "QUERY_STRING"),
+                method.as_deref(),
+            );
+        } else if is_ping {
             let head = "Content-type: text/plain;charset=UTF-8\r\n\
                         Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n\
                         Cache-Control: no-cache, no-store, must-revalidate, max-age=0\r\n\r\n";
@@ -473,4 +496,34 @@ fn cpu_times() -> (u64, u64) {
         }
         Err(_) => (0, 0),
     }
+}
+
+/// pm.status_path: the pool's status in the format the query asks for.
+fn serve_status(
+    ex: &mut Exchange<'_>,
+    board: Option<&[std::sync::atomic::AtomicU64]>,
+    pool: &PoolRuntime,
+    query: Option<&[u8]>,
+    method: Option<&[u8]>,
+) -> u16 {
+    let Some(board) = board else {
+        let _ = ex.write_out(
+            b"Status: 500 Internal Server Error\r\nContent-type: text/plain;charset=UTF-8\r\n\r\nInternal error. Please review log file for errors.",
+        );
+        return 500;
+    };
+    let query = String::from_utf8_lossy(query.unwrap_or_default());
+    let (format, full) = corral_status::render::parse_query(&query);
+    let (status, procs) = corral_status::snapshot(board, &pool.name, pool.pm_name);
+    let page = corral_status::render::render(&status, &procs, format, full);
+    let mut head = String::new();
+    for (n, v) in &page.headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = ex.write_out(head.as_bytes());
+    if method != Some(b"HEAD") {
+        let _ = ex.write_out(page.body.as_bytes());
+    }
+    200
 }

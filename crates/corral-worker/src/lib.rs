@@ -27,6 +27,8 @@ pub struct PoolRuntime {
     pub access_suppress: Vec<String>,
     /// `%P` in access.format: php-fpm's master pid.
     pub master_pid: u32,
+    pub status_path: Option<String>,
+    pub pm_name: &'static str,
 }
 
 impl PoolRuntime {
@@ -48,6 +50,8 @@ impl PoolRuntime {
             access_format: pool.access_log.as_ref().map(|_| pool.access_format.clone()),
             access_suppress: pool.access_suppress_path.clone(),
             master_pid: 0,
+            status_path: pool.pm_status_path.clone(),
+            pm_name: pool.pm.name(),
         }
     }
 }

@@ -74,6 +74,7 @@ pub fn run(
         access,
         served: 0,
         log: &log,
+        board: board.map(|b| b.words()),
     };
     loop {
         if corral_sys::signal::quit_requested() {
