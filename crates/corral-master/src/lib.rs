@@ -7,6 +7,7 @@ pub mod control;
 pub mod listen;
 pub mod log;
 pub mod master;
+pub mod php_ini;
 pub mod pm;
 pub mod pool;
 pub mod slowlog;

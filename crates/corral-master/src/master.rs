@@ -113,6 +113,8 @@ pub(crate) struct Master {
     control: Option<UnixListener>,
     ready_logged: bool,
     notify: crate::systemd::Notifier,
+    /// What PHP read at start-up; a reload restarts every pool if it moved.
+    ini_fingerprint: u64,
     /// For the systemd STATUS line: requests seen at the last report.
     last_requests: (u64, Instant),
 }
@@ -174,15 +176,18 @@ fn start(opts: &mut MasterOptions, config: Config, mut log: Logger) -> i32 {
         }
     }
 
+    // Without a control socket corral still serves and reloads on SIGUSR2;
+    // a second master on the host must not fail because the default path
+    // is taken.
     let control = match &opts.control_socket {
         Some(path) => match control::listen(path) {
             Ok(l) => Some(l),
             Err(e) => {
-                log.error(&format!(
-                    "unable to open the control socket '{}': {e}",
+                log.warning(&format!(
+                    "unable to open the control socket '{}': {e}; 'corral reload' and 'corral status' will not reach this master (signals still work)",
                     path.display()
                 ));
-                return EXIT_SOFTWARE;
+                None
             }
         },
         None => None,
@@ -210,6 +215,7 @@ fn start(opts: &mut MasterOptions, config: Config, mut log: Logger) -> i32 {
         control,
         ready_logged: false,
         notify: crate::systemd::Notifier::from_env(),
+        ini_fingerprint: crate::php_ini::fingerprint(&opts.php_args),
         last_requests: (0, Instant::now()),
     };
     m.log
@@ -223,7 +229,7 @@ fn start(opts: &mut MasterOptions, config: Config, mut log: Logger) -> i32 {
             let _ = std::fs::remove_file(path);
         }
     }
-    if let Some(path) = &m.opts.control_socket {
+    if let (Some(path), Some(_)) = (&m.opts.control_socket, &m.control) {
         let _ = std::fs::remove_file(path);
     }
     if let Some(pid_path) = &pid_file {
@@ -753,6 +759,12 @@ impl Master {
             }
         }
         let wanted = |name: &str| only.is_none_or(|list| list.iter().any(|n| n == name));
+        let fingerprint = crate::php_ini::fingerprint(&self.opts.php_args);
+        let ini_changed = fingerprint != self.ini_fingerprint;
+        if ini_changed {
+            self.log
+                .notice("php.ini changed: every reloaded pool restarts");
+        }
         let mut summary = Vec::new();
 
         // Changed and removed pools.
@@ -771,10 +783,11 @@ impl Master {
                     summary.push(format!("[pool {name}] removed"));
                 }
                 Some(p) => {
-                    let same = self.pools[i]
-                        .current
-                        .as_ref()
-                        .is_some_and(|g| same_pool(&g.cfg, p));
+                    let same = !ini_changed
+                        && self.pools[i]
+                            .current
+                            .as_ref()
+                            .is_some_and(|g| same_pool(&g.cfg, p));
                     if same {
                         summary.push(format!("[pool {name}] unchanged"));
                         continue;
@@ -854,6 +867,9 @@ impl Master {
                 .iter()
                 .filter_map(|s| s.current.as_ref().map(|g| g.cfg.clone()))
                 .collect();
+        }
+        if only.is_none() {
+            self.ini_fingerprint = fingerprint;
         }
         self.log.level = merged.global.log_level;
         self.log.limit = merged.global.log_limit;

@@ -200,9 +200,14 @@ impl RequestIo for Exchange<'_> {
     }
 
     fn write_out(&mut self, data: &[u8]) -> io::Result<()> {
-        if self.finished || self.broken {
-            // php-fpm: output after fastcgi_finish_request() or to a gone
-            // client counts as an aborted connection.
+        if self.finished {
+            // After fastcgi_finish_request() php-fpm drops output and the
+            // script goes on (background work after the response is the
+            // point of the function).
+            return Ok(());
+        }
+        if self.broken {
+            // The client is gone: PHP's aborted-connection handling.
             return Err(io::ErrorKind::BrokenPipe.into());
         }
         self.capture_head(data);
@@ -215,7 +220,7 @@ impl RequestIo for Exchange<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         if self.finished {
-            return Err(io::ErrorKind::BrokenPipe.into());
+            return Ok(());
         }
         self.push()
     }
@@ -335,7 +340,12 @@ pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<std::net::IpAddr
                 .filter(|s| !s.is_empty())
                 .map(String::into_bytes),
         };
-        let resolved = cgi_env::resolve(params.into_pairs(), &opts, &RealFs);
+        // php-fpm's FastCGI layer adds FCGI_ROLE first; scripts see it in
+        // $_SERVER and getenv().
+        let mut pairs = params.into_pairs();
+        pairs.retain(|(n, _)| n != b"FCGI_ROLE");
+        pairs.insert(0, (b"FCGI_ROLE".to_vec(), b"RESPONDER".to_vec()));
+        let resolved = cgi_env::resolve(pairs, &opts, &RealFs);
         let p = &resolved.params;
         let method = get(p, "REQUEST_METHOD").map(<[u8]>::to_vec);
         let content_length = get(p, "CONTENT_LENGTH")

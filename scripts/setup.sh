@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs what corral needs to build and what its tests run against, on
+# Debian 12 (bookworm). Idempotent: does nothing when everything is there.
+#
+#   sudo scripts/setup.sh
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+
+PACKAGES=(
+  php8.2-dev          # php-config, headers for the SAPI shim
+  libphp8.2-embed     # libphp8.2.so, the PHP engine corral embeds
+  php8.2-fpm          # the reference php-fpm8.2 the tests compare against
+  php8.2-opcache
+  php8.2-cli
+  nginx               # end-to-end tests and the demo
+  patchelf
+  acl                 # setfacl/getfacl for listen.acl_users
+  libfcgi-bin         # cgi-fcgi, handy for poking sockets by hand
+  curl
+  build-essential
+  pkg-config
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo -E "$@"
+  else
+    echo "setup.sh: need root to run: $*" >&2
+    exit 1
+  fi
+}
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  # Packages like nginx and php8.2-fpm start their services on install;
+  # we start our own instances, so keep the package scripts from doing it
+  # (and from failing where there is no init system).
+  policy=/usr/sbin/policy-rc.d
+  added_policy=0
+  if [ ! -e "$policy" ]; then
+    as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+    added_policy=1
+  fi
+  cleanup() { if [ "$added_policy" = 1 ]; then as_root rm -f "$policy"; fi; }
+  trap cleanup EXIT
+  as_root apt-get update
+  as_root apt-get install -y --no-install-recommends "${missing[@]}"
+else
+  echo "setup.sh: all Debian packages present"
+fi
+
+# Rust: CI and developer machines have rustup's cargo; fall back to
+# Debian's packages only when there is no cargo at all.
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+  echo "setup.sh: no cargo found, installing Debian's cargo/rustc (may be older than rust-version in Cargo.toml)"
+  as_root apt-get install -y --no-install-recommends cargo rustc
+fi
+echo "setup.sh: done"
