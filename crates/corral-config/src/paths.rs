@@ -10,6 +10,11 @@ use std::path::Path;
 pub const PHP_PREFIX: &str = "/usr";
 /// Where relative `pid` and `error_log` go when no `-p` is given.
 pub const PHP_LOCALSTATEDIR: &str = "/var";
+/// Debian's php-fpm 8.2: its configuration file (the default `-y`).
+pub const DEBIAN_FPM_CONFIG: &str = "/etc/php/8.2/fpm/php-fpm.conf";
+/// Debian's php-fpm 8.2 reads php.ini from here (and `conf.d/` below it);
+/// corral reads the same files, not the embed SAPI's /etc/php/8.2/embed.
+pub const FPM_PHP_INI_DIR: &str = "/etc/php/8.2/fpm";
 
 /// Join `value` to the first prefix that is set, unless it is absolute.
 pub fn full_path(

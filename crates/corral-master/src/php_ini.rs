@@ -6,7 +6,7 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-const FPM_INI_DIR: &str = "/etc/php/8.2/fpm";
+use corral_config::paths::FPM_PHP_INI_DIR as FPM_INI_DIR;
 const LIBPHP: &str = "/usr/lib/libphp8.2.so";
 
 /// The files PHP would load for these `-c`/`-n` arguments, in order.

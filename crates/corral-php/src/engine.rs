@@ -72,6 +72,46 @@ pub struct StartOptions {
     pub executable: String,
 }
 
+impl StartOptions {
+    /// php-fpm's php.ini locations unless told otherwise: `ini_dir` (for
+    /// Debian, /etc/php/8.2/fpm) and its `conf.d` as PHP_INI_SCAN_DIR.
+    /// Sets the environment: call while the process is single-threaded.
+    pub fn with_ini_defaults(mut self, ini_dir: &str) -> StartOptions {
+        if self.ini_path.is_none() && std::path::Path::new(ini_dir).is_dir() {
+            self.ini_path = Some(ini_dir.to_string());
+        }
+        if std::env::var_os("PHP_INI_SCAN_DIR").is_none() {
+            let scan = format!("{ini_dir}/conf.d");
+            if std::path::Path::new(&scan).is_dir() {
+                std::env::set_var("PHP_INI_SCAN_DIR", scan);
+            }
+        }
+        self
+    }
+}
+
+/// A [`RequestIo`] for PHP outside requests (start-up, `-v`): no body, no
+/// output, log lines to a function.
+pub struct LogOnly<F: FnMut(LogLevel, &[u8])>(pub F);
+
+impl<F: FnMut(LogLevel, &[u8])> RequestIo for LogOnly<F> {
+    fn read_body(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Ok(0)
+    }
+    fn write_out(&mut self, _: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn log(&mut self, level: LogLevel, msg: &[u8], _: bool) {
+        (self.0)(level, msg)
+    }
+}
+
 /// A request as the worker resolved it from the FastCGI params.
 #[derive(Debug, Default)]
 pub struct RequestSpec {

@@ -8,4 +8,6 @@
 mod engine;
 mod ffi;
 
-pub use engine::{Engine, EngineError, LogLevel, Outcome, RequestIo, RequestSpec, StartOptions};
+pub use engine::{
+    Engine, EngineError, LogLevel, LogOnly, Outcome, RequestIo, RequestSpec, StartOptions,
+};

@@ -12,7 +12,7 @@
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use corral_config::{Config, Pool};
-use corral_php::{Engine, LogLevel, RequestIo, StartOptions};
+use corral_php::{Engine, LogLevel, LogOnly, StartOptions};
 use corral_sys::nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use corral_sys::nix::sys::signal::Signal;
 use corral_sys::nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
@@ -61,31 +61,6 @@ pub enum PrototypeError {
     Php(String),
 }
 
-/// Start-up messages from PHP itself go to our stderr, which the master
-/// logs.
-struct StartupLog;
-
-impl RequestIo for StartupLog {
-    fn read_body(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
-        Ok(0)
-    }
-    fn write_out(&mut self, _: &[u8]) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn finish(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn log(&mut self, level: LogLevel, msg: &[u8], _: bool) {
-        WorkerLog {
-            min_level: LogLevel::Notice,
-        }
-        .line(level, msg);
-    }
-}
-
 fn send(ctl: RawFd, msg: &str) -> bool {
     corral_sys::socket::send_with_fds(ctl, msg.as_bytes(), &[]).is_ok()
 }
@@ -112,20 +87,6 @@ fn apply_env(pool: &Pool, account: &corral_sys::cred::Account) {
     }
     for (k, v) in &pool.env {
         corral_sys::process::set_env(k, v);
-    }
-}
-
-/// php-fpm reads its own php.ini: /etc/php/8.2/fpm, not the embed SAPI's.
-fn default_php_ini(opts: &mut StartOptions) {
-    const FPM_INI_DIR: &str = "/etc/php/8.2/fpm";
-    if opts.ini_path.is_none() && std::path::Path::new(FPM_INI_DIR).is_dir() {
-        opts.ini_path = Some(FPM_INI_DIR.to_string());
-    }
-    if std::env::var_os("PHP_INI_SCAN_DIR").is_none() {
-        let dir = format!("{FPM_INI_DIR}/conf.d");
-        if std::path::Path::new(&dir).is_dir() {
-            std::env::set_var("PHP_INI_SCAN_DIR", dir);
-        }
     }
 }
 
@@ -197,10 +158,19 @@ fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), Prototype
     // PHP starts before the chroot (its extensions live outside it) and
     // before the privilege drop, as in php-fpm's master; no request and no
     // tenant code runs until we are the pool's user.
-    let mut php = args.php.clone();
-    default_php_ini(&mut php);
-    let engine =
-        Engine::start(&php, &mut StartupLog).map_err(|_| PrototypeError::Php(name.to_string()))?;
+    // PHP's own start-up messages reach the master through our stderr.
+    let php = args
+        .php
+        .clone()
+        .with_ini_defaults(corral_config::paths::FPM_PHP_INI_DIR);
+    let startup_log = WorkerLog {
+        min_level: LogLevel::Notice,
+    };
+    let engine = Engine::start(
+        &php,
+        &mut LogOnly(|level, msg: &[u8]| startup_log.line(level, msg)),
+    )
+    .map_err(|_| PrototypeError::Php(name.to_string()))?;
     for v in &pool.php_values {
         if engine.apply_pool_ini(&v.name, &v.value, v.admin).is_err() {
             let kind = if v.admin {

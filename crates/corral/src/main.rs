@@ -9,7 +9,6 @@ use corral_config::{ConfigErrors, Level, LoadOptions, LogLevel};
 use corral_master::{Logger, MasterOptions, EXIT_CONFIG, EXIT_OK, EXIT_SOFTWARE};
 
 const EXIT_USAGE: i32 = 64;
-const DEBIAN_FPM_CONFIG: &str = "/etc/php/8.2/fpm/php-fpm.conf";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -53,41 +52,21 @@ fn config_path(flags: &cli::Flags) -> PathBuf {
     if let Some(prefix) = &flags.prefix {
         return prefix.join("etc/php-fpm.conf");
     }
-    PathBuf::from(DEBIAN_FPM_CONFIG)
+    PathBuf::from(corral_config::paths::DEBIAN_FPM_CONFIG)
 }
 
 fn php_engine(flags: &cli::Flags, prog: &str) -> Option<corral_php::Engine> {
-    struct Quiet;
-    impl corral_php::RequestIo for Quiet {
-        fn read_body(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
-            Ok(0)
-        }
-        fn write_out(&mut self, _: &[u8]) -> std::io::Result<()> {
-            Ok(())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-        fn finish(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-        fn log(&mut self, _: corral_php::LogLevel, msg: &[u8], _: bool) {
-            let _ = std::io::stderr().write_all(msg);
-        }
-    }
-    let mut opts = corral_php::StartOptions {
+    let opts = corral_php::StartOptions {
         ini_path: flags.php_ini.clone(),
         no_ini: flags.no_ini,
         defines: flags.defines.clone(),
         executable: prog.to_string(),
-    };
-    if opts.ini_path.is_none() && Path::new("/etc/php/8.2/fpm").is_dir() {
-        opts.ini_path = Some("/etc/php/8.2/fpm".into());
-        if std::env::var_os("PHP_INI_SCAN_DIR").is_none() {
-            std::env::set_var("PHP_INI_SCAN_DIR", "/etc/php/8.2/fpm/conf.d");
-        }
     }
-    corral_php::Engine::start(&opts, &mut Quiet).ok()
+    .with_ini_defaults(corral_config::paths::FPM_PHP_INI_DIR);
+    let mut to_stderr = corral_php::LogOnly(|_, msg: &[u8]| {
+        let _ = std::io::stderr().write_all(msg);
+    });
+    corral_php::Engine::start(&opts, &mut to_stderr).ok()
 }
 
 fn fpm(args: &[String]) -> i32 {
