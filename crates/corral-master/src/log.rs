@@ -9,6 +9,9 @@ use corral_config::LogLevel;
 
 pub struct Logger {
     file: Option<(PathBuf, File)>,
+    /// `error_log = syslog`: the priority php-fpm uses for every line (the
+    /// configured log_level's, not the message's; php-fpm's zlog does that).
+    syslog: Option<i32>,
     pub level: LogLevel,
     pub limit: usize,
     /// Until the master is up, NOTICE and above also go to stderr (php-fpm
@@ -24,6 +27,7 @@ impl Logger {
     pub fn stderr() -> Logger {
         Logger {
             file: None,
+            syslog: None,
             level: LogLevel::Notice,
             limit: 1024,
             echo_stderr: false,
@@ -42,6 +46,20 @@ impl Logger {
         Ok(())
     }
 
+    /// Send lines to syslog, php-fpm style: `[LEVEL] message` with the ident
+    /// and facility from `[global]`.
+    pub fn use_syslog(&mut self, ident: &str, facility: i32) {
+        corral_sys::process::open_syslog(ident, facility);
+        let prio = match self.level {
+            LogLevel::Debug => libc::LOG_DEBUG,
+            LogLevel::Notice => libc::LOG_NOTICE,
+            LogLevel::Warning => libc::LOG_WARNING,
+            LogLevel::Error => libc::LOG_ERR,
+            LogLevel::Alert => libc::LOG_ALERT,
+        };
+        self.syslog = Some(prio);
+    }
+
     /// SIGUSR1: reopen the file (log rotation).
     pub fn reopen(&mut self) -> std::io::Result<()> {
         if let Some((path, _)) = self.file.take() {
@@ -52,6 +70,10 @@ impl Logger {
 
     pub fn log(&mut self, level: LogLevel, msg: &str) {
         if level < self.level {
+            return;
+        }
+        if let Some(prio) = self.syslog {
+            corral_sys::process::syslog(prio, &format!("[{}] {msg}", level.name()));
             return;
         }
         let mut line = format!("[{}] {}: {}", stamp(), level.name(), msg);
@@ -69,6 +91,11 @@ impl Logger {
 
     /// A pre-formatted line (worker output), still subject to the level.
     pub fn raw(&mut self, level: LogLevel, line: &[u8]) {
+        if let Some(prio) = self.syslog {
+            let text = String::from_utf8_lossy(line);
+            corral_sys::process::syslog(prio, text.trim_end_matches('\n'));
+            return;
+        }
         match &mut self.file {
             Some((_, f)) => {
                 let _ = f.write_all(line);

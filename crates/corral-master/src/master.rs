@@ -115,6 +115,8 @@ pub(crate) struct Master {
     notify: crate::systemd::Notifier,
     /// What PHP read at start-up; a reload restarts every pool if it moved.
     ini_fingerprint: u64,
+    /// When workers recently died of SIGSEGV/SIGBUS (emergency_restart_*).
+    crashes: std::collections::VecDeque<Instant>,
     /// For the systemd STATUS line: requests seen at the last report.
     last_requests: (u64, Instant),
 }
@@ -216,6 +218,7 @@ fn start(opts: &mut MasterOptions, config: Config, mut log: Logger) -> i32 {
         ready_logged: false,
         notify: crate::systemd::Notifier::from_env(),
         ini_fingerprint: crate::php_ini::fingerprint(&opts.php_args),
+        crashes: std::collections::VecDeque::new(),
         last_requests: (0, Instant::now()),
     };
     m.log
@@ -669,6 +672,33 @@ impl Master {
         }
     }
 
+    /// emergency_restart_threshold crashes within emergency_restart_interval
+    /// restart every pool, as php-fpm's emergency reload does.
+    fn note_crash(&mut self) {
+        let threshold = self.config.global.emergency_restart_threshold as usize;
+        let interval = self.config.global.emergency_restart_interval;
+        if threshold == 0 || interval.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        self.crashes.push_back(now);
+        while self
+            .crashes
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > interval)
+        {
+            self.crashes.pop_front();
+        }
+        if self.crashes.len() >= threshold {
+            self.log.warning(&format!(
+                "failed processes threshold ({threshold} in {} sec) is reached, initiating reload",
+                interval.as_secs()
+            ));
+            self.crashes.clear();
+            let _ = self.reload_with(None, true);
+        }
+    }
+
     /// SIGUSR1 for access logs: reopen each (log rotation moved the old
     /// file away) and hand the new descriptor to the prototype, which
     /// recycles its workers onto it.
@@ -715,14 +745,19 @@ impl Master {
     /// limits the reload to the named pools. Returns a summary for the
     /// operator, or the reason nothing changed.
     pub(crate) fn reload(&mut self, only: Option<&[String]>) -> Result<String, String> {
+        self.reload_with(only, false)
+    }
+
+    /// `force` restarts every pool even if unchanged (emergency restart).
+    fn reload_with(&mut self, only: Option<&[String]>, force: bool) -> Result<String, String> {
         self.log.notice("Reloading in progress ...");
         self.notify.send("RELOADING=1");
-        let result = self.reload_inner(only);
+        let result = self.reload_inner(only, force);
         self.notify.send("READY=1");
         result
     }
 
-    fn reload_inner(&mut self, only: Option<&[String]>) -> Result<String, String> {
+    fn reload_inner(&mut self, only: Option<&[String]>, force: bool) -> Result<String, String> {
         let load = corral_config::LoadOptions {
             prefix: self.opts.prefix.clone(),
             pid_override: self.opts.pid_file.clone(),
@@ -783,7 +818,8 @@ impl Master {
                     summary.push(format!("[pool {name}] removed"));
                 }
                 Some(p) => {
-                    let same = !ini_changed
+                    let same = !force
+                        && !ini_changed
                         && self.pools[i]
                             .current
                             .as_ref()
@@ -1016,6 +1052,13 @@ impl Master {
                 }
             }
             Some(ProtoMsg::Started { pid, slot }) => gen.started(pid, slot, fds, &mut self.log),
+            Some(ProtoMsg::Exited { pid, status }) if is_crash(status) && normal => {
+                let replace = gen.exited(pid, status, normal, &mut self.log);
+                if replace {
+                    gen.replace(&mut room, &mut self.log);
+                }
+                self.note_crash();
+            }
             Some(ProtoMsg::Exited { pid, status }) => {
                 let replace = gen.exited(pid, status, normal, &mut self.log);
                 if replace && normal {
@@ -1029,6 +1072,13 @@ impl Master {
             )),
         }
     }
+}
+
+/// A worker killed by SIGSEGV or SIGBUS (php-fpm's emergency restart only
+/// counts those).
+fn is_crash(status: i32) -> bool {
+    let sig = status & 0x7f;
+    sig == libc::SIGSEGV || sig == libc::SIGBUS
 }
 
 /// Same configuration, ignoring where in the file it was written.

@@ -261,3 +261,22 @@ pub fn take_fixed_fd(fd: i32) -> Option<std::os::fd::OwnedFd> {
     // place by the master for us alone; nothing else here refers to it.
     Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
+
+/// openlog(3) for `error_log = syslog`. The ident must outlive every later
+/// syslog call, so it is leaked on purpose (once per process).
+pub fn open_syslog(ident: &str, facility: i32) {
+    let ident = std::ffi::CString::new(ident).unwrap_or_default();
+    let ident: &'static std::ffi::CStr = Box::leak(ident.into_boxed_c_str());
+    // SAFETY: `ident` is a valid C string that lives for the rest of the
+    // process, as openlog requires.
+    unsafe { libc::openlog(ident.as_ptr(), libc::LOG_PID | libc::LOG_CONS, facility) }
+}
+
+/// One syslog(3) line at `priority`.
+pub fn syslog(priority: i32, msg: &str) {
+    let Ok(c) = std::ffi::CString::new(msg.replace('\0', "")) else {
+        return;
+    };
+    // SAFETY: constant "%s" format with one valid C string argument.
+    unsafe { libc::syslog(priority, c"%s".as_ptr(), c.as_ptr()) }
+}

@@ -17,6 +17,9 @@ extern "C" fn on_quit(_: libc::c_int) {
 /// default (die at once), QUIT = graceful. No SA_RESTART on QUIT, so a
 /// worker blocked in accept() wakes up and sees the flag.
 pub fn worker_signals() -> Result<()> {
+    // SEGV/BUS too: Rust's runtime catches them to report stack overflows,
+    // which would turn a PHP crash into an abort (and swallow a signal sent
+    // with kill). A worker dies of them as a php-fpm child does.
     for sig in [
         Signal::SIGTERM,
         Signal::SIGINT,
@@ -24,6 +27,8 @@ pub fn worker_signals() -> Result<()> {
         Signal::SIGUSR2,
         Signal::SIGCHLD,
         Signal::SIGHUP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
     ] {
         set_default(sig)?;
     }

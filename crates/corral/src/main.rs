@@ -155,6 +155,9 @@ fn fpm(args: &[String]) -> i32 {
     let daemonize = flags.daemonize.unwrap_or(config.global.daemonize);
     let to_stderr = !daemonize && (std::io::stderr().is_terminal() || flags.force_stderr);
     if !to_stderr {
+        if config.global.error_log == corral_config::ErrorLog::Syslog {
+            log.use_syslog(&config.global.syslog_ident, config.global.syslog_facility);
+        }
         if let corral_config::ErrorLog::File(p) = &config.global.error_log {
             if let Err(e) = log.open(p.clone()) {
                 log.error(&format!("failed to open error_log ({}): {e}", p.display()));
