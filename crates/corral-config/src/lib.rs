@@ -32,7 +32,7 @@ pub use error::{ConfigError, ConfigErrors, Diagnostic, Level};
 pub use global::{ErrorLog, Global, LogLevel, Rlimit};
 pub use pool::{Listen, PhpIniValue, PmKind, Pool};
 pub use raw::Location;
-pub use render::{render_pool, render_pool_only, RESOLVED_NEWLINE};
+pub use render::{render_pool, render_pool_only, status_pool, RESOLVED_NEWLINE};
 
 /// Resolves a php.ini directive's value by name.
 pub type IniLookup = Box<dyn Fn(&str) -> Option<String>>;

@@ -156,3 +156,42 @@ fn key(s: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// php-fpm's hidden `<pool>_status` pool for `pm.status_listen`: ondemand,
+/// at most 2 children, on the status address, with the parent's user,
+/// group, socket permissions, allowed clients and status path (what
+/// php-fpm's fpm_worker_pool_shared_status_alloc copies). Built as text
+/// and parsed, so it is validated like any pool.
+pub fn status_pool(parent: &Pool) -> Option<Pool> {
+    let listen = parent.settings.non_empty("pm.status_listen")?;
+    let mut out = String::from("[global]\nerror_log = /dev/null\n");
+    let _ = writeln!(out, "[{}]", key(&format!("{}_status", parent.name)));
+    line(&mut out, "listen", &quote(&listen));
+    line(&mut out, "pm", "ondemand");
+    line(&mut out, "pm.max_children", "2");
+    for name in [
+        "user",
+        "group",
+        "listen.owner",
+        "listen.group",
+        "listen.acl_users",
+        "listen.acl_groups",
+        "listen.allowed_clients",
+        "pm.status_path",
+    ] {
+        if let Some(v) = parent.settings.non_empty(name) {
+            line(&mut out, name, &quote(&v));
+        }
+    }
+    line(
+        &mut out,
+        "listen.mode",
+        &format!("0{:o}", parent.listen_mode),
+    );
+    let opts = crate::LoadOptions {
+        resolved: true,
+        ..Default::default()
+    };
+    let cfg = crate::parse_str(&out, std::path::Path::new("(status pool)"), &opts).ok()?;
+    cfg.pools.into_iter().next()
+}

@@ -312,7 +312,9 @@ fn pool(p: &mut PoolDraft, global: &Settings, ctx: &Context<'_>, out: &mut Out) 
         if !path.starts_with('/') {
             return fail(out, ConfigError::StatusSlash { pool: name, path });
         }
-        if !status_listen && path.len() < 2 {
+        // The master's rendered status pool (resolved text) serves "/"
+        // for its parent, which had pm.status_listen.
+        if !status_listen && !ctx.resolved && path.len() < 2 {
             return fail(out, ConfigError::StatusShort { pool: name, path });
         }
         if !uri_chars_ok(&path) {

@@ -72,6 +72,8 @@ pub struct PoolSup {
     pub listen: OwnedFd,
     /// The socket's path, unlinked when the pool is gone.
     pub unix_path: Option<PathBuf>,
+    /// pm.status_listen: this is `<parent>_status`, reporting the parent.
+    pub status_of: Option<String>,
     pub current: Option<Generation>,
     pub retiring: Vec<Generation>,
 }
@@ -128,6 +130,20 @@ pub fn run(mut opts: MasterOptions, config: Config, log: Logger) -> i32 {
     code
 }
 
+/// Every pool to run: each configured pool, followed by its hidden
+/// `<pool>_status` pool when it has pm.status_listen. The second element
+/// names the parent of a status pool.
+fn expand(pools: &[Pool]) -> Vec<(Pool, Option<String>)> {
+    let mut out = Vec::new();
+    for p in pools {
+        out.push((p.clone(), None));
+        if let Some(st) = corral_config::status_pool(p) {
+            out.push((st, Some(p.name.clone())));
+        }
+    }
+    out
+}
+
 fn open_pool(p: &Pool, log: &mut Logger) -> Result<PoolSup, String> {
     let mut warnings = Vec::new();
     let fd = crate::listen::open(p, &mut |w| warnings.push(w));
@@ -144,6 +160,7 @@ fn open_pool(p: &Pool, log: &mut Logger) -> Result<PoolSup, String> {
         name: p.name.clone(),
         listen: fd,
         unix_path,
+        status_of: None,
         current: Some(gen),
         retiring: Vec::new(),
     })
@@ -167,9 +184,12 @@ fn start(opts: &mut MasterOptions, config: Config, mut log: Logger) -> i32 {
     };
 
     let mut pools = Vec::new();
-    for p in &config.pools {
-        match open_pool(p, &mut log) {
-            Ok(sup) => pools.push(sup),
+    for (p, parent) in expand(&config.pools) {
+        match open_pool(&p, &mut log) {
+            Ok(mut sup) => {
+                sup.status_of = parent;
+                pools.push(sup)
+            }
             Err(e) => {
                 log.error(&e);
                 log.error("FPM initialization failed");
@@ -288,6 +308,28 @@ impl Master {
             "--board-words".into(),
             corral_status::region_words(gen.nslots).to_string(),
         ];
+        // A status pool reads its parent's scoreboard (current generation).
+        let parent_board = sup.status_of.as_ref().and_then(|parent| {
+            let g = self
+                .pools
+                .iter()
+                .find(|p| &p.name == parent)?
+                .current
+                .as_ref()?;
+            Some((
+                g.board_fd.as_raw_fd(),
+                corral_status::region_words(g.nslots),
+                parent.clone(),
+            ))
+        });
+        if let Some((_, words, parent)) = &parent_board {
+            args.extend([
+                "--status-of".to_string(),
+                parent.clone(),
+                "--status-words".into(),
+                words.to_string(),
+            ]);
+        }
         args.extend(self.opts.php_args.iter().cloned());
         let argv = vec![format!("php-fpm: pool {}", gen.cfg.name)];
         let env = [(PROTOTYPE_ENV.to_string(), args.join("\u{1f}"))];
@@ -314,8 +356,15 @@ impl Master {
             gen.board_fd.as_raw_fd(),
             conf_fd.as_raw_fd(),
         ];
-        if let Some(a) = &gen.access_log {
-            fds.push(a.as_raw_fd());
+        let devnull = std::fs::File::open("/dev/null").ok();
+        match (&gen.access_log, &devnull) {
+            (Some(a), _) => fds.push(a.as_raw_fd()),
+            // Keep the numbering: the status board goes to fd 8.
+            (None, Some(n)) if parent_board.is_some() => fds.push(n.as_raw_fd()),
+            _ => {}
+        }
+        if let Some((fd, _, _)) = &parent_board {
+            fds.push(*fd);
         }
         let spawned = corral_sys::process::spawn_self(&argv, &env, &fds);
         let name = sup.name.clone();
@@ -516,7 +565,7 @@ impl Master {
             let successor_up = p
                 .current
                 .as_ref()
-                .is_none_or(|g| g.is_up() || g.restart_at.is_some());
+                .is_none_or(|g| g.is_up() || g.dormant || g.restart_at.is_some());
             if successor_up {
                 for g in p.retiring.iter_mut().filter(|g| !g.quit_sent) {
                     g.retire(grace);
@@ -793,7 +842,14 @@ impl Master {
                 }
             }
         }
-        let wanted = |name: &str| only.is_none_or(|list| list.iter().any(|n| n == name));
+        // A status pool goes with its parent: `corral reload www` covers
+        // www_status too.
+        let wanted = |name: &str| {
+            only.is_none_or(|list| {
+                list.iter()
+                    .any(|n| n == name || name.strip_suffix("_status").is_some_and(|p| p == n))
+            })
+        };
         let fingerprint = crate::php_ini::fingerprint(&self.opts.php_args);
         let ini_changed = fingerprint != self.ini_fingerprint;
         if ini_changed {
@@ -802,14 +858,46 @@ impl Master {
         }
         let mut summary = Vec::new();
 
-        // Changed and removed pools.
+        // Changed and removed pools. Status pools follow their parent: a
+        // parent with a new generation (new scoreboard) restarts its
+        // status pool too.
+        let expanded = expand(&new.pools);
+        let changed_parents: Vec<String> = expanded
+            .iter()
+            .filter(|(p, parent)| {
+                parent.is_none()
+                    && wanted(&p.name)
+                    && (force
+                        || ini_changed
+                        || !self.pools.iter().any(|s| {
+                            s.name == p.name
+                                && s.current.as_ref().is_some_and(|g| same_pool(&g.cfg, p))
+                        }))
+            })
+            .map(|(p, _)| p.name.clone())
+            .collect();
         let grace = self.drain_grace();
-        for i in (0..self.pools.len()).rev() {
+        // Parents first, so a status pool restarts onto its parent's new
+        // scoreboard.
+        let order: Vec<usize> = (0..self.pools.len())
+            .rev()
+            .filter(|&i| self.pools[i].status_of.is_none())
+            .chain(
+                (0..self.pools.len())
+                    .rev()
+                    .filter(|&i| self.pools[i].status_of.is_some()),
+            )
+            .collect();
+        for i in order {
             let name = self.pools[i].name.clone();
             if !wanted(&name) {
                 continue;
             }
-            match new.pools.iter().find(|p| p.name == name) {
+            match expanded
+                .iter()
+                .find(|(p, _)| p.name == name)
+                .map(|(p, _)| p)
+            {
                 None => {
                     if let Some(mut g) = self.pools[i].current.take() {
                         g.retire(grace);
@@ -818,8 +906,13 @@ impl Master {
                     summary.push(format!("[pool {name}] removed"));
                 }
                 Some(p) => {
+                    let parent_changed = self.pools[i]
+                        .status_of
+                        .as_ref()
+                        .is_some_and(|parent| changed_parents.contains(parent));
                     let same = !force
                         && !ini_changed
+                        && !parent_changed
                         && self.pools[i]
                             .current
                             .as_ref()
@@ -846,7 +939,7 @@ impl Master {
                                 if !old.is_empty() {
                                     self.pools.push(old);
                                 }
-                                self.start_prototype(i);
+                                self.start_or_sleep(i);
                                 summary
                                     .push(format!("[pool {name}] moved to {}", p.listen_address));
                             }
@@ -864,7 +957,7 @@ impl Master {
                                 // Quit is sent once the new generation is up.
                                 self.pools[i].retiring.push(old);
                             }
-                            self.start_prototype(i);
+                            self.start_or_sleep(i);
                             summary.push(format!("[pool {name}] reloaded"));
                         }
                         Err(e) => {
@@ -876,15 +969,16 @@ impl Master {
             }
         }
         // Added pools.
-        for p in &new.pools {
+        for (p, parent) in &expanded {
             if !wanted(&p.name) || self.pools.iter().any(|s| s.name == p.name) {
                 continue;
             }
             match open_pool(p, &mut self.log) {
-                Ok(sup) => {
+                Ok(mut sup) => {
+                    sup.status_of = parent.clone();
                     self.pools.push(sup);
                     let i = self.pools.len() - 1;
-                    self.start_prototype(i);
+                    self.start_or_sleep(i);
                     summary.push(format!("[pool {}] added", p.name));
                 }
                 Err(e) => {

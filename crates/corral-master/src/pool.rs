@@ -150,7 +150,7 @@ impl Generation {
             corral_status::region_words(nslots),
         )?;
         Reader::new(board.words()).format(nslots);
-        Ok(Generation {
+        let mut gen = Generation {
             cfg,
             board,
             board_fd,
@@ -171,7 +171,10 @@ impl Generation {
             started_s: corral_status::now_us() / 1_000_000,
             max_active: 0,
             max_listen_queue: 0,
-        })
+        };
+        // Workers may ask for the status page before the first tick.
+        gen.publish(None);
+        Ok(gen)
     }
 
     pub fn name(&self) -> &str {
@@ -329,6 +332,11 @@ impl Generation {
             listen_queue: queue,
             max_listen_queue: self.max_listen_queue,
             listen_queue_len: queue_len,
+            pm: match self.cfg.pm {
+                corral_config::PmKind::Static => 1,
+                corral_config::PmKind::Dynamic => 2,
+                corral_config::PmKind::Ondemand => 3,
+            },
         });
     }
 

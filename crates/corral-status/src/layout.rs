@@ -16,6 +16,8 @@ pub const H_SLOW: usize = 6;
 pub const H_LISTEN_QUEUE: usize = 7;
 pub const H_MAX_LISTEN_QUEUE: usize = 8;
 pub const H_LISTEN_QUEUE_LEN: usize = 9;
+/// 1 static, 2 dynamic, 3 ondemand (0: not published yet).
+pub const H_PM: usize = 10;
 
 // Slot words.
 pub const S_PID: usize = 0;

@@ -35,6 +35,14 @@ pub fn snapshot(
     let reader = Reader::new(words);
     let now = now_us();
     let p = reader.published();
+    // The pool's own process manager as the master published it (a
+    // pm.status_listen pool reports its parent's).
+    let pm = match p.pm {
+        1 => "static",
+        2 => "dynamic",
+        3 => "ondemand",
+        _ => pm,
+    };
     let slots = reader.occupied();
     let idle = slots.iter().filter(|s| s.state == ProcState::Idle).count() as u64;
     let total = slots.len() as u64;

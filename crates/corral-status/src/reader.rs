@@ -34,6 +34,8 @@ pub struct Published {
     pub listen_queue: u64,
     pub max_listen_queue: u64,
     pub listen_queue_len: u64,
+    /// The process manager: 1 static, 2 dynamic, 3 ondemand.
+    pub pm: u64,
 }
 
 pub struct Reader<'a> {
@@ -78,6 +80,7 @@ impl<'a> Reader<'a> {
         self.words[H_LISTEN_QUEUE].store(p.listen_queue, Relaxed);
         self.words[H_MAX_LISTEN_QUEUE].store(p.max_listen_queue, Relaxed);
         self.words[H_LISTEN_QUEUE_LEN].store(p.listen_queue_len, Relaxed);
+        self.words[H_PM].store(p.pm, Relaxed);
     }
 
     /// A worker is gone: its slot no longer describes anyone.
@@ -116,6 +119,7 @@ impl<'a> Reader<'a> {
             listen_queue: self.words[H_LISTEN_QUEUE].load(Relaxed),
             max_listen_queue: self.words[H_MAX_LISTEN_QUEUE].load(Relaxed),
             listen_queue_len: self.words[H_LISTEN_QUEUE_LEN].load(Relaxed),
+            pm: self.words[H_PM].load(Relaxed),
         }
     }
 

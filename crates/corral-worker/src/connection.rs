@@ -41,7 +41,7 @@ struct Exchange<'a> {
     broken: bool,
     log: &'a WorkerLog,
     slot: Option<&'a SlotWriter<'a>>,
-    board: Option<&'a [std::sync::atomic::AtomicU64]>,
+    status: Option<(&'a str, &'a [std::sync::atomic::AtomicU64])>,
     pool: &'a PoolRuntime,
     /// The start of the response, up to the end of its headers, for the
     /// access log's `%{Header}o` and `%s`.
@@ -236,8 +236,8 @@ impl RequestIo for Exchange<'_> {
     }
 
     fn status_json(&mut self) -> Option<Vec<u8>> {
-        let board = self.board?;
-        let (pool, procs) = corral_status::snapshot(board, &self.pool.name, self.pool.pm_name);
+        let (name, board) = self.status?;
+        let (pool, procs) = corral_status::snapshot(board, name, self.pool.pm_name);
         Some(corral_status::render::fpm_get_status_json(&pool, &procs).into_bytes())
     }
 
@@ -275,8 +275,11 @@ pub struct WorkerCtx<'a> {
     /// Requests served, for pm.max_requests.
     pub served: u64,
     pub log: &'a WorkerLog,
-    /// The pool's scoreboard: the status page and fpm_get_status().
+    /// The pool's scoreboard.
     pub board: Option<&'a [std::sync::atomic::AtomicU64]>,
+    /// What the status page and fpm_get_status() report: the pool's own
+    /// name and scoreboard, or a pm.status_listen pool's parent's.
+    pub status: Option<(&'a str, &'a [std::sync::atomic::AtomicU64])>,
 }
 
 /// Serve one accepted connection until it closes.
@@ -388,7 +391,7 @@ pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<std::net::IpAddr
             broken: false,
             log,
             slot,
-            board: w.board,
+            status: w.status,
             pool,
             head: Vec::new(),
             head_done: false,
@@ -406,7 +409,7 @@ pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<std::net::IpAddr
         if is_status && !is_ping {
             status = serve_status(
                 &mut ex,
-                w.board,
+                w.status,
                 pool,
                 get(p, "QUERY_STRING"),
                 method.as_deref(),
@@ -511,12 +514,12 @@ fn cpu_times() -> (u64, u64) {
 /// pm.status_path: the pool's status in the format the query asks for.
 fn serve_status(
     ex: &mut Exchange<'_>,
-    board: Option<&[std::sync::atomic::AtomicU64]>,
+    status: Option<(&str, &[std::sync::atomic::AtomicU64])>,
     pool: &PoolRuntime,
     query: Option<&[u8]>,
     method: Option<&[u8]>,
 ) -> u16 {
-    let Some(board) = board else {
+    let Some((name, board)) = status else {
         let _ = ex.write_out(
             b"Status: 500 Internal Server Error\r\nContent-type: text/plain;charset=UTF-8\r\n\r\nInternal error. Please review log file for errors.",
         );
@@ -524,8 +527,8 @@ fn serve_status(
     };
     let query = String::from_utf8_lossy(query.unwrap_or_default());
     let (format, full) = corral_status::render::parse_query(&query);
-    let (status, procs) = corral_status::snapshot(board, &pool.name, pool.pm_name);
-    let page = corral_status::render::render(&status, &procs, format, full);
+    let (pool_status, procs) = corral_status::snapshot(board, name, pool.pm_name);
+    let page = corral_status::render::render(&pool_status, &procs, format, full);
     let mut head = String::new();
     for (n, v) in &page.headers {
         head.push_str(&format!("{n}: {v}\r\n"));

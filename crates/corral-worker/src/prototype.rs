@@ -31,6 +31,8 @@ pub const FD_BOARD: RawFd = 5;
 pub const FD_CONFIG: RawFd = 6;
 /// The pool's access.log, opened by the master (O_APPEND), when set.
 pub const FD_ACCESS_LOG: RawFd = 7;
+/// pm.status_listen pools: the parent pool's scoreboard, which they report.
+pub const FD_STATUS_BOARD: RawFd = 8;
 
 /// Everything the prototype is told on its command line.
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub struct PrototypeArgs {
     pub pool: String,
     pub php: StartOptions,
     pub board_words: usize,
+    /// A `<pool>_status` pool: the parent's name and scoreboard size.
+    pub status_of: Option<(String, usize)>,
 }
 
 /// Fails start-up with a message for the master's log.
@@ -209,7 +213,7 @@ fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), Prototype
 
 /// The prototype's whole life. Returns the process exit code.
 pub fn run(args: PrototypeArgs) -> i32 {
-    corral_sys::process::close_fds_above(FD_ACCESS_LOG);
+    corral_sys::process::close_fds_above(FD_STATUS_BOARD);
     let master = corral_sys::nix::unistd::getppid();
     let _ = corral_sys::process::die_with_parent(libc::SIGTERM, master);
     let (engine, runtime, pool) = match set_up(&args) {
@@ -220,6 +224,14 @@ pub fn run(args: PrototypeArgs) -> i32 {
         }
     };
     let board = SharedWords::map(&corral_sys::process::fixed_fd(FD_BOARD), args.board_words).ok();
+    let status_board = args.status_of.as_ref().and_then(|(name, words)| {
+        let fd = corral_sys::process::take_fixed_fd(FD_STATUS_BOARD)?;
+        Some((name.clone(), SharedWords::map(&fd, *words).ok()?))
+    });
+    let boards = worker::Boards {
+        own: board.as_ref(),
+        status: status_board.as_ref().map(|(n, b)| (n.as_str(), b)),
+    };
 
     // Signals through a signalfd, so the loop below sees worker exits in
     // order with control messages and no handler code runs. TERM/INT/QUIT
@@ -296,8 +308,7 @@ pub fn run(args: PrototypeArgs) -> i32 {
             match (words.next(), words.next()) {
                 (Some("spawn"), Some(slot)) if !quitting => {
                     let slot: usize = slot.parse().unwrap_or(usize::MAX);
-                    if let Some(pid) = spawn(&engine, &runtime, &pool, board.as_ref(), slot, &mask)
-                    {
+                    if let Some(pid) = spawn(&engine, &runtime, &pool, &boards, slot, &mask) {
                         children.push(pid);
                     }
                 }
@@ -370,7 +381,7 @@ fn spawn(
     engine: &Engine,
     runtime: &PoolRuntime,
     pool: &Pool,
-    board: Option<&SharedWords>,
+    boards: &worker::Boards,
     slot: usize,
     mask: &SigSet,
 ) -> Option<i32> {
@@ -404,7 +415,7 @@ fn spawn(
             );
             drop(pipes);
             engine.child_init();
-            worker::run(engine, runtime, FD_LISTEN, board, slot)
+            worker::run(engine, runtime, FD_LISTEN, boards, slot)
         }
         Ok(Forked::Parent(pid)) => {
             let msg = format!("started {} {}", pid.as_raw(), slot);

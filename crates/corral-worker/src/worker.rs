@@ -47,13 +47,21 @@ impl AllowedClients {
 }
 
 /// The accept loop. Never returns: the worker leaves through `exit_now`.
+/// The scoreboards a worker sees: its pool's (where it writes its slot)
+/// and, for a pm.status_listen pool, the parent's it reports.
+pub struct Boards<'a> {
+    pub own: Option<&'a SharedWords>,
+    pub status: Option<(&'a str, &'a SharedWords)>,
+}
+
 pub fn run(
     engine: &Engine,
     pool: &PoolRuntime,
     listen_fd: RawFd,
-    board: Option<&SharedWords>,
+    boards: &Boards,
     slot: usize,
 ) -> ! {
+    let board = boards.own;
     let log = WorkerLog {
         min_level: pool.log_level,
     };
@@ -75,6 +83,10 @@ pub fn run(
         served: 0,
         log: &log,
         board: board.map(|b| b.words()),
+        status: match boards.status {
+            Some((name, b)) => Some((name, b.words())),
+            None => board.map(|b| (pool.name.as_str(), b.words())),
+        },
     };
     loop {
         if corral_sys::signal::quit_requested() {

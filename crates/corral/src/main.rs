@@ -221,6 +221,8 @@ fn fpm(args: &[String]) -> i32 {
 fn prototype(args: &[String]) -> i32 {
     let mut pool = None;
     let mut words = 0usize;
+    let mut status_of = None;
+    let mut status_words = 0usize;
     let mut php = corral_php::StartOptions {
         executable: std::env::args().next().unwrap_or_default(),
         ..Default::default()
@@ -230,6 +232,8 @@ fn prototype(args: &[String]) -> i32 {
         match a.as_str() {
             "--pool" => pool = it.next().cloned(),
             "--board-words" => words = it.next().and_then(|s| s.parse().ok()).unwrap_or(0),
+            "--status-of" => status_of = it.next().cloned(),
+            "--status-words" => status_words = it.next().and_then(|s| s.parse().ok()).unwrap_or(0),
             "-c" => php.ini_path = it.next().cloned(),
             "-n" => php.no_ini = true,
             "-d" => php.defines.extend(it.next().cloned()),
@@ -243,6 +247,7 @@ fn prototype(args: &[String]) -> i32 {
         pool,
         php,
         board_words: words,
+        status_of: status_of.map(|name| (name, status_words)),
     })
 }
 

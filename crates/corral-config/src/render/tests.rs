@@ -308,3 +308,25 @@ proptest! {
         prop_assert_eq!(r.global.log_level, c.global.log_level);
     }
 }
+
+#[test]
+fn status_pool_copies_what_php_fpm_copies() {
+    let text = "[www]\nuser = www-data\nlisten = /run/a.sock\nlisten.mode = 0600\npm = static\npm.max_children = 9\n\
+                pm.status_listen = 127.0.0.1:9001\nphp_admin_value[memory_limit] = 1G\n";
+    let opts = crate::LoadOptions {
+        allow_run_as_root: true,
+        ..Default::default()
+    };
+    let cfg = crate::parse_str(text, std::path::Path::new("t.conf"), &opts).unwrap();
+    let st = crate::status_pool(&cfg.pools[0]).unwrap();
+    assert_eq!(st.name, "www_status");
+    assert_eq!(st.pm, crate::PmKind::Ondemand);
+    assert_eq!(st.pm_max_children, 2);
+    assert_eq!(st.listen, crate::Listen::parse("127.0.0.1:9001"));
+    assert_eq!(st.user.as_deref(), Some("www-data"));
+    // php-fpm sets "/" when pm.status_listen comes without a status path.
+    assert_eq!(st.pm_status_path.as_deref(), Some("/"));
+    assert_eq!(st.listen_mode, 0o600);
+    assert!(st.php_values.is_empty(), "php values are not copied");
+    assert!(crate::status_pool(&st).is_none());
+}
