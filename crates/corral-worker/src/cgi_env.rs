@@ -38,7 +38,10 @@ pub struct RealFs;
 
 impl FileSystem for RealFs {
     fn resolves(&self, path: &[u8]) -> bool {
-        std::fs::canonicalize(bytes_path(path)).is_ok()
+        // realpath() fails exactly when a component is missing or not a
+        // directory, which one stat() also tells, without a readlink per
+        // component on every request.
+        std::fs::metadata(bytes_path(path)).is_ok()
     }
     fn is_file(&self, path: &[u8]) -> bool {
         std::fs::metadata(bytes_path(path)).is_ok_and(|m| m.is_file())
