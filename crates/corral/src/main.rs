@@ -134,6 +134,12 @@ fn fpm(args: &[String]) -> i32 {
     log.limit = config.global.log_limit;
 
     if flags.test > 0 {
+        // Like php-fpm's -t: the log files must be openable too.
+        if let Err(msg) = open_logs(&config) {
+            log.error(&msg);
+            log.error("FPM initialization failed");
+            return EXIT_CONFIG;
+        }
         if flags.test > 1 {
             for line in corral_config::dump_lines(&config) {
                 log.notice(&line);
@@ -249,6 +255,39 @@ fn prototype(args: &[String]) -> i32 {
         board_words: words,
         status_of: status_of.map(|name| (name, status_words)),
     })
+}
+
+/// Open (creating, 0600) every log the configuration names, as php-fpm's
+/// test mode does, so a bad path fails `-t` rather than the start.
+fn open_logs(config: &corral_config::Config) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let open = |p: &Path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(p)
+            .map(|_| ())
+    };
+    if let corral_config::ErrorLog::File(p) = &config.global.error_log {
+        open(p).map_err(|e| format!("failed to open error_log ({}): {e}", p.display()))?;
+    }
+    for pool in &config.pools {
+        if let Some(p) = &pool.access_log {
+            open(p).map_err(|e| {
+                format!(
+                    "[pool {}] failed to open access log ({}): {e}",
+                    pool.name,
+                    p.display()
+                )
+            })?;
+        }
+        if let Some(p) = &pool.slowlog {
+            open(p)
+                .map_err(|e| format!("Unable to create or open slowlog({}): {e}", p.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Where the master listens for `corral reload` / `corral status` unless
