@@ -28,6 +28,9 @@ pub const PROTOTYPE_ENV: &str = "CORRAL_PROTOTYPE";
 /// process_control_timeout is 0 (php-fpm would kill them at once).
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(60);
 
+/// Control messages read from one prototype per turn of the event loop.
+const MAX_MESSAGES_PER_TURN: usize = 64;
+
 /// How the master was started.
 #[derive(Debug, Clone)]
 pub struct MasterOptions {
@@ -1094,7 +1097,9 @@ impl Master {
 
     /// Read every message waiting on a prototype's control channel.
     fn handle_ctl(&mut self, i: usize, g: Gen) {
-        loop {
+        // A prototype runs as its tenant: it may not keep the master busy.
+        // What is left waits for the next turn of the loop.
+        for _ in 0..MAX_MESSAGES_PER_TURN {
             let Some(fd) = self
                 .pools
                 .get(i)
@@ -1159,7 +1164,8 @@ impl Master {
                     gen.replace(&mut room, &mut self.log);
                 }
             }
-            Some(ProtoMsg::Error(msg)) => self.log.error(&msg),
+            // Prefixed by the master: a prototype cannot speak for another pool.
+            Some(ProtoMsg::Error(msg)) => self.log.error(&format!("[pool {}] {msg}", gen.cfg.name)),
             None => self.log.warning(&format!(
                 "[pool {}] ignoring a malformed message from the prototype",
                 gen.cfg.name

@@ -47,21 +47,21 @@ pub struct PrototypeArgs {
 /// Fails start-up with a message for the master's log.
 #[derive(Debug, thiserror::Error)]
 pub enum PrototypeError {
-    #[error("[pool {0}] cannot read the configuration handed over by the master: {1}")]
+    #[error("cannot read the configuration handed over by the master ({0}): {1}")]
     Config(String, String),
-    #[error("[pool {0}] is not in the configuration any more")]
+    #[error("pool {0} is not in the configuration handed over")]
     NoPool(String),
-    #[error("[pool {pool}] cannot get uid for user '{user}'")]
+    #[error("cannot get uid for user '{user}' (pool {pool})")]
     NoUser { pool: String, user: String },
-    #[error("[pool {pool}] cannot get gid for group '{group}'")]
+    #[error("cannot get gid for group '{group}' (pool {pool})")]
     NoGroup { pool: String, group: String },
-    #[error("[pool {pool}] {source}")]
+    #[error("{source} (pool {pool})")]
     Sys {
         pool: String,
         #[source]
         source: corral_sys::SysError,
     },
-    #[error("[pool {0}] PHP start-up failed")]
+    #[error("PHP start-up failed (pool {0})")]
     Php(String),
 }
 
@@ -143,7 +143,7 @@ fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), Prototype
     use corral_sys::nix::sys::resource::Resource;
     if let Some(n) = pool.rlimit_files {
         if let Err(e) = corral_sys::process::set_rlimit(Resource::RLIMIT_NOFILE, n) {
-            send(FD_CONTROL, &format!("error [pool {name}] failed to set rlimit_files for this pool. Please check your system limits or decrease rlimit_files. {e}"));
+            send(FD_CONTROL, &format!("error failed to set rlimit_files for this pool. Please check your system limits or decrease rlimit_files. {e}"));
         }
     }
     if let Some(r) = pool.rlimit_core {
@@ -154,7 +154,7 @@ fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), Prototype
         if let Err(e) = corral_sys::process::set_rlimit(Resource::RLIMIT_CORE, v) {
             send(
                 FD_CONTROL,
-                &format!("error [pool {name}] failed to set rlimit_core for this pool. {e}"),
+                &format!("error failed to set rlimit_core for this pool. {e}"),
             );
         }
     }
@@ -184,7 +184,7 @@ fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), Prototype
             };
             send(
                 FD_CONTROL,
-                &format!("error [pool {name}] Unable to set {kind} '{}'", v.name),
+                &format!("error Unable to set {kind} '{}'", v.name),
             );
         }
     }
