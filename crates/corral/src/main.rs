@@ -22,6 +22,8 @@ fn main() {
             Some("reload") => reload(&args[2..]),
             Some("bench") => corral_bench::main(&args[2..]),
             Some("status") => status(&args[2..]),
+            Some("site") => corral_sites::cli::main(&args[2..]),
+            Some("tune") => corral_sites::cli::tune(&args[2..]),
             _ => fpm(&args),
         },
     };
@@ -158,6 +160,11 @@ fn fpm(args: &[String]) -> i32 {
         return EXIT_CONFIG;
     }
 
+    if let Err(msg) = master_limits(&config.global) {
+        log.error(&msg);
+        log.error("FPM initialization failed");
+        return EXIT_CONFIG;
+    }
     let daemonize = flags.daemonize.unwrap_or(config.global.daemonize);
     let to_stderr = !daemonize && (std::io::stderr().is_terminal() || flags.force_stderr);
     if !to_stderr {
@@ -255,6 +262,31 @@ fn prototype(args: &[String]) -> i32 {
         board_words: words,
         status_of: status_of.map(|name| (name, status_words)),
     })
+}
+
+/// `[global]` rlimit_files, rlimit_core and process.priority apply to the
+/// master, as in php-fpm (a failure is fatal there too).
+fn master_limits(g: &corral_config::Global) -> Result<(), String> {
+    use corral_sys::nix::sys::resource::Resource;
+    if let Some(n) = g.rlimit_files {
+        corral_sys::process::set_rlimit(Resource::RLIMIT_NOFILE, n)
+            .map_err(|e| format!("failed to set rlimit_files for the master: {e}"))?;
+    }
+    if let Some(r) = g.rlimit_core {
+        let v = match r {
+            corral_config::Rlimit::Value(v) => v,
+            corral_config::Rlimit::Unlimited => u64::MAX,
+        };
+        corral_sys::process::set_rlimit(Resource::RLIMIT_CORE, v)
+            .map_err(|e| format!("failed to set rlimit_core for the master: {e}"))?;
+    }
+    if let Some(prio) = g.process_priority {
+        if corral_sys::cred::is_root() {
+            corral_sys::process::set_priority(prio)
+                .map_err(|e| format!("unable to set priority for the master process: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Open (creating, 0600) every log the configuration names, as php-fpm's
