@@ -178,6 +178,8 @@ pub fn status_pool(parent: &Pool) -> Option<Pool> {
         "listen.acl_groups",
         "listen.allowed_clients",
         "pm.status_path",
+        "ping.path",
+        "ping.response",
     ] {
         if let Some(v) = parent.settings.non_empty(name) {
             line(&mut out, name, &quote(&v));

@@ -74,6 +74,11 @@ fn status_json(m: &Master, only: Option<&str>) -> Result<String, String> {
         if only.is_some_and(|n| n != sup.name) {
             continue;
         }
+        // A removed pool (or a pool's previous address) that is still
+        // draining is no longer part of the configuration.
+        if sup.current.is_none() {
+            continue;
+        }
         let mut procs = Vec::new();
         let mut accepted = 0u64;
         let (mut idle, mut active) = (0u64, 0u64);

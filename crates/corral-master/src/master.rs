@@ -394,13 +394,13 @@ impl Master {
         }
     }
 
+    /// Every pool up (its first workers confirmed, as php-fpm has forked
+    /// them before it says "ready"), dormant, or failed and retrying.
     fn all_ready(&self) -> bool {
         self.pools
             .iter()
             .filter_map(|p| p.current.as_ref())
-            .all(|g| {
-                g.dormant || g.proto.as_ref().is_some_and(|x| x.ready) || g.restart_at.is_some()
-            })
+            .all(|g| g.dormant || g.is_up() || g.restart_at.is_some())
     }
 
     /// ondemand pools start dormant: their socket is watched and the
@@ -659,8 +659,8 @@ impl Master {
             requests += corral_status::Reader::new(g.board.words()).accepted_conn();
             slow += g.slow_requests;
         }
-        let secs = self.last_requests.1.elapsed().as_secs().max(1);
-        let rate = requests.saturating_sub(self.last_requests.0) / secs;
+        let secs = self.last_requests.1.elapsed().as_secs_f64().max(0.001);
+        let rate = requests.saturating_sub(self.last_requests.0) as f64 / secs;
         let mut msg = crate::systemd::status_line(active, idle, requests, slow, rate);
         if self.notify.watchdog.is_some() {
             msg.push_str("\nWATCHDOG=1");

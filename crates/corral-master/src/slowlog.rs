@@ -130,7 +130,13 @@ pub fn trace(pid: i32, l: &Layout, depth: u32) -> Option<(String, Vec<String>)> 
     };
     let mut frames = Vec::new();
     let mut ex = r.u64(l.executor_globals.checked_add(l.eg_current_execute_data)?)?;
-    while ex != 0 && (frames.len() as u32) < depth {
+    // php-fpm's walk: print a frame's function, then find the nearest
+    // caller running user code and print where it is (so an internal
+    // function such as sleep() shows the line that called it); the walk
+    // goes on from that caller.
+    let mut steps = 0u32;
+    while ex != 0 && (frames.len() as u32) < depth && steps < depth.saturating_mul(4) {
+        steps += 1;
         let func = r.u64(ex + l.ed_func).unwrap_or(0);
         let mut name = String::from("???");
         if func != 0 {
@@ -148,29 +154,31 @@ pub fn trace(pid: i32, l: &Layout, depth: u32) -> Option<(String, Vec<String>)> 
                 }
             }
         }
-        // File and line: the nearest frame running user code (an internal
-        // function is reported where it was called, as php-fpm does).
-        let mut file = String::from("???");
+        let frame_addr = ex;
+        let mut file = String::new();
         let mut line = 0u32;
-        let mut prev = ex;
-        for _ in 0..depth.max(1) {
-            if prev == 0 {
-                break;
-            }
-            let f = r.u64(prev + l.ed_func).unwrap_or(0);
+        ex = r.u64(ex + l.ed_prev).unwrap_or(0);
+        let mut hops = 0u32;
+        while ex != 0 && hops < depth.saturating_mul(4) {
+            hops += 1;
+            let f = r.u64(ex + l.ed_func).unwrap_or(0);
             if f != 0 && r.u8(f + l.fn_type).is_some_and(is_user_code) {
                 if let Some(fname) = r.u64(f + l.op_filename).and_then(|p| r.zstr(l, p)) {
                     file = fname;
                 }
-                if let Some(op) = r.u64(prev + l.ed_opline).filter(|&o| o != 0) {
+                if let Some(op) = r.u64(ex + l.ed_opline).filter(|&o| o != 0) {
                     line = r.u32(op + l.op_lineno).unwrap_or(0);
                 }
                 break;
             }
-            prev = r.u64(prev + l.ed_prev).unwrap_or(0);
+            ex = r.u64(ex + l.ed_prev).unwrap_or(0);
         }
-        frames.push(format!("[0x{ex:016x}] {name}() {file}:{line}"));
-        ex = r.u64(ex + l.ed_prev).unwrap_or(0);
+        let file = if file.is_empty() {
+            "unknown".to_string()
+        } else {
+            file
+        };
+        frames.push(format!("[0x{frame_addr:016x}] {name}() {file}:{line}"));
     }
     Some((script, frames))
 }

@@ -49,8 +49,8 @@ impl Notifier {
 }
 
 /// php-fpm's STATUS= text.
-pub fn status_line(active: u64, idle: u64, requests: u64, slow: u64, per_sec: u64) -> String {
-    format!("STATUS=Processes active: {active}, idle: {idle}, Requests: {requests}, slow: {slow}, Traffic: {per_sec}req/sec")
+pub fn status_line(active: u64, idle: u64, requests: u64, slow: u64, per_sec: f64) -> String {
+    format!("STATUS=Processes active: {active}, idle: {idle}, Requests: {requests}, slow: {slow}, Traffic: {per_sec:.2}req/sec")
 }
 
 #[cfg(test)]
@@ -74,8 +74,8 @@ mod tests {
         let len = server.recv(&mut buf).unwrap();
         assert_eq!(&buf[..len], b"READY=1");
         assert_eq!(
-            status_line(1, 2, 3, 0, 5),
-            "STATUS=Processes active: 1, idle: 2, Requests: 3, slow: 0, Traffic: 5req/sec"
+            status_line(1, 2, 3, 0, 5.0),
+            "STATUS=Processes active: 1, idle: 2, Requests: 3, slow: 0, Traffic: 5.00req/sec"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

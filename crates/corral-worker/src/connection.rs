@@ -443,6 +443,11 @@ pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<std::net::IpAddr
             peak = outcome.peak_memory;
             status = outcome.status;
         }
+        // The response is complete before the client can look at the status
+        // page: no longer "Running" by then (php-fpm: Finishing, then Idle).
+        if let Some(s) = slot {
+            s.set_state(ProcState::Finishing);
+        }
         let keep = ex.end(0).unwrap_or(false) && keep_conn;
         let broken = ex.broken;
         let headers = ex.headers();
