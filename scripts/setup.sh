@@ -14,6 +14,7 @@ PACKAGES=(
   php8.2-opcache
   php8.2-cli
   nginx               # end-to-end tests and the demo
+  apache2             # corral site --webserver apache end-to-end test
   patchelf
   acl                 # setfacl/getfacl for listen.acl_users
   libfcgi-bin         # cgi-fcgi, handy for poking sockets by hand

@@ -1,0 +1,516 @@
+//! `corral site ...` and `corral tune`: argument parsing and output. The
+//! work is in [`plan`](crate::plan); this file only turns words into a
+//! spec and results into text.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Result, SitesError};
+use crate::lock::SiteLock;
+use crate::paths::{Paths, FLAGS};
+use crate::plan::{self, Outcome, RunOptions, SiteFiles};
+use crate::registry::{self, Record};
+use crate::sizing;
+use crate::spec::{self, SiteSpec, WebServer};
+use crate::template::Library;
+
+const EXIT_OK: i32 = 0;
+const EXIT_FAIL: i32 = 1;
+const EXIT_USAGE: i32 = 64;
+
+/// Usage text of `corral site`.
+pub fn usage() -> String {
+    let lines = [
+        "usage:",
+        "  corral site add DOMAIN [--user U] [--php-version 8.2] [--webserver nginx|apache]",
+        "                  [--template NAME] [--set KEY=VALUE]... [--alias NAME]... [--shell PATH]",
+        "                  [--dry-run] [--force]",
+        "  corral site remove DOMAIN [--keep-files] [--dry-run]",
+        "  corral site list [--json]",
+        "  corral site show DOMAIN [--json]",
+        "  corral site set DOMAIN KEY=VALUE... [--dry-run] [--force]",
+        "        (KEY: a pool directive, a php.ini name, corral.*, php_version, template, aliases;",
+        "         KEY= drops an override)",
+        "  corral site disable|enable DOMAIN [--dry-run]",
+        "  corral site templates",
+        "  corral tune [POOL] [--json]",
+        "host options (also CORRAL_SITES_<NAME> in the environment):",
+    ];
+    let mut s = lines.join("\n");
+    s.push('\n');
+    for (f, h) in FLAGS {
+        s.push_str(&format!("  --{f:<20} {h}\n"));
+    }
+    s.push_str("  --no-verify            do not fetch a probe through the web server\n");
+    s
+}
+
+/// `corral site ARGS...`; returns the exit code.
+pub fn main(args: &[String]) -> i32 {
+    match run(args) {
+        Ok(code) => code,
+        Err(SitesError::Usage(m)) => {
+            eprintln!("corral site: {m}\n{}", usage());
+            EXIT_USAGE
+        }
+        Err(e) => {
+            eprintln!("corral site: {e}");
+            EXIT_FAIL
+        }
+    }
+}
+
+/// `corral tune ARGS...`.
+pub fn tune(args: &[String]) -> i32 {
+    match tune_run(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("corral tune: {e}");
+            EXIT_FAIL
+        }
+    }
+}
+
+/// Simple flag scanner over what [`Paths::from_args`] left.
+struct Args {
+    words: Vec<String>,
+    pos: usize,
+}
+
+impl Args {
+    fn next(&mut self) -> Option<String> {
+        let w = self.words.get(self.pos).cloned();
+        self.pos += 1;
+        w
+    }
+    fn value(&mut self, flag: &str) -> Result<String> {
+        self.next()
+            .ok_or_else(|| SitesError::Usage(format!("{flag} needs a value")))
+    }
+}
+
+fn split_kv(s: &str) -> Result<(String, String)> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| SitesError::Usage(format!("expected KEY=VALUE, got '{s}'")))?;
+    Ok((k.trim().to_string(), v.trim().to_string()))
+}
+
+fn run(args: &[String]) -> Result<i32> {
+    let mut rest = args.to_vec();
+    let paths = Paths::from_args(&mut rest)?;
+    let mut a = Args {
+        words: rest,
+        pos: 0,
+    };
+    let cmd = a.next().unwrap_or_default();
+    match cmd.as_str() {
+        "add" => add(&paths, &mut a),
+        "remove" => remove(&paths, &mut a),
+        "list" => list(&paths, &mut a),
+        "show" => show(&paths, &mut a),
+        "set" => set(&paths, &mut a),
+        "enable" | "disable" => toggle(&paths, &mut a, cmd == "enable"),
+        "templates" => {
+            for n in Library::new(&paths.template_dir).names() {
+                println!("{n}");
+            }
+            Ok(EXIT_OK)
+        }
+        "" | "-h" | "--help" | "help" => {
+            print!("{}", usage());
+            Ok(EXIT_OK)
+        }
+        other => Err(SitesError::Usage(format!("unknown command '{other}'"))),
+    }
+}
+
+fn domain_arg(a: &mut Args) -> Result<String> {
+    let d = a
+        .next()
+        .filter(|d| !d.starts_with('-'))
+        .ok_or_else(|| SitesError::Usage("DOMAIN is missing".into()))?;
+    spec::check_domain(&d)?;
+    Ok(d)
+}
+
+fn lock(paths: &Paths, opts: RunOptions) -> Result<Option<SiteLock>> {
+    if opts.dry_run {
+        return Ok(None);
+    }
+    SiteLock::acquire(&paths.lock_file()).map(Some)
+}
+
+fn add(paths: &Paths, a: &mut Args) -> Result<i32> {
+    let domain = domain_arg(a)?;
+    let mut spec = SiteSpec {
+        user: spec::user_from_domain(&domain),
+        domain,
+        php_version: spec::DEFAULT_PHP_VERSION.into(),
+        webserver: WebServer::Nginx,
+        template: "default".into(),
+        sets: BTreeMap::new(),
+        aliases: Vec::new(),
+        shell: spec::DEFAULT_SHELL.into(),
+        enabled: true,
+    };
+    let mut opts = RunOptions::default();
+    while let Some(w) = a.next() {
+        match w.as_str() {
+            "--user" => spec.user = a.value("--user")?,
+            "--php-version" => spec.php_version = a.value("--php-version")?,
+            "--webserver" => spec.webserver = WebServer::parse(&a.value("--webserver")?)?,
+            "--template" => spec.template = a.value("--template")?,
+            "--shell" => spec.shell = a.value("--shell")?,
+            "--alias" => spec.aliases.push(a.value("--alias")?),
+            "--set" => {
+                let (k, v) = split_kv(&a.value("--set")?)?;
+                if v.is_empty() {
+                    spec.sets.remove(&k);
+                } else {
+                    spec.sets.insert(k, v);
+                }
+            }
+            "--dry-run" => opts.dry_run = true,
+            "--force" => opts.force = true,
+            other => return Err(SitesError::Usage(format!("unknown option '{other}'"))),
+        }
+    }
+    spec.validate()?;
+    let _lock = lock(paths, opts)?;
+    let old = registry::load(paths, &spec.domain)?;
+    if let Some(o) = &old {
+        let mut same = o.spec.clone();
+        same.enabled = spec.enabled;
+        if same != spec {
+            return Err(SitesError::Site {
+                domain: spec.domain.clone(),
+                why: format!(
+                    "already exists with other options ({}); change it with `corral site set`",
+                    differences(&o.spec, &spec).join(", ")
+                ),
+            });
+        }
+        // Same options: converge, keeping a disabled site disabled.
+        spec.enabled = o.spec.enabled;
+    }
+    finish(
+        plan::apply(paths, old.as_ref(), &spec, opts),
+        &spec.domain,
+        opts,
+        "added",
+    )
+}
+
+/// What differs between two specs, for the refusal message.
+fn differences(a: &SiteSpec, b: &SiteSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    if a.user != b.user {
+        out.push(format!("user {} vs {}", a.user, b.user));
+    }
+    if a.php_version != b.php_version {
+        out.push(format!(
+            "php version {} vs {}",
+            a.php_version, b.php_version
+        ));
+    }
+    if a.webserver != b.webserver {
+        out.push(format!(
+            "webserver {} vs {}",
+            a.webserver.name(),
+            b.webserver.name()
+        ));
+    }
+    if a.template != b.template {
+        out.push(format!("template {} vs {}", a.template, b.template));
+    }
+    if a.sets != b.sets {
+        out.push(format!("settings {:?} vs {:?}", a.sets, b.sets));
+    }
+    if a.aliases != b.aliases {
+        out.push(format!("aliases {:?} vs {:?}", a.aliases, b.aliases));
+    }
+    if a.shell != b.shell {
+        out.push(format!("shell {} vs {}", a.shell, b.shell));
+    }
+    out
+}
+
+fn finish(
+    r: Result<(Outcome, crate::journal::Txn)>,
+    domain: &str,
+    opts: RunOptions,
+    verb: &str,
+) -> Result<i32> {
+    let (outcome, txn) = r?;
+    if opts.dry_run {
+        println!("dry run: nothing was changed");
+        println!("steps: {}", txn.steps.join(" "));
+    } else if outcome == Outcome::Unchanged {
+        println!("site {domain}: unchanged");
+    } else {
+        println!("site {domain}: {verb}");
+    }
+    Ok(EXIT_OK)
+}
+
+fn registered(paths: &Paths, domain: &str) -> Result<Record> {
+    registry::load(paths, domain)?.ok_or_else(|| SitesError::Site {
+        domain: domain.to_string(),
+        why: format!(
+            "is not a corral site (no {})",
+            paths.registry_file(domain).display()
+        ),
+    })
+}
+
+fn remove(paths: &Paths, a: &mut Args) -> Result<i32> {
+    let domain = domain_arg(a)?;
+    let mut keep = false;
+    let mut opts = RunOptions::default();
+    while let Some(w) = a.next() {
+        match w.as_str() {
+            "--keep-files" => keep = true,
+            "--dry-run" => opts.dry_run = true,
+            other => return Err(SitesError::Usage(format!("unknown option '{other}'"))),
+        }
+    }
+    let _lock = lock(paths, opts)?;
+    let rec = registered(paths, &domain)?;
+    let txn = plan::remove(paths, &rec, keep, opts)?;
+    if opts.dry_run {
+        println!("dry run: nothing was changed");
+        println!("steps: {}", txn.steps.join(" "));
+    } else {
+        println!("site {domain}: removed");
+    }
+    Ok(EXIT_OK)
+}
+
+fn set(paths: &Paths, a: &mut Args) -> Result<i32> {
+    let domain = domain_arg(a)?;
+    let mut opts = RunOptions::default();
+    let mut changes = Vec::new();
+    while let Some(w) = a.next() {
+        match w.as_str() {
+            "--dry-run" => opts.dry_run = true,
+            "--force" => opts.force = true,
+            "--set" => changes.push(split_kv(&a.value("--set")?)?),
+            kv if kv.contains('=') => changes.push(split_kv(kv)?),
+            other => return Err(SitesError::Usage(format!("unknown option '{other}'"))),
+        }
+    }
+    if changes.is_empty() {
+        return Err(SitesError::Usage("site set needs KEY=VALUE".into()));
+    }
+    let _lock = lock(paths, opts)?;
+    let old = registered(paths, &domain)?;
+    let mut spec = old.spec.clone();
+    for (k, v) in changes {
+        match k.as_str() {
+            "php_version" | "php-version" => spec.php_version = v,
+            "template" => spec.template = v,
+            "aliases" | "alias" => {
+                spec.aliases = v
+                    .split([',', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }
+            "user" | "webserver" | "domain" => {
+                return Err(SitesError::Usage(format!(
+                    "'{k}' cannot change; remove the site and add it again"
+                )))
+            }
+            _ if v.is_empty() => {
+                spec.sets.remove(&k);
+            }
+            _ => {
+                spec.sets.insert(k, v);
+            }
+        }
+    }
+    spec.validate()?;
+    finish(
+        plan::apply(paths, Some(&old), &spec, opts),
+        &domain,
+        opts,
+        "updated",
+    )
+}
+
+fn toggle(paths: &Paths, a: &mut Args, enable: bool) -> Result<i32> {
+    let domain = domain_arg(a)?;
+    let mut opts = RunOptions::default();
+    while let Some(w) = a.next() {
+        match w.as_str() {
+            "--dry-run" => opts.dry_run = true,
+            other => return Err(SitesError::Usage(format!("unknown option '{other}'"))),
+        }
+    }
+    let _lock = lock(paths, opts)?;
+    let old = registered(paths, &domain)?;
+    let mut spec = old.spec.clone();
+    spec.enabled = enable;
+    let verb = if enable { "enabled" } else { "disabled" };
+    finish(
+        plan::apply(paths, Some(&old), &spec, opts),
+        &domain,
+        opts,
+        verb,
+    )
+}
+
+fn list(paths: &Paths, a: &mut Args) -> Result<i32> {
+    let json = matches!(a.next().as_deref(), Some("--json"));
+    let all = registry::all(paths)?;
+    if json {
+        let v: Vec<serde_json::Value> = all.iter().map(|r| summary_json(paths, r)).collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "{:<32} {:<20} {:<8} {:<12} {:<8}",
+        "DOMAIN", "USER", "PHP", "TEMPLATE", "STATE"
+    );
+    for r in all {
+        println!(
+            "{:<32} {:<20} {:<8} {:<12} {:<8}",
+            r.spec.domain,
+            r.spec.user,
+            r.spec.php_version,
+            r.spec.template,
+            if r.spec.enabled {
+                "enabled"
+            } else {
+                "disabled"
+            }
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+fn summary_json(paths: &Paths, r: &Record) -> serde_json::Value {
+    let files = SiteFiles::of(&r.spec, paths);
+    let d = plan::desired(&r.spec, paths).ok();
+    serde_json::json!({
+        "domain": r.spec.domain,
+        "user": r.spec.user,
+        "php_user": r.spec.php_user(),
+        "uid": r.uid,
+        "php_uid": r.php_uid,
+        "gid": r.gid,
+        "php_version": r.spec.php_version,
+        "webserver": r.spec.webserver.name(),
+        "template": r.spec.template,
+        "settings": r.spec.sets,
+        "aliases": r.spec.aliases,
+        "enabled": r.spec.enabled,
+        "home": paths.home(&r.spec.user),
+        "docroot": d.as_ref().map(|d| d.layout.docroot.clone()),
+        "socket": paths.socket(&r.spec.domain),
+        "pool_file": files.pool(r.spec.enabled),
+        "vhost_file": files.vhost,
+    })
+}
+
+fn show(paths: &Paths, a: &mut Args) -> Result<i32> {
+    let domain = domain_arg(a)?;
+    let json = matches!(a.next().as_deref(), Some("--json"));
+    let r = registered(paths, &domain)?;
+    let v = summary_json(paths, &r);
+    if json {
+        println!("{v}");
+        return Ok(EXIT_OK);
+    }
+    if let Some(map) = v.as_object() {
+        for (k, val) in map {
+            let s = match val {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            println!("{:<12} {s}", format!("{k}:"));
+        }
+    }
+    if let Ok(d) = plan::desired(&r.spec, paths) {
+        println!("template chain: {}", d.resolved.chain.join(" <- "));
+    }
+    Ok(EXIT_OK)
+}
+
+fn tune_run(args: &[String]) -> Result<i32> {
+    let mut rest = args.to_vec();
+    let paths = Paths::from_args(&mut rest)?;
+    let json = rest.iter().any(|a| a == "--json");
+    let only = rest.iter().find(|a| !a.starts_with('-'));
+    let mem = match paths.mem_total {
+        Some(m) => m,
+        None => sizing::mem_total()?,
+    };
+    let Some(running) = crate::fpm::pool_pids(&paths.control_socket) else {
+        return Err(SitesError::Corral {
+            socket: paths.control_socket.clone(),
+            why: "not reachable; tune measures running workers".into(),
+        });
+    };
+    let pools = running.len();
+    let mut rows = Vec::new();
+    for (pool, pids) in &running {
+        if only.is_some_and(|o| o != pool) {
+            continue;
+        }
+        let m = sizing::measure(pool, pids);
+        let rec = sizing::recommend(mem, m.avg, pools);
+        rows.push((m, rec));
+    }
+    if let Some(o) = only {
+        if rows.is_empty() {
+            return Err(SitesError::Corral {
+                socket: paths.control_socket.clone(),
+                why: format!("no pool named '{o}'"),
+            });
+        }
+    }
+    if json {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(m, rec)| {
+                serde_json::json!({
+                    "pool": m.pool,
+                    "workers_measured": m.measured,
+                    "avg_pss_bytes": m.avg,
+                    "estimated": m.measured == 0,
+                    "recommended_max_children": rec,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "mem_total_bytes": mem,
+                "php_ram_bytes": sizing::php_ram(mem),
+                "pools": pools,
+                "recommendations": v,
+            })
+        );
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "RAM for PHP: {} (80% of {}), shared by {pools} pool(s)",
+        sizing::mib(sizing::php_ram(mem)),
+        sizing::mib(mem)
+    );
+    println!("recommended pm.max_children = floor(RAM for PHP / average worker PSS / pools)");
+    println!(
+        "{:<32} {:>8} {:>14} {:>12}",
+        "POOL", "WORKERS", "AVG PSS", "MAX_CHILDREN"
+    );
+    for (m, rec) in rows {
+        let avg = if m.measured == 0 {
+            format!("~{} (est.)", sizing::mib(m.avg))
+        } else {
+            sizing::mib(m.avg)
+        };
+        println!("{:<32} {:>8} {:>14} {:>12}", m.pool, m.measured, avg, rec);
+    }
+    Ok(EXIT_OK)
+}

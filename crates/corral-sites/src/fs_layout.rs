@@ -1,0 +1,228 @@
+//! The directories of a site, with owner, mode and POSIX ACL, derived from
+//! the spec. Three parties (see docs/sites.md):
+//! * the owner `USER` owns everything (`rwx`);
+//! * PHP runs as `USER-php` with primary group `USER`: it reads through
+//!   the group and writes only where the group may write;
+//! * the web server user gets exactly what it needs by a named ACL entry:
+//!   `--x` to traverse the home and `htdocs`, `r-x` in the document root.
+//!
+//! Everyone else gets nothing (`o::---`): one site's PHP cannot enter
+//! another site's home.
+
+use std::path::{Path, PathBuf};
+
+use crate::paths::Paths;
+use crate::spec::SiteSpec;
+
+/// One directory to converge; every one is owned by `USER:USER`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirSpec {
+    /// Step name suffix (`home`, `docroot`, `writable:wp-content/uploads`).
+    pub name: String,
+    pub path: PathBuf,
+    /// Mode including the setgid bit.
+    pub mode: u32,
+    /// Full ACL in `setfacl --set` syntax, `WEB` standing for the web
+    /// server's uid (filled in by the caller).
+    pub acl: String,
+}
+
+/// The site's paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub home: PathBuf,
+    pub htdocs: PathBuf,
+    /// `/home/USER/htdocs/DOMAIN`: the application.
+    pub site_dir: PathBuf,
+    /// What the web server serves: the site dir or a subdir (`public`).
+    pub docroot: PathBuf,
+    pub logs: PathBuf,
+    pub tmp: PathBuf,
+    pub sessions: PathBuf,
+    /// Relative dirs PHP may write, below the site dir.
+    pub writable: Vec<String>,
+}
+
+/// Read-only code dir: owner rwx, PHP (group) r-x, web server r-x, and
+/// the same by default for everything created inside (setgid keeps the
+/// group `USER`).
+const CODE_ACL: &str = "u::rwx,g::r-x,o::---,u:WEB:r-x,m::r-x,\
+d:u::rwx,d:g::r-x,d:o::---,d:u:WEB:r-x,d:m::r-x";
+/// Code dir the web server must not read (app code outside the web root).
+const CODE_ACL_NO_WEB: &str = "u::rwx,g::r-x,o::---,u:WEB:--x,m::r-x,\
+d:u::rwx,d:g::r-x,d:o::---,d:m::r-x";
+/// Writable by PHP through the group; served by the web server when it
+/// lies inside the web root.
+const WRITABLE_WEB_ACL: &str = "u::rwx,g::rwx,o::---,u:WEB:r-x,m::rwx,\
+d:u::rwx,d:g::rwx,d:o::---,d:u:WEB:r-x,d:m::rwx";
+const WRITABLE_ACL: &str = "u::rwx,g::rwx,o::---,d:u::rwx,d:g::rwx,d:o::---";
+/// Traverse only, for the web server.
+const TRAVERSE_ACL: &str = "u::rwx,g::r-x,o::---,u:WEB:--x,m::r-x";
+
+impl Layout {
+    pub fn new(spec: &SiteSpec, paths: &Paths, public_dir: &str, writable: &str) -> Layout {
+        let home = paths.home(&spec.user);
+        let htdocs = home.join("htdocs");
+        let site_dir = htdocs.join(&spec.domain);
+        let public_dir = public_dir.trim().trim_matches('/');
+        let docroot = if public_dir.is_empty() {
+            site_dir.clone()
+        } else {
+            site_dir.join(public_dir)
+        };
+        Layout {
+            logs: home.join("logs"),
+            tmp: home.join("tmp"),
+            sessions: home.join("sessions"),
+            home,
+            htdocs,
+            site_dir,
+            docroot,
+            writable: writable
+                .split([' ', ','])
+                .map(|w| w.trim().trim_matches('/').to_string())
+                .filter(|w| !w.is_empty())
+                .collect(),
+        }
+    }
+
+    /// Every directory, parents first.
+    pub fn dirs(&self) -> Vec<DirSpec> {
+        let d = |name: &str, path: &Path, mode: u32, acl: &str| DirSpec {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            mode,
+            acl: acl.to_string(),
+        };
+        let web_serves = |p: &Path| p.starts_with(&self.docroot);
+        let code_acl = |p: &Path| {
+            // Dirs on the way to the docroot need traverse only; dirs in
+            // it need read.
+            if web_serves(p) {
+                CODE_ACL
+            } else {
+                CODE_ACL_NO_WEB
+            }
+        };
+        let mut out = vec![
+            d("home", &self.home, 0o750, TRAVERSE_ACL),
+            d("htdocs", &self.htdocs, 0o750, TRAVERSE_ACL),
+            d("site", &self.site_dir, 0o2750, code_acl(&self.site_dir)),
+        ];
+        if self.docroot != self.site_dir {
+            out.push(d("docroot", &self.docroot, 0o2750, CODE_ACL));
+        }
+        for (name, p) in [
+            ("logs", &self.logs),
+            ("tmp", &self.tmp),
+            ("sessions", &self.sessions),
+        ] {
+            out.push(d(name, p, 0o2770, WRITABLE_ACL));
+        }
+        for w in &self.writable {
+            let full = self.site_dir.join(w);
+            // Parents below the site dir are code dirs.
+            let mut parents: Vec<PathBuf> = full
+                .ancestors()
+                .skip(1)
+                .take_while(|a| *a != self.site_dir && a.starts_with(&self.site_dir))
+                .map(Path::to_path_buf)
+                .collect();
+            parents.reverse();
+            for p in parents {
+                if out.iter().any(|x| x.path == p) {
+                    continue;
+                }
+                let rel = p
+                    .strip_prefix(&self.site_dir)
+                    .unwrap_or(&p)
+                    .display()
+                    .to_string();
+                out.push(d(&format!("parent:{rel}"), &p, 0o2750, code_acl(&p)));
+            }
+            if out.iter().any(|x| x.path == full) {
+                continue;
+            }
+            let acl = if web_serves(&full) {
+                WRITABLE_WEB_ACL
+            } else {
+                WRITABLE_ACL
+            };
+            out.push(d(&format!("writable:{w}"), &full, 0o2770, acl));
+        }
+        out
+    }
+}
+
+/// Rejects writable/public entries that would leave the site dir.
+pub fn check_relative(what: &str, rel: &str) -> Result<(), String> {
+    if rel.split('/').any(|c| c == ".." || c == ".") || rel.starts_with('/') {
+        return Err(format!("{what} '{rel}' must stay below the site dir"));
+    }
+    if !rel
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'))
+    {
+        return Err(format!(
+            "{what} '{rel}' has characters other than [A-Za-z0-9_./-]"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{SiteSpec, WebServer};
+
+    fn spec() -> SiteSpec {
+        SiteSpec {
+            domain: "a.test".into(),
+            user: "a-test".into(),
+            php_version: "8.2".into(),
+            webserver: WebServer::Nginx,
+            template: "default".into(),
+            sets: Default::default(),
+            aliases: vec![],
+            shell: "/usr/sbin/nologin".into(),
+            enabled: true,
+        }
+    }
+
+    #[test]
+    fn laravel_layout() {
+        let mut a = vec!["x".to_string()];
+        let p = Paths::from_args(&mut a).unwrap();
+        let l = Layout::new(&spec(), &p, "public", "storage bootstrap/cache");
+        assert_eq!(l.docroot, Path::new("/home/a-test/htdocs/a.test/public"));
+        let dirs = l.dirs();
+        let names: Vec<_> = dirs.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "home",
+                "htdocs",
+                "site",
+                "docroot",
+                "logs",
+                "tmp",
+                "sessions",
+                "writable:storage",
+                "parent:bootstrap",
+                "writable:bootstrap/cache"
+            ]
+        );
+        // The app dir is not readable by the web server, only traversable.
+        assert!(dirs[2].acl.contains("u:WEB:--x"));
+        assert!(dirs[3].acl.contains("u:WEB:r-x"));
+        assert!(!dirs[7].acl.contains("WEB"));
+    }
+
+    #[test]
+    fn relative_paths() {
+        assert!(check_relative("w", "wp-content/uploads").is_ok());
+        assert!(check_relative("w", "../x").is_err());
+        assert!(check_relative("w", "/etc").is_err());
+        assert!(check_relative("w", "a b").is_err());
+    }
+}

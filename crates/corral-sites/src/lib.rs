@@ -1,0 +1,26 @@
+//! corral-sites: one command provisions an isolated PHP site (accounts,
+//! directories with POSIX ACLs, a pool file and a web server vhost from
+//! templates with inheritance), verifies it through the web server, and
+//! undoes every change if any step fails. See docs/sites.md.
+
+pub mod acl;
+pub mod cli;
+pub mod error;
+pub mod fpm;
+pub mod fs_layout;
+pub mod journal;
+pub mod lock;
+pub mod paths;
+pub mod plan;
+pub mod registry;
+pub mod render_apache;
+pub mod render_nginx;
+pub mod render_pool;
+pub mod sizing;
+pub mod spec;
+pub mod template;
+pub mod users;
+pub mod verify;
+pub mod webserver;
+
+pub use error::{Result, SitesError};

@@ -1,0 +1,250 @@
+//! Where things live on this host, and how to drive its web server.
+//!
+//! Every knob has a Debian default, an environment variable
+//! (`CORRAL_SITES_<FLAG>`, e.g. `CORRAL_SITES_HOME_BASE`) and a flag
+//! (`--home-base`); the flag wins. Tests sandbox a whole host this way:
+//! homes, pool dir, vhost dir and registry all under one temp dir.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, SitesError};
+
+/// The host's layout and commands, resolved from flags, env and defaults.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Parent of every site's home (`/home`).
+    pub home_base: PathBuf,
+    /// Pool files; `None` = `/etc/php/<php_version>/fpm/pool.d`.
+    pub pool_dir: Option<PathBuf>,
+    /// Where pool sockets are created (`/run/php`).
+    pub socket_dir: PathBuf,
+    /// nginx vhosts that are live (`/etc/nginx/sites-enabled`).
+    pub nginx_dir: PathBuf,
+    /// Apache vhosts (`/etc/apache2/sites-available`).
+    pub apache_dir: PathBuf,
+    /// Apache's enabled links, what `a2ensite` makes (`/etc/apache2/sites-enabled`).
+    pub apache_enabled_dir: PathBuf,
+    /// Registry and lock (`/var/lib/corral/sites`).
+    pub state_dir: PathBuf,
+    /// Operator templates, searched before the shipped ones (`/etc/corral/templates`).
+    pub template_dir: PathBuf,
+    /// corral's control socket (`/run/corral/control.sock`).
+    pub control_socket: PathBuf,
+    /// The php-fpm.conf corral runs with, loaded whole after a pool file
+    /// is written; `None` = `/etc/php/<php_version>/fpm/php-fpm.conf`.
+    pub fpm_config: Option<PathBuf>,
+    /// nginx's main config, for the default `nginx -t -c`.
+    pub nginx_conf: PathBuf,
+    /// Command (run with `sh -c`) that tests the web server's config.
+    pub webserver_test: Option<String>,
+    /// Command (run with `sh -c`) that makes the web server reload.
+    pub webserver_reload: Option<String>,
+    /// What vhosts listen on (`80`; `127.0.0.1:8080` works for both servers).
+    pub listen: String,
+    /// Base URL the probe is fetched from; `None` = `http://127.0.0.1:<listen port>`.
+    pub verify_url: Option<String>,
+    /// Skip fetching the probe.
+    pub no_verify: bool,
+    /// The web server's user and group (`www-data` on Debian, nginx and Apache).
+    pub web_user: String,
+    pub web_group: String,
+    /// Override of MemTotal in bytes (tests; hosts with cgroup limits).
+    pub mem_total: Option<u64>,
+}
+
+/// (flag, help) of every knob, for usage text and parsing.
+pub const FLAGS: &[(&str, &str)] = &[
+    ("home-base", "parent of site homes [/home]"),
+    ("pool-dir", "pool files [/etc/php/VERSION/fpm/pool.d]"),
+    ("socket-dir", "pool sockets [/run/php]"),
+    ("nginx-dir", "nginx vhosts [/etc/nginx/sites-enabled]"),
+    ("apache-dir", "Apache vhosts [/etc/apache2/sites-available]"),
+    (
+        "apache-enabled-dir",
+        "Apache enabled links [/etc/apache2/sites-enabled]",
+    ),
+    ("state-dir", "registry and lock [/var/lib/corral/sites]"),
+    ("template-dir", "operator templates [/etc/corral/templates]"),
+    (
+        "control-socket",
+        "corral's control socket [/run/corral/control.sock]",
+    ),
+    (
+        "fpm-config",
+        "php-fpm.conf to validate [/etc/php/VERSION/fpm/php-fpm.conf]",
+    ),
+    ("nginx-conf", "nginx main config [/etc/nginx/nginx.conf]"),
+    (
+        "webserver-test",
+        "config test command [nginx -t | apachectl configtest]",
+    ),
+    (
+        "webserver-reload",
+        "reload command [nginx -s reload || nginx | apachectl graceful]",
+    ),
+    ("listen", "vhost listen address [80]"),
+    (
+        "verify-url",
+        "base URL for the probe [http://127.0.0.1:PORT]",
+    ),
+    ("web-user", "web server user [www-data]"),
+    ("web-group", "web server group [www-data]"),
+    ("mem-total", "RAM to plan with, e.g. 2G [MemTotal]"),
+];
+
+impl Paths {
+    /// Debian defaults overridden by `CORRAL_SITES_*` variables.
+    pub fn from_env() -> Result<Paths> {
+        Self::resolve(|flag| {
+            let var = format!(
+                "CORRAL_SITES_{}",
+                flag.replace('-', "_").to_ascii_uppercase()
+            );
+            std::env::var(var).ok().filter(|v| !v.is_empty())
+        })
+    }
+
+    /// Takes the knob flags (`--flag VALUE`, `--flag=VALUE`, `--no-verify`)
+    /// out of `args`; env and defaults fill the rest.
+    pub fn from_args(args: &mut Vec<String>) -> Result<Paths> {
+        let mut given: Vec<(String, String)> = Vec::new();
+        let mut no_verify = false;
+        let mut rest = Vec::new();
+        let mut it = std::mem::take(args).into_iter();
+        while let Some(a) = it.next() {
+            if a == "--no-verify" {
+                no_verify = true;
+                continue;
+            }
+            let Some(body) = a.strip_prefix("--") else {
+                rest.push(a);
+                continue;
+            };
+            let (name, inline) = match body.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (body, None),
+            };
+            if !FLAGS.iter().any(|(f, _)| *f == name) {
+                rest.push(a);
+                continue;
+            }
+            let value = match inline.or_else(|| it.next()) {
+                Some(v) => v,
+                None => return Err(SitesError::Usage(format!("--{name} needs a value"))),
+            };
+            given.push((name.to_string(), value));
+        }
+        *args = rest;
+        let env = Self::from_env()?;
+        let mut p = Self::resolve(|flag| {
+            given
+                .iter()
+                .rev()
+                .find(|(f, _)| f == flag)
+                .map(|(_, v)| v.clone())
+                .or_else(|| {
+                    let var = format!(
+                        "CORRAL_SITES_{}",
+                        flag.replace('-', "_").to_ascii_uppercase()
+                    );
+                    std::env::var(var).ok().filter(|v| !v.is_empty())
+                })
+        })?;
+        p.no_verify = no_verify || env.no_verify;
+        Ok(p)
+    }
+
+    fn resolve(get: impl Fn(&str) -> Option<String>) -> Result<Paths> {
+        let path = |flag: &str, default: &str| PathBuf::from(get(flag).unwrap_or(default.into()));
+        let mem_total = match get("mem-total") {
+            Some(v) => Some(
+                crate::sizing::parse_bytes(&v)
+                    .ok_or_else(|| SitesError::Usage(format!("--mem-total: bad size '{v}'")))?,
+            ),
+            None => None,
+        };
+        Ok(Paths {
+            home_base: path("home-base", "/home"),
+            pool_dir: get("pool-dir").map(PathBuf::from),
+            socket_dir: path("socket-dir", "/run/php"),
+            nginx_dir: path("nginx-dir", "/etc/nginx/sites-enabled"),
+            apache_dir: path("apache-dir", "/etc/apache2/sites-available"),
+            apache_enabled_dir: path("apache-enabled-dir", "/etc/apache2/sites-enabled"),
+            state_dir: path("state-dir", "/var/lib/corral/sites"),
+            template_dir: path("template-dir", "/etc/corral/templates"),
+            control_socket: path("control-socket", "/run/corral/control.sock"),
+            fpm_config: get("fpm-config").map(PathBuf::from),
+            nginx_conf: path("nginx-conf", "/etc/nginx/nginx.conf"),
+            webserver_test: get("webserver-test"),
+            webserver_reload: get("webserver-reload"),
+            listen: get("listen").unwrap_or_else(|| "80".into()),
+            verify_url: get("verify-url"),
+            no_verify: get("no-verify").is_some_and(|v| v != "0"),
+            web_user: get("web-user").unwrap_or_else(|| "www-data".into()),
+            web_group: get("web-group").unwrap_or_else(|| "www-data".into()),
+            mem_total,
+        })
+    }
+
+    /// The pool directory for a PHP version.
+    pub fn pool_dir_for(&self, php_version: &str) -> PathBuf {
+        self.pool_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/etc/php/{php_version}/fpm/pool.d")))
+    }
+
+    /// The php-fpm.conf to validate against for a PHP version.
+    pub fn fpm_config_for(&self, php_version: &str) -> PathBuf {
+        self.fpm_config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/etc/php/{php_version}/fpm/php-fpm.conf")))
+    }
+
+    /// The site owner's home.
+    pub fn home(&self, user: &str) -> PathBuf {
+        self.home_base.join(user)
+    }
+
+    /// A pool's socket: `corral-` keeps it apart from Debian's own
+    /// `php8.2-fpm.sock` in the same directory.
+    pub fn socket(&self, domain: &str) -> PathBuf {
+        self.socket_dir.join(format!("corral-{domain}.sock"))
+    }
+
+    pub fn registry_file(&self, domain: &str) -> PathBuf {
+        self.state_dir.join(format!("{domain}.json"))
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.state_dir.join("lock")
+    }
+
+    /// The port part of `listen` (for the default verify URL).
+    pub fn listen_port(&self) -> u16 {
+        self.listen
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(80)
+    }
+
+    /// Apache wants `*:80` where nginx takes `80`.
+    pub fn apache_listen(&self) -> String {
+        if self.listen.contains(':') {
+            self.listen.clone()
+        } else {
+            format!("*:{}", self.listen)
+        }
+    }
+
+    pub fn verify_base(&self) -> String {
+        self.verify_url
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}", self.listen_port()))
+    }
+}
+
+/// `path` with `dir` replaced, for messages.
+pub fn show(p: &Path) -> String {
+    p.display().to_string()
+}

@@ -1,0 +1,651 @@
+//! What `site add/set/enable/disable/remove` do, as ordered steps inside
+//! one [`Txn`]. [`apply`] converges the host to a spec (the same code for
+//! add, set, enable and disable: each is "this is the spec now"), so a
+//! second identical `add` finds nothing to change.
+//!
+//! Step order (each name is a `CORRAL_SITES_FAIL_AT` target):
+//! `sizing`, `group`, `user`, `php-user`, `dir:NAME`/`acl:NAME` per
+//! directory, `pool-file`, `pool-validate`, `vhost-file`, `vhost-enable`
+//! (Apache), `webserver-test`, `pool-reload`, `webserver-reload`,
+//! `verify`, `registry`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Result, SitesError};
+use crate::fpm::{self, Reloaded};
+use crate::fs_layout::{self, Layout};
+use crate::journal::{Reload, Txn};
+use crate::paths::Paths;
+use crate::registry::{self, Record};
+use crate::render_pool;
+use crate::sizing;
+use crate::spec::{SiteSpec, WebServer};
+use crate::template::{Library, Resolved};
+use crate::users;
+use crate::verify;
+use crate::webserver;
+
+/// Flags that change how a command runs, not what the site is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    pub dry_run: bool,
+    /// Proceed (with a warning) when the memory plan does not fit.
+    pub force: bool,
+}
+
+/// Everything rendered for a spec.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub resolved: Resolved,
+    pub layout: Layout,
+    pub pool_text: String,
+    pub vhost_text: String,
+}
+
+/// The files a spec puts outside the home (pool, vhost, Apache link).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteFiles {
+    /// `DOMAIN.conf` (live) and `DOMAIN.conf.disabled`.
+    pub pool_live: PathBuf,
+    pub pool_disabled: PathBuf,
+    /// nginx: sites-enabled file; Apache: sites-available file.
+    pub vhost: PathBuf,
+    /// Apache: the sites-enabled link.
+    pub link: Option<PathBuf>,
+}
+
+impl SiteFiles {
+    pub fn of(spec: &SiteSpec, paths: &Paths) -> SiteFiles {
+        let pool_dir = paths.pool_dir_for(&spec.php_version);
+        let file = format!("{}.conf", spec.domain);
+        let (vhost, link) = match spec.webserver {
+            WebServer::Nginx => (paths.nginx_dir.join(&file), None),
+            WebServer::Apache => (
+                paths.apache_dir.join(&file),
+                Some(paths.apache_enabled_dir.join(&file)),
+            ),
+        };
+        SiteFiles {
+            pool_live: pool_dir.join(&file),
+            pool_disabled: pool_dir.join(format!("{file}.disabled")),
+            vhost,
+            link,
+        }
+    }
+
+    /// The pool file this spec wants.
+    pub fn pool(&self, enabled: bool) -> &Path {
+        if enabled {
+            &self.pool_live
+        } else {
+            &self.pool_disabled
+        }
+    }
+}
+
+/// Renders a spec (no side effects).
+pub fn desired(spec: &SiteSpec, paths: &Paths) -> Result<Desired> {
+    spec.validate()?;
+    let lib = Library::new(&paths.template_dir);
+    let mut r = lib.resolve(&spec.template)?;
+    render_pool::apply_sets(&mut r, &spec.sets);
+    let public = r.get("corral.public_dir").unwrap_or("").trim().to_string();
+    let writable = r.get("corral.writable").unwrap_or("").trim().to_string();
+    let bad = |why: String| SitesError::Setting {
+        key: "corral.*".into(),
+        why,
+    };
+    if !public.is_empty() {
+        fs_layout::check_relative("corral.public_dir", &public).map_err(bad)?;
+    }
+    for w in writable.split([' ', ',']).filter(|w| !w.is_empty()) {
+        fs_layout::check_relative("corral.writable", w).map_err(bad)?;
+    }
+    let layout = Layout::new(spec, paths, &public, &writable);
+    let values = render_pool::values(spec, paths, &layout, &r);
+    let pool_text = render_pool::render(spec, &r, &values);
+    let vhost_text = match spec.webserver {
+        WebServer::Nginx => crate::render_nginx::render(&spec.domain, &r, &values)?,
+        WebServer::Apache => {
+            crate::render_apache::render(&spec.domain, &r, &values, &paths.apache_listen())?
+        }
+    };
+    Ok(Desired {
+        resolved: r,
+        layout,
+        pool_text,
+        vhost_text,
+    })
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Unchanged,
+    Changed,
+}
+
+/// Converges the host to `spec`; `old` is the registered record, if any.
+pub fn apply(
+    paths: &Paths,
+    old: Option<&Record>,
+    spec: &SiteSpec,
+    opts: RunOptions,
+) -> Result<(Outcome, Txn)> {
+    let d = desired(spec, paths)?;
+    let mut txn = Txn::new(opts.dry_run);
+    let files = SiteFiles::of(spec, paths);
+    let old_files = old.map(|o| SiteFiles::of(&o.spec, paths));
+    txn.run(|t| converge(t, paths, old, spec, &d, &files, old_files.as_ref(), opts))?;
+    Ok((
+        if txn.changed() {
+            Outcome::Changed
+        } else {
+            Outcome::Unchanged
+        },
+        txn,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn converge(
+    t: &mut Txn,
+    paths: &Paths,
+    old: Option<&Record>,
+    spec: &SiteSpec,
+    d: &Desired,
+    files: &SiteFiles,
+    old_files: Option<&SiteFiles>,
+    opts: RunOptions,
+) -> Result<()> {
+    let domain = spec.domain.as_str();
+    let php_user = spec.php_user();
+    let home = d.layout.home.display().to_string();
+
+    t.step("sizing", |t| {
+        sizing_step(t, paths, old, spec, &d.resolved, opts)
+    })?;
+
+    // ---- accounts
+    let group = t.step("group", |t| {
+        if let Some(g) = users::group(&spec.user)? {
+            accept_existing(paths, old, spec, "group", g.gid, old.and_then(|o| o.gid))?;
+        }
+        t.ensure_group(&spec.user)
+    })?;
+    let gid = group.as_ref().map(|g| g.gid).unwrap_or(u32::MAX);
+    let comment = format!("corral site {domain}");
+    let owner = t.step("user", |t| {
+        if let Some(u) = users::user(&spec.user)? {
+            accept_existing(paths, old, spec, "user", u.uid, old.and_then(|o| o.uid))?;
+            if group.is_some() && u.gid != gid {
+                return Err(SitesError::UserConflict {
+                    name: spec.user.clone(),
+                    why: format!(
+                        "exists with primary gid {} instead of group {} ({gid})",
+                        u.gid, spec.user
+                    ),
+                });
+            }
+        }
+        t.ensure_user(&spec.user, &spec.user, &home, &spec.shell, &comment)
+    })?;
+    let uid = owner.as_ref().map(|u| u.uid).unwrap_or(u32::MAX);
+    let php = t.step("php-user", |t| {
+        if let Some(u) = users::user(&php_user)? {
+            accept_existing(
+                paths,
+                old,
+                spec,
+                "PHP user",
+                u.uid,
+                old.and_then(|o| o.php_uid),
+            )?;
+            if group.is_some() && u.gid != gid {
+                return Err(SitesError::UserConflict {
+                    name: php_user.clone(),
+                    why: format!(
+                        "exists with primary gid {} instead of group {} ({gid})",
+                        u.gid, spec.user
+                    ),
+                });
+            }
+        }
+        t.ensure_user(
+            &php_user,
+            &spec.user,
+            "/nonexistent",
+            "/usr/sbin/nologin",
+            &format!("corral PHP runtime for {domain}"),
+        )
+    })?;
+
+    // ---- directories
+    let web_uid = users::uid_of(&paths.web_user)?;
+    for dir in d.layout.dirs() {
+        let created = t.step(&format!("dir:{}", dir.name), |t| {
+            t.ensure_dir(&dir.path, dir.mode, uid, gid)
+        })?;
+        let acl = dir.acl.replace("WEB", &web_uid.to_string());
+        t.step(&format!("acl:{}", dir.name), |t| {
+            t.ensure_acl(&dir.path, &acl, created)
+        })?;
+    }
+
+    // ---- pool file
+    let mut pool_live_changed = false;
+    t.step("pool-file", |t| {
+        let want = files.pool(spec.enabled).to_path_buf();
+        let mut others = vec![files.pool_live.clone(), files.pool_disabled.clone()];
+        if let Some(of) = old_files {
+            others.push(of.pool_live.clone());
+            others.push(of.pool_disabled.clone());
+        }
+        others.sort();
+        others.dedup();
+        for p in others.into_iter().filter(|p| *p != want) {
+            let live = p.extension().is_some_and(|x| x == "conf");
+            if t.remove_file(&p)? && live {
+                pool_live_changed = true;
+            }
+        }
+        if t.write_file(&want, d.pool_text.as_bytes(), 0o644, 0, 0)? && spec.enabled {
+            pool_live_changed = true;
+        }
+        Ok(())
+    })?;
+    t.step("pool-validate", |_| {
+        let fpm_config = paths.fpm_config_for(&spec.php_version);
+        // A dry run wrote nothing, so only the text itself is checked.
+        let whole = (!opts.dry_run && spec.enabled).then_some(fpm_config.as_path());
+        render_pool::validate(&d.pool_text, files.pool(spec.enabled), whole)
+    })?;
+
+    // ---- vhost
+    let mut vhost_changed = false;
+    t.step("vhost-file", |t| {
+        if let Some(of) = old_files {
+            if of.vhost != files.vhost && t.remove_file(&of.vhost)? {
+                vhost_changed = true;
+            }
+        }
+        match spec.webserver {
+            WebServer::Nginx if !spec.enabled => {
+                vhost_changed |= t.remove_file(&files.vhost)?;
+            }
+            _ => {
+                let written = t.write_file(&files.vhost, d.vhost_text.as_bytes(), 0o644, 0, 0)?;
+                vhost_changed |= written && spec.enabled;
+            }
+        }
+        Ok(())
+    })?;
+    if spec.webserver == WebServer::Apache || old_files.is_some_and(|o| o.link.is_some()) {
+        t.step("vhost-enable", |t| {
+            if let Some(of) = old_files.and_then(|o| o.link.as_ref()) {
+                if Some(of) != files.link.as_ref() || !spec.enabled {
+                    vhost_changed |= t.remove_file(of)?;
+                }
+            }
+            if let (Some(link), true) = (&files.link, spec.enabled) {
+                // What a2ensite makes: a relative link into sites-available.
+                let target = relative_target(link, &files.vhost);
+                vhost_changed |= t.ensure_symlink(link, &target)?;
+            }
+            Ok(())
+        })?;
+    }
+    let ws = spec.webserver;
+    if vhost_changed {
+        t.step("webserver-test", |t| {
+            let cmd = webserver::test_command(paths, ws);
+            t.note(format!("run `{cmd}`"));
+            if !t.dry_run {
+                webserver::run_shell(&cmd)?;
+            }
+            Ok(())
+        })?;
+    }
+
+    // ---- reloads
+    let mut pool_running = false;
+    if pool_live_changed {
+        t.step("pool-reload", |t| {
+            t.note(format!("reload pool {domain} (other pools untouched)"));
+            if t.dry_run {
+                pool_running = fpm::reachable(&paths.control_socket);
+                return Ok(());
+            }
+            t.reloaded(Reload::Pool {
+                socket: paths.control_socket.clone(),
+                pool: domain.to_string(),
+            });
+            match fpm::reload_pool(&paths.control_socket, domain)? {
+                Reloaded::Done(_) => pool_running = spec.enabled,
+                Reloaded::NotRunning => println!(
+                    "corral is not running at {}: pool {domain} starts with the next start",
+                    paths.control_socket.display()
+                ),
+            }
+            Ok(())
+        })?;
+    } else {
+        pool_running = spec.enabled && fpm::reachable(&paths.control_socket);
+    }
+    if vhost_changed {
+        t.step("webserver-reload", |t| {
+            let cmd = webserver::reload_command(paths, ws);
+            t.note(format!("run `{cmd}`"));
+            if !t.dry_run {
+                t.reloaded(Reload::WebServer(cmd.clone()));
+                webserver::run_shell(&cmd)?;
+            }
+            Ok(())
+        })?;
+    }
+
+    // ---- verify
+    if spec.enabled && t.changed() && !paths.no_verify {
+        t.step("verify", |t| {
+            if !pool_running {
+                println!("verify skipped: corral is not running, so the pool cannot answer yet");
+                return Ok(());
+            }
+            let token = verify::random_hex(16);
+            let name = format!("corral-probe-{}.php", verify::random_hex(8));
+            let probe = d.layout.docroot.join(&name);
+            let base = paths.verify_base();
+            if t.dry_run {
+                t.note(format!(
+                    "fetch {base}/{name} (Host: {domain}) and expect a token"
+                ));
+                return Ok(());
+            }
+            t.create_temp_file(&probe, verify::probe_script(&token).as_bytes(), uid, gid)?;
+            let r = verify::fetch_until(
+                &base,
+                domain,
+                &format!("/{name}"),
+                &token,
+                Duration::from_secs(15),
+            );
+            let _ = std::fs::remove_file(&probe);
+            r?;
+            println!("verified: {base}/ with Host {domain} runs PHP in pool {domain}");
+            Ok(())
+        })?;
+    }
+
+    // ---- registry
+    t.step("registry", |t| {
+        let rec = Record {
+            spec: spec.clone(),
+            uid: owner.as_ref().map(|u| u.uid),
+            php_uid: php.as_ref().map(|u| u.uid),
+            gid: group.as_ref().map(|g| g.gid),
+        };
+        std::fs::create_dir_all(&paths.state_dir)
+            .map_err(|e| SitesError::io(&paths.state_dir, e))?;
+        t.write_file(
+            &paths.registry_file(domain),
+            rec.to_text().as_bytes(),
+            0o600,
+            0,
+            0,
+        )?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// `../sites-available/X.conf` when both dirs share a parent, as a2ensite
+/// writes it; otherwise the absolute path.
+fn relative_target(link: &Path, target: &Path) -> PathBuf {
+    match (link.parent().and_then(Path::parent), target.parent()) {
+        (Some(lp), Some(tdir)) if tdir.parent() == Some(lp) => Path::new("..")
+            .join(tdir.file_name().unwrap_or_default())
+            .join(target.file_name().unwrap_or_default()),
+        _ => target.to_path_buf(),
+    }
+}
+
+/// Whether an account that already exists may be used for this site:
+/// * registered site: it must still have the id the registry recorded
+///   (same name, other uid = someone else's account);
+/// * new site: only a pair corral made and kept (`site remove
+///   --keep-files`): home under the home base, PHP user in the owner's
+///   group. Anything else is another account and is refused.
+fn accept_existing(
+    paths: &Paths,
+    old: Option<&Record>,
+    spec: &SiteSpec,
+    what: &str,
+    id: u32,
+    recorded: Option<u32>,
+) -> Result<()> {
+    let name = match what {
+        "PHP user" => spec.php_user(),
+        _ => spec.user.clone(),
+    };
+    if old.is_some() {
+        if let Some(r) = recorded {
+            if r != id {
+                return Err(SitesError::UserConflict {
+                    name,
+                    why: format!("exists with id {id}, but the site was created with id {r}"),
+                });
+            }
+        }
+        return Ok(());
+    }
+    let owner = users::user(&spec.user)?;
+    let group = users::group(&spec.user)?;
+    let php = users::user(&spec.php_user())?;
+    let kept_pair = match (&owner, &group, &php) {
+        (Some(o), Some(g), Some(p)) => {
+            o.gid == g.gid && p.gid == g.gid && Path::new(&o.home) == paths.home(&spec.user)
+        }
+        _ => false,
+    };
+    if kept_pair {
+        return Ok(());
+    }
+    Err(SitesError::UserConflict {
+        name,
+        why: format!(
+            "already exists ({what} id {id}) and is not a corral site's account; choose another --user"
+        ),
+    })
+}
+
+/// Refuses (or warns, with --force) when the memory plan does not fit.
+fn sizing_step(
+    t: &mut Txn,
+    paths: &Paths,
+    old: Option<&Record>,
+    spec: &SiteSpec,
+    r: &Resolved,
+    opts: RunOptions,
+) -> Result<()> {
+    let new_children = render_pool::max_children(r);
+    if !spec.enabled {
+        return Ok(());
+    }
+    if let Some(o) = old {
+        let was = desired(&o.spec, paths)
+            .map(|d| render_pool::max_children(&d.resolved))
+            .unwrap_or(0);
+        if o.spec.enabled && was >= new_children {
+            return Ok(());
+        }
+    }
+    let plan = memory_plan(paths, Some((spec.domain.as_str(), new_children)))?;
+    let mem = match paths.mem_total {
+        Some(m) => m,
+        None => sizing::mem_total()?,
+    };
+    match sizing::check(&plan, mem) {
+        Ok(_) => Ok(()),
+        Err(msg) if opts.force => {
+            eprintln!("warning: the memory plan does not fit (--force): {msg}");
+            Ok(())
+        }
+        Err(msg) => {
+            let _ = t;
+            Err(SitesError::Sizing(format!(
+                "{msg}; lower pm.max_children (--set pm.max_children=N), or pass --force"
+            )))
+        }
+    }
+}
+
+/// Every enabled registered site's (pool, max_children, average PSS),
+/// with `extra` replacing or adding one.
+pub fn memory_plan(paths: &Paths, extra: Option<(&str, u64)>) -> Result<Vec<sizing::Planned>> {
+    let running = fpm::pool_pids(&paths.control_socket).unwrap_or_default();
+    let measured: Vec<sizing::PoolMemory> = running
+        .iter()
+        .map(|(p, pids)| sizing::measure(p, pids))
+        .filter(|m| m.measured > 0)
+        .collect();
+    let fallback = if measured.is_empty() {
+        sizing::DEFAULT_WORKER_BYTES
+    } else {
+        measured.iter().map(|m| m.avg).sum::<u64>() / measured.len() as u64
+    };
+    let avg_of = |pool: &str| {
+        measured
+            .iter()
+            .find(|m| m.pool == pool)
+            .map(|m| m.avg)
+            .unwrap_or(fallback)
+    };
+    let mut plan = Vec::new();
+    for rec in registry::all(paths)? {
+        if !rec.spec.enabled || extra.is_some_and(|(d, _)| d == rec.spec.domain) {
+            continue;
+        }
+        let children = desired(&rec.spec, paths)
+            .map(|d| render_pool::max_children(&d.resolved))
+            .unwrap_or(5);
+        plan.push(sizing::Planned {
+            pool: rec.spec.domain.clone(),
+            max_children: children,
+            avg: avg_of(&rec.spec.domain),
+        });
+    }
+    if let Some((d, c)) = extra {
+        plan.push(sizing::Planned {
+            pool: d.to_string(),
+            max_children: c,
+            avg: avg_of(d),
+        });
+    }
+    Ok(plan)
+}
+
+/// `site remove`: pool, vhost, registry; then (unless `keep_files`) the
+/// home and the accounts. With `keep_files` the accounts stay too: files
+/// owned by a deleted uid would belong to whoever gets that uid next.
+pub fn remove(paths: &Paths, rec: &Record, keep_files: bool, opts: RunOptions) -> Result<Txn> {
+    let spec = &rec.spec;
+    let files = SiteFiles::of(spec, paths);
+    let mut txn = Txn::new(opts.dry_run);
+    let domain = spec.domain.as_str();
+    txn.run(|t| {
+        let mut pool_changed = false;
+        t.step("pool-file", |t| {
+            pool_changed |= t.remove_file(&files.pool_live)?;
+            t.remove_file(&files.pool_disabled)?;
+            Ok(())
+        })?;
+        let mut vhost_changed = false;
+        t.step("vhost-file", |t| {
+            vhost_changed |= t.remove_file(&files.vhost)? && spec.enabled;
+            Ok(())
+        })?;
+        if let Some(link) = &files.link {
+            t.step("vhost-enable", |t| {
+                vhost_changed |= t.remove_file(link)?;
+                Ok(())
+            })?;
+        }
+        if vhost_changed {
+            t.step("webserver-test", |t| {
+                let cmd = webserver::test_command(paths, spec.webserver);
+                t.note(format!("run `{cmd}`"));
+                if !t.dry_run {
+                    webserver::run_shell(&cmd)?;
+                }
+                Ok(())
+            })?;
+        }
+        if pool_changed {
+            t.step("pool-reload", |t| {
+                t.note(format!(
+                    "reload pool {domain} (it stops; other pools untouched)"
+                ));
+                if !t.dry_run {
+                    t.reloaded(Reload::Pool {
+                        socket: paths.control_socket.clone(),
+                        pool: domain.to_string(),
+                    });
+                    fpm::reload_pool(&paths.control_socket, domain)?;
+                }
+                Ok(())
+            })?;
+        }
+        if vhost_changed {
+            t.step("webserver-reload", |t| {
+                let cmd = webserver::reload_command(paths, spec.webserver);
+                t.note(format!("run `{cmd}`"));
+                if !t.dry_run {
+                    t.reloaded(Reload::WebServer(cmd.clone()));
+                    webserver::run_shell(&cmd)?;
+                }
+                Ok(())
+            })?;
+        }
+        t.step("socket", |t| {
+            let sock = paths.socket(domain);
+            if t.dry_run || !sock.exists() {
+                return Ok(());
+            }
+            // The master keeps a retired pool's socket until its workers
+            // drain; wait for that, then clear a leftover file.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::os::unix::net::UnixStream::connect(&sock).is_ok()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if sock.exists() && std::os::unix::net::UnixStream::connect(&sock).is_err() {
+                t.note(format!("remove stale socket {}", sock.display()));
+                let _ = std::fs::remove_file(&sock);
+            }
+            Ok(())
+        })?;
+        t.step("registry", |t| {
+            t.remove_file(&paths.registry_file(domain))?;
+            Ok(())
+        })?;
+        if keep_files {
+            println!(
+                "kept {} and the accounts {} and {} (--keep-files)",
+                paths.home(&spec.user).display(),
+                spec.user,
+                spec.php_user()
+            );
+            return Ok(());
+        }
+        t.step("files", |t| {
+            t.remove_tree_at_commit(&paths.home(&spec.user))
+        })?;
+        t.step("php-user", |t| t.delete_user(&spec.php_user()))?;
+        t.step("user", |t| t.delete_user(&spec.user))?;
+        t.step("group", |t| t.delete_group(&spec.user))?;
+        Ok(())
+    })?;
+    Ok(txn)
+}
