@@ -492,6 +492,23 @@ impl Corral {
         Server::try_start(Self::kind(), conf, None, &[])
     }
 
+    /// Without `-O`: logs go to the config's error_log only (which must be
+    /// `{dir}/error.log` for the harness to see "ready").
+    pub fn start_log_to_file(conf: &str) -> Server {
+        match Server::try_start_with(Self::kind(), conf, None, &[], &[], false) {
+            Ok(s) => s,
+            Err(msg) => panic!("{msg}"),
+        }
+    }
+
+    /// With extra environment variables for the master.
+    pub fn start_env(conf: &str, envs: &[(&str, &str)]) -> Server {
+        match Server::try_start_env(Self::kind(), conf, None, &[], envs) {
+            Ok(s) => s,
+            Err(msg) => panic!("{msg}"),
+        }
+    }
+
     fn kind() -> Kind {
         match std::env::var("CORRAL_TEST_AGAINST").as_deref() {
             Ok("php-fpm") => Kind::PhpFpm,
@@ -525,6 +542,32 @@ impl Server {
         conf: &str,
         www: Option<PathBuf>,
         args: &[&str],
+    ) -> Result<Server, String> {
+        Self::try_start_env(kind, conf, www, args, &[])
+    }
+
+    /// Like [`Server::try_start`] with extra environment variables for the
+    /// master (e.g. `NOTIFY_SOCKET`).
+    pub fn try_start_env(
+        kind: Kind,
+        conf: &str,
+        www: Option<PathBuf>,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Result<Server, String> {
+        Self::try_start_with(kind, conf, www, args, envs, true)
+    }
+
+    /// The general form. `force_stderr = false` leaves out `-O`: the master
+    /// then logs to the config's error_log (for log-file tests), and
+    /// readiness is also looked for in `{dir}/error.log`.
+    pub fn try_start_with(
+        kind: Kind,
+        conf: &str,
+        www: Option<PathBuf>,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        force_stderr: bool,
     ) -> Result<Server, String> {
         let dir = temp_dir(match kind {
             Kind::Corral => "corral",
@@ -566,7 +609,11 @@ impl Server {
             Kind::PhpFpm => PathBuf::from(PHP_FPM),
         };
         let mut cmd = Command::new(&program);
-        cmd.arg("-F").arg("-O").arg("-y").arg(&conf_path);
+        cmd.arg("-F");
+        if force_stderr {
+            cmd.arg("-O");
+        }
+        cmd.arg("-y").arg(&conf_path);
         if kind == Kind::Corral {
             // corral's own control socket defaults to one path per host
             // (/run/corral/control.sock as root); tests run many masters.
@@ -580,6 +627,7 @@ impl Server {
             .current_dir(dir.path())
             // For env[X] = $CORRAL_TEST_MARKER and clear_env tests.
             .env("CORRAL_TEST_MARKER", "from-master")
+            .envs(envs.iter().copied())
             // Own process group: Drop can then kill stragglers (workers)
             // of exactly this server and nothing else.
             .process_group(0);
@@ -612,6 +660,12 @@ impl Server {
             if server.log.contains("ready to handle connections") {
                 return Ok(server);
             }
+            if !force_stderr
+                && fs::read_to_string(server.dir.path().join("error.log"))
+                    .is_ok_and(|t| t.contains("ready to handle connections"))
+            {
+                return Ok(server);
+            }
             if let Some(status) = server.try_wait() {
                 thread::sleep(Duration::from_millis(100));
                 return Err(format!(
@@ -629,6 +683,45 @@ impl Server {
             }
             thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// `{dir}/control.sock`: where the harness tells corral to listen for
+    /// `corral reload` / `corral status`.
+    pub fn control_socket(&self) -> PathBuf {
+        self.dir.path().join("control.sock")
+    }
+
+    /// Runs `corral ARGS... --control-socket {dir}/control.sock` (e.g.
+    /// `["reload", "a"]`, `["status", "--json"]`) against this master.
+    pub fn control(&self, args: &[&str]) -> Output {
+        let sock = self.control_socket().display().to_string();
+        let mut all: Vec<&str> = args.to_vec();
+        all.push("--control-socket");
+        all.push(&sock);
+        run_cmd(&corral_bin(), &all)
+    }
+
+    /// Rewrites the config file (placeholders substituted) without
+    /// reloading; `conf_text` follows.
+    pub fn rewrite_config(&mut self, conf: &str) {
+        let text = self.placeholders.apply(conf);
+        fs::write(&self.conf_path, &text).expect("rewrite config");
+        self.conf_text = text;
+    }
+
+    /// A request for a script (a file name in the docroot) with `query`,
+    /// sent to the `n`th listen; I/O errors are returned.
+    pub fn try_get_to(&self, n: usize, script: &str, query: &str) -> io::Result<Reply> {
+        let req = Request::php(&self.script(script))
+            .document_root(&self.www.display().to_string())
+            .query(query);
+        request_on(&self.listens[n], &req)
+    }
+
+    /// Log lines after the first `skip` ones (to look only at what a step
+    /// logged).
+    pub fn log_since(&self, skip: usize) -> Vec<String> {
+        self.log.lines().into_iter().skip(skip).collect()
     }
 
     /// The master's pid.

@@ -1,0 +1,723 @@
+//! The status page (pm.status_path) and ping (ping.path) in every php-fpm
+//! format, `fpm_get_status()`, pm.status_listen and `corral status`,
+//! checked against known activity and, field by field, against php-fpm8.2.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::thread;
+use std::time::Duration;
+
+/// A pool with a status page and a ping page.
+fn status_conf(extra: &str) -> String {
+    pool_conf(&format!(
+        "pm.max_children = 3\npm.status_path = /status\nping.path = /ping\nping.response = pong-test\n{extra}"
+    ))
+}
+
+/// A request the pool sees with SCRIPT_NAME = `path` (e.g. "/status"),
+/// REQUEST_URI = `path?query`.
+fn page_req(s: &Server, path: &str, query: &str) -> Request {
+    Request::php(&s.script(path.trim_start_matches('/')))
+        .document_root(&s.www().display().to_string())
+        .query(query)
+}
+
+fn page(s: &Server, path: &str, query: &str) -> Reply {
+    let r = s.request(&page_req(s, path, query));
+    assert_eq!(
+        r.status,
+        200,
+        "{path}?{query} must answer 200: {r:?}\nlog:\n{}",
+        s.log.text()
+    );
+    r
+}
+
+fn json_status(s: &Server, query: &str) -> Value {
+    let r = page(s, "/status", query);
+    serde_json::from_str(&r.body)
+        .unwrap_or_else(|e| panic!("/status?{query} is not JSON ({e}):\n{}", r.body))
+}
+
+/// Starts a request to pid.php that sleeps `ms` in a thread; returns its
+/// handle (yielding the reply's status) once the request is likely running.
+fn sleeping_request(s: &Server, ms: u64) -> thread::JoinHandle<Option<u16>> {
+    let listen = s.listen().clone();
+    let req = page_req(s, "/pid.php", &format!("sleep_ms={ms}"));
+    let h = thread::spawn(move || request_on(&listen, &req).ok().map(|r| r.status));
+    thread::sleep(Duration::from_millis(400));
+    h
+}
+
+/// `key: value` lines of php-fpm's text format; `*****` separates the pool
+/// block from per-process blocks. Returns (pool fields, process blocks).
+type Fields = Vec<(String, String)>;
+fn parse_text(body: &str) -> (Fields, Vec<Fields>) {
+    let mut blocks: Vec<Fields> = vec![Vec::new()];
+    for line in body.lines() {
+        if line.starts_with("*****") {
+            blocks.push(Vec::new());
+            continue;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            blocks
+                .last_mut()
+                .unwrap()
+                .push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let pool = blocks.remove(0);
+    (pool, blocks)
+}
+
+fn field<'a>(fields: &'a Fields, key: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Minimal XML well-formedness check: declaration, balanced tags, no stray
+/// `<` or bare `&` in text. Returns the element names seen.
+fn check_xml(xml: &str) -> Result<BTreeSet<String>, String> {
+    let mut names = BTreeSet::new();
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = xml.trim_start();
+    if !rest.starts_with("<?xml") {
+        return Err("no <?xml declaration".into());
+    }
+    let mut roots = 0;
+    while !rest.is_empty() {
+        match rest.find('<') {
+            None => {
+                if !rest.trim().is_empty() {
+                    return Err(format!("text after the root element: {rest:?}"));
+                }
+                break;
+            }
+            Some(i) => {
+                let text = &rest[..i];
+                if let Some(amp) = text.find('&') {
+                    let ent = &text[amp..];
+                    if !["&amp;", "&lt;", "&gt;", "&quot;", "&apos;", "&#"]
+                        .iter()
+                        .any(|e| ent.starts_with(e))
+                    {
+                        return Err(format!("bare & in text {text:?}"));
+                    }
+                }
+                if stack.is_empty() && !text.trim().is_empty() {
+                    return Err(format!("text outside the root element: {text:?}"));
+                }
+                rest = &rest[i..];
+                let end = rest
+                    .find('>')
+                    .ok_or_else(|| format!("unterminated tag {rest:?}"))?;
+                let tag = &rest[1..end];
+                rest = &rest[end + 1..];
+                if tag.starts_with('?') {
+                    continue;
+                }
+                if let Some(name) = tag.strip_prefix('/') {
+                    match stack.pop() {
+                        Some(open) if open == name.trim() => {}
+                        other => return Err(format!("</{name}> closes {other:?}")),
+                    }
+                } else if let Some(name) = tag.strip_suffix('/') {
+                    names.insert(name.trim().to_string());
+                } else {
+                    let name = tag.split_whitespace().next().unwrap_or("").to_string();
+                    if name.is_empty() || name.contains('<') {
+                        return Err(format!("bad tag <{tag}>"));
+                    }
+                    if stack.is_empty() {
+                        roots += 1;
+                    }
+                    names.insert(name.clone());
+                    stack.push(name);
+                }
+            }
+        }
+    }
+    if !stack.is_empty() {
+        return Err(format!("unclosed elements {stack:?}"));
+    }
+    if roots != 1 {
+        return Err(format!("{roots} root elements"));
+    }
+    Ok(names)
+}
+
+/// Text between `<th>` and `</th>` in php-fpm's HTML status.
+fn html_headers(html: &str) -> BTreeSet<String> {
+    html.split("<th>")
+        .skip(1)
+        .filter_map(|p| p.split_once("</th>").map(|(h, _)| h.trim().to_string()))
+        .collect()
+}
+
+/// Metric names of an OpenMetrics exposition (`# TYPE name kind`).
+fn metric_names(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Time for workers that just answered to leave "Finishing" (see
+/// [`finished_request_is_not_running`] for the state right after).
+fn settle() {
+    thread::sleep(Duration::from_millis(200));
+}
+
+fn json_keys(v: &Value) -> BTreeSet<String> {
+    v.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn ping_answers_configured_response() {
+    if !require_root() {
+        return;
+    }
+    let s = Corral::start(&status_conf(""));
+    let r = page(&s, "/ping", "");
+    assert_eq!(r.body, "pong-test", "{r:?}");
+    assert!(
+        r.header("Content-Type")
+            .is_some_and(|c| c.starts_with("text/plain")),
+        "{r:?}"
+    );
+    assert!(
+        r.header("Cache-Control")
+            .is_some_and(|c| c.contains("no-cache")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn status_counts_requests_and_shows_running_request() {
+    if !require_root() {
+        return;
+    }
+    let s = Corral::start(&status_conf(""));
+    const N: u64 = 5;
+    for _ in 0..N {
+        assert_eq!(s.get("pid.php", "").status, 200);
+    }
+    // A worker that has sent its response may briefly stay "Finishing"
+    // (active) in php-fpm too: let it settle before counting.
+    settle();
+    // The status request itself is accepted before it is answered (as in
+    // php-fpm), so it counts.
+    let v = json_status(&s, "json");
+    assert_eq!(v["pool"], "www", "{v}");
+    let (start_time, start_since) = (
+        v["start time"].as_u64().unwrap_or(0),
+        v["start since"].as_u64().unwrap_or(u64::MAX),
+    );
+    assert!(
+        start_time > 1_600_000_000 && start_since < 600,
+        "start time is the pool's start (epoch), start since its age in seconds: {v}"
+    );
+    assert_eq!(v["process manager"], "static", "{v}");
+    assert_eq!(
+        v["accepted conn"],
+        N + 1,
+        "accepted conn after {N} requests: {v}"
+    );
+    assert_eq!(v["total processes"], 3, "{v}");
+    assert_eq!(v["active processes"], 1, "only the status request: {v}");
+    assert_eq!(v["idle processes"], 2, "{v}");
+    assert!(
+        v.get("processes").is_none(),
+        "no per-process list without &full: {v}"
+    );
+
+    // A sleeping request shows as Running with its URI.
+    let sleeper = sleeping_request(&s, 2000);
+    let v = json_status(&s, "json&full");
+    assert_eq!(v["accepted conn"], N + 3, "{v}");
+    assert_eq!(v["active processes"], 2, "sleeper + status: {v}");
+    let procs = v["processes"].as_array().expect("processes array");
+    assert_eq!(procs.len(), 3, "{v}");
+    let busy = procs
+        .iter()
+        .find(|p| {
+            p["request uri"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("/pid.php"))
+        })
+        .unwrap_or_else(|| panic!("no process serving /pid.php: {v}"));
+    assert_eq!(busy["state"], "Running", "{busy}");
+    assert_eq!(busy["request method"], "GET", "{busy}");
+    assert_eq!(
+        busy["request uri"], "/pid.php?sleep_ms=2000",
+        "request uri of the sleeping request: {busy}"
+    );
+    assert!(
+        busy["request duration"].as_u64().unwrap_or(0) >= 200_000,
+        "duration in µs of a request running for ≥ 0.4 s: {busy}"
+    );
+    assert!(
+        s.worker_pids()
+            .contains(&(busy["pid"].as_i64().unwrap() as i32)),
+        "pid {} is one of the workers {:?}",
+        busy["pid"],
+        s.worker_pids()
+    );
+
+    // Text format, same counts.
+    let text = page(&s, "/status", "full").body;
+    let (pool, procs) = parse_text(&text);
+    assert_eq!(field(&pool, "pool"), Some("www"), "{text}");
+    assert_eq!(
+        field(&pool, "accepted conn"),
+        Some((N + 4).to_string().as_str()),
+        "{text}"
+    );
+    assert_eq!(procs.len(), 3, "{text}");
+    assert!(
+        procs.iter().any(|p| field(p, "state") == Some("Running")
+            && field(p, "request URI") == Some("/pid.php?sleep_ms=2000")),
+        "text &full must show the sleeping request: {text}"
+    );
+    assert_eq!(sleeper.join().unwrap(), Some(200));
+
+    // After it finished: idle again; its worker counted one more request.
+    settle();
+    let v = json_status(&s, "json&full");
+    assert_eq!(v["active processes"], 1, "{v}");
+    let total: u64 = v["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["requests"].as_u64().unwrap())
+        .sum();
+    // php-fpm counts a request on its worker when it is accepted, so the
+    // per-process counts add up to accepted conn (this request included).
+    assert_eq!(
+        Some(total),
+        v["accepted conn"].as_u64(),
+        "sum of per-process requests vs accepted conn: {v}"
+    );
+}
+
+#[test]
+fn status_formats_parse() {
+    if !require_root() {
+        return;
+    }
+    let s = Corral::start(&status_conf(""));
+    s.get("pid.php", "");
+    let sleeper = sleeping_request(&s, 1500);
+
+    // XML: well-formed, with the pool fields and per-process elements.
+    let r = page(&s, "/status", "xml&full");
+    assert!(
+        r.header("Content-Type").is_some_and(|c| c.contains("xml")),
+        "{r:?}"
+    );
+    let names =
+        check_xml(&r.body).unwrap_or_else(|e| panic!("XML not well-formed: {e}\n{}", r.body));
+    for n in [
+        "status",
+        "pool",
+        "accepted-conn",
+        "processes",
+        "process",
+        "pid",
+        "request-uri",
+    ] {
+        assert!(names.contains(n), "<{n}> missing from XML: {}", r.body);
+    }
+    assert!(
+        r.body.contains("<accepted-conn>3</accepted-conn>"),
+        "{}",
+        r.body
+    );
+
+    // HTML: a table with the pool's fields.
+    let r = page(&s, "/status", "html&full");
+    assert!(
+        r.header("Content-Type").is_some_and(|c| c.contains("html")),
+        "{r:?}"
+    );
+    let heads = html_headers(&r.body);
+    for h in ["pool", "accepted conn", "pid", "state", "request uri"] {
+        assert!(
+            heads.iter().any(|x| x.eq_ignore_ascii_case(h)),
+            "<th>{h}</th> missing from HTML: {heads:?}\n{}",
+            r.body
+        );
+    }
+
+    // OpenMetrics: phpfpm_* metrics, values, # EOF.
+    let r = page(&s, "/status", "openmetrics");
+    assert!(
+        r.header("Content-Type")
+            .is_some_and(|c| c.contains("openmetrics")),
+        "{r:?}"
+    );
+    assert!(
+        r.body.trim_end().ends_with("# EOF"),
+        "OpenMetrics must end with # EOF: {}",
+        r.body
+    );
+    let metrics = metric_names(&r.body);
+    assert!(
+        !metrics.is_empty() && metrics.iter().all(|m| m.starts_with("phpfpm_")),
+        "{metrics:?}"
+    );
+    for m in [
+        "phpfpm_up",
+        "phpfpm_accepted_connections",
+        "phpfpm_active_processes",
+        "phpfpm_idle_processes",
+        "phpfpm_total_processes",
+        "phpfpm_slow_requests",
+    ] {
+        assert!(metrics.contains(m), "{m} missing: {}", r.body);
+    }
+    let value = |name: &str| -> Option<f64> {
+        r.body
+            .lines()
+            .find(|l| l.starts_with(name) && !l.starts_with('#'))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    assert_eq!(value("phpfpm_up"), Some(1.0), "{}", r.body);
+    assert_eq!(
+        value("phpfpm_active_processes"),
+        Some(2.0),
+        "sleeper + status: {}",
+        r.body
+    );
+    assert_eq!(value("phpfpm_total_processes"), Some(3.0), "{}", r.body);
+
+    // Unknown format parameters fall back to text.
+    let r = page(&s, "/status", "");
+    assert!(r.body.starts_with("pool:"), "{}", r.body);
+    assert_eq!(sleeper.join().unwrap(), Some(200));
+}
+
+#[test]
+fn fpm_get_status_in_php() {
+    if !require_root() {
+        return;
+    }
+    let s = Corral::start(&status_conf(""));
+    for _ in 0..3 {
+        s.get("pid.php", "");
+    }
+    settle();
+    let r = s.get("fpm_status.php", "");
+    assert_eq!(r.status, 200, "{r:?}");
+    let v: Value = serde_json::from_str(&r.body)
+        .unwrap_or_else(|e| panic!("fpm_get_status() JSON ({e}): {}", r.body));
+    assert_eq!(v["pool"], "www", "{v}");
+    assert_eq!(v["accepted-conn"], 4, "3 requests + this one: {v}");
+    let start_time = v["start-time"].as_u64().unwrap_or(0);
+    let start_since = v["start-since"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        start_time > 1_600_000_000 && start_since < 600,
+        "start-time is the pool's start (epoch), start-since its age in seconds: {v}"
+    );
+    assert_eq!(v["active-processes"], 1, "{v}");
+    let procs = v["procs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("procs: {v}"));
+    assert_eq!(procs.len(), 3, "{v}");
+    let me = procs
+        .iter()
+        .find(|p| p["state"] == "Running")
+        .unwrap_or_else(|| panic!("no Running proc: {v}"));
+    assert_eq!(me["request-uri"], "/fpm_status.php", "{me}");
+    assert_eq!(me["script"], s.script("fpm_status.php"), "{me}");
+}
+
+/// A request whose response the client has fully read is no longer
+/// "Running" on the scoreboard: php-fpm ends the request (state
+/// "Finishing") before the FCGI_END_REQUEST goes out, then "Idle".
+#[test]
+fn finished_request_is_not_running() {
+    if !require_root() {
+        return;
+    }
+    let s = Corral::start(&status_conf(""));
+    for i in 0..30 {
+        let r = s.get("pid.php", "");
+        assert_eq!(r.status, 200);
+        let pid: i64 = r.body.trim().parse().unwrap();
+        let v = json_status(&s, "json&full");
+        let p = v["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["pid"] == pid)
+            .unwrap_or_else(|| panic!("worker {pid} missing: {v}"))
+            .clone();
+        if p["request uri"] == "/pid.php" {
+            assert!(
+                p["state"] == "Idle" || p["state"] == "Finishing",
+                "iteration {i}: the worker that answered /pid.php (response fully read) is {}: {v}",
+                p["state"]
+            );
+        }
+    }
+}
+
+#[test]
+fn status_listen_serves_status_on_its_own_socket() {
+    if !require_root() {
+        return;
+    }
+    let s = Corral::start(&status_conf("pm.status_listen = {dir}/status.sock"));
+    let sock = s.dir().join("status.sock");
+    let listen = Listen::Unix(sock);
+    let r = request_on(&listen, &page_req(&s, "/status", "json"))
+        .unwrap_or_else(|e| panic!("status on pm.status_listen: {e}\n{}", s.log.text()));
+    assert_eq!(r.status, 200, "{r:?}");
+    let v: Value = serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body));
+    assert_eq!(v["pool"], "www", "{v}");
+    let r = request_on(&listen, &page_req(&s, "/ping", "")).expect("ping on status_listen");
+    assert_eq!(r.body, "pong-test");
+}
+
+#[test]
+fn corral_status_command() {
+    if !require_root() {
+        return;
+    }
+    if std::env::var("CORRAL_TEST_AGAINST").as_deref() == Ok("php-fpm") {
+        skip("`corral status` has no php-fpm equivalent");
+        return;
+    }
+    let conf = "[global]\nerror_log = {dir}/error.log\n\n\
+                [a]\nlisten = {dir}/a.sock\nuser = {user}\npm = static\npm.max_children = 2\n\n\
+                [b]\nlisten = {dir}/b.sock\nuser = {user}\npm = dynamic\npm.max_children = 4\n\
+                pm.start_servers = 1\npm.min_spare_servers = 1\npm.max_spare_servers = 2\n";
+    let s = Corral::start(conf);
+    for _ in 0..4 {
+        assert_eq!(s.try_get_to(0, "pid.php", "").unwrap().status, 200);
+    }
+    let sleeper = {
+        let listen = s.listens[0].clone();
+        let req = page_req(&s, "/pid.php", "sleep_ms=2000");
+        let h = thread::spawn(move || request_on(&listen, &req).ok().map(|r| r.status));
+        thread::sleep(Duration::from_millis(400));
+        h
+    };
+    let out = s.control(&["status", "--json"]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("corral status --json ({e}): {}", out.all()));
+    let pools = v
+        .as_array()
+        .unwrap_or_else(|| panic!("an array of pools: {v}"));
+    let names: BTreeSet<&str> = pools.iter().filter_map(|p| p["pool"].as_str()).collect();
+    assert_eq!(names, BTreeSet::from(["a", "b"]), "{v}");
+    let a = pools.iter().find(|p| p["pool"] == "a").unwrap();
+    let b = pools.iter().find(|p| p["pool"] == "b").unwrap();
+    for key in [
+        "pool",
+        "process manager",
+        "accepted conn",
+        "idle processes",
+        "active processes",
+        "total processes",
+        "max children reached",
+        "processes",
+    ] {
+        assert!(a.get(key).is_some(), "key {key:?} missing: {a}");
+    }
+    assert_eq!(a["process manager"], "static");
+    assert_eq!(b["process manager"], "dynamic");
+    assert_eq!(a["accepted conn"], 5, "4 + the sleeping one: {a}");
+    assert_eq!(b["accepted conn"], 0, "{b}");
+    assert_eq!(a["active processes"], 1, "{a}");
+    assert_eq!(a["total processes"], 2, "{a}");
+    let procs = a["processes"].as_array().unwrap();
+    let mut pids: Vec<i32> = procs
+        .iter()
+        .map(|p| p["pid"].as_i64().unwrap() as i32)
+        .collect();
+    let running = procs
+        .iter()
+        .find(|p| p["state"] == "Running")
+        .unwrap_or_else(|| panic!("a Running process in pool a: {a}"));
+    assert_eq!(
+        running["request uri"], "/pid.php?sleep_ms=2000",
+        "{running}"
+    );
+    for p in procs {
+        assert!(p.get("requests").is_some(), "{p}");
+    }
+    // The pids are the real workers.
+    let bpids: Vec<i32> = b["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_i64().unwrap() as i32)
+        .collect();
+    pids.extend(bpids);
+    pids.sort();
+    assert_eq!(pids, s.worker_pids(), "status pids vs process tree");
+
+    // One pool only.
+    let out = s.control(&["status", "b", "--json"]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    let pools = v.as_array().unwrap();
+    assert_eq!(pools.len(), 1, "{v}");
+    assert_eq!(pools[0]["pool"], "b");
+
+    // Text form.
+    let out = s.control(&["status"]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(
+        out.stdout.contains("pool:") && out.stdout.contains("accepted conn:"),
+        "{}",
+        out.stdout
+    );
+
+    // Unknown pool: an error, not an empty success.
+    let out = s.control(&["status", "nosuchpool", "--json"]);
+    assert_ne!(
+        out.code,
+        Some(0),
+        "status of an unknown pool: {}",
+        out.all()
+    );
+    assert_eq!(sleeper.join().unwrap(), Some(200));
+}
+
+/// The same activity sent to corral and to php-fpm8.2 (same docroot):
+/// every format has the same set of fields, and the counters agree.
+#[test]
+fn status_fields_match_php_fpm() {
+    if !require_root() {
+        return;
+    }
+    if !require_root() {
+        return;
+    }
+    if require_php_fpm().is_none() {
+        return;
+    }
+    let site = Site::new();
+    let conf = status_conf("");
+    let servers = [
+        Corral::start_site(&conf, &site),
+        PhpFpm::start_site(&conf, &site),
+    ];
+
+    struct Seen {
+        text_pool: BTreeSet<String>,
+        text_proc: BTreeSet<String>,
+        json_pool: BTreeSet<String>,
+        json_proc: BTreeSet<String>,
+        xml: BTreeSet<String>,
+        html: BTreeSet<String>,
+        metrics: BTreeSet<String>,
+        fpm_get_status: BTreeSet<String>,
+        fpm_get_status_proc: BTreeSet<String>,
+        accepted: Value,
+        busy_uri: Value,
+    }
+    let seen: Vec<Seen> = servers
+        .iter()
+        .map(|s| {
+            for _ in 0..3 {
+                assert_eq!(s.get("pid.php", "").status, 200);
+            }
+            let sleeper = sleeping_request(s, 1500);
+            let (tp, procs) = parse_text(&page(s, "/status", "full").body);
+            let j = json_status(s, "json&full");
+            let xml = check_xml(&page(s, "/status", "xml&full").body).expect("well-formed XML");
+            let html = html_headers(&page(s, "/status", "html&full").body);
+            let metrics = metric_names(&page(s, "/status", "openmetrics").body);
+            let f: Value = serde_json::from_str(&s.get("fpm_status.php", "").body).unwrap();
+            let busy_uri = j["processes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| {
+                    p["state"] == "Running"
+                        && p["request uri"]
+                            .as_str()
+                            .is_some_and(|u| u.starts_with("/pid.php"))
+                })
+                .map(|p| p["request uri"].clone())
+                .unwrap_or(Value::Null);
+            assert_eq!(sleeper.join().unwrap(), Some(200));
+            Seen {
+                text_pool: tp.iter().map(|(k, _)| k.clone()).collect(),
+                text_proc: procs
+                    .iter()
+                    .flat_map(|p| p.iter().map(|(k, _)| k.clone()))
+                    .collect(),
+                json_pool: json_keys(&j),
+                json_proc: j["processes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(json_keys)
+                    .collect(),
+                xml,
+                html,
+                metrics,
+                fpm_get_status: json_keys(&f),
+                fpm_get_status_proc: f["procs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(json_keys)
+                    .collect(),
+                accepted: j["accepted conn"].clone(),
+                busy_uri,
+            }
+        })
+        .collect();
+    let (c, f) = (&seen[0], &seen[1]);
+    let show = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join("\n");
+    assert_same("text pool fields", &show(&c.text_pool), &show(&f.text_pool));
+    assert_same(
+        "text &full process fields",
+        &show(&c.text_proc),
+        &show(&f.text_proc),
+    );
+    assert_same("json pool keys", &show(&c.json_pool), &show(&f.json_pool));
+    assert_same(
+        "json &full process keys",
+        &show(&c.json_proc),
+        &show(&f.json_proc),
+    );
+    assert_same("xml element names", &show(&c.xml), &show(&f.xml));
+    assert_same("html <th> names", &show(&c.html), &show(&f.html));
+    assert_same(
+        "openmetrics metric names",
+        &show(&c.metrics),
+        &show(&f.metrics),
+    );
+    assert_same(
+        "fpm_get_status() keys",
+        &show(&c.fpm_get_status),
+        &show(&f.fpm_get_status),
+    );
+    assert_same(
+        "fpm_get_status() procs keys",
+        &show(&c.fpm_get_status_proc),
+        &show(&f.fpm_get_status_proc),
+    );
+    assert_eq!(
+        c.accepted, f.accepted,
+        "accepted conn after the same requests"
+    );
+    assert_eq!(c.busy_uri, f.busy_uri, "request uri of a running request");
+}
