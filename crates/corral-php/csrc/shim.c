@@ -937,6 +937,16 @@ int corral_php_print_info(void)
 	return with_cli_request(print_info);
 }
 
+int corral_php_path_resolves(const char *path)
+{
+	char *real = tsrm_realpath(path, NULL);
+	if (!real) {
+		return 0;
+	}
+	efree(real);
+	return 1;
+}
+
 const char *corral_php_ini_string(const char *name)
 {
 	return zend_ini_string_ex((char *) name, strlen(name), 0, NULL);

@@ -81,6 +81,8 @@ int corral_php_print_modules(void);
 int corral_php_print_info(void);
 /* An INI value as a string, for the Rust side's decisions (fix_pathinfo). */
 const char *corral_php_ini_string(const char *name);
+/* realpath() through PHP's realpath cache (php-fpm's tsrm_realpath). */
+int corral_php_path_resolves(const char *path);
 void corral_php_shutdown(void);
 
 /* Where a worker keeps what the slow log needs, for a reader in another

@@ -114,9 +114,9 @@ impl<F: FnMut(LogLevel, &[u8])> RequestIo for LogOnly<F> {
 
 /// A request as the worker resolved it from the FastCGI params.
 #[derive(Debug, Default)]
-pub struct RequestSpec {
+pub struct RequestSpec<'a> {
     /// Every FastCGI param after cgi.fix_pathinfo rewriting, in order.
-    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+    pub params: &'a [(Vec<u8>, Vec<u8>)],
     pub request_method: Option<Vec<u8>>,
     pub query_string: Option<Vec<u8>>,
     /// SCRIPT_NAME after rewriting: PHP_SELF, status/ping matching.
@@ -146,6 +146,38 @@ thread_local! {
 /// must stay on the thread that started it.
 pub struct Engine {
     _not_send: PhantomData<*mut ()>,
+}
+
+/// Where one string sits in an [`Arena`].
+#[derive(Clone, Copy)]
+struct Span {
+    start: usize,
+    len: usize,
+}
+
+/// C strings for one call into the shim, in a single buffer.
+struct Arena(Vec<u8>);
+
+impl Arena {
+    /// Append `bytes` NUL-terminated. Params carry lengths, C strings do
+    /// not: interior NULs are dropped rather than let PHP see a silently
+    /// truncated value.
+    fn push(&mut self, bytes: &[u8]) -> Span {
+        let start = self.0.len();
+        if bytes.contains(&0) {
+            self.0.extend(bytes.iter().copied().filter(|&b| b != 0));
+        } else {
+            self.0.extend_from_slice(bytes);
+        }
+        let len = self.0.len() - start;
+        self.0.push(0);
+        Span { start, len }
+    }
+
+    /// Only valid once every string has been pushed (no more reallocation).
+    fn ptr(&self, s: Span) -> *const c_char {
+        self.0[s.start..].as_ptr() as *const c_char
+    }
 }
 
 /// Owns C strings for the duration of a call into the shim.
@@ -250,33 +282,50 @@ impl Engine {
     }
 
     /// Run one request to completion (script, shutdown functions, output).
-    pub fn run(&self, spec: &RequestSpec, io: &mut dyn RequestIo) -> Outcome {
-        let mut strings = CStrings(Vec::with_capacity(spec.params.len() * 2 + 6));
-        let params: Vec<ffi::corral_param> = spec
+    pub fn run(&self, spec: &RequestSpec<'_>, io: &mut dyn RequestIo) -> Outcome {
+        // Every string PHP sees for this request, NUL-terminated, in one
+        // allocation: the per-request cost here is paid for every hit.
+        let fields = [
+            spec.request_method.as_deref(),
+            spec.query_string.as_deref(),
+            spec.request_uri.as_deref(),
+            spec.path_translated.as_deref(),
+            Some(spec.content_type.as_slice()),
+        ];
+        let size = spec
             .params
             .iter()
-            .map(|(n, v)| {
-                let name = strings.add(n);
-                let value = strings.add(v);
-                // SAFETY: both pointers were just created from live CStrings.
-                let (nl, vl) = unsafe { (libc::strlen(name), libc::strlen(value)) };
-                ffi::corral_param {
-                    name,
-                    name_len: nl,
-                    value,
-                    value_len: vl,
-                }
+            .map(|(n, v)| n.len() + v.len() + 2)
+            .sum::<usize>()
+            + fields.iter().flatten().map(|f| f.len() + 1).sum::<usize>();
+        let mut arena = Arena(Vec::with_capacity(size));
+        let spans: Vec<(Span, Span)> = spec
+            .params
+            .iter()
+            .map(|(n, v)| (arena.push(n), arena.push(v)))
+            .collect();
+        let field_spans: Vec<Option<Span>> =
+            fields.iter().map(|f| f.map(|b| arena.push(b))).collect();
+        // The arena is complete: pointers into it stay valid from here on.
+        let params: Vec<ffi::corral_param> = spans
+            .iter()
+            .map(|(n, v)| ffi::corral_param {
+                name: arena.ptr(*n),
+                name_len: n.len,
+                value: arena.ptr(*v),
+                value_len: v.len,
             })
             .collect();
+        let field = |i: usize| field_spans[i].map_or(ptr::null(), |s| arena.ptr(s));
         let mut io_ref: &mut dyn RequestIo = io;
         let mut req = ffi::corral_request {
             params: params.as_ptr(),
             n_params: params.len(),
-            request_method: strings.opt(&spec.request_method),
-            query_string: strings.opt(&spec.query_string),
-            request_uri: strings.opt(&spec.request_uri),
-            path_translated: strings.opt(&spec.path_translated),
-            content_type: strings.add(&spec.content_type),
+            request_method: field(0),
+            query_string: field(1),
+            request_uri: field(2),
+            path_translated: field(3),
+            content_type: field(4),
             content_length: spec.content_length.max(0) as libc::c_long,
             deny_extension: spec.deny_extension as c_int,
             io: io_table(&mut io_ref),
@@ -285,7 +334,7 @@ impl Engine {
             peak_memory: 0,
             script_ran: 0,
         };
-        // SAFETY: `req` and everything it points to (`params`, `strings`,
+        // SAFETY: `req` and everything it points to (`params`, `arena`,
         // `io_ref`) outlive the call, which is synchronous: PHP drops
         // SG(server_context) before returning.
         let rc = unsafe { ffi::corral_php_run(&mut req) };
@@ -294,6 +343,20 @@ impl Engine {
             recycle: rc != 0 || req.recycle != 0,
             peak_memory: req.peak_memory,
         }
+    }
+
+    /// realpath() through PHP's realpath cache, as php-fpm resolves the
+    /// script before each request: no syscall while the cache is warm.
+    pub fn path_resolves(&self, path: &[u8]) -> bool {
+        if path.contains(&0) {
+            return false;
+        }
+        let Ok(c) = CString::new(path) else {
+            return false;
+        };
+        // SAFETY: a valid C string for the duration of the call; the shim
+        // frees what tsrm_realpath allocated.
+        unsafe { ffi::corral_php_path_resolves(c.as_ptr()) != 0 }
     }
 
     /// Addresses and struct offsets a slow-log reader needs (see

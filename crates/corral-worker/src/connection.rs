@@ -10,7 +10,7 @@ use corral_php::{Engine, LogLevel, RequestIo, RequestSpec};
 use corral_status::{ProcState, SlotWriter};
 
 use crate::access_log;
-use crate::cgi_env::{self, CgiOptions, RealFs};
+use crate::cgi_env::{self, CgiOptions, FileSystem};
 use crate::log::WorkerLog;
 use crate::PoolRuntime;
 
@@ -265,6 +265,35 @@ pub fn extension_allowed(path: &[u8], allowed: &[String]) -> bool {
     allowed.is_empty() || allowed.iter().any(|ext| path.ends_with(ext.as_bytes()))
 }
 
+/// The file system as php-fpm sees it before a request: realpath through
+/// PHP's realpath cache (no syscall while warm), stat for the path-info walk.
+struct EngineFs<'a>(&'a Engine);
+
+impl FileSystem for EngineFs<'_> {
+    fn resolves(&self, path: &[u8]) -> bool {
+        self.0.path_resolves(path)
+    }
+    fn is_file(&self, path: &[u8]) -> bool {
+        cgi_env::RealFs.is_file(path)
+    }
+}
+
+/// The cgi.* settings of php.ini that steer the CGI variables. They are
+/// PHP_INI_SYSTEM, so one read per worker is enough.
+pub fn cgi_options(engine: &Engine) -> CgiOptions {
+    CgiOptions {
+        fix_pathinfo: engine.ini_bool("cgi.fix_pathinfo").unwrap_or(true),
+        discard_path: engine.ini_bool("cgi.discard_path").unwrap_or(false),
+        script_path_encoded: engine
+            .ini_bool("fastcgi.script_path_encoded")
+            .unwrap_or(true),
+        doc_root: engine
+            .ini_string("doc_root")
+            .filter(|s| !s.is_empty())
+            .map(String::into_bytes),
+    }
+}
+
 /// What a worker carries from one connection to the next.
 pub struct WorkerCtx<'a> {
     pub engine: &'a Engine,
@@ -277,6 +306,10 @@ pub struct WorkerCtx<'a> {
     pub log: &'a WorkerLog,
     /// The pool's scoreboard.
     pub board: Option<&'a [std::sync::atomic::AtomicU64]>,
+    /// php.ini's cgi.* settings: PHP_INI_SYSTEM, read once per worker.
+    pub cgi: CgiOptions,
+    /// Socket reads, reused across connections.
+    pub buf: Vec<u8>,
     /// What the status page and fpm_get_status() report: the pool's own
     /// name and scoreboard, or a pm.status_listen pool's parent's.
     pub status: Option<(&'a str, &'a [std::sync::atomic::AtomicU64])>,
@@ -284,12 +317,27 @@ pub struct WorkerCtx<'a> {
 
 /// Serve one accepted connection until it closes.
 pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<std::net::IpAddr>) -> ConnEnd {
+    let mut stream = std::fs::File::from(sock);
+    let mut conn = ServerConn::default();
+    let mut buf = std::mem::take(&mut w.buf);
+    if buf.len() < 16 * 1024 {
+        buf.resize(16 * 1024, 0);
+    }
+    let end = serve_loop(w, &mut stream, &mut conn, &mut buf, peer);
+    w.buf = buf;
+    end
+}
+
+fn serve_loop(
+    w: &mut WorkerCtx<'_>,
+    stream: &mut std::fs::File,
+    conn: &mut ServerConn,
+    buf: &mut [u8],
+    peer: Option<std::net::IpAddr>,
+) -> ConnEnd {
     let (engine, pool, slot, log) = (w.engine, w.pool, w.slot, w.log);
     let served = &mut w.served;
     let mut access = w.access.as_mut();
-    let mut stream = std::fs::File::from(sock);
-    let mut conn = ServerConn::default();
-    let mut buf = vec![0u8; 16 * 1024];
     loop {
         if let Some(s) = slot {
             s.accepting();
@@ -302,7 +350,7 @@ pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<std::net::IpAddr
                 Some(ServerEvent::Params(p)) => break Some(p),
                 Some(_) => {}
                 None => {
-                    let n = match read_retry(&mut stream, &mut buf) {
+                    let n = match read_retry(stream, buf) {
                         Ok(0) | Err(_) => break None,
                         Ok(n) => n,
                     };
@@ -314,7 +362,7 @@ pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<std::net::IpAddr
                         break None;
                     }
                     let out = conn.take_output();
-                    if !out.is_empty() && write_all_retry(&mut stream, &out).is_err() {
+                    if !out.is_empty() && write_all_retry(stream, &out).is_err() {
                         break None;
                     }
                 }
@@ -330,25 +378,19 @@ pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<std::net::IpAddr
             s.set_state(ProcState::GettingInfo);
         }
         let started_us = corral_status::now_us();
-        let cpu_before = cpu_times();
-
-        let opts = CgiOptions {
-            fix_pathinfo: engine.ini_bool("cgi.fix_pathinfo").unwrap_or(true),
-            discard_path: engine.ini_bool("cgi.discard_path").unwrap_or(false),
-            script_path_encoded: engine
-                .ini_bool("fastcgi.script_path_encoded")
-                .unwrap_or(true),
-            doc_root: engine
-                .ini_string("doc_root")
-                .filter(|s| !s.is_empty())
-                .map(String::into_bytes),
+        // getrusage only when an access log wants %C.
+        let cpu_before = if pool.access_format.is_some() {
+            cpu_times()
+        } else {
+            (0, 0)
         };
+
         // php-fpm's FastCGI layer adds FCGI_ROLE first; scripts see it in
         // $_SERVER and getenv().
         let mut pairs = params.into_pairs();
         pairs.retain(|(n, _)| n != b"FCGI_ROLE");
         pairs.insert(0, (b"FCGI_ROLE".to_vec(), b"RESPONDER".to_vec()));
-        let resolved = cgi_env::resolve(pairs, &opts, &RealFs);
+        let resolved = cgi_env::resolve(pairs, &w.cgi, &EngineFs(engine));
         let p = &resolved.params;
         let method = get(p, "REQUEST_METHOD").map(<[u8]>::to_vec);
         let content_length = get(p, "CONTENT_LENGTH")
@@ -381,8 +423,8 @@ pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<std::net::IpAddr
         }
 
         let mut ex = Exchange {
-            stream: &mut stream,
-            conn: &mut conn,
+            stream: &mut *stream,
+            conn: &mut *conn,
             body: Vec::new(),
             body_done: false,
             out: Vec::new(),
@@ -436,7 +478,7 @@ pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<std::net::IpAddr
                     .unwrap_or_default(),
                 content_length,
                 deny_extension: deny.is_some(),
-                params: resolved.params.clone(),
+                params: p,
             };
             let outcome = engine.run(&spec, &mut ex);
             recycle = outcome.recycle;

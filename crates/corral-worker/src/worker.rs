@@ -76,6 +76,8 @@ pub fn run(
         .and_then(|_| corral_sys::process::take_fixed_fd(crate::prototype::FD_ACCESS_LOG))
         .map(std::fs::File::from);
     let mut ctx = connection::WorkerCtx {
+        cgi: connection::cgi_options(engine),
+        buf: Vec::new(),
         engine,
         pool,
         slot: writer.as_ref(),
