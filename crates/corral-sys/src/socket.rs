@@ -231,3 +231,12 @@ pub fn tcp_listen_queue(fd: RawFd) -> Option<(u64, u64)> {
     }
     Some((info.tcpi_unacked as u64, info.tcpi_sacked as u64))
 }
+
+/// Is this (listening) socket TCP? Decided once per worker so that unix
+/// socket connections skip getpeername() on every accept.
+pub fn is_inet(fd: RawFd) -> bool {
+    match socket::getsockname::<SockaddrStorage>(fd) {
+        Ok(ss) => ss.as_sockaddr_in().is_some() || ss.as_sockaddr_in6().is_some(),
+        Err(_) => false,
+    }
+}

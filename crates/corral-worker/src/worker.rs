@@ -90,6 +90,7 @@ pub fn run(
             None => board.map(|b| (pool.name.as_str(), b.words())),
         },
     };
+    let inet = corral_sys::socket::is_inet(listen_fd);
     loop {
         if corral_sys::signal::quit_requested() {
             corral_sys::process::exit_now(0);
@@ -104,7 +105,11 @@ pub fn run(
                 continue;
             }
         };
-        let peer = corral_sys::socket::peer_ip(sock.as_raw_fd());
+        let peer = if inet {
+            corral_sys::socket::peer_ip(sock.as_raw_fd())
+        } else {
+            None
+        };
         if !allowed.admits(peer) {
             let ip = peer.map(|p| p.to_string()).unwrap_or_default();
             log.line(
