@@ -75,6 +75,8 @@ pub struct PoolSup {
     pub listen: OwnedFd,
     /// The socket's path, unlinked when the pool is gone.
     pub unix_path: Option<PathBuf>,
+    /// The address `listen` was opened for (php-fpm's socket key).
+    pub listen_address: String,
     /// pm.status_listen: this is `<parent>_status`, reporting the parent.
     pub status_of: Option<String>,
     pub current: Option<Generation>,
@@ -163,6 +165,7 @@ fn open_pool(p: &Pool, log: &mut Logger) -> Result<PoolSup, String> {
         name: p.name.clone(),
         listen: fd,
         unix_path,
+        listen_address: p.listen_address.clone(),
         status_of: None,
         current: Some(gen),
         retiring: Vec::new(),
@@ -924,10 +927,10 @@ impl Master {
                         summary.push(format!("[pool {name}] unchanged"));
                         continue;
                     }
-                    let listen_changed = self.pools[i]
-                        .current
-                        .as_ref()
-                        .is_none_or(|g| g.cfg.listen_address != p.listen_address);
+                    // Compared with the socket the pool holds, not with its
+                    // current generation: a pool removed by an earlier reload
+                    // and still draining comes back on the same socket.
+                    let listen_changed = self.pools[i].listen_address != p.listen_address;
                     if listen_changed {
                         // A new address is a new socket: the pool moves to
                         // it and the old socket stays until its workers drain.

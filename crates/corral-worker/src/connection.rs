@@ -43,6 +43,8 @@ struct Exchange<'a> {
     slot: Option<&'a SlotWriter<'a>>,
     status: Option<(&'a str, &'a [std::sync::atomic::AtomicU64])>,
     pool: &'a PoolRuntime,
+    /// fpm_get_status(): the snapshot between the shim's two calls.
+    status_cache: Option<Vec<u8>>,
     /// The start of the response, up to the end of its headers, for the
     /// access log's `%{Header}o` and `%s`.
     head: Vec<u8>,
@@ -236,9 +238,16 @@ impl RequestIo for Exchange<'_> {
     }
 
     fn status_json(&mut self) -> Option<Vec<u8>> {
+        // The shim asks twice (size, then copy): both answers must be the
+        // same snapshot, while durations change between two renderings.
+        if let Some(cached) = self.status_cache.take() {
+            return Some(cached);
+        }
         let (name, board) = self.status?;
         let (pool, procs) = corral_status::snapshot(board, name, self.pool.pm_name);
-        Some(corral_status::render::fpm_get_status_json(&pool, &procs).into_bytes())
+        let json = corral_status::render::fpm_get_status_json(&pool, &procs).into_bytes();
+        self.status_cache = Some(json.clone());
+        Some(json)
     }
 
     fn log(&mut self, level: LogLevel, msg: &[u8], to_fcgi: bool) {
@@ -435,6 +444,7 @@ fn serve_loop(
             slot,
             status: w.status,
             pool,
+            status_cache: None,
             head: Vec::new(),
             head_done: false,
         };
