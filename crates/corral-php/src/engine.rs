@@ -77,6 +77,10 @@ impl StartOptions {
     /// Debian, /etc/php/8.2/fpm) and its `conf.d` as PHP_INI_SCAN_DIR.
     /// Sets the environment: call while the process is single-threaded.
     pub fn with_ini_defaults(mut self, ini_dir: &str) -> StartOptions {
+        // -n means no php.ini; PHP would still read an override path.
+        if self.no_ini {
+            return self;
+        }
         if self.ini_path.is_none() && std::path::Path::new(ini_dir).is_dir() {
             self.ini_path = Some(ini_dir.to_string());
         }
