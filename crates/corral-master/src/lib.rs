@@ -10,6 +10,8 @@ pub mod master;
 pub mod php_ini;
 pub mod pm;
 pub mod pool;
+mod prototypes;
+mod reload;
 pub mod slowlog;
 pub mod systemd;
 pub mod timeouts;
