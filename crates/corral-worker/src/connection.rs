@@ -446,7 +446,8 @@ fn serve_loop(
             pool,
             status_cache: None,
             head: Vec::new(),
-            head_done: false,
+            // Only an access log reads response headers (%{Name}o).
+            head_done: pool.access_format.is_none(),
         };
 
         let is_status = method.is_some()
@@ -502,7 +503,11 @@ fn serve_loop(
         }
         let keep = ex.end(0).unwrap_or(false) && keep_conn;
         let broken = ex.broken;
-        let headers = ex.headers();
+        let headers = if pool.access_format.is_some() {
+            ex.headers()
+        } else {
+            Vec::new()
+        };
         if let (Some(fmt), Some(file)) = (pool.access_format.as_deref(), access.as_deref_mut()) {
             let cpu_after = cpu_times();
             let rec = access_log::Record {
