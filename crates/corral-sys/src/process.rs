@@ -280,3 +280,14 @@ pub fn syslog(priority: i32, msg: &str) {
     // SAFETY: constant "%s" format with one valid C string argument.
     unsafe { libc::syslog(priority, c"%s".as_ptr(), c.as_ptr()) }
 }
+
+/// The kernel's short name for this process (`comm`, 15 bytes), what `top`,
+/// `ps -C` and `perf` show. Exec'd through /proc/self/exe it would be "exe".
+pub fn set_comm(name: &str) {
+    let mut bytes: Vec<u8> = name.bytes().filter(|&b| b != 0).take(15).collect();
+    bytes.push(0);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, bytes.as_ptr() as libc::c_ulong, 0, 0, 0);
+    }
+}

@@ -214,6 +214,7 @@ fn set_up(args: &PrototypeArgs) -> Result<(Engine, PoolRuntime, Pool), Prototype
 /// The prototype's whole life. Returns the process exit code.
 pub fn run(args: PrototypeArgs) -> i32 {
     corral_sys::process::close_fds_above(FD_STATUS_BOARD);
+    corral_sys::process::set_comm("corral");
     let master = corral_sys::nix::unistd::getppid();
     let _ = corral_sys::process::die_with_parent(libc::SIGTERM, master);
     let (engine, runtime, pool) = match set_up(&args) {
