@@ -347,15 +347,27 @@ fn serve_loop(
     let (engine, pool, slot, log) = (w.engine, w.pool, w.slot, w.log);
     let served = &mut w.served;
     let mut access = w.access.as_mut();
+    // A fresh connection is "Reading headers" at once (so a client that
+    // connects and sends nothing is still under request_terminate_timeout);
+    // on a kept-alive connection the next request counts when it begins,
+    // not while the connection is merely waited on.
+    let mut counted = false;
+    if let Some(s) = slot {
+        s.accepting();
+        counted = true;
+    }
     loop {
-        if let Some(s) = slot {
-            s.accepting();
-        }
         // Read until the params are complete.
         let mut keep_conn = false;
         let params = loop {
             match conn.poll_event() {
-                Some(ServerEvent::BeginRequest { keep_conn: k, .. }) => keep_conn = k,
+                Some(ServerEvent::BeginRequest { keep_conn: k, .. }) => {
+                    keep_conn = k;
+                    if let (Some(s), false) = (slot, counted) {
+                        s.accepting();
+                    }
+                    counted = true;
+                }
                 Some(ServerEvent::Params(p)) => break Some(p),
                 Some(_) => {}
                 None => {
@@ -556,6 +568,7 @@ fn serve_loop(
         if !keep || broken {
             return ConnEnd::Closed;
         }
+        counted = false;
     }
 }
 

@@ -721,3 +721,26 @@ fn status_fields_match_php_fpm() {
     );
     assert_eq!(c.busy_uri, f.busy_uri, "request uri of a running request");
 }
+
+#[test]
+fn kept_alive_connection_counts_each_request_once() {
+    if !require_root() {
+        return;
+    }
+    let s = Corral::start(&status_conf(""));
+    const N: u16 = 4;
+    let mut client = corral_fastcgi::Client::new(s.listen().connect().unwrap());
+    for id in 1..=N {
+        let req = corral_fastcgi::Request::php(&s.script("pid.php"))
+            .id(id)
+            .keep_conn(true);
+        let r = client.request(&req).expect("request on a kept connection");
+        assert_eq!(r.app_status, 0);
+    }
+    drop(client);
+    settle();
+    // N requests on one connection, then the status request: N + 1, not one
+    // more for the wait on the kept connection after its last request.
+    let v = json_status(&s, "json");
+    assert_eq!(v["accepted conn"], u64::from(N) + 1, "{v}");
+}
