@@ -86,11 +86,9 @@ fn prefix_resolves_relative_paths() {
     );
 }
 
-#[test]
-fn daemonize_returns_once_the_pools_are_up() {
-    if !require_root() {
-        return;
-    }
+/// Runs `corral -D` on a one-pool config listening on `listen` (relative
+/// to a fresh temp dir); returns the dir and the launcher's output.
+fn daemonize(listen: &str) -> (tempfile::TempDir, std::process::Output) {
     let dir = tempfile::tempdir().unwrap();
     let _ = Command::new("chmod")
         .args(["a+rx"])
@@ -98,7 +96,7 @@ fn daemonize_returns_once_the_pools_are_up() {
         .status();
     let d = dir.path().display().to_string();
     let conf = format!(
-        "[global]\nerror_log = {d}/error.log\npid = {d}/fpm.pid\n[www]\nlisten = {d}/www.sock\nuser = nobody\npm = static\npm.max_children = 1\n"
+        "[global]\nerror_log = {d}/error.log\npid = {d}/fpm.pid\n[www]\nlisten = {d}/{listen}\nuser = nobody\npm = static\npm.max_children = 1\n"
     );
     std::fs::write(dir.path().join("php-fpm.conf"), conf).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_corral"))
@@ -111,6 +109,15 @@ fn daemonize_returns_once_the_pools_are_up() {
         ])
         .output()
         .unwrap();
+    (dir, out)
+}
+
+#[test]
+fn daemonize_returns_once_the_pools_are_up() {
+    if !require_root() {
+        return;
+    }
+    let (dir, out) = daemonize("www.sock");
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -140,22 +147,7 @@ fn daemonize_failure_is_reported_with_70() {
     if !require_root() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display().to_string();
     // A listen address that cannot be bound (a directory that does not exist).
-    let conf = format!(
-        "[global]\nerror_log = {d}/error.log\n[www]\nlisten = {d}/missing/www.sock\nuser = nobody\npm = static\npm.max_children = 1\n"
-    );
-    std::fs::write(dir.path().join("php-fpm.conf"), conf).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_corral"))
-        .args([
-            "-D",
-            "-y",
-            &format!("{d}/php-fpm.conf"),
-            "--control-socket",
-            &format!("{d}/ctl.sock"),
-        ])
-        .output()
-        .unwrap();
+    let (_dir, out) = daemonize("missing/www.sock");
     assert_ne!(out.status.code(), Some(0));
 }

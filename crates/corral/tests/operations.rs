@@ -14,20 +14,6 @@ fn against_php_fpm() -> bool {
     std::env::var("CORRAL_TEST_AGAINST").as_deref() == Ok("php-fpm")
 }
 
-fn wait_file(path: &std::path::Path, pat: &str, timeout: Duration) -> Option<String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let text = fs::read_to_string(path).unwrap_or_default();
-        if text.contains(pat) {
-            return Some(text);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Starts sleep.php?ms=`ms` (a sleep signals do not cut short) in a
 /// thread (returns its status), once the request is running.
 fn in_flight(s: &Server, ms: u64) -> thread::JoinHandle<Result<u16, String>> {

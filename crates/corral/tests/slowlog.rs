@@ -19,21 +19,6 @@ fn mark_line(file: &str, mark: &str) -> usize {
         + 1
 }
 
-/// Waits until `path` contains `pat`; returns the file's text.
-fn wait_file(path: &std::path::Path, pat: &str, timeout: Duration) -> Option<String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let text = fs::read_to_string(path).unwrap_or_default();
-        if text.contains(pat) {
-            return Some(text);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The frames of a slow-log entry without the varying `[0x...]` addresses:
 /// `sleep() /path/slow.php:9`.
 fn frames(entry: &str) -> Vec<String> {

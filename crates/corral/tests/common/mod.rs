@@ -1329,3 +1329,19 @@ pub fn assert_same(what: &str, corral: &str, fpm: &str) {
         );
     }
 }
+
+/// Waits until `path` contains `pat`; returns the file's text.
+#[allow(dead_code)]
+pub fn wait_file(path: &Path, pat: &str, timeout: Duration) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(pat) {
+            return Some(text);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
