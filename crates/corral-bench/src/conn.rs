@@ -11,8 +11,6 @@
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
-use corral_fastcgi::params::encode_pairs;
-use corral_fastcgi::record::{encode_begin_request, encode_stream, encode_stream_end};
 use corral_fastcgi::{
     parse_response, protocol_status, CgiError, ProtocolError, RecordDecoder, RecordType, Request,
 };
@@ -75,15 +73,7 @@ pub struct Outcome {
 /// Encodes `req` into the exact bytes a client writes: BEGIN_REQUEST, the
 /// PARAMS stream and its terminator, the STDIN stream and its terminator.
 pub fn encode_request(req: &Request) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1024 + req.stdin.len());
-    encode_begin_request(req.id, req.role, req.keep_conn, &mut out);
-    let mut params = Vec::new();
-    encode_pairs(req.params.iter().map(|(n, v)| (n, v)), &mut params);
-    encode_stream(RecordType::Params, req.id, &params, &mut out);
-    encode_stream_end(RecordType::Params, req.id, &mut out);
-    encode_stream(RecordType::Stdin, req.id, &req.stdin, &mut out);
-    encode_stream_end(RecordType::Stdin, req.id, &mut out);
-    out
+    req.encode()
 }
 
 /// An open connection plus its decoding state.

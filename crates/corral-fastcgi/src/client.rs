@@ -8,10 +8,7 @@ use crate::cgi::{parse_response, CgiError, CgiResponse};
 use crate::decode::RecordDecoder;
 use crate::error::ProtocolError;
 use crate::params::{decode_pairs, encode_pairs, Params};
-use crate::record::{
-    encode_abort_request, encode_begin_request, encode_record, encode_stream, encode_stream_end,
-    Record, RecordType,
-};
+use crate::record::{encode_abort_request, encode_record, Record, RecordType};
 use crate::request::Request;
 use crate::server::DEFAULT_MAX_PARAMS_COUNT;
 
@@ -78,15 +75,7 @@ impl<S: Read + Write> Client<S> {
     /// Writes the whole request (begin, params, stdin, terminators) without
     /// reading, so a test can interleave e.g. [`Client::abort`].
     pub fn send_request(&mut self, req: &Request) -> io::Result<()> {
-        let mut out = Vec::with_capacity(64 + req.stdin.len());
-        encode_begin_request(req.id, req.role, req.keep_conn, &mut out);
-        let mut params = Vec::new();
-        encode_pairs(req.params.iter().map(|(n, v)| (n, v)), &mut params);
-        encode_stream(RecordType::Params, req.id, &params, &mut out);
-        encode_stream_end(RecordType::Params, req.id, &mut out);
-        encode_stream(RecordType::Stdin, req.id, &req.stdin, &mut out);
-        encode_stream_end(RecordType::Stdin, req.id, &mut out);
-        self.stream.write_all(&out)?;
+        self.stream.write_all(&req.encode())?;
         self.stream.flush()
     }
 

@@ -38,6 +38,30 @@ fn split_script_path(script_filename: &str) -> (&str, &str) {
 }
 
 impl Request {
+    /// The exact bytes a client writes for this request: BEGIN_REQUEST, the
+    /// PARAMS stream and its terminator, the STDIN stream and its terminator.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1024 + self.stdin.len());
+        crate::record::encode_begin_request(self.id, self.role, self.keep_conn, &mut out);
+        let mut params = Vec::new();
+        crate::params::encode_pairs(self.params.iter().map(|(n, v)| (n, v)), &mut params);
+        crate::record::encode_stream(
+            crate::record::RecordType::Params,
+            self.id,
+            &params,
+            &mut out,
+        );
+        crate::record::encode_stream_end(crate::record::RecordType::Params, self.id, &mut out);
+        crate::record::encode_stream(
+            crate::record::RecordType::Stdin,
+            self.id,
+            &self.stdin,
+            &mut out,
+        );
+        crate::record::encode_stream_end(crate::record::RecordType::Stdin, self.id, &mut out);
+        out
+    }
+
     /// An empty responder request with id 1.
     pub fn new() -> Self {
         Self::default()
