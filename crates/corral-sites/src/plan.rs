@@ -298,14 +298,7 @@ fn converge(
     }
     let ws = spec.webserver;
     if vhost_changed {
-        t.step("webserver-test", |t| {
-            let cmd = webserver::test_command(paths, ws);
-            t.note(format!("run `{cmd}`"));
-            if !t.dry_run {
-                webserver::run_shell(&cmd)?;
-            }
-            Ok(())
-        })?;
+        webserver_test_step(t, paths, ws)?;
     }
 
     // ---- reloads
@@ -334,15 +327,7 @@ fn converge(
         pool_running = spec.enabled && fpm::reachable(&paths.control_socket);
     }
     if vhost_changed {
-        t.step("webserver-reload", |t| {
-            let cmd = webserver::reload_command(paths, ws);
-            t.note(format!("run `{cmd}`"));
-            if !t.dry_run {
-                t.reloaded(Reload::WebServer(cmd.clone()));
-                webserver::run_shell(&cmd)?;
-            }
-            Ok(())
-        })?;
+        webserver_reload_step(t, paths, ws)?;
     }
 
     // ---- verify
@@ -572,14 +557,7 @@ pub fn remove(paths: &Paths, rec: &Record, keep_files: bool, opts: RunOptions) -
             })?;
         }
         if vhost_changed {
-            t.step("webserver-test", |t| {
-                let cmd = webserver::test_command(paths, spec.webserver);
-                t.note(format!("run `{cmd}`"));
-                if !t.dry_run {
-                    webserver::run_shell(&cmd)?;
-                }
-                Ok(())
-            })?;
+            webserver_test_step(t, paths, spec.webserver)?;
         }
         if pool_changed {
             t.step("pool-reload", |t| {
@@ -597,15 +575,7 @@ pub fn remove(paths: &Paths, rec: &Record, keep_files: bool, opts: RunOptions) -
             })?;
         }
         if vhost_changed {
-            t.step("webserver-reload", |t| {
-                let cmd = webserver::reload_command(paths, spec.webserver);
-                t.note(format!("run `{cmd}`"));
-                if !t.dry_run {
-                    t.reloaded(Reload::WebServer(cmd.clone()));
-                    webserver::run_shell(&cmd)?;
-                }
-                Ok(())
-            })?;
+            webserver_reload_step(t, paths, spec.webserver)?;
         }
         t.step("socket", |t| {
             let sock = paths.socket(domain);
@@ -648,4 +618,29 @@ pub fn remove(paths: &Paths, rec: &Record, keep_files: bool, opts: RunOptions) -
         Ok(())
     })?;
     Ok(txn)
+}
+
+/// Step "webserver-test": the web server's own configuration check.
+fn webserver_test_step(t: &mut Txn, paths: &Paths, ws: WebServer) -> Result<()> {
+    t.step("webserver-test", |t| {
+        let cmd = webserver::test_command(paths, ws);
+        t.note(format!("run `{cmd}`"));
+        if !t.dry_run {
+            webserver::run_shell(&cmd)?;
+        }
+        Ok(())
+    })
+}
+
+/// Step "webserver-reload", recorded so a rollback reloads again.
+fn webserver_reload_step(t: &mut Txn, paths: &Paths, ws: WebServer) -> Result<()> {
+    t.step("webserver-reload", |t| {
+        let cmd = webserver::reload_command(paths, ws);
+        t.note(format!("run `{cmd}`"));
+        if !t.dry_run {
+            t.reloaded(Reload::WebServer(cmd.clone()));
+            webserver::run_shell(&cmd)?;
+        }
+        Ok(())
+    })
 }
