@@ -1,68 +1,34 @@
-//! The control socket: how `corral reload` and `corral status` reach a
-//! running master. One line in, one answer out, then the connection closes.
-//! The socket is 0600 and owned by the master's user (root), so only root
-//! can reload or read every pool's status.
+//! The master's side of the control socket (the wire format and the client
+//! are in `corral_ipc::control`): reload on request, and every pool's
+//! status as JSON.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
-use std::time::Duration;
+use std::os::unix::net::UnixStream;
+
+use corral_ipc::control::{ControlReply, ControlRequest};
 
 use corral_status::{ProcState, Reader};
 
 use crate::master::Master;
 
-pub fn listen(path: &Path) -> std::io::Result<UnixListener> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    if UnixStream::connect(path).is_ok() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::AddrInUse,
-            "another corral master answers on it",
-        ));
-    }
-    let _ = std::fs::remove_file(path);
-    let l = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    l.set_nonblocking(true)?;
-    Ok(l)
-}
-
-/// Answer one client. The read is bounded in time so a silent client
-/// cannot stall the master.
+/// Answer one client. The read is bounded in size and time so a silent or
+/// flooding client cannot stall the master.
 pub(crate) fn serve(m: &mut Master, stream: UnixStream) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-    let mut line = String::new();
-    let mut reader = BufReader::new(match stream.try_clone() {
-        Ok(s) => s,
-        Err(_) => return,
-    });
-    if reader.read_line(&mut line).is_err() || line.len() > 4096 {
-        return;
-    }
-    let mut words = line.split_whitespace();
-    let answer = match words.next() {
-        Some("reload") => {
-            let pools: Vec<String> = words.map(str::to_string).collect();
+    let reply = match corral_ipc::control::read_request(&stream) {
+        Ok(ControlRequest::Reload { pools }) => {
             let only = (!pools.is_empty()).then_some(pools.as_slice());
             match m.reload(only) {
-                Ok(summary) => format!("OK\n{summary}\n"),
-                Err(e) => format!("ERROR\n{e}\n"),
+                Ok(summary) => ControlReply::ok(summary),
+                Err(e) => ControlReply::error(e.to_string()),
             }
         }
-        Some("status") => {
-            let pool = words.next().map(str::to_string);
-            status_json(m, pool.as_deref())
-                .map_or_else(|e| format!("ERROR\n{e}\n"), |j| format!("OK\n{j}\n"))
-        }
-        _ => "ERROR\nunknown command (reload [POOL...] | status [POOL])\n".to_string(),
+        Ok(ControlRequest::Status { pool }) => match status_json(m, pool.as_deref()) {
+            Ok(j) => ControlReply::ok(j),
+            Err(e) => ControlReply::error(e),
+        },
+        Err(corral_ipc::control::ControlError::Read(_)) => return,
+        Err(e) => ControlReply::error(e.to_string()),
     };
-    let mut w = stream;
-    let _ = w.write_all(answer.as_bytes());
+    corral_ipc::control::write_reply(&stream, &reply);
 }
 
 /// Every pool (or one) as JSON: counters and each process, from the
@@ -139,16 +105,4 @@ fn status_json(m: &Master, only: Option<&str>) -> Result<String, String> {
         }
     }
     Ok(serde_json::Value::Array(pools).to_string())
-}
-
-/// Client side: send one command, return (ok, text).
-pub fn request(path: &Path, command: &str) -> std::io::Result<(bool, String)> {
-    let mut s = UnixStream::connect(path)?;
-    s.set_read_timeout(Some(Duration::from_secs(120)))?;
-    s.write_all(command.as_bytes())?;
-    s.write_all(b"\n")?;
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut s, &mut out)?;
-    let (head, rest) = out.split_once('\n').unwrap_or((out.as_str(), ""));
-    Ok((head == "OK", rest.trim_end().to_string()))
 }

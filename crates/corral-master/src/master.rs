@@ -207,12 +207,11 @@ fn start(opts: &mut MasterOptions, config: Config, mut log: Logger) -> i32 {
     // a second master on the host must not fail because the default path
     // is taken.
     let control = match &opts.control_socket {
-        Some(path) => match control::listen(path) {
+        Some(path) => match corral_ipc::control::bind(path) {
             Ok(l) => Some(l),
             Err(e) => {
                 log.warning(&format!(
-                    "unable to open the control socket '{}': {e}; 'corral reload' and 'corral status' will not reach this master (signals still work)",
-                    path.display()
+                    "{e}; 'corral reload' and 'corral status' will not reach this master (signals still work)"
                 ));
                 None
             }

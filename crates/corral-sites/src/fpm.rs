@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use corral_ipc::control::{ControlReply, ControlRequest};
+
 use crate::error::{Result, SitesError};
 
 /// What a pool reload did.
@@ -24,9 +26,12 @@ pub fn reload_pool(socket: &Path, pool: &str) -> Result<Reloaded> {
     if !reachable(socket) {
         return Ok(Reloaded::NotRunning);
     }
-    match corral_master::control::request(socket, &format!("reload {pool}")) {
-        Ok((true, text)) => Ok(Reloaded::Done(text)),
-        Ok((false, text)) => Err(SitesError::Corral {
+    let req = ControlRequest::Reload {
+        pools: vec![pool.to_string()],
+    };
+    match corral_ipc::control::request(socket, &req) {
+        Ok(ControlReply { ok: true, text }) => Ok(Reloaded::Done(text)),
+        Ok(ControlReply { ok: false, text }) => Err(SitesError::Corral {
             socket: socket.to_path_buf(),
             why: format!("reload {pool} failed: {text}"),
         }),
@@ -43,10 +48,12 @@ pub fn pool_pids(socket: &Path) -> Option<Vec<(String, Vec<i32>)>> {
     if !reachable(socket) {
         return None;
     }
-    let (ok, text) = corral_master::control::request(socket, "status").ok()?;
-    if !ok {
+    let reply =
+        corral_ipc::control::request(socket, &ControlRequest::Status { pool: None }).ok()?;
+    if !reply.ok {
         return None;
     }
+    let text = reply.text;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     Some(
         v.as_array()?

@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use corral_config::{ConfigErrors, Level, LoadOptions, LogLevel};
+use corral_ipc::control::{ControlReply, ControlRequest};
 use corral_master::{Logger, MasterOptions, EXIT_CONFIG, EXIT_OK, EXIT_SOFTWARE};
 
 const EXIT_USAGE: i32 = 64;
@@ -363,16 +364,12 @@ fn reload(args: &[String]) -> i32 {
         eprintln!("usage: corral reload [POOL...] [--control-socket PATH]");
         return EXIT_USAGE;
     }
-    let cmd = std::iter::once("reload".to_string())
-        .chain(pools)
-        .collect::<Vec<_>>()
-        .join(" ");
-    match corral_master::control::request(&sock, &cmd) {
-        Ok((true, text)) => {
+    match corral_ipc::control::request(&sock, &ControlRequest::Reload { pools }) {
+        Ok(ControlReply { ok: true, text }) => {
             println!("{text}");
             EXIT_OK
         }
-        Ok((false, text)) => {
+        Ok(ControlReply { ok: false, text }) => {
             eprintln!("{text}");
             EXIT_CONFIG
         }
@@ -387,21 +384,17 @@ fn reload(args: &[String]) -> i32 {
 fn status(args: &[String]) -> i32 {
     let (sock, rest) = control_arg(args);
     let json = rest.iter().any(|a| a == "--json");
-    let pool = rest.iter().find(|a| !a.starts_with('-'));
-    let cmd = match pool {
-        Some(p) => format!("status {p}"),
-        None => "status".to_string(),
-    };
-    match corral_master::control::request(&sock, &cmd) {
-        Ok((true, text)) if json => {
+    let pool = rest.iter().find(|a| !a.starts_with('-')).cloned();
+    match corral_ipc::control::request(&sock, &ControlRequest::Status { pool }) {
+        Ok(ControlReply { ok: true, text }) if json => {
             println!("{text}");
             EXIT_OK
         }
-        Ok((true, text)) => {
+        Ok(ControlReply { ok: true, text }) => {
             print!("{}", status_text(&text));
             EXIT_OK
         }
-        Ok((false, text)) => {
+        Ok(ControlReply { ok: false, text }) => {
             eprintln!("{text}");
             EXIT_SOFTWARE
         }

@@ -1,0 +1,186 @@
+//! The prototype's arguments. They travel in one environment variable so
+//! that the process title stays exactly php-fpm's `php-fpm: pool NAME`,
+//! which monitoring scripts grep for.
+
+/// Set (to the encoded [`PrototypeArgs`]) when `corral` is exec'd as a
+/// prototype; the prototype removes it from its environment at once.
+pub const PROTOTYPE_ENV: &str = "CORRAL_PROTOTYPE";
+
+/// Separates the arguments in the environment value: a control character
+/// no pool name, path or `-d` define can contain.
+const SEP: char = '\u{1f}';
+
+/// What PHP is started with: php-fpm's `-c`, `-n` and `-d`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhpArgs {
+    pub ini_path: Option<String>,
+    pub no_ini: bool,
+    pub defines: Vec<String>,
+}
+
+impl PhpArgs {
+    /// The same options as php-fpm command-line words, in order.
+    pub fn to_words(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(c) = &self.ini_path {
+            out.extend(["-c".to_string(), c.clone()]);
+        }
+        if self.no_ini {
+            out.push("-n".into());
+        }
+        for d in &self.defines {
+            out.extend(["-d".to_string(), d.clone()]);
+        }
+        out
+    }
+}
+
+/// Everything a prototype is told besides its descriptors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrototypeArgs {
+    pub pool: String,
+    /// Size of the pool's scoreboard, in 64-bit words.
+    pub board_words: usize,
+    /// A `<pool>_status` pool: its parent's name and scoreboard size.
+    pub status_of: Option<(String, usize)>,
+    /// Whether descriptor 7 holds the pool's access.log.
+    pub access_log: bool,
+    pub php: PhpArgs,
+}
+
+/// The environment value is not a prototype's arguments.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgsError {
+    #[error("unknown prototype argument '{0}'")]
+    Unknown(String),
+    #[error("prototype argument '{0}' needs a value")]
+    MissingValue(&'static str),
+    #[error("prototype argument '{0}' is not a number: '{1}'")]
+    NotANumber(&'static str, String),
+    #[error("no --pool given to the prototype")]
+    NoPool,
+    #[error("--status-of and --status-words go together")]
+    StatusHalf,
+}
+
+impl PrototypeArgs {
+    pub fn encode(&self) -> String {
+        let mut w = vec![
+            "--pool".to_string(),
+            self.pool.clone(),
+            "--board-words".into(),
+            self.board_words.to_string(),
+        ];
+        if let Some((parent, words)) = &self.status_of {
+            w.extend([
+                "--status-of".to_string(),
+                parent.clone(),
+                "--status-words".into(),
+                words.to_string(),
+            ]);
+        }
+        if self.access_log {
+            w.push("--access-log".into());
+        }
+        w.extend(self.php.to_words());
+        w.join(&SEP.to_string())
+    }
+
+    pub fn decode(value: &str) -> Result<PrototypeArgs, ArgsError> {
+        let mut pool = None;
+        let mut board_words = 0;
+        let mut status_of: Option<String> = None;
+        let mut status_words: Option<usize> = None;
+        let mut access_log = false;
+        let mut php = PhpArgs::default();
+        let mut it = value.split(SEP).filter(|w| !w.is_empty());
+        fn value_of<'a>(
+            it: &mut impl Iterator<Item = &'a str>,
+            name: &'static str,
+        ) -> Result<&'a str, ArgsError> {
+            it.next().ok_or(ArgsError::MissingValue(name))
+        }
+        fn num(v: &str, name: &'static str) -> Result<usize, ArgsError> {
+            v.parse()
+                .map_err(|_| ArgsError::NotANumber(name, v.to_string()))
+        }
+        while let Some(word) = it.next() {
+            match word {
+                "--pool" => pool = Some(value_of(&mut it, "--pool")?.to_string()),
+                "--board-words" => {
+                    board_words = num(value_of(&mut it, "--board-words")?, "--board-words")?
+                }
+                "--status-of" => status_of = Some(value_of(&mut it, "--status-of")?.to_string()),
+                "--status-words" => {
+                    status_words =
+                        Some(num(value_of(&mut it, "--status-words")?, "--status-words")?)
+                }
+                "--access-log" => access_log = true,
+                "-c" => php.ini_path = Some(value_of(&mut it, "-c")?.to_string()),
+                "-n" => php.no_ini = true,
+                "-d" => php.defines.push(value_of(&mut it, "-d")?.to_string()),
+                other => return Err(ArgsError::Unknown(other.to_string())),
+            }
+        }
+        let status_of = match (status_of, status_words) {
+            (Some(p), Some(w)) => Some((p, w)),
+            (None, None) => None,
+            _ => return Err(ArgsError::StatusHalf),
+        };
+        Ok(PrototypeArgs {
+            pool: pool.ok_or(ArgsError::NoPool)?,
+            board_words,
+            status_of,
+            access_log,
+            php,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    // Anything but the separator, and not empty (empty words are skipped).
+    const WORD: &str = "[^\u{1f}]{1,20}";
+
+    proptest! {
+        #[test]
+        fn round_trips(
+            pool in WORD,
+            board_words in any::<usize>(),
+            status in proptest::option::of((WORD, any::<usize>())),
+            access_log in any::<bool>(),
+            ini_path in proptest::option::of(WORD),
+            no_ini in any::<bool>(),
+            defines in proptest::collection::vec(WORD, 0..4),
+        ) {
+            let a = PrototypeArgs {
+                pool,
+                board_words,
+                status_of: status,
+                access_log,
+                php: PhpArgs { ini_path, no_ini, defines },
+            };
+            prop_assert_eq!(PrototypeArgs::decode(&a.encode()), Ok(a));
+        }
+    }
+
+    #[test]
+    fn rejects_what_it_does_not_know() {
+        assert_eq!(
+            PrototypeArgs::decode("--pool\u{1f}www\u{1f}--bogus"),
+            Err(ArgsError::Unknown("--bogus".into()))
+        );
+        assert_eq!(PrototypeArgs::decode("-n"), Err(ArgsError::NoPool));
+        assert_eq!(
+            PrototypeArgs::decode("--pool\u{1f}a\u{1f}--status-of\u{1f}b"),
+            Err(ArgsError::StatusHalf)
+        );
+        assert_eq!(
+            PrototypeArgs::decode("--pool\u{1f}a\u{1f}--board-words\u{1f}x"),
+            Err(ArgsError::NotANumber("--board-words", "x".into()))
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! The control socket: how `corral reload`, `corral status` and `corral
+//! site` reach a running master. One request line in, one reply out, then
+//! the connection closes. The socket is 0600 and owned by the master's user
+//! (root), so only root can reload or read every pool's status.
+//!
+//! Wire form: the request is `reload [POOL...]` or `status [POOL]` and a
+//! newline; the reply is `OK` or `ERROR`, a newline, and free text.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::time::Duration;
+
+/// The longest request line the master reads.
+pub const MAX_REQUEST: usize = 4096;
+
+/// How long the master waits on a client: a silent client cannot stall it.
+pub const SERVER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a client waits for a reply: a reload of many pools validates
+/// the whole configuration first.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlRequest {
+    /// Reload the named pools, or every pool when the list is empty.
+    Reload { pools: Vec<String> },
+    /// Every pool's status, or one pool's, as JSON.
+    Status { pool: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlReply {
+    pub ok: bool,
+    pub text: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("unknown command (reload [POOL...] | status [POOL])")]
+    Unknown,
+    #[error("'status' takes at most one pool")]
+    StatusArgs,
+    #[error("the request is longer than {MAX_REQUEST} bytes")]
+    TooLong,
+    #[error("cannot read the request: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("unable to open the control socket '{0}': another corral master answers on it")]
+    InUse(String),
+    #[error("unable to open the control socket '{path}': {source}")]
+    Bind {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ControlRequest {
+    pub fn encode(&self) -> String {
+        match self {
+            ControlRequest::Reload { pools } if pools.is_empty() => "reload\n".into(),
+            ControlRequest::Reload { pools } => format!("reload {}\n", pools.join(" ")),
+            ControlRequest::Status { pool: None } => "status\n".into(),
+            ControlRequest::Status { pool: Some(p) } => format!("status {p}\n"),
+        }
+    }
+
+    pub fn decode(line: &str) -> Result<ControlRequest, ControlError> {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("reload") => Ok(ControlRequest::Reload {
+                pools: words.map(str::to_string).collect(),
+            }),
+            Some("status") => {
+                let pool = words.next().map(str::to_string);
+                if words.next().is_some() {
+                    return Err(ControlError::StatusArgs);
+                }
+                Ok(ControlRequest::Status { pool })
+            }
+            _ => Err(ControlError::Unknown),
+        }
+    }
+}
+
+impl ControlReply {
+    pub fn ok(text: impl Into<String>) -> ControlReply {
+        ControlReply {
+            ok: true,
+            text: text.into(),
+        }
+    }
+    pub fn error(text: impl Into<String>) -> ControlReply {
+        ControlReply {
+            ok: false,
+            text: text.into(),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        format!(
+            "{}\n{}\n",
+            if self.ok { "OK" } else { "ERROR" },
+            self.text.trim_end()
+        )
+    }
+
+    pub fn decode(raw: &str) -> ControlReply {
+        let (head, rest) = raw.split_once('\n').unwrap_or((raw, ""));
+        ControlReply {
+            ok: head == "OK",
+            text: rest.trim_end().to_string(),
+        }
+    }
+}
+
+/// Bind the master's control socket, refusing to steal it from a master
+/// that still answers there.
+pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
+    let fail = |source| ControlError::Bind {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    if UnixStream::connect(path).is_ok() {
+        return Err(ControlError::InUse(path.display().to_string()));
+    }
+    let _ = std::fs::remove_file(path);
+    let l = UnixListener::bind(path).map_err(fail)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+    l.set_nonblocking(true).map_err(fail)?;
+    Ok(l)
+}
+
+/// The master's side: read one request, bounded in size and time.
+pub fn read_request(stream: &UnixStream) -> Result<ControlRequest, ControlError> {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(SERVER_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(SERVER_TIMEOUT));
+    let mut line = String::new();
+    let mut reader = BufReader::new(stream.take(MAX_REQUEST as u64 + 1));
+    reader.read_line(&mut line).map_err(ControlError::Read)?;
+    if line.len() > MAX_REQUEST {
+        return Err(ControlError::TooLong);
+    }
+    ControlRequest::decode(&line)
+}
+
+/// The master's side: answer and let the connection close.
+pub fn write_reply(mut stream: &UnixStream, reply: &ControlReply) {
+    let _ = stream.write_all(reply.encode().as_bytes());
+}
+
+/// The client's side: send one request and read the whole reply.
+pub fn request(path: &Path, req: &ControlRequest) -> std::io::Result<ControlReply> {
+    let mut s = UnixStream::connect(path)?;
+    s.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    s.write_all(req.encode().as_bytes())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(ControlReply::decode(&out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NAME: &str = "[A-Za-z0-9_.-]{1,16}";
+
+    fn requests() -> impl Strategy<Value = ControlRequest> {
+        prop_oneof![
+            proptest::collection::vec(NAME, 0..5)
+                .prop_map(|pools| ControlRequest::Reload { pools }),
+            proptest::option::of(NAME).prop_map(|pool| ControlRequest::Status { pool }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn requests_round_trip(r in requests()) {
+            prop_assert_eq!(ControlRequest::decode(&r.encode()).unwrap(), r);
+        }
+
+        #[test]
+        fn replies_round_trip(ok in any::<bool>(), text in "[^\r]{0,200}") {
+            let r = ControlReply { ok, text: text.trim_end().to_string() };
+            prop_assert_eq!(ControlReply::decode(&r.encode()), r);
+        }
+    }
+
+    #[test]
+    fn unknown_commands_are_refused() {
+        assert!(matches!(
+            ControlRequest::decode("restart www"),
+            Err(ControlError::Unknown)
+        ));
+        assert!(matches!(
+            ControlRequest::decode("status a b"),
+            Err(ControlError::StatusArgs)
+        ));
+        assert!(matches!(
+            ControlRequest::decode(""),
+            Err(ControlError::Unknown)
+        ));
+    }
+
+    #[test]
+    fn a_request_crosses_a_real_socket() {
+        let dir = std::env::temp_dir().join(format!("corral-ipc-{}", std::process::id()));
+        let path = dir.join("control.sock");
+        let listener = bind(&path).unwrap();
+        assert!(matches!(bind(&path), Err(ControlError::InUse(_))));
+        let server = std::thread::spawn(move || loop {
+            match listener.accept() {
+                // The first connection is bind()'s own probe: it sends nothing.
+                Ok((s, _)) => match read_request(&s) {
+                    Ok(req) => {
+                        write_reply(&s, &ControlReply::ok(format!("{req:?}")));
+                        return;
+                    }
+                    Err(e) => write_reply(&s, &ControlReply::error(e.to_string())),
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        });
+        let reply = request(
+            &path,
+            &ControlRequest::Reload {
+                pools: vec!["www".into()],
+            },
+        )
+        .unwrap();
+        server.join().unwrap();
+        assert!(reply.ok);
+        assert!(reply.text.contains("www"), "{reply:?}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
