@@ -35,6 +35,25 @@ impl PhpArgs {
     }
 }
 
+impl PhpArgs {
+    /// Read php-fpm's `-c PATH`, `-n` and `-d NAME=VALUE` words (as the
+    /// master keeps them from its own command line); other words are not
+    /// PHP's and are ignored.
+    pub fn from_words(words: &[String]) -> PhpArgs {
+        let mut out = PhpArgs::default();
+        let mut it = words.iter();
+        while let Some(w) = it.next() {
+            match w.as_str() {
+                "-c" => out.ini_path = it.next().cloned(),
+                "-n" => out.no_ini = true,
+                "-d" => out.defines.extend(it.next().cloned()),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
 /// Everything a prototype is told besides its descriptors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrototypeArgs {
@@ -165,6 +184,16 @@ mod tests {
             };
             prop_assert_eq!(PrototypeArgs::decode(&a.encode()), Ok(a));
         }
+    }
+
+    #[test]
+    fn php_words_round_trip() {
+        let php = PhpArgs {
+            ini_path: Some("/etc/php.ini".into()),
+            no_ini: true,
+            defines: vec!["a=1".into(), "b=2".into()],
+        };
+        assert_eq!(PhpArgs::from_words(&php.to_words()), php);
     }
 
     #[test]

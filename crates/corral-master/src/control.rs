@@ -36,7 +36,7 @@ pub(crate) fn serve(m: &mut Master, stream: UnixStream) {
 fn status_json(m: &Master, only: Option<&str>) -> Result<String, String> {
     let now = corral_status::now_us();
     let mut pools = Vec::new();
-    for sup in &m.pools {
+    for sup in m.pools.values() {
         if only.is_some_and(|n| n != sup.name) {
             continue;
         }
@@ -53,7 +53,7 @@ fn status_json(m: &Master, only: Option<&str>) -> Result<String, String> {
         for g in sup.current.iter().chain(sup.retiring.iter()) {
             let reader = Reader::new(g.board.words());
             accepted += reader.accepted_conn();
-            if sup.current.as_ref().is_some_and(|c| std::ptr::eq(c, g)) {
+            if sup.is_current(g.id) {
                 pm = g.cfg.pm.name();
                 max_reached = g.pm.max_children_reached;
             }

@@ -4,18 +4,22 @@
 //! one, and handles signals and the control socket.
 
 pub mod control;
+pub mod error;
+pub mod ids;
 pub mod listen;
 pub mod log;
 pub mod master;
+pub mod os;
 pub mod php_ini;
 pub mod pm;
 pub mod pool;
 mod prototypes;
 mod reload;
+pub mod restart;
 pub mod slowlog;
 pub mod systemd;
 pub mod timeouts;
 pub mod users;
 
 pub use log::Logger;
-pub use master::{run, MasterOptions, EXIT_CONFIG, EXIT_OK, EXIT_SOFTWARE, PROTOTYPE_ENV};
+pub use master::{run, MasterOptions, EXIT_CONFIG, EXIT_OK, EXIT_SOFTWARE};

@@ -3,74 +3,18 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use corral_config::{LogLevel, Pool};
+use corral_ipc::{Channel, ToPrototype, WaitStatus};
 use corral_status::{ProcState, Reader};
-use corral_sys::nix::unistd::Pid;
 use corral_sys::shm::SharedWords;
+
+use crate::ids::GenId;
+use crate::restart::RestartPolicy;
 
 use crate::log::Logger;
 use crate::pm::{self, Action, PmState, PoolView, WorkerView};
-
-/// What the prototype said, parsed strictly: it runs as the tenant and is
-/// not trusted.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ProtoMsg {
-    /// Up, with the slow-log layout (addresses and offsets) when sent.
-    Ready(Option<crate::slowlog::Layout>),
-    Started {
-        pid: i32,
-        slot: usize,
-    },
-    Exited {
-        pid: i32,
-        status: i32,
-    },
-    Error(String),
-}
-
-impl ProtoMsg {
-    pub fn parse(bytes: &[u8]) -> Option<ProtoMsg> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        let mut it = text.splitn(2, ' ');
-        let verb = it.next()?;
-        let rest = it.next().unwrap_or("");
-        let nums = |s: &str| -> Option<(i64, i64)> {
-            let mut w = s.split(' ');
-            let a = w.next()?.parse().ok()?;
-            let b = w.next()?.parse().ok()?;
-            w.next().is_none().then_some((a, b))
-        };
-        match verb {
-            "ready" if rest.is_empty() => Some(ProtoMsg::Ready(None)),
-            "ready" => {
-                let nums: Option<Vec<u64>> = rest.split(' ').map(|w| w.parse().ok()).collect();
-                Some(ProtoMsg::Ready(crate::slowlog::Layout::from_words(&nums?)))
-            }
-            "started" => {
-                let (pid, slot) = nums(rest)?;
-                (pid > 1 && pid <= i32::MAX as i64 && slot >= 0).then_some(ProtoMsg::Started {
-                    pid: pid as i32,
-                    slot: slot as usize,
-                })
-            }
-            "exited" => {
-                let (pid, status) = nums(rest)?;
-                (pid > 1 && pid <= i32::MAX as i64 && (0..=0xffff).contains(&status)).then_some(
-                    ProtoMsg::Exited {
-                        pid: pid as i32,
-                        status: status as i32,
-                    },
-                )
-            }
-            "error" => Some(ProtoMsg::Error(
-                rest.chars().take(512).filter(|c| !c.is_control()).collect(),
-            )),
-            _ => None,
-        }
-    }
-}
 
 pub struct Worker {
     pub slot: usize,
@@ -93,16 +37,19 @@ pub struct Capture {
 }
 
 pub struct Prototype {
-    pub pid: Pid,
-    pub ctl: OwnedFd,
+    pub pid: i32,
+    pub ctl: Channel,
     pub ready: bool,
     pub layout: Option<crate::slowlog::Layout>,
+    /// For the restart policy: how long it lived.
+    pub started: Instant,
 }
 
 /// One prototype and its workers, running one version of a pool's
 /// configuration. A reload starts a new generation beside the old one, which
 /// then drains.
 pub struct Generation {
+    pub id: GenId,
     pub cfg: Pool,
     pub board: SharedWords,
     pub board_fd: OwnedFd,
@@ -114,7 +61,9 @@ pub struct Generation {
     /// php-fpm does; start-up and pm spawns are DEBUG).
     pub reserved: Vec<(usize, bool)>,
     pub pm: PmState,
+    /// When to start the prototype again after it died or failed to start.
     pub restart_at: Option<Instant>,
+    pub restarts: RestartPolicy,
     pub initial_done: bool,
     /// Retiring: "quit" has been sent; no more spawns or restarts.
     pub quit_sent: bool,
@@ -138,9 +87,13 @@ pub struct Generation {
 }
 
 impl Generation {
-    pub fn new(cfg: Pool) -> Result<Generation, corral_sys::SysError> {
+    pub fn new(id: GenId, cfg: Pool) -> Result<Generation, crate::error::PoolError> {
+        use crate::error::PoolError;
         let access_log = match &cfg.access_log {
-            Some(path) => Some(open_log(path)?),
+            Some(path) => Some(open_log(path).map_err(|source| PoolError::AccessLog {
+                pool: cfg.name.clone(),
+                source,
+            })?),
             None => None,
         };
         // Room for max_children plus workers still finishing after a stop.
@@ -148,9 +101,14 @@ impl Generation {
         let (board, board_fd) = SharedWords::create(
             &format!("corral-{}", cfg.name),
             corral_status::region_words(nslots),
-        )?;
+        )
+        .map_err(|source| PoolError::Scoreboard {
+            pool: cfg.name.clone(),
+            source,
+        })?;
         Reader::new(board.words()).format(nslots);
         let mut gen = Generation {
+            id,
             cfg,
             board,
             board_fd,
@@ -160,6 +118,7 @@ impl Generation {
             reserved: Vec::new(),
             pm: PmState::default(),
             restart_at: None,
+            restarts: RestartPolicy::default(),
             initial_done: false,
             quit_sent: false,
             drain_deadline: None,
@@ -211,7 +170,7 @@ impl Generation {
     pub fn retire(&mut self, grace: std::time::Duration) {
         if !self.quit_sent {
             self.quit_sent = true;
-            self.send("quit");
+            self.send(&ToPrototype::Quit);
             self.drain_deadline = Some(Instant::now() + grace);
         }
     }
@@ -243,11 +202,15 @@ impl Generation {
             .collect()
     }
 
-    pub fn send(&self, msg: &str) -> bool {
+    /// Tell a ready prototype something; false when there is none to tell
+    /// (not started, not ready yet, or gone).
+    pub fn send(&self, msg: &ToPrototype) -> bool {
+        self.send_with(msg, &[])
+    }
+
+    pub fn send_with(&self, msg: &ToPrototype, fds: &[RawFd]) -> bool {
         match &self.proto {
-            Some(p) if p.ready => {
-                corral_sys::socket::send_with_fds(p.ctl.as_raw_fd(), msg.as_bytes(), &[]).is_ok()
-            }
+            Some(p) if p.ready => p.ctl.send(msg, fds).is_ok(),
             _ => false,
         }
     }
@@ -273,7 +236,7 @@ impl Generation {
                 return;
             }
             let Some(slot) = self.free_slot() else { return };
-            if self.send(&format!("spawn {slot}")) {
+            if self.send(&ToPrototype::Spawn { slot: slot as u32 }) {
                 self.reserved.push((slot, replacement));
                 *room -= 1;
             }
@@ -301,7 +264,7 @@ impl Generation {
                 Action::StopIdle(pid) => {
                     if let Some(w) = self.workers.get_mut(&pid) {
                         w.stopped_by_pm = true;
-                        self.send(&format!("stop {pid}"));
+                        self.send(&ToPrototype::Stop { pid });
                     }
                 }
                 Action::Log(level, msg) => log.log(level, &msg),
@@ -375,9 +338,21 @@ impl Generation {
             && self.workers.len() < self.cfg.pm_max_children as usize
     }
 
-    /// Record a worker the prototype started; the pid must really be the
-    /// prototype's child and the slot one we reserved.
-    pub fn started(&mut self, pid: i32, slot: usize, fds: Vec<OwnedFd>, log: &mut Logger) {
+    /// Record a worker the prototype started. The slot must be one we
+    /// reserved, and the pid the prototype's child: `parent` is what the
+    /// kernel says its parent is. A worker that already exited (fast
+    /// recycling: `pm.max_requests = 2`) has no parent to show any more;
+    /// its exit report follows on the same channel, so it is recorded and
+    /// then removed, without a false alarm. Signals are never sent on the
+    /// strength of this record alone: every kill checks the parent again.
+    pub fn started(
+        &mut self,
+        pid: i32,
+        slot: usize,
+        parent: Option<i32>,
+        fds: Vec<OwnedFd>,
+        log: &mut Logger,
+    ) {
         let Some(pos) = self.reserved.iter().position(|r| r.0 == slot) else {
             log.warning(&format!(
                 "[pool {}] prototype reported an unexpected slot {slot}",
@@ -386,8 +361,8 @@ impl Generation {
             return;
         };
         let (_, replacement) = self.reserved.remove(pos);
-        let proto = self.proto.as_ref().map(|p| p.pid.as_raw());
-        if corral_sys::process::parent_of(pid) != proto {
+        let proto = self.proto.as_ref().map(|p| p.pid);
+        if parent.is_some() && parent != proto {
             log.warning(&format!(
                 "[pool {}] prototype reported pid {pid} which is not its child",
                 self.cfg.name
@@ -430,7 +405,13 @@ impl Generation {
     }
 
     /// A worker is gone. Returns whether it should be replaced.
-    pub fn exited(&mut self, pid: i32, status: i32, normal_state: bool, log: &mut Logger) -> bool {
+    pub fn exited(
+        &mut self,
+        pid: i32,
+        status: WaitStatus,
+        normal_state: bool,
+        log: &mut Logger,
+    ) -> bool {
         let Some(mut w) = self.workers.remove(&pid) else {
             return false;
         };
@@ -443,7 +424,7 @@ impl Generation {
         }
         let elapsed = w.started.elapsed();
         let how = describe_status(status);
-        let clean = status >> 8 == 0 && status & 0x7f == 0 || status & 0x7f == libc::SIGQUIT;
+        let clean = status.code() == Some(0) || status.signal() == Some(libc::SIGQUIT);
         let level = if !normal_state {
             LogLevel::Debug
         } else if clean {
@@ -554,15 +535,14 @@ fn emit(cfg: &Pool, pid: i32, stream: &str, line: &[u8], cut: bool, log: &mut Lo
 }
 
 /// php-fpm's wording for a wait status.
-pub fn describe_status(status: i32) -> String {
-    let sig = status & 0x7f;
-    if sig == 0 {
-        return format!("with code {}", (status >> 8) & 0xff);
-    }
+pub fn describe_status(status: WaitStatus) -> String {
+    let Some(sig) = status.signal() else {
+        return format!("with code {}", status.code().unwrap_or(0));
+    };
     let name = corral_sys::nix::sys::signal::Signal::try_from(sig)
         .map(|s| s.as_str().to_string())
         .unwrap_or_else(|_| "?".into());
-    let core = if status & 0x80 != 0 {
+    let core = if status.core_dumped() {
         " - core dumped"
     } else {
         ""
@@ -584,50 +564,20 @@ pub fn open_log(path: &std::path::Path) -> Result<OwnedFd, corral_sys::SysError>
         })
 }
 
-/// How long the master waits between prototype restarts.
-pub const PROTO_RESTART_DELAY: Duration = Duration::from_secs(1);
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_only_well_formed_messages() {
-        assert_eq!(ProtoMsg::parse(b"ready"), Some(ProtoMsg::Ready(None)));
-        assert_eq!(
-            ProtoMsg::parse(b"started 123 4"),
-            Some(ProtoMsg::Started { pid: 123, slot: 4 })
-        );
-        assert_eq!(
-            ProtoMsg::parse(b"exited 123 256"),
-            Some(ProtoMsg::Exited {
-                pid: 123,
-                status: 256
-            })
-        );
-        assert_eq!(
-            ProtoMsg::parse(b"started 1 0"),
-            None,
-            "pid 1 is never a worker"
-        );
-        assert_eq!(ProtoMsg::parse(b"started -5 0"), None);
-        assert_eq!(ProtoMsg::parse(b"started 5 0 extra"), None);
-        assert_eq!(ProtoMsg::parse(b"exited 9 99999999"), None);
-        assert_eq!(ProtoMsg::parse(b"\xff\xfe"), None);
-        assert_eq!(ProtoMsg::parse(b"ready now"), None);
-        assert_eq!(
-            ProtoMsg::parse(b"error a\nb"),
-            Some(ProtoMsg::Error("ab".into()))
-        );
-    }
-
-    #[test]
     fn describes_statuses_like_php_fpm() {
-        assert_eq!(describe_status(0), "with code 0");
-        assert_eq!(describe_status(255 << 8), "with code 255");
-        assert_eq!(describe_status(15), "on signal 15 (SIGTERM)");
+        assert_eq!(describe_status(WaitStatus::exited(0)), "with code 0");
+        assert_eq!(describe_status(WaitStatus::exited(255)), "with code 255");
         assert_eq!(
-            describe_status(11 | 0x80),
+            describe_status(WaitStatus::signaled(15, false)),
+            "on signal 15 (SIGTERM)"
+        );
+        assert_eq!(
+            describe_status(WaitStatus::signaled(11, true)),
             "on signal 11 (SIGSEGV - core dumped)"
         );
     }

@@ -1,124 +1,157 @@
 //! Prototypes as the master sees them: exec one per pool generation, hear
-//! what it says (strictly parsed: it runs as the tenant), reap it.
+//! what it says (strictly decoded: it runs as the tenant), reap it, and
+//! restart it when it dies.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
-use std::time::Instant;
 
-use corral_sys::nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use corral_ipc::{Channel, FromPrototype, Handoff, PrototypeArgs, Received, WaitStatus};
+use corral_sys::shm::SharedWords;
 
-use crate::master::{Gen, Master, State, MAX_MESSAGES_PER_TURN, PROTOTYPE_ENV};
-use crate::pool::{ProtoMsg, Prototype, PROTO_RESTART_DELAY};
+use crate::error::SpawnError;
+use crate::ids::{GenId, PoolId};
+use crate::master::{Master, State, MAX_MESSAGES_PER_TURN};
+use crate::os::PrototypeExec;
+use crate::pool::Prototype;
+
+/// What a prototype is exec'd with, owned until the exec is done.
+struct Prepared {
+    exec: PrototypeExec,
+    ours: Channel,
+    /// Kept open until the exec: the handoff names their numbers.
+    _keep: Vec<OwnedFd>,
+}
 
 impl Master {
-    /// Exec the current generation's prototype of pool `i`.
-    pub(crate) fn start_prototype(&mut self, i: usize) {
-        let (ours, theirs) = match corral_sys::socket::seqpacket_pair() {
-            Ok(p) => p,
+    /// Exec the current generation's prototype of a pool. A failure is
+    /// logged and retried after a back-off.
+    pub(crate) fn start_prototype(&mut self, id: PoolId) {
+        let prepared = match self.prepare_prototype(id) {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
             Err(e) => {
                 self.log.error(&e.to_string());
+                self.retry_later(id);
                 return;
             }
         };
-        let sup = &self.pools[i];
-        let Some(gen) = sup.current.as_ref() else {
+        let spawned = self.os.exec_prototype(&prepared.exec);
+        let now = self.os.now();
+        let Some(sup) = self.pools.get_mut(&id) else {
             return;
         };
-        // The arguments travel in the environment so that the process title
-        // is exactly php-fpm's "php-fpm: pool NAME", for workers too.
-        let mut args = vec![
-            "--pool".to_string(),
-            gen.cfg.name.clone(),
-            "--board-words".into(),
-            corral_status::region_words(gen.nslots).to_string(),
-        ];
-        // A status pool reads its parent's scoreboard (current generation).
-        let parent_board = sup.status_of.as_ref().and_then(|parent| {
-            let g = self
-                .pools
-                .iter()
-                .find(|p| &p.name == parent)?
-                .current
-                .as_ref()?;
-            Some((
-                g.board_fd.as_raw_fd(),
-                corral_status::region_words(g.nslots),
-                parent.clone(),
-            ))
-        });
-        if let Some((_, words, parent)) = &parent_board {
-            args.extend([
-                "--status-of".to_string(),
-                parent.clone(),
-                "--status-words".into(),
-                words.to_string(),
-            ]);
-        }
-        args.extend(self.opts.php_args.iter().cloned());
-        let argv = vec![format!("php-fpm: pool {}", gen.cfg.name)];
-        let env = [(PROTOTYPE_ENV.to_string(), args.join("\u{1f}"))];
-        // The prototype gets its own pool and nothing else: it runs as the
-        // tenant, and other tenants' settings (env[] secrets included) must
-        // not be in its memory.
-        let Some(text) = corral_config::render_pool_only(&self.config, &gen.cfg) else {
-            self.log.error(&format!(
-                "[pool {}] cannot render the pool configuration",
-                gen.cfg.name
-            ));
-            return;
-        };
-        let conf_fd = match corral_sys::shm::memfd_with("corral-pool", text.as_bytes()) {
-            Ok(fd) => fd,
-            Err(e) => {
-                self.log.error(&format!("[pool {}] {e}", gen.cfg.name));
-                return;
-            }
-        };
-        let mut fds = vec![
-            sup.listen.as_raw_fd(),
-            theirs.as_raw_fd(),
-            gen.board_fd.as_raw_fd(),
-            conf_fd.as_raw_fd(),
-        ];
-        let devnull = std::fs::File::open("/dev/null").ok();
-        match (&gen.access_log, &devnull) {
-            (Some(a), _) => fds.push(a.as_raw_fd()),
-            // Keep the numbering: the status board goes to fd 8.
-            (None, Some(n)) if parent_board.is_some() => fds.push(n.as_raw_fd()),
-            _ => {}
-        }
-        if let Some((fd, _, _)) = &parent_board {
-            fds.push(*fd);
-        }
-        let spawned = corral_sys::process::spawn_self(&argv, &env, &fds);
         let name = sup.name.clone();
-        let Some(gen) = self.pools[i].current.as_mut() else {
+        let Some(gen) = sup.current.as_mut() else {
             return;
         };
         match spawned {
             Ok(pid) => {
-                let _ = corral_sys::socket::set_nonblocking(ours.as_raw_fd(), true);
+                let _ = prepared.ours.set_nonblocking(true);
                 self.log
                     .debug(&format!("[pool {name}] prototype {pid} started"));
                 gen.proto = Some(Prototype {
                     pid,
-                    ctl: ours,
+                    ctl: prepared.ours,
                     ready: false,
                     layout: None,
+                    started: now,
                 });
                 gen.restart_at = None;
             }
-            Err(e) => {
-                self.log.error(&format!("[pool {name}] {e}"));
-                gen.restart_at = Some(Instant::now() + PROTO_RESTART_DELAY);
+            Err(source) => {
+                let e = SpawnError::Exec { pool: name, source };
+                self.log.error(&e.to_string());
+                self.retry_later(id);
             }
         }
     }
 
+    fn retry_later(&mut self, id: PoolId) {
+        let now = self.os.now();
+        if let Some(gen) = self.pools.get_mut(&id).and_then(|p| p.current.as_mut()) {
+            gen.restart_at = Some(now + gen.restarts.after_failed_start());
+        }
+    }
+
+    /// The arguments and descriptors for a pool's prototype. The prototype
+    /// gets its own pool and nothing else: it runs as the tenant, and other
+    /// tenants' settings (env[] secrets included) must not be in its memory.
+    fn prepare_prototype(&self, id: PoolId) -> Result<Option<Prepared>, SpawnError> {
+        let Some(sup) = self.pools.get(&id) else {
+            return Ok(None);
+        };
+        let Some(gen) = sup.current.as_ref() else {
+            return Ok(None);
+        };
+        let pool = gen.cfg.name.clone();
+        let (ours, theirs) = Channel::pair().map_err(|source| SpawnError::Channel {
+            pool: pool.clone(),
+            source,
+        })?;
+        let text = corral_config::render_pool_only(&self.config, &gen.cfg)
+            .ok_or_else(|| SpawnError::Render(pool.clone()))?;
+        let conf_fd =
+            corral_sys::shm::memfd_with("corral-pool", text.as_bytes()).map_err(|source| {
+                SpawnError::ConfigMemfd {
+                    pool: pool.clone(),
+                    source,
+                }
+            })?;
+        // A status pool reads its parent's scoreboard (current generation),
+        // through a read-only open: it reports the parent, it does not
+        // write for it.
+        let parent = sup.status_of.as_ref().and_then(|parent| {
+            let g = self
+                .pools
+                .values()
+                .find(|p| &p.name == parent)?
+                .current
+                .as_ref()?;
+            Some((parent.clone(), g))
+        });
+        let status_board =
+            match &parent {
+                Some((_, g)) => Some(SharedWords::reopen_read_only(&g.board_fd).map_err(
+                    |source| SpawnError::StatusBoard {
+                        pool: pool.clone(),
+                        source,
+                    },
+                )?),
+                None => None,
+            };
+        let args = PrototypeArgs {
+            pool: pool.clone(),
+            board_words: corral_status::region_words(gen.nslots),
+            status_of: parent
+                .as_ref()
+                .map(|(name, g)| (name.clone(), corral_status::region_words(g.nslots))),
+            access_log: gen.access_log.is_some(),
+            php: corral_ipc::PhpArgs::from_words(&self.opts.php_args),
+        };
+        let handoff = Handoff {
+            listen: sup.listen.as_raw_fd(),
+            control: theirs.as_raw_fd(),
+            board: gen.board_fd.as_raw_fd(),
+            config: conf_fd.as_raw_fd(),
+            access_log: gen.access_log.as_ref().map(|f| f.as_raw_fd()),
+            status_board: status_board.as_ref().map(|f| f.as_raw_fd()),
+        };
+        let mut keep = vec![theirs.into_fd(), conf_fd];
+        keep.extend(status_board);
+        Ok(Some(Prepared {
+            exec: PrototypeExec {
+                title: format!("php-fpm: pool {pool}"),
+                args,
+                handoff,
+            },
+            ours,
+            _keep: keep,
+        }))
+    }
+
     /// ondemand pools start dormant: their socket is watched and the
     /// prototype is started by the first connection. Others start now.
-    pub(crate) fn start_or_sleep(&mut self, i: usize) {
-        let Some(g) = self.pools[i].current.as_mut() else {
+    pub(crate) fn start_or_sleep(&mut self, id: PoolId) {
+        let Some(g) = self.pools.get_mut(&id).and_then(|p| p.current.as_mut()) else {
             return;
         };
         if g.cfg.pm == corral_config::PmKind::Ondemand {
@@ -128,60 +161,64 @@ impl Master {
                 g.cfg.name
             ));
         } else {
-            self.start_prototype(i);
+            self.start_prototype(id);
         }
+    }
+
+    /// Which pool and generation a prototype pid belongs to.
+    fn find_prototype(&self, pid: i32) -> Option<(PoolId, GenId)> {
+        self.pools.iter().find_map(|(&id, p)| {
+            p.gens()
+                .find(|g| g.proto.as_ref().is_some_and(|x| x.pid == pid))
+                .map(|g| (id, g.id))
+        })
     }
 
     /// Prototypes are our only direct children.
     pub(crate) fn reap(&mut self) {
-        loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(_) => return,
-                Ok(st) => {
-                    let Some(pid) = st.pid() else { return };
-                    let found = self.pools.iter().enumerate().find_map(|(i, p)| {
-                        p.gens()
-                            .find(|(_, g)| g.proto.as_ref().is_some_and(|x| x.pid == pid))
-                            .map(|(g, _)| (i, g))
-                    });
-                    if let Some((i, g)) = found {
-                        self.prototype_gone(i, g, &format!("{st:?}"));
-                    }
-                }
+        while let Some((pid, status)) = self.os.reap() {
+            if let Some((p, g)) = self.find_prototype(pid) {
+                self.prototype_gone(p, g, &crate::pool::describe_status(status));
             }
         }
     }
 
-    pub(crate) fn prototype_gone(&mut self, i: usize, g: Gen, how: &str) {
-        if self.pools[i].gen(g).is_none_or(|x| x.proto.is_none()) {
+    /// A prototype exited (or its channel closed): its workers are gone
+    /// with it; restart it, put it to sleep, or drop the generation.
+    pub(crate) fn prototype_gone(&mut self, p: PoolId, g: GenId, how: &str) {
+        let Some(gen) = self.pools.get(&p).and_then(|s| s.gen(g)) else {
+            return;
+        };
+        if gen.proto.is_none() {
             return;
         }
         // Take what it said before it went (worker exits, in order).
-        if let Some(ctl) = self.pools[i]
-            .gen(g)
-            .and_then(|x| x.proto.as_ref())
-            .map(|p| p.ctl.as_raw_fd())
-        {
-            let mut buf = [0u8; 1024];
-            while let Ok((n, fds)) = corral_sys::socket::recv_with_fds(ctl, &mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let msg = buf[..n].to_vec();
-                self.ctl_message(i, g, &msg, fds);
+        for _ in 0..MAX_MESSAGES_PER_TURN {
+            match self.recv_from(p, g) {
+                Some(Ok(Received::Message(msg, fds))) => self.ctl_message(p, g, msg, fds),
+                Some(Err(_)) => continue,
+                _ => break,
             }
         }
-        let normal = self.state == State::Normal && g == Gen::Current;
-        let Some(gen) = self.pools[i].gen_mut(g) else {
+        let normal = self.state == State::Normal && self.pools[&p].is_current(g);
+        let now = self.os.now();
+        let Some(gen) = self.pools.get_mut(&p).and_then(|s| s.gen_mut(g)) else {
             return;
         };
-        gen.proto = None;
+        let Some(proto) = gen.proto.take() else {
+            return;
+        };
         gen.reserved.clear();
         // Its workers die with it (PDEATHSIG). Their pids are not
         // signalled from here: they may already belong to someone else.
         let pids: Vec<i32> = gen.workers.keys().copied().collect();
         for pid in pids {
-            gen.exited(pid, libc::SIGKILL, false, &mut self.log);
+            gen.exited(
+                pid,
+                WaitStatus::signaled(libc::SIGKILL, false),
+                false,
+                &mut self.log,
+            );
         }
         if normal && gen.sleeping {
             // Stopped for idleness: back to watching the socket.
@@ -189,112 +226,138 @@ impl Master {
             gen.dormant = true;
             gen.initial_done = false;
         } else if normal {
-            self.log.warning(&format!(
-                "[pool {}] prototype exited ({how}); restarting it",
-                gen.cfg.name
-            ));
-            gen.restart_at = Some(Instant::now() + PROTO_RESTART_DELAY);
+            let wait = gen.restarts.after_death(proto.started, now);
             gen.initial_done = false;
-        }
-        if let Gen::Retiring(j) = g {
-            self.pools[i].retiring.remove(j);
-            if self.pools[i].is_empty() {
-                let sup = self.pools.remove(i);
-                let still_used = |path: &PathBuf| {
-                    self.pools
-                        .iter()
-                        .any(|p| p.unix_path.as_ref() == Some(path))
-                };
-                if let Some(path) = sup.unix_path.as_ref().filter(|p| !still_used(p)) {
-                    let _ = std::fs::remove_file(path);
-                }
-                self.log.debug(&format!("[pool {}] stopped", sup.name));
+            gen.restart_at = Some(now + wait);
+            let name = gen.cfg.name.clone();
+            if wait.is_zero() {
+                self.log.warning(&format!(
+                    "[pool {name}] prototype exited ({how}); restarting it"
+                ));
+                self.start_prototype(p);
+            } else {
+                self.log.warning(&format!(
+                    "[pool {name}] prototype exited ({how}) again soon after it started; restarting it in {:.1}s",
+                    wait.as_secs_f64()
+                ));
             }
+        } else if !self.pools[&p].is_current(g) {
+            self.drop_generation(p, g);
         }
     }
 
-    /// Read every message waiting on a prototype's control channel.
-    pub(crate) fn handle_ctl(&mut self, i: usize, g: Gen) {
-        // A prototype runs as its tenant: it may not keep the master busy.
-        // What is left waits for the next turn of the loop.
-        for _ in 0..MAX_MESSAGES_PER_TURN {
-            let Some(fd) = self
-                .pools
-                .get(i)
-                .and_then(|p| p.gen(g))
-                .and_then(|x| x.proto.as_ref())
-                .map(|p| p.ctl.as_raw_fd())
-            else {
-                return;
-            };
-            let mut buf = [0u8; 1024];
-            match corral_sys::socket::recv_with_fds(fd, &mut buf) {
-                Ok((0, _)) => {
-                    // Closed: the prototype exited; SIGCHLD reaps it.
-                    let pid = self.pools[i]
-                        .gen(g)
-                        .and_then(|x| x.proto.as_ref())
-                        .map(|p| p.pid);
-                    if let Some(pid) = pid {
-                        let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
-                    }
-                    self.prototype_gone(i, g, "control channel closed");
-                    return;
-                }
-                Ok((n, fds)) => self.ctl_message(i, g, &buf[..n], fds),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    self.prototype_gone(i, g, "control channel failed");
-                    return;
-                }
-            }
-        }
-    }
-
-    pub(crate) fn ctl_message(&mut self, i: usize, g: Gen, msg: &[u8], fds: Vec<OwnedFd>) {
-        let normal = self.state == State::Normal && g == Gen::Current;
-        let mut room = self.room();
-        let Some(gen) = self.pools.get_mut(i).and_then(|p| p.gen_mut(g)) else {
+    /// A retiring generation is gone; a pool with nothing left goes too.
+    fn drop_generation(&mut self, p: PoolId, g: GenId) {
+        let Some(sup) = self.pools.get_mut(&p) else {
             return;
         };
-        match ProtoMsg::parse(msg) {
-            Some(ProtoMsg::Ready(layout)) => {
-                if let Some(p) = gen.proto.as_mut() {
-                    p.ready = true;
-                    p.layout = layout;
+        sup.retiring.retain(|x| x.id != g);
+        if !sup.is_empty() {
+            return;
+        }
+        let Some(sup) = self.pools.remove(&p) else {
+            return;
+        };
+        let still_used = self
+            .pools
+            .values()
+            .any(|x| x.unix_path.is_some() && x.unix_path == sup.unix_path);
+        if let Some(path) = sup.unix_path.as_ref().filter(|_| !still_used) {
+            let _ = std::fs::remove_file(path);
+        }
+        self.log.debug(&format!("[pool {}] stopped", sup.name));
+    }
+
+    fn recv_from(
+        &self,
+        p: PoolId,
+        g: GenId,
+    ) -> Option<Result<Received<FromPrototype>, corral_ipc::ChannelError>> {
+        let proto = self.pools.get(&p)?.gen(g)?.proto.as_ref()?;
+        Some(proto.ctl.recv::<FromPrototype>())
+    }
+
+    /// Read what is waiting on a prototype's control channel. A prototype
+    /// runs as its tenant: it may not keep the master busy, so what is left
+    /// after a bounded number of messages waits for the next turn.
+    pub(crate) fn handle_ctl(&mut self, p: PoolId, g: GenId) {
+        for _ in 0..MAX_MESSAGES_PER_TURN {
+            match self.recv_from(p, g) {
+                None | Some(Ok(Received::Empty)) => return,
+                Some(Ok(Received::Message(msg, fds))) => self.ctl_message(p, g, msg, fds),
+                Some(Ok(Received::Closed)) => {
+                    // The prototype exited; reap it now if it is a zombie,
+                    // else SIGCHLD will.
+                    self.reap();
+                    self.prototype_gone(p, g, "control channel closed");
+                    return;
+                }
+                Some(Err(corral_ipc::ChannelError::Decode(e))) => {
+                    let name = self.pools[&p].name.clone();
+                    self.log.warning(&format!(
+                        "[pool {name}] ignoring a malformed message from the prototype: {e}"
+                    ));
+                }
+                Some(Err(_)) => {
+                    self.prototype_gone(p, g, "control channel failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn ctl_message(
+        &mut self,
+        p: PoolId,
+        g: GenId,
+        msg: FromPrototype,
+        fds: Vec<OwnedFd>,
+    ) {
+        let Some(sup) = self.pools.get(&p) else {
+            return;
+        };
+        let normal = self.state == State::Normal && sup.is_current(g);
+        let parent = match &msg {
+            FromPrototype::Started { pid, .. } => self.os.parent_of(*pid),
+            _ => None,
+        };
+        let mut room = self.room();
+        let Some(gen) = self.pools.get_mut(&p).and_then(|s| s.gen_mut(g)) else {
+            return;
+        };
+        match msg {
+            FromPrototype::Ready { layout } => {
+                if let Some(pr) = gen.proto.as_mut() {
+                    pr.ready = true;
+                    pr.layout = crate::slowlog::Layout::from_words(&layout);
                 }
                 if normal {
                     gen.start_initial(&mut room, &mut self.log);
                 }
             }
-            Some(ProtoMsg::Started { pid, slot }) => gen.started(pid, slot, fds, &mut self.log),
-            Some(ProtoMsg::Exited { pid, status }) if is_crash(status) && normal => {
-                let replace = gen.exited(pid, status, normal, &mut self.log);
-                if replace {
-                    gen.replace(&mut room, &mut self.log);
-                }
-                self.note_crash();
+            FromPrototype::Started { pid, slot, .. } => {
+                gen.started(pid, slot as usize, parent, fds, &mut self.log)
             }
-            Some(ProtoMsg::Exited { pid, status }) => {
+            FromPrototype::Exited { pid, status } => {
+                let crashed = is_crash(status);
                 let replace = gen.exited(pid, status, normal, &mut self.log);
                 if replace && normal {
                     gen.replace(&mut room, &mut self.log);
                 }
+                if crashed && normal {
+                    self.note_crash();
+                }
             }
             // Prefixed by the master: a prototype cannot speak for another pool.
-            Some(ProtoMsg::Error(msg)) => self.log.error(&format!("[pool {}] {msg}", gen.cfg.name)),
-            None => self.log.warning(&format!(
-                "[pool {}] ignoring a malformed message from the prototype",
-                gen.cfg.name
-            )),
+            FromPrototype::Error { text } => {
+                self.log.error(&format!("[pool {}] {text}", gen.cfg.name))
+            }
         }
     }
 }
 
 /// A worker killed by SIGSEGV or SIGBUS (php-fpm's emergency restart only
 /// counts those).
-fn is_crash(status: i32) -> bool {
-    let sig = status & 0x7f;
-    sig == libc::SIGSEGV || sig == libc::SIGBUS
+fn is_crash(status: WaitStatus) -> bool {
+    matches!(status.signal(), Some(libc::SIGSEGV | libc::SIGBUS))
 }

@@ -1,16 +1,105 @@
 //! Reload: re-read the configuration, validate it whole, and change only
 //! what changed, pool by pool, generation beside generation.
+//!
+//! A reload is planned first ([`plan`], a pure function of what runs and
+//! what the new configuration says) and then applied step by step.
 
-use corral_config::Pool;
+use corral_config::{Config, Pool};
 
-use crate::master::{expand, open_pool, Master};
+use crate::error::ReloadError;
+use crate::ids::PoolId;
+use crate::master::{expand, Master};
 use crate::pool::Generation;
+
+/// What runs now, as the planner needs to see it.
+#[derive(Debug, Clone)]
+pub(crate) struct Running<'a> {
+    pub id: PoolId,
+    pub name: &'a str,
+    pub listen_address: &'a str,
+    pub status_of: Option<&'a str>,
+    /// The current generation's configuration; none for a pool that is
+    /// only draining.
+    pub cfg: Option<&'a Pool>,
+}
+
+/// One change a reload makes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Step {
+    /// Not in the new configuration: drain.
+    Remove(PoolId),
+    Keep(PoolId),
+    /// Same socket, new generation.
+    Regenerate(PoolId, Pool),
+    /// A new address: a new socket; the old one drains.
+    Move(PoolId, Pool),
+    /// New: its socket and first generation; the parent of a status pool.
+    Add(Pool, Option<String>),
+}
+
+/// Why every pool restarts regardless of its own configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Forces {
+    /// Emergency restart.
+    pub all: bool,
+    /// php.ini or libphp changed.
+    pub ini: bool,
+}
+
+/// The steps, in the order to apply them: parents before status pools (a
+/// status pool restarts onto its parent's new scoreboard), additions last.
+/// `wanted` limits the reload to some pools (a status pool goes with its
+/// parent).
+pub(crate) fn plan(
+    running: &[Running<'_>],
+    new: &[(Pool, Option<String>)],
+    wanted: &dyn Fn(&str) -> bool,
+    forces: Forces,
+) -> Vec<Step> {
+    let forced = forces.all || forces.ini;
+    let unchanged = |r: &Running<'_>, p: &Pool| r.cfg.is_some_and(|c| same_pool(c, p));
+    // Parents that get a new generation take their status pools along.
+    let changed_parents: Vec<&str> = new
+        .iter()
+        .filter(|(p, parent)| parent.is_none() && wanted(&p.name))
+        .filter(|(p, _)| forced || !running.iter().any(|r| r.name == p.name && unchanged(r, p)))
+        .map(|(p, _)| p.name.as_str())
+        .collect();
+    let mut steps = Vec::new();
+    let parents_first = running
+        .iter()
+        .filter(|r| r.status_of.is_none())
+        .chain(running.iter().filter(|r| r.status_of.is_some()));
+    for r in parents_first.filter(|r| wanted(r.name)) {
+        let Some((p, _)) = new.iter().find(|(p, _)| p.name == r.name) else {
+            steps.push(Step::Remove(r.id));
+            continue;
+        };
+        let parent_changed = r.status_of.is_some_and(|x| changed_parents.contains(&x));
+        if !forced && !parent_changed && unchanged(r, p) {
+            steps.push(Step::Keep(r.id));
+        } else if r.listen_address != p.listen_address {
+            // Compared with the socket the pool holds, not with its current
+            // generation: a pool removed by an earlier reload and still
+            // draining comes back on the same socket.
+            steps.push(Step::Move(r.id, p.clone()));
+        } else {
+            steps.push(Step::Regenerate(r.id, p.clone()));
+        }
+    }
+    for (p, parent) in new {
+        if wanted(&p.name) && !running.iter().any(|r| r.name == p.name) {
+            steps.push(Step::Add(p.clone(), parent.clone()));
+        }
+    }
+    steps
+}
 
 impl Master {
     /// Re-read the configuration and change only what changed. `only`
     /// limits the reload to the named pools. Returns a summary for the
     /// operator, or the reason nothing changed.
-    pub(crate) fn reload(&mut self, only: Option<&[String]>) -> Result<String, String> {
+    pub(crate) fn reload(&mut self, only: Option<&[String]>) -> Result<String, ReloadError> {
         self.reload_with(only, false)
     }
 
@@ -19,56 +108,24 @@ impl Master {
         &mut self,
         only: Option<&[String]>,
         force: bool,
-    ) -> Result<String, String> {
+    ) -> Result<String, ReloadError> {
         self.log.notice("Reloading in progress ...");
         self.notify.send("RELOADING=1");
         let result = self.reload_inner(only, force);
+        if let Err(e) = &result {
+            self.log.error(&e.to_string());
+        }
         self.notify.send("READY=1");
         result
     }
 
-    pub(crate) fn reload_inner(
+    fn reload_inner(
         &mut self,
         only: Option<&[String]>,
         force: bool,
-    ) -> Result<String, String> {
-        let load = corral_config::LoadOptions {
-            prefix: self.opts.prefix.clone(),
-            pid_override: self.opts.pid_file.clone(),
-            allow_run_as_root: self.opts.allow_root,
-            ..Default::default()
-        };
-        let new = match corral_config::load(&self.opts.config_path, &load) {
-            Ok(c) => c,
-            Err(errors) => {
-                for d in &errors.0 {
-                    self.log.error(&d.message);
-                }
-                let msg = format!(
-                    "failed to reload: the configuration in '{}' is not valid; still running the previous one",
-                    self.opts.config_path.display()
-                );
-                self.log.error(&msg);
-                let detail: Vec<String> = errors.0.iter().map(|d| d.message.clone()).collect();
-                return Err(format!("{msg}\n{}", detail.join("\n")));
-            }
-        };
-        if let Err(e) = crate::users::check(&new, self.opts.allow_root) {
-            let msg = format!("failed to reload: {e}; still running the previous configuration");
-            self.log.error(&msg);
-            return Err(msg);
-        }
-        if let Some(names) = only {
-            for n in names {
-                let known = new.pools.iter().any(|p| &p.name == n)
-                    || self.pools.iter().any(|p| &p.name == n);
-                if !known {
-                    return Err(format!("no pool named '{n}'"));
-                }
-            }
-        }
-        // A status pool goes with its parent: `corral reload www` covers
-        // www_status too.
+    ) -> Result<String, ReloadError> {
+        let new = self.load_new_config()?;
+        self.check_names(only, &new)?;
         let wanted = |name: &str| {
             only.is_none_or(|list| {
                 list.iter()
@@ -76,164 +133,182 @@ impl Master {
             })
         };
         let fingerprint = crate::php_ini::fingerprint(&self.opts.php_args);
-        let ini_changed = fingerprint != self.ini_fingerprint;
-        if ini_changed {
+        let forces = Forces {
+            all: force,
+            ini: fingerprint != self.ini_fingerprint,
+        };
+        if forces.ini {
             self.log
                 .notice("php.ini changed: every reloaded pool restarts");
         }
-        let mut summary = Vec::new();
-
-        // Changed and removed pools. Status pools follow their parent: a
-        // parent with a new generation (new scoreboard) restarts its
-        // status pool too.
         let expanded = expand(&new.pools);
-        let changed_parents: Vec<String> = expanded
-            .iter()
-            .filter(|(p, parent)| {
-                parent.is_none()
-                    && wanted(&p.name)
-                    && (force
-                        || ini_changed
-                        || !self.pools.iter().any(|s| {
-                            s.name == p.name
-                                && s.current.as_ref().is_some_and(|g| same_pool(&g.cfg, p))
-                        }))
-            })
-            .map(|(p, _)| p.name.clone())
-            .collect();
+        let steps = {
+            let running: Vec<Running<'_>> = self
+                .pools
+                .values()
+                .map(|s| Running {
+                    id: s.id,
+                    name: &s.name,
+                    listen_address: &s.listen_address,
+                    status_of: s.status_of.as_deref(),
+                    cfg: s.current.as_ref().map(|g| &g.cfg),
+                })
+                .collect();
+            plan(&running, &expanded, &wanted, forces)
+        };
+        let summary: Vec<String> = steps.into_iter().map(|s| self.apply(s)).collect();
+        self.adopt(new, only.is_some(), fingerprint);
+        for line in &summary {
+            self.log.notice(line);
+        }
+        Ok(summary.join("\n"))
+    }
+
+    /// The new configuration, loaded and validated in full.
+    fn load_new_config(&mut self) -> Result<Config, ReloadError> {
+        let load = corral_config::LoadOptions {
+            prefix: self.opts.prefix.clone(),
+            pid_override: self.opts.pid_file.clone(),
+            allow_run_as_root: self.opts.allow_root,
+            ..Default::default()
+        };
+        let new = corral_config::load(&self.opts.config_path, &load).map_err(|errors| {
+            for d in &errors.0 {
+                self.log.error(&d.message);
+            }
+            ReloadError::Invalid {
+                path: self.opts.config_path.clone(),
+                details: errors.0.iter().map(|d| d.message.clone()).collect(),
+            }
+        })?;
+        crate::users::check(&new, self.opts.allow_root).map_err(ReloadError::Users)?;
+        Ok(new)
+    }
+
+    /// Every pool named on `corral reload NAME...` exists, old or new.
+    fn check_names(&self, only: Option<&[String]>, new: &Config) -> Result<(), ReloadError> {
+        for n in only.unwrap_or_default() {
+            let known =
+                new.pools.iter().any(|p| &p.name == n) || self.pools.values().any(|p| &p.name == n);
+            if !known {
+                return Err(ReloadError::UnknownPool(n.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Apply one step; its line of the summary.
+    fn apply(&mut self, step: Step) -> String {
+        match step {
+            Step::Keep(id) => format!("[pool {}] unchanged", self.pools[&id].name),
+            Step::Remove(id) => self.remove_pool(id),
+            Step::Regenerate(id, p) => self.regenerate(id, p),
+            Step::Move(id, p) => self.move_pool(id, p),
+            Step::Add(p, parent) => self.add_pool(p, parent),
+        }
+    }
+
+    fn remove_pool(&mut self, id: PoolId) -> String {
         let grace = self.drain_grace();
-        // Parents first, so a status pool restarts onto its parent's new
-        // scoreboard.
-        let order: Vec<usize> = (0..self.pools.len())
-            .rev()
-            .filter(|&i| self.pools[i].status_of.is_none())
-            .chain(
-                (0..self.pools.len())
-                    .rev()
-                    .filter(|&i| self.pools[i].status_of.is_some()),
-            )
-            .collect();
-        for i in order {
-            let name = self.pools[i].name.clone();
-            if !wanted(&name) {
-                continue;
+        let sup = self
+            .pools
+            .get_mut(&id)
+            .expect("planned from the running pools");
+        if let Some(mut g) = sup.current.take() {
+            g.retire(grace);
+            sup.retiring.push(g);
+        }
+        format!("[pool {}] removed", sup.name)
+    }
+
+    /// A new generation on the same socket; the old one is told to quit
+    /// once the new one is up (`retire_replaced`).
+    fn regenerate(&mut self, id: PoolId, p: Pool) -> String {
+        let name = p.name.clone();
+        match Generation::new(self.ids.generation(), p) {
+            Ok(g) => {
+                let sup = self
+                    .pools
+                    .get_mut(&id)
+                    .expect("planned from the running pools");
+                if let Some(old) = sup.current.replace(g) {
+                    sup.retiring.push(old);
+                }
+                self.start_or_sleep(id);
+                format!("[pool {name}] reloaded")
             }
-            match expanded
-                .iter()
-                .find(|(p, _)| p.name == name)
-                .map(|(p, _)| p)
-            {
-                None => {
-                    if let Some(mut g) = self.pools[i].current.take() {
-                        g.retire(grace);
-                        self.pools[i].retiring.push(g);
-                    }
-                    summary.push(format!("[pool {name}] removed"));
-                }
-                Some(p) => {
-                    let parent_changed = self.pools[i]
-                        .status_of
-                        .as_ref()
-                        .is_some_and(|parent| changed_parents.contains(parent));
-                    let same = !force
-                        && !ini_changed
-                        && !parent_changed
-                        && self.pools[i]
-                            .current
-                            .as_ref()
-                            .is_some_and(|g| same_pool(&g.cfg, p));
-                    if same {
-                        summary.push(format!("[pool {name}] unchanged"));
-                        continue;
-                    }
-                    // Compared with the socket the pool holds, not with its
-                    // current generation: a pool removed by an earlier reload
-                    // and still draining comes back on the same socket.
-                    let listen_changed = self.pools[i].listen_address != p.listen_address;
-                    if listen_changed {
-                        // A new address is a new socket: the pool moves to
-                        // it and the old socket stays until its workers drain.
-                        match open_pool(p, &mut self.log) {
-                            Ok(sup) => {
-                                let mut old = std::mem::replace(&mut self.pools[i], sup);
-                                if let Some(mut g) = old.current.take() {
-                                    g.retire(grace);
-                                    old.retiring.push(g);
-                                }
-                                old.name = format!("{name} (previous address)");
-                                if !old.is_empty() {
-                                    self.pools.push(old);
-                                }
-                                self.start_or_sleep(i);
-                                summary
-                                    .push(format!("[pool {name}] moved to {}", p.listen_address));
-                            }
-                            Err(e) => {
-                                self.log
-                                    .error(&format!("failed to reload [pool {name}]: {e}"));
-                                summary.push(format!("[pool {name}] kept: {e}"));
-                            }
-                        }
-                        continue;
-                    }
-                    match Generation::new(p.clone()) {
-                        Ok(g) => {
-                            if let Some(old) = self.pools[i].current.replace(g) {
-                                // Quit is sent once the new generation is up.
-                                self.pools[i].retiring.push(old);
-                            }
-                            self.start_or_sleep(i);
-                            summary.push(format!("[pool {name}] reloaded"));
-                        }
-                        Err(e) => {
-                            self.log.error(&format!("[pool {name}] {e}"));
-                            summary.push(format!("[pool {name}] kept: {e}"));
-                        }
-                    }
-                }
+            Err(e) => {
+                self.log.error(&e.to_string());
+                format!("[pool {name}] kept: {e}")
             }
         }
-        // Added pools.
-        for (p, parent) in &expanded {
-            if !wanted(&p.name) || self.pools.iter().any(|s| s.name == p.name) {
-                continue;
+    }
+
+    /// A new address is a new socket: the pool moves to it, and the old
+    /// socket stays until its workers drain.
+    fn move_pool(&mut self, id: PoolId, p: Pool) -> String {
+        let name = p.name.clone();
+        let grace = self.drain_grace();
+        match self.open_pool(&p) {
+            Ok(mut sup) => {
+                let Some(mut old) = self.pools.remove(&id) else {
+                    return format!("[pool {name}] kept");
+                };
+                sup.status_of = old.status_of.clone();
+                if let Some(mut g) = old.current.take() {
+                    g.retire(grace);
+                    old.retiring.push(g);
+                }
+                old.name = format!("{name} (previous address)");
+                if !old.is_empty() {
+                    self.pools.insert(old.id, old);
+                }
+                let new_id = sup.id;
+                self.pools.insert(new_id, sup);
+                self.start_or_sleep(new_id);
+                format!("[pool {name}] moved to {}", p.listen_address)
             }
-            match open_pool(p, &mut self.log) {
-                Ok(mut sup) => {
-                    sup.status_of = parent.clone();
-                    self.pools.push(sup);
-                    let i = self.pools.len() - 1;
-                    self.start_or_sleep(i);
-                    summary.push(format!("[pool {}] added", p.name));
-                }
-                Err(e) => {
-                    self.log
-                        .error(&format!("failed to reload [pool {}]: {e}", p.name));
-                    summary.push(format!("[pool {}] not added: {e}", p.name));
-                }
+            Err(e) => {
+                self.log
+                    .error(&format!("failed to reload [pool {name}]: {e}"));
+                format!("[pool {name}] kept: {e}")
             }
         }
-        // The master's view of the configuration: new for what was
-        // reloaded, old for pools left alone by a partial reload.
-        let mut merged = new.clone();
-        if only.is_some() {
+    }
+
+    fn add_pool(&mut self, p: Pool, parent: Option<String>) -> String {
+        match self.open_pool(&p) {
+            Ok(mut sup) => {
+                sup.status_of = parent;
+                let id = sup.id;
+                self.pools.insert(id, sup);
+                self.start_or_sleep(id);
+                format!("[pool {}] added", p.name)
+            }
+            Err(e) => {
+                self.log
+                    .error(&format!("failed to reload [pool {}]: {e}", p.name));
+                format!("[pool {}] not added: {e}", p.name)
+            }
+        }
+    }
+
+    /// The master's view of the configuration: new for what was reloaded,
+    /// old for pools left alone by a partial reload.
+    fn adopt(&mut self, new: Config, partial: bool, fingerprint: u64) {
+        let mut merged = new;
+        if partial {
             merged.pools = self
                 .pools
-                .iter()
+                .values()
                 .filter_map(|s| s.current.as_ref().map(|g| g.cfg.clone()))
                 .collect();
-        }
-        if only.is_none() {
+        } else {
             self.ini_fingerprint = fingerprint;
         }
         self.log.level = merged.global.log_level;
         self.log.limit = merged.global.log_limit;
         self.config = merged;
-        let text = summary.join("\n");
-        for line in &summary {
-            self.log.notice(line);
-        }
-        Ok(text)
     }
 }
 

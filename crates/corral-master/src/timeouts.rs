@@ -9,6 +9,7 @@ use corral_status::{ProcState, Reader};
 use corral_sys::nix::sys::signal::Signal;
 
 use crate::log::Logger;
+use crate::os::Os;
 use crate::pool::Generation;
 use crate::slowlog;
 
@@ -30,8 +31,48 @@ fn secs(us: u64) -> String {
     format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
 }
 
+/// When the next timeout of this generation falls due (µs since the
+/// epoch, the scoreboard's clock), so the master can wake for it instead
+/// of finding it up to a heartbeat late. Requests that start later are
+/// found by the heartbeat, a third of the timeout before they are due.
+pub fn next_due_us(gen: &Generation) -> Option<u64> {
+    let slow = gen.cfg.request_slowlog_timeout.as_micros() as u64;
+    let term = gen.cfg.request_terminate_timeout.as_micros() as u64;
+    if (slow == 0 && term == 0) || gen.proto.is_none() {
+        return None;
+    }
+    let reader = Reader::new(gen.board.words());
+    let track_finished = gen.cfg.request_terminate_timeout_track_finished;
+    gen.workers
+        .iter()
+        .filter_map(|(&pid, w)| {
+            let s = reader.slot(w.slot, pid as u32)?;
+            if s.accepted_us == 0 {
+                return None;
+            }
+            let slow_due =
+                (slow > 0 && s.state == ProcState::Running && w.traced_request != s.accepted_us)
+                    .then(|| s.accepted_us.saturating_add(slow));
+            let term_due = (term > 0
+                && counts_for_terminate(s.state, track_finished)
+                && w.terminated_request != s.accepted_us)
+                .then(|| s.accepted_us.saturating_add(term));
+            slow_due.into_iter().chain(term_due).min()
+        })
+        .min()
+}
+
+/// Which states request_terminate_timeout applies to.
+fn counts_for_terminate(state: ProcState, track_finished: bool) -> bool {
+    match state {
+        ProcState::ReadingHeaders | ProcState::GettingInfo | ProcState::Running => true,
+        ProcState::Ending | ProcState::Finishing => track_finished,
+        ProcState::Idle | ProcState::Free => false,
+    }
+}
+
 /// Look at every busy worker of a generation once.
-pub fn check(gen: &mut Generation, now_us: u64, log: &mut Logger) {
+pub fn check(gen: &mut Generation, now_us: u64, os: &mut dyn Os, log: &mut Logger) {
     let slow = gen.cfg.request_slowlog_timeout.as_micros() as u64;
     let term = gen.cfg.request_terminate_timeout.as_micros() as u64;
     if slow == 0 && term == 0 {
@@ -40,7 +81,7 @@ pub fn check(gen: &mut Generation, now_us: u64, log: &mut Logger) {
     let Some(proto) = gen.proto.as_ref() else {
         return;
     };
-    let proto_pid = proto.pid.as_raw();
+    let proto_pid = proto.pid;
     let layout = proto.layout;
     let track_finished = gen.cfg.request_terminate_timeout_track_finished;
     let name = gen.cfg.name.clone();
@@ -71,13 +112,13 @@ pub fn check(gen: &mut Generation, now_us: u64, log: &mut Logger) {
             ));
             // A stopped process holds still while its stack is read.
             let entry = layout.and_then(|l| {
-                if corral_sys::process::parent_of(pid) != Some(proto_pid) {
+                if os.parent_of(pid) != Some(proto_pid) {
                     return None;
                 }
                 log.notice(&format!("about to trace {pid}"));
-                corral_sys::signal::kill(pid, Signal::SIGSTOP);
+                os.signal(pid, Signal::SIGSTOP);
                 let t = slowlog::trace(pid, &l, depth);
-                corral_sys::signal::kill(pid, Signal::SIGCONT);
+                os.signal(pid, Signal::SIGCONT);
                 log.notice(&format!("finished trace of {pid}"));
                 t
             });
@@ -88,15 +129,11 @@ pub fn check(gen: &mut Generation, now_us: u64, log: &mut Logger) {
             }
             continue;
         }
-        let counts = match s.state {
-            ProcState::ReadingHeaders | ProcState::GettingInfo | ProcState::Running => true,
-            ProcState::Ending | ProcState::Finishing => track_finished,
-            ProcState::Idle | ProcState::Free => false,
-        };
+        let counts = counts_for_terminate(s.state, track_finished);
         if term > 0 && counts && elapsed >= term && w.terminated_request != s.accepted_us {
             // Only a pid the prototype really parented: a tenant cannot make
             // root signal someone else's process.
-            if corral_sys::process::parent_of(pid) != Some(proto_pid) {
+            if os.parent_of(pid) != Some(proto_pid) {
                 continue;
             }
             w.terminated_request = s.accepted_us;
@@ -108,7 +145,9 @@ pub fn check(gen: &mut Generation, now_us: u64, log: &mut Logger) {
                     secs(elapsed)
                 ),
             );
-            corral_sys::signal::kill(pid, Signal::SIGTERM);
+            // Continued too: a stopped worker would never act on it.
+            os.signal(pid, Signal::SIGTERM);
+            os.signal(pid, Signal::SIGCONT);
         }
     }
     gen.slow_requests += slow_taken;

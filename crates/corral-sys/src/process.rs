@@ -144,13 +144,14 @@ pub fn fixed_fd(fd: i32) -> std::os::fd::BorrowedFd<'static> {
 }
 
 /// fork + exec ourselves (`/proc/self/exe`) with `argv`, the current
-/// environment plus `extra_env`, and `fds[i]` placed at descriptor `3 + i`;
-/// stdin on /dev/null, stdout/stderr inherited. Only async-signal-safe
-/// calls run between fork and exec (every vector is prepared before).
+/// environment plus `extra_env`, and each `(target, source)` descriptor of
+/// `placements` placed at `target`; stdin on /dev/null, stdout/stderr
+/// inherited. Only async-signal-safe calls run between fork and exec (every
+/// vector is prepared before).
 pub fn spawn_self(
     argv: &[String],
     extra_env: &[(String, String)],
-    fds: &[std::os::fd::RawFd],
+    placements: &[(std::os::fd::RawFd, std::os::fd::RawFd)],
 ) -> Result<nix::unistd::Pid> {
     use std::ffi::CString;
     let cargs: Vec<CString> = argv
@@ -181,18 +182,17 @@ pub fn spawn_self(
     }
     let exe = CString::new("/proc/self/exe").unwrap_or_default();
     let null = CString::new("/dev/null").unwrap_or_default();
-    // Move the sources out of the way first so that placing fd k at 3+k
-    // never clobbers a source still to be placed.
-    let mut staged = Vec::with_capacity(fds.len());
-    for &fd in fds {
+    // Move the sources out of the way first so that placing one never
+    // clobbers a source still to be placed.
+    let mut staged = Vec::with_capacity(placements.len());
+    for &(target, fd) in placements {
         let d = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(100))
             .map_err(|e| SysError::errno("dup", e))?;
-        staged.push(d);
+        staged.push((target, d));
     }
     let res = match fork()? {
         Forked::Child => {
-            for (i, &fd) in staged.iter().enumerate() {
-                let target = 3 + i as i32;
+            for &(target, fd) in &staged {
                 if dup_to(fd, target).is_err() {
                     exit_now(127);
                 }
@@ -210,7 +210,7 @@ pub fn spawn_self(
         }
         Forked::Parent(pid) => Ok(pid),
     };
-    for d in staged {
+    for (_, d) in staged {
         let _ = nix::unistd::close(d);
     }
     res

@@ -60,6 +60,7 @@ pub fn run(
     listen_fd: RawFd,
     boards: &Boards,
     slot: usize,
+    access_log: Option<std::fs::File>,
 ) -> ! {
     let board = boards.own;
     let log = WorkerLog {
@@ -70,11 +71,7 @@ pub fn run(
         w.init(std::process::id());
     }
     let allowed = AllowedClients::parse(pool.allowed_clients.as_deref(), &log);
-    let access = pool
-        .access_format
-        .as_ref()
-        .and_then(|_| corral_sys::process::take_fixed_fd(crate::prototype::FD_ACCESS_LOG))
-        .map(std::fs::File::from);
+    let access = access_log.filter(|_| pool.access_format.is_some());
     let mut ctx = connection::WorkerCtx {
         cgi: connection::cgi_options(engine),
         buf: Vec::new(),

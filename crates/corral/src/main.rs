@@ -13,11 +13,10 @@ const EXIT_USAGE: i32 = 64;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let code = match std::env::var(corral_master::PROTOTYPE_ENV) {
-        Ok(proto_args) => {
-            std::env::remove_var(corral_master::PROTOTYPE_ENV);
-            let list: Vec<String> = proto_args.split('\u{1f}').map(str::to_string).collect();
-            prototype(&list)
+    let code = match std::env::var(corral_ipc::PROTOTYPE_ENV) {
+        Ok(encoded) => {
+            std::env::remove_var(corral_ipc::PROTOTYPE_ENV);
+            prototype(&encoded)
         }
         Err(_) => match args.get(1).map(String::as_str) {
             Some("reload") => reload(&args[2..]),
@@ -231,38 +230,16 @@ fn fpm(args: &[String]) -> i32 {
     corral_master::run(opts, config, log)
 }
 
-/// A prototype (see `corral_master::PROTOTYPE_ENV`): `--pool P --board-words N [-c ..] [-n] [-d ..]`
-fn prototype(args: &[String]) -> i32 {
-    let mut pool = None;
-    let mut words = 0usize;
-    let mut status_of = None;
-    let mut status_words = 0usize;
-    let mut php = corral_php::StartOptions {
-        executable: std::env::args().next().unwrap_or_default(),
-        ..Default::default()
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--pool" => pool = it.next().cloned(),
-            "--board-words" => words = it.next().and_then(|s| s.parse().ok()).unwrap_or(0),
-            "--status-of" => status_of = it.next().cloned(),
-            "--status-words" => status_words = it.next().and_then(|s| s.parse().ok()).unwrap_or(0),
-            "-c" => php.ini_path = it.next().cloned(),
-            "-n" => php.no_ini = true,
-            "-d" => php.defines.extend(it.next().cloned()),
-            _ => return EXIT_USAGE,
+/// A prototype: the master exec'd us with our arguments in
+/// `corral_ipc::PROTOTYPE_ENV`.
+fn prototype(encoded: &str) -> i32 {
+    match corral_ipc::PrototypeArgs::decode(encoded) {
+        Ok(args) => corral_worker::prototype::run(args),
+        Err(e) => {
+            eprintln!("corral prototype: {e}");
+            EXIT_USAGE
         }
     }
-    let Some(pool) = pool else {
-        return EXIT_USAGE;
-    };
-    corral_worker::prototype::run(corral_worker::prototype::PrototypeArgs {
-        pool,
-        php,
-        board_words: words,
-        status_of: status_of.map(|name| (name, status_words)),
-    })
 }
 
 /// `[global]` rlimit_files, rlimit_core and process.priority apply to the

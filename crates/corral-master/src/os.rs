@@ -1,0 +1,97 @@
+//! The seam between the master's decisions and the kernel: everything the
+//! supervisor does to processes and sockets goes through [`Os`], so pool
+//! supervision, reloads and restarts can be unit-tested with a recording
+//! fake (see `testing.rs`) and no process is ever forked in those tests.
+
+use std::os::fd::{OwnedFd, RawFd};
+use std::time::Instant;
+
+use corral_config::Pool;
+use corral_ipc::{Handoff, PrototypeArgs, WaitStatus};
+use corral_sys::nix::sys::signal::Signal;
+use corral_sys::nix::sys::wait::{waitpid, WaitPidFlag};
+
+use crate::listen::ListenError;
+
+/// What the master asks for when it starts a prototype.
+#[derive(Debug)]
+pub struct PrototypeExec {
+    /// The process title: exactly php-fpm's `php-fpm: pool NAME`.
+    pub title: String,
+    pub args: PrototypeArgs,
+    pub handoff: Handoff,
+}
+
+pub trait Os {
+    /// fork + exec a prototype with its descriptors in place; its pid.
+    fn exec_prototype(&mut self, exec: &PrototypeExec) -> Result<i32, corral_sys::SysError>;
+    /// kill(2); false when the process is gone.
+    fn signal(&mut self, pid: i32, sig: Signal) -> bool;
+    /// One exited child, without blocking.
+    fn reap(&mut self) -> Option<(i32, WaitStatus)>;
+    /// The parent of `pid`, to check what a prototype claims.
+    fn parent_of(&self, pid: i32) -> Option<i32>;
+    /// Create a pool's listening socket (as root, before any drop).
+    fn open_listener(
+        &mut self,
+        pool: &Pool,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<OwnedFd, ListenError>;
+    /// A TCP socket's (queue, backlog), for the status page.
+    fn listen_queue(&self, fd: RawFd) -> Option<(u64, u64)>;
+    fn now(&self) -> Instant;
+}
+
+/// The kernel itself.
+#[derive(Debug, Default)]
+pub struct RealOs;
+
+impl Os for RealOs {
+    fn exec_prototype(&mut self, exec: &PrototypeExec) -> Result<i32, corral_sys::SysError> {
+        let env = [(corral_ipc::PROTOTYPE_ENV.to_string(), exec.args.encode())];
+        corral_sys::process::spawn_self(
+            std::slice::from_ref(&exec.title),
+            &env,
+            &exec.handoff.placements(),
+        )
+        .map(|pid| pid.as_raw())
+    }
+
+    fn signal(&mut self, pid: i32, sig: Signal) -> bool {
+        corral_sys::signal::kill(pid, sig)
+    }
+
+    fn reap(&mut self) -> Option<(i32, WaitStatus)> {
+        use corral_sys::nix::sys::wait::WaitStatus as W;
+        loop {
+            return match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(W::Exited(pid, code)) => Some((pid.as_raw(), WaitStatus::exited(code as u8))),
+                Ok(W::Signaled(pid, sig, core)) => {
+                    Some((pid.as_raw(), WaitStatus::signaled(sig as i32, core)))
+                }
+                Ok(W::StillAlive) | Err(_) => None,
+                Ok(_) => continue,
+            };
+        }
+    }
+
+    fn parent_of(&self, pid: i32) -> Option<i32> {
+        corral_sys::process::parent_of(pid)
+    }
+
+    fn open_listener(
+        &mut self,
+        pool: &Pool,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<OwnedFd, ListenError> {
+        crate::listen::open(pool, warn)
+    }
+
+    fn listen_queue(&self, fd: RawFd) -> Option<(u64, u64)> {
+        corral_sys::socket::tcp_listen_queue(fd)
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
