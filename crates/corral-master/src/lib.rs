@@ -23,3 +23,8 @@ pub mod users;
 
 pub use log::Logger;
 pub use master::{run, MasterOptions, EXIT_CONFIG, EXIT_OK, EXIT_SOFTWARE};
+
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;

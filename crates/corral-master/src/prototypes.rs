@@ -166,7 +166,7 @@ impl Master {
     }
 
     /// Which pool and generation a prototype pid belongs to.
-    fn find_prototype(&self, pid: i32) -> Option<(PoolId, GenId)> {
+    pub(crate) fn find_prototype(&self, pid: i32) -> Option<(PoolId, GenId)> {
         self.pools.iter().find_map(|(&id, p)| {
             p.gens()
                 .find(|g| g.proto.as_ref().is_some_and(|x| x.pid == pid))

@@ -1,0 +1,142 @@
+//! A recording stand-in for the kernel, so that supervision, reloads and
+//! restarts are tested without forking (youki's approach). It remembers
+//! every prototype "exec'd" and keeps the far end of its control channel,
+//! so a test can play the prototype: read the master's orders and answer.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::time::Instant;
+
+use corral_config::Pool;
+use corral_ipc::{Channel, PrototypeArgs, WaitStatus};
+use corral_sys::nix::sys::signal::Signal;
+use corral_sys::shm::SharedWords;
+
+use crate::listen::ListenError;
+use crate::os::{Os, PrototypeExec};
+
+/// One prototype the master started.
+pub struct Exec {
+    pub pid: i32,
+    pub title: String,
+    pub args: PrototypeArgs,
+    /// The prototype's end of the control channel.
+    pub chan: Channel,
+    /// What the hand-off looked like at exec time.
+    pub board_sealed: bool,
+    pub status_board_read_only: Option<bool>,
+}
+
+#[derive(Default)]
+pub struct FakeState {
+    pub next_pid: i32,
+    pub execs: Vec<Exec>,
+    pub signals: Vec<(i32, Signal)>,
+    /// Children waiting to be reaped.
+    pub exits: VecDeque<(i32, WaitStatus)>,
+    /// What /proc would say each pid's parent is.
+    pub parents: HashMap<i32, i32>,
+    /// The clock; tests move it.
+    pub now: Option<Instant>,
+    /// Fail this many upcoming execs.
+    pub failing_execs: u32,
+}
+
+impl FakeState {
+    pub fn new_pid(&mut self) -> i32 {
+        self.next_pid = self.next_pid.max(1000) + 1;
+        self.next_pid
+    }
+    pub fn now(&self) -> Instant {
+        self.now.expect("set by FakeOs::new")
+    }
+}
+
+#[derive(Clone)]
+pub struct FakeOs(pub Rc<RefCell<FakeState>>);
+
+impl FakeOs {
+    pub fn new() -> FakeOs {
+        FakeOs(Rc::new(RefCell::new(FakeState {
+            now: Some(Instant::now()),
+            ..Default::default()
+        })))
+    }
+}
+
+fn dup(fd: RawFd) -> OwnedFd {
+    let new =
+        corral_sys::nix::fcntl::fcntl(fd, corral_sys::nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10))
+            .expect("dup in the fake");
+    corral_sys::process::take_fixed_fd(new).expect("just duplicated")
+}
+
+fn is_read_only(fd: RawFd) -> bool {
+    let fl = corral_sys::nix::fcntl::fcntl(fd, corral_sys::nix::fcntl::FcntlArg::F_GETFL)
+        .expect("F_GETFL");
+    fl & libc::O_ACCMODE == libc::O_RDONLY
+}
+
+impl Os for FakeOs {
+    fn exec_prototype(&mut self, exec: &PrototypeExec) -> Result<i32, corral_sys::SysError> {
+        let mut st = self.0.borrow_mut();
+        if st.failing_execs > 0 {
+            st.failing_execs -= 1;
+            return Err(corral_sys::SysError::new(
+                "fork() failed",
+                std::io::Error::from_raw_os_error(libc::EAGAIN),
+            ));
+        }
+        let pid = st.new_pid();
+        st.parents.insert(pid, std::process::id() as i32);
+        let board = dup(exec.handoff.board);
+        st.execs.push(Exec {
+            pid,
+            title: exec.title.clone(),
+            args: exec.args.clone(),
+            chan: Channel::from_fd(dup(exec.handoff.control)),
+            board_sealed: SharedWords::is_sealed(&board),
+            status_board_read_only: exec.handoff.status_board.map(is_read_only),
+        });
+        Ok(pid)
+    }
+
+    fn signal(&mut self, pid: i32, sig: Signal) -> bool {
+        self.0.borrow_mut().signals.push((pid, sig));
+        true
+    }
+
+    fn reap(&mut self) -> Option<(i32, WaitStatus)> {
+        self.0.borrow_mut().exits.pop_front()
+    }
+
+    fn parent_of(&self, pid: i32) -> Option<i32> {
+        self.0.borrow().parents.get(&pid).copied()
+    }
+
+    fn open_listener(
+        &mut self,
+        _pool: &Pool,
+        _warn: &mut dyn FnMut(String),
+    ) -> Result<OwnedFd, ListenError> {
+        // Any descriptor will do: the loop that would poll it is not run.
+        let s = std::os::unix::net::UnixDatagram::unbound().expect("socket in the fake");
+        Ok(OwnedFd::from(s))
+    }
+
+    fn listen_queue(&self, _fd: RawFd) -> Option<(u64, u64)> {
+        None
+    }
+
+    fn now(&self) -> Instant {
+        self.0.borrow().now()
+    }
+}
+
+impl AsRawFd for Exec {
+    fn as_raw_fd(&self) -> RawFd {
+        self.chan.as_raw_fd()
+    }
+}

@@ -1,0 +1,457 @@
+//! The master's supervision, reload and restart logic, driven through the
+//! recording fake: the test plays each prototype on the far end of its
+//! real control channel. Nothing here forks or needs root.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use corral_ipc::{FromPrototype, Received, ToPrototype, WaitStatus};
+
+use crate::ids::{GenId, PoolId};
+use crate::log::Logger;
+use crate::master::{Master, MasterOptions};
+use crate::testing::{FakeOs, FakeState};
+
+struct Harness {
+    m: Master,
+    fake: FakeOs,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+fn pool(name: &str, dir: &Path, extra: &str) -> String {
+    format!(
+        "[{name}]\nlisten = {}/{name}.sock\npm = dynamic\npm.max_children = 4\npm.start_servers = 2\npm.min_spare_servers = 1\npm.max_spare_servers = 3\n{extra}\n",
+        dir.display()
+    )
+}
+
+impl Harness {
+    fn new(tag: &str, pools: &[(&str, &str)]) -> Harness {
+        let dir = std::env::temp_dir().join(format!("corral-master-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("php-fpm.conf");
+        write_conf(&conf, &dir, pools);
+        let opts = MasterOptions {
+            config_path: conf.clone(),
+            allow_root: true,
+            ..Default::default()
+        };
+        let load = corral_config::LoadOptions {
+            allow_run_as_root: true,
+            ..Default::default()
+        };
+        let config = corral_config::load(&conf, &load).expect("test config loads");
+        let log_path = dir.join("master.log");
+        let mut log = Logger::stderr();
+        log.open(log_path.clone()).unwrap();
+        let fake = FakeOs::new();
+        let mut m = Master::new(opts, config, log, Box::new(fake.clone()));
+        m.open_pools().expect("pools open");
+        let ids: Vec<PoolId> = m.pools.keys().copied().collect();
+        for id in ids {
+            m.start_or_sleep(id);
+        }
+        Harness {
+            m,
+            fake,
+            dir,
+            log: log_path,
+        }
+    }
+
+    fn st(&self) -> std::cell::RefMut<'_, FakeState> {
+        self.fake.0.borrow_mut()
+    }
+
+    fn rewrite(&self, pools: &[(&str, &str)]) {
+        write_conf(&self.dir.join("php-fpm.conf"), &self.dir, pools);
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn execs(&self) -> usize {
+        self.st().execs.len()
+    }
+
+    fn pid_of(&self, exec: usize) -> i32 {
+        self.st().execs[exec].pid
+    }
+
+    /// The pool and generation the master runs exec #`exec` as.
+    fn ids_of(&self, exec: usize) -> (PoolId, GenId) {
+        let pid = self.pid_of(exec);
+        self.m.find_prototype(pid).expect("a live prototype")
+    }
+
+    fn pool_id(&self, name: &str) -> PoolId {
+        *self
+            .m
+            .pools
+            .iter()
+            .find(|(_, p)| p.name == name)
+            .expect("pool exists")
+            .0
+    }
+
+    /// Exec #`exec` says something; the master handles its channel.
+    fn says(&mut self, exec: usize, msg: FromPrototype) {
+        let (p, g) = self.ids_of(exec);
+        self.st().execs[exec].chan.send(&msg, &[]).unwrap();
+        self.m.handle_ctl(p, g);
+    }
+
+    /// Everything the master told exec #`exec` so far.
+    fn orders(&self, exec: usize) -> Vec<ToPrototype> {
+        let st = self.st();
+        let chan = &st.execs[exec].chan;
+        chan.set_nonblocking(true).unwrap();
+        let mut out = Vec::new();
+        while let Ok(Received::Message(m, _)) = chan.recv::<ToPrototype>() {
+            out.push(m);
+        }
+        out
+    }
+
+    /// Ready, then a worker for every spawn order: the pool is up.
+    fn bring_up(&mut self, exec: usize) -> Vec<i32> {
+        self.says(exec, FromPrototype::Ready { layout: vec![] });
+        let proto = self.pid_of(exec);
+        let mut pids = Vec::new();
+        for order in self.orders(exec) {
+            let ToPrototype::Spawn { slot } = order else {
+                panic!("unexpected order {order:?}");
+            };
+            let pid = {
+                let mut st = self.st();
+                let pid = st.new_pid();
+                st.parents.insert(pid, proto);
+                pid
+            };
+            self.says(
+                exec,
+                FromPrototype::Started {
+                    pid,
+                    slot,
+                    captured: false,
+                },
+            );
+            pids.push(pid);
+        }
+        self.m.after_events();
+        pids
+    }
+
+    /// The kernel reports exec #`exec` dead.
+    fn dies(&mut self, exec: usize, status: WaitStatus) {
+        let pid = self.pid_of(exec);
+        self.st().exits.push_back((pid, status));
+        self.m.reap();
+        self.m.after_events();
+    }
+
+    fn advance(&self, by: Duration) {
+        let mut st = self.st();
+        st.now = Some(st.now() + by);
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn write_conf(path: &Path, dir: &Path, pools: &[(&str, &str)]) {
+    let mut text = String::from("[global]\n");
+    for (name, extra) in pools {
+        text.push_str(&pool(name, dir, extra));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_pool_starts_its_first_workers_once_its_prototype_is_ready() {
+    let mut h = Harness::new("start", &[("a", "")]);
+    assert_eq!(h.execs(), 1);
+    {
+        let st = h.st();
+        let e = &st.execs[0];
+        assert_eq!(e.title, "php-fpm: pool a");
+        assert_eq!(e.args.pool, "a");
+        assert!(e.board_sealed, "the scoreboard is sealed before exec");
+    }
+    assert!(h.orders(0).is_empty(), "no order before ready");
+    let pids = h.bring_up(0);
+    assert_eq!(pids.len(), 2, "pm.start_servers = 2");
+    let (p, _) = h.ids_of(0);
+    assert!(h.m.pools[&p].current.as_ref().unwrap().is_up());
+    assert!(h.m.all_ready());
+}
+
+#[test]
+fn reload_starts_the_new_generation_before_retiring_the_old() {
+    let mut h = Harness::new("reload", &[("a", ""), ("b", "")]);
+    h.bring_up(0);
+    h.bring_up(1);
+    h.rewrite(&[("a", "pm.max_children = 5"), ("b", "")]);
+    let summary = h.m.reload(None).expect("valid config reloads");
+    assert!(summary.contains("[pool a] reloaded"), "{summary}");
+    assert!(summary.contains("[pool b] unchanged"), "{summary}");
+    assert_eq!(h.execs(), 3, "one new prototype, for a only");
+    assert_eq!(h.st().execs[2].args.pool, "a");
+
+    // The new generation is not up yet: the old one keeps serving.
+    h.m.after_events();
+    assert!(h.orders(0).is_empty(), "old a told to quit too early");
+    h.says(2, FromPrototype::Ready { layout: vec![] });
+    h.m.after_events();
+    assert!(
+        h.orders(0).is_empty(),
+        "old a told to quit before the new workers started"
+    );
+    // bring_up would send Ready again; answer the spawns by hand.
+    let proto = h.pid_of(2);
+    for order in h.orders(2) {
+        let ToPrototype::Spawn { slot } = order else {
+            panic!("{order:?}")
+        };
+        let pid = h.st().new_pid();
+        h.st().parents.insert(pid, proto);
+        h.says(
+            2,
+            FromPrototype::Started {
+                pid,
+                slot,
+                captured: false,
+            },
+        );
+    }
+    h.m.after_events();
+    assert_eq!(h.orders(0), vec![ToPrototype::Quit], "old a retires now");
+    assert!(h.orders(1).is_empty(), "b is left alone");
+
+    // The old generation goes when its prototype exits.
+    let a = h.pool_id("a");
+    assert_eq!(h.m.pools[&a].retiring.len(), 1);
+    h.dies(0, WaitStatus::exited(0));
+    assert!(h.m.pools[&a].retiring.is_empty());
+    assert_eq!(h.execs(), 3, "a retired generation is not restarted");
+}
+
+#[test]
+fn a_crashed_prototype_restarts_at_once_and_a_crash_loop_backs_off() {
+    let mut h = Harness::new("crash", &[("a", "")]);
+    h.bring_up(0);
+    h.advance(Duration::from_secs(60));
+    h.dies(0, WaitStatus::signaled(libc::SIGKILL, false));
+    assert_eq!(h.execs(), 2, "restarted at once after a healthy run");
+
+    // It dies again right away, and again: the waits grow.
+    let mut waits = Vec::new();
+    for n in 1..5 {
+        h.dies(n, WaitStatus::exited(78));
+        assert_eq!(h.execs(), n + 1, "no restart before the back-off");
+        let a = h.pool_id("a");
+        let at = h.m.pools[&a].current.as_ref().unwrap().restart_at.unwrap();
+        let wait = at - h.fake.0.borrow().now();
+        waits.push(wait);
+        h.advance(wait - Duration::from_millis(1));
+        h.m.restart_due();
+        assert_eq!(h.execs(), n + 1, "restarted before the back-off ended");
+        h.advance(Duration::from_millis(1));
+        h.m.restart_due();
+        assert_eq!(h.execs(), n + 2, "restarted when the back-off ended");
+    }
+    assert_eq!(
+        waits,
+        [100, 200, 400, 800].map(Duration::from_millis).to_vec()
+    );
+    let log = h.log_text();
+    assert!(log.contains("restarting it in 0.1s"), "{log}");
+}
+
+#[test]
+fn a_removed_pool_drains_and_its_socket_goes() {
+    let mut h = Harness::new("remove", &[("a", ""), ("b", "")]);
+    h.bring_up(0);
+    h.bring_up(1);
+    let sock = h.dir.join("b.sock");
+    std::fs::write(&sock, "").unwrap();
+    h.rewrite(&[("a", "")]);
+    let summary = h.m.reload(None).unwrap();
+    assert!(summary.contains("[pool b] removed"), "{summary}");
+    h.m.after_events();
+    assert_eq!(h.orders(1), vec![ToPrototype::Quit]);
+    assert!(h.orders(0).is_empty());
+    let b = h.pool_id("b");
+    assert!(h.m.pools[&b].current.is_none());
+    h.dies(1, WaitStatus::exited(0));
+    assert!(!h.m.pools.contains_key(&b), "the pool is gone once drained");
+    assert!(!sock.exists(), "its socket is unlinked");
+    assert_eq!(h.execs(), 2, "nothing restarted");
+}
+
+#[test]
+fn a_broken_config_changes_nothing() {
+    let mut h = Harness::new("broken", &[("a", "")]);
+    h.bring_up(0);
+    std::fs::write(h.dir.join("php-fpm.conf"), "[a]\npm = sometimes\n").unwrap();
+    let err = h.m.reload(None).unwrap_err();
+    assert!(
+        matches!(err, crate::error::ReloadError::Invalid { .. }),
+        "{err}"
+    );
+    assert_eq!(h.execs(), 1);
+    assert!(h.orders(0).is_empty());
+    assert!(h.m.reload(Some(&["nope".to_string()])).is_err());
+}
+
+#[test]
+fn what_a_lying_prototype_claims_is_not_believed() {
+    let mut h = Harness::new("lies", &[("a", "")]);
+    h.says(0, FromPrototype::Ready { layout: vec![] });
+    let slots: Vec<u32> = h
+        .orders(0)
+        .into_iter()
+        .map(|o| match o {
+            ToPrototype::Spawn { slot } => slot,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // A pid that is someone else's child.
+    h.st().parents.insert(4242, 1);
+    h.says(
+        0,
+        FromPrototype::Started {
+            pid: 4242,
+            slot: slots[0],
+            captured: false,
+        },
+    );
+    // A slot it was never given.
+    h.says(
+        0,
+        FromPrototype::Started {
+            pid: 4243,
+            slot: 99,
+            captured: false,
+        },
+    );
+    // Garbage on the channel.
+    let (p, g) = h.ids_of(0);
+    corral_sys::socket::send_with_fds(
+        std::os::fd::AsRawFd::as_raw_fd(&h.st().execs[0].chan),
+        b"started 1 0\n[pool b] forged",
+        &[],
+    )
+    .unwrap();
+    h.m.handle_ctl(p, g);
+    let gen = h.m.pools[&p].current.as_ref().unwrap();
+    assert!(!gen.workers.contains_key(&4242));
+    assert!(!gen.workers.contains_key(&4243));
+    let log = h.log_text();
+    assert!(log.contains("which is not its child"), "{log}");
+    assert!(log.contains("unexpected slot 99"), "{log}");
+    assert!(log.contains("ignoring a malformed message"), "{log}");
+    assert!(h.st().signals.is_empty(), "nobody was signalled");
+}
+
+#[test]
+fn fast_recycling_is_not_a_warning() {
+    let mut h = Harness::new("recycle", &[("a", "pm.max_requests = 2")]);
+    let pids = h.bring_up(0);
+    // A replacement that exits before the master looks at /proc: the
+    // kernel no longer knows its parent.
+    h.says(
+        0,
+        FromPrototype::Exited {
+            pid: pids[0],
+            status: WaitStatus::exited(0),
+        },
+    );
+    let slot = match h.orders(0).as_slice() {
+        [ToPrototype::Spawn { slot }] => *slot,
+        other => panic!("expected one replacement spawn, got {other:?}"),
+    };
+    let gone = h.st().new_pid();
+    h.says(
+        0,
+        FromPrototype::Started {
+            pid: gone,
+            slot,
+            captured: false,
+        },
+    );
+    h.says(
+        0,
+        FromPrototype::Exited {
+            pid: gone,
+            status: WaitStatus::exited(0),
+        },
+    );
+    let log = h.log_text();
+    assert!(!log.contains("WARNING"), "{log}");
+    assert_eq!(h.orders(0).len(), 1, "the recycled worker is replaced");
+}
+
+#[test]
+fn a_status_pool_reads_its_parent_board_read_only() {
+    let mut h = Harness::new(
+        "statuslisten",
+        &[(
+            "a",
+            "pm.status_path = /status\npm.status_listen = 127.0.0.1:1",
+        )],
+    );
+    // ondemand: dormant until its first connection.
+    assert_eq!(h.execs(), 1);
+    let status_pool = h.pool_id("a_status");
+    h.m.start_prototype(status_pool);
+    let st = h.st();
+    assert_eq!(st.execs.len(), 2, "a and a_status");
+    let status = st.execs.iter().find(|e| e.args.pool == "a_status").unwrap();
+    assert_eq!(
+        status.args.status_of.as_ref().map(|s| s.0.as_str()),
+        Some("a")
+    );
+    assert_eq!(status.status_board_read_only, Some(true));
+}
+
+#[test]
+fn a_failed_exec_is_retried_after_a_back_off() {
+    let fake = FakeOs::new();
+    fake.0.borrow_mut().failing_execs = 1;
+    let dir = std::env::temp_dir().join(format!("corral-master-execfail2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("php-fpm.conf");
+    write_conf(&conf, &dir, &[("a", "")]);
+    let load = corral_config::LoadOptions {
+        allow_run_as_root: true,
+        ..Default::default()
+    };
+    let config = corral_config::load(&conf, &load).unwrap();
+    let mut m = Master::new(
+        MasterOptions {
+            config_path: conf,
+            allow_root: true,
+            ..Default::default()
+        },
+        config,
+        Logger::stderr(),
+        Box::new(fake.clone()),
+    );
+    m.open_pools().unwrap();
+    let id = *m.pools.keys().next().unwrap();
+    m.start_prototype(id);
+    assert!(fake.0.borrow().execs.is_empty());
+    let at = m.pools[&id].current.as_ref().unwrap().restart_at.unwrap();
+    assert!(at > fake.0.borrow().now(), "a failed exec waits");
+    fake.0.borrow_mut().now = Some(at);
+    m.restart_due();
+    assert_eq!(fake.0.borrow().execs.len(), 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
