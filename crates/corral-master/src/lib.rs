@@ -3,6 +3,8 @@
 //! the process-management policy from the scoreboard, reloads pools one by
 //! one, and handles signals and the control socket.
 
+#![forbid(unsafe_code)]
+
 pub mod control;
 pub mod error;
 pub mod ids;

@@ -3,6 +3,8 @@
 //! templates with inheritance), verifies it through the web server, and
 //! undoes every change if any step fails. See docs/sites.md.
 
+#![forbid(unsafe_code)]
+
 pub mod acl;
 pub mod cli;
 pub mod error;

@@ -5,7 +5,7 @@
 use std::fs::OpenOptions;
 use std::path::Path;
 
-use nix::fcntl::{Flock, FlockArg};
+use corral_sys::nix::fcntl::{Flock, FlockArg};
 
 use crate::error::{Result, SitesError};
 

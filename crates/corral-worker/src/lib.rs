@@ -2,6 +2,8 @@
 //! drops privileges, forks workers) and the worker (accepts FastCGI
 //! connections and runs requests).
 
+#![forbid(unsafe_code)]
+
 pub mod access_log;
 pub mod cgi_env;
 pub mod connection;

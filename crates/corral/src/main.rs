@@ -1,5 +1,7 @@
 //! corral: php-fpm's command line and corral's own subcommands.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 
 use std::io::{IsTerminal, Write};
