@@ -7,6 +7,7 @@
 
 pub mod control;
 pub mod error;
+mod event_loop;
 pub mod ids;
 pub mod listen;
 pub mod log;
@@ -18,6 +19,7 @@ pub mod pool;
 mod prototypes;
 mod reload;
 pub mod restart;
+mod signals;
 pub mod slowlog;
 pub mod systemd;
 pub mod timeouts;
