@@ -249,6 +249,7 @@ impl Master {
         let now = self.os.now();
         self.escalate_drains(now);
         if self.state == State::Normal {
+            self.renew_dead_listeners();
             self.restart_due();
             let now_us = corral_status::now_us();
             let ids: Vec<PoolId> = self.pools.keys().copied().collect();

@@ -39,6 +39,9 @@ pub trait Os {
     ) -> Result<OwnedFd, ListenError>;
     /// A TCP socket's (queue, backlog), for the status page.
     fn listen_queue(&self, fd: RawFd) -> Option<(u64, u64)>;
+    /// Whether a listening socket still takes connections (a tenant
+    /// process holding it may have shut it down).
+    fn listener_alive(&self, fd: RawFd) -> bool;
     fn now(&self) -> Instant;
 }
 
@@ -89,6 +92,10 @@ impl Os for RealOs {
 
     fn listen_queue(&self, fd: RawFd) -> Option<(u64, u64)> {
         corral_sys::socket::tcp_listen_queue(fd)
+    }
+
+    fn listener_alive(&self, fd: RawFd) -> bool {
+        corral_sys::socket::listener_alive(fd)
     }
 
     fn now(&self) -> Instant {

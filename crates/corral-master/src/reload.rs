@@ -4,6 +4,8 @@
 //! A reload is planned first ([`plan`], a pure function of what runs and
 //! what the new configuration says) and then applied step by step.
 
+use std::os::fd::AsRawFd;
+
 use corral_config::{Config, Pool};
 
 use crate::error::ReloadError;
@@ -273,6 +275,30 @@ impl Master {
                     .error(&format!("failed to reload [pool {name}]: {e}"));
                 format!("[pool {name}] kept: {e}")
             }
+        }
+    }
+
+    /// A pool's socket was shut down by a process that holds it (any of its
+    /// workers can): open it again and move the pool onto it. The workers
+    /// on the dead socket can serve nobody; as with any move, they are told
+    /// to quit at once.
+    pub(crate) fn renew_dead_listeners(&mut self) {
+        let dead: Vec<PoolId> = self
+            .pools
+            .iter()
+            .filter(|(_, s)| s.current.is_some() && !self.os.listener_alive(s.listen.as_raw_fd()))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in dead {
+            let Some(cfg) = self.pools[&id].current.as_ref().map(|g| g.cfg.clone()) else {
+                continue;
+            };
+            self.log.warning(&format!(
+                "[pool {}] the listening socket {} was shut down by a process holding it; opening it again",
+                cfg.name, cfg.listen_address
+            ));
+            let line = self.move_pool(id, cfg);
+            self.log.notice(&line);
         }
     }
 

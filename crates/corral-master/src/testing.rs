@@ -42,6 +42,8 @@ pub struct FakeState {
     pub now: Option<Instant>,
     /// Fail this many upcoming execs.
     pub failing_execs: u32,
+    /// Listening sockets a tenant has shut down.
+    pub dead_listeners: Vec<RawFd>,
 }
 
 impl FakeState {
@@ -128,6 +130,10 @@ impl Os for FakeOs {
 
     fn listen_queue(&self, _fd: RawFd) -> Option<(u64, u64)> {
         None
+    }
+
+    fn listener_alive(&self, fd: RawFd) -> bool {
+        !self.0.borrow().dead_listeners.contains(&fd)
     }
 
     fn now(&self) -> Instant {

@@ -455,3 +455,29 @@ fn a_failed_exec_is_retried_after_a_back_off() {
     assert_eq!(fake.0.borrow().execs.len(), 1);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_listening_socket_shut_down_by_a_tenant_is_opened_again() {
+    let mut h = Harness::new("deadsock", &[("a", ""), ("b", "")]);
+    h.bring_up(0);
+    h.bring_up(1);
+    let a = h.pool_id("a");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&h.m.pools[&a].listen);
+    h.st().dead_listeners.push(fd);
+    h.m.maintenance();
+    let new_a = h.pool_id("a");
+    assert_ne!(new_a, a, "a moved onto a new socket");
+    assert_eq!(
+        h.orders(0),
+        vec![ToPrototype::Quit],
+        "workers on the dead socket quit"
+    );
+    assert_eq!(h.execs(), 3, "a new prototype on the new socket");
+    assert_eq!(h.st().execs[2].args.pool, "a");
+    assert!(h.orders(1).is_empty(), "b is not touched");
+    let log = h.log_text();
+    assert!(
+        log.contains("was shut down by a process holding it"),
+        "{log}"
+    );
+}

@@ -89,6 +89,33 @@ pub fn listen_tcp(host: Option<IpAddr>, port: u16, backlog_n: i32) -> Result<Own
     Err(last.unwrap_or_else(|| SysError::new("listen", std::io::ErrorKind::AddrNotAvailable)))
 }
 
+/// Whether a listening socket still takes connections. Any process that
+/// holds it can `shutdown(2)` it, which kills it for every holder at once
+/// (a TCP listener goes to CLOSE, a unix one refuses connects); poll then
+/// reports a hang-up on it.
+pub fn listener_alive(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN | libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout; poll only reads `fd`.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    let dead = libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR | libc::POLLNVAL;
+    n <= 0 || p.revents & dead == 0
+}
+
+/// Wait up to `timeout_ms` for `fd` to be readable (EINTR ends the wait).
+pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; poll only reads `fd`.
+    unsafe { libc::poll(&mut p, 1, timeout_ms) > 0 }
+}
+
 /// The peer of an accepted connection: `None` for unix sockets.
 pub fn peer_ip(fd: RawFd) -> Option<IpAddr> {
     let ss: SockaddrStorage = socket::getpeername(fd).ok()?;

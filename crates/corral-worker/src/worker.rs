@@ -96,6 +96,12 @@ pub fn run(
             Ok(s) => s,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+            // Someone holding the socket (any worker of the pool) made it
+            // non-blocking: wait for a connection instead of spinning.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                corral_sys::socket::wait_readable(listen_fd, 1000);
+                continue;
+            }
             Err(e) => {
                 log.line(LogLevel::Error, format!("accept() failed: {e}").as_bytes());
                 std::thread::sleep(std::time::Duration::from_millis(100));
