@@ -13,7 +13,6 @@ use crate::error::{ConfigError, Diagnostic};
 use crate::paths::{self, PHP_LOCALSTATEDIR};
 use crate::pool::{Listen, PmKind, PoolDraft};
 
-pub const DEFAULT_ACCESS_FORMAT: &str = "%R - %u %t \"%m %r\" %s";
 const DEFAULT_LIMIT_EXTENSIONS: &str = ".php .phar";
 const BACKLOG_DEFAULT: i64 = -1;
 const LOG_MIN_LIMIT: i64 = 512;
@@ -354,7 +353,7 @@ fn pool(p: &mut PoolDraft, global: &Settings, ctx: &Context<'_>, out: &mut Out) 
     if let Some(log) = s.non_empty("access.log") {
         s.set("access.log", Value::Str(resolve(&log)));
         if s.str("access.format").is_none() {
-            s.set("access.format", Value::Str(DEFAULT_ACCESS_FORMAT.into()));
+            s.set("access.format", Value::Str(access_format::DEFAULT.into()));
         }
     }
 
@@ -510,22 +509,27 @@ fn pool(p: &mut PoolDraft, global: &Settings, ctx: &Context<'_>, out: &mut Out) 
     Ok(())
 }
 
-/// After the pools: check access.format of pools that log (fpm_log_write).
-pub(crate) fn access_formats(pools: &[PoolDraft], out: &mut Out) -> Result<(), ()> {
+/// After the pools: parse access.format of pools that log (php-fpm's
+/// fpm_log_write in test mode). A pool without access.log may have any
+/// format, as with php-fpm, since nothing will render it.
+pub(crate) fn access_formats(pools: &mut [PoolDraft], out: &mut Out) -> Result<(), ()> {
     for p in pools {
         if p.settings.non_empty("access.log").is_none() {
             continue;
         }
         let format = p.settings.str("access.format").unwrap_or_default();
-        if let Err(detail) = access_format::validate(&format) {
-            out.push(ConfigError::AccessFormatDetail(detail).into());
-            return fail(
-                out,
-                ConfigError::AccessFormat {
-                    pool: p.name.clone(),
-                    format,
-                },
-            );
+        match access_format::parse(&format) {
+            Ok(tokens) => p.access_tokens = Some(tokens),
+            Err(detail) => {
+                out.push(ConfigError::AccessFormatDetail(detail).into());
+                return fail(
+                    out,
+                    ConfigError::AccessFormat {
+                        pool: p.name.clone(),
+                        format,
+                    },
+                );
+            }
         }
     }
     Ok(())
