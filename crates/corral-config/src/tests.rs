@@ -483,6 +483,27 @@ fn includes() {
         )
     );
 
+    // A pattern that matches nothing is not fatal, and stays a WARNING
+    // among the messages of a load that fails for another reason, as
+    // php-fpm logs it (fpm_conf_ini_parser_include).
+    std::fs::write(&main, "[global]\ninclude = nomatch*.conf\n").unwrap();
+    let e = load(&main, &o).unwrap_err();
+    assert_eq!(
+        (e.0[0].level, crate::LogLevel::from(e.0[0].level)),
+        (Level::Warning, crate::LogLevel::Warning)
+    );
+    assert!(e.0[0]
+        .message
+        .starts_with("Nothing matches the include pattern"));
+    let first = e.first_error().unwrap();
+    assert_eq!(
+        (first.level, first.message.as_str()),
+        (
+            Level::Error,
+            "No pool defined. at least one pool section must be specified in config file"
+        )
+    );
+
     // Missing directory: fatal.
     std::fs::write(&main, "[global]\ninclude = /nonexistent-dir/*.conf\n").unwrap();
     let e = load(&main, &o).unwrap_err();
