@@ -12,6 +12,8 @@
 //! sockets or log files: php-fpm's `-t` does not resolve users or bind, and
 //! opening logs belongs to the master.
 
+#![forbid(unsafe_code)]
+
 pub mod access_format;
 mod build;
 pub mod directives;
