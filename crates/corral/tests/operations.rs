@@ -348,6 +348,9 @@ fn access_log_edge_formats_match_php_fpm() {
         // script did not set, empty braces, repeated braces, `%%`, then a
         // trailing `%` again.
         "[%{HTTP_X_EMPTY}e][%{NOPE}e][%u][%Q%q][%{X-Corral-Log}o][%{X-Corral}o][%{}m][%{a}{%Y}t]%%%",
+        // Values as long as php-fpm's scoreboard fields, and longer: the
+        // query string (600 bytes) keeps 511, the line stops at 1024 bytes.
+        "%r|%m|%f|%n|%q|%{QUERY_STRING}e|%{QUERY_STRING}e",
     ] {
         let conf = pool_conf(&format!(
             "listen = 127.0.0.1:{{port}}\npm.max_children = 1\naccess.log = {{dir}}/access.log\naccess.format = \"{format}\""
@@ -357,6 +360,7 @@ fn access_log_edge_formats_match_php_fpm() {
         let logged = |s: &Server| {
             let req = Request::php(&s.script("log.php"))
                 .document_root(&s.www().display().to_string())
+                .query(&"q".repeat(600))
                 .param("HTTP_X_EMPTY", "");
             assert_eq!(s.request(&req).status, 200, "{format}");
             let path = s.dir().join("access.log");
