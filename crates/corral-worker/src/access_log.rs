@@ -25,7 +25,8 @@ pub struct Record<'a> {
     pub content_length: i64,
     pub status: u16,
     pub auth_user: Option<String>,
-    /// Response headers the script set, as `Name: value` lines.
+    /// Response headers the script set, as (name, value); `%{..}o` looks
+    /// at them as the `name: value` lines php-fpm keeps.
     pub headers: &'a [(String, String)],
     pub started_us: u64,
     pub finished_us: u64,
