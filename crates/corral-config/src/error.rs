@@ -36,6 +36,19 @@ impl fmt::Display for Level {
     }
 }
 
+/// The level to log a diagnostic at: a WARNING stays a WARNING even when
+/// it travels in a failed load's [`ConfigErrors`].
+impl From<Level> for crate::LogLevel {
+    fn from(l: Level) -> Self {
+        match l {
+            Level::Notice => crate::LogLevel::Notice,
+            Level::Warning => crate::LogLevel::Warning,
+            Level::Error => crate::LogLevel::Error,
+            Level::Alert => crate::LogLevel::Alert,
+        }
+    }
+}
+
 /// One message as php-fpm would log it (without the timestamp).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -311,6 +324,88 @@ impl ConfigError {
             | OndemandEvents(_)
             | IdleTimeout { .. } => Level::Alert,
             _ => Level::Error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each level as fpm_conf.c (and fpm_log.c, fpm_events.c,
+    /// fpm_sockets.c) passes it to zlog; SYSERROR prints as ERROR.
+    #[test]
+    fn levels_are_php_fpm_s() {
+        let s = || String::from("x");
+        let cases = [
+            (
+                ConfigError::IncludeNothingMatches {
+                    pattern: s(),
+                    file: s(),
+                    line: 1,
+                },
+                Level::Warning,
+            ),
+            (ConfigError::AccessFormatDetail(s()), Level::Warning),
+            (
+                ConfigError::StartServersDefaulted {
+                    pool: s(),
+                    value: 1,
+                },
+                Level::Notice,
+            ),
+            (ConfigError::NoUser(s()), Level::Alert),
+            (ConfigError::NoListen(s()), Level::Alert),
+            (ConfigError::NoPm(s()), Level::Alert),
+            (ConfigError::MaxChildren(s()), Level::Alert),
+            (ConfigError::SpawnRate(s()), Level::Alert),
+            (ConfigError::OndemandEvents(s()), Level::Alert),
+            (
+                ConfigError::IdleTimeout {
+                    pool: s(),
+                    value: 0,
+                },
+                Level::Alert,
+            ),
+            (
+                ConfigError::Globalize {
+                    pattern: s(),
+                    file: s(),
+                    line: 1,
+                },
+                Level::Error,
+            ),
+            (ConfigError::IncludeDepth, Level::Error),
+            (ConfigError::NoPool, Level::Error),
+            (ConfigError::PoolPriority(s()), Level::Error),
+            (ConfigError::EventMechanism(s()), Level::Error),
+            (ConfigError::PrefixPlacement, Level::Error),
+            (
+                ConfigError::AccessFormat {
+                    pool: s(),
+                    format: s(),
+                },
+                Level::Error,
+            ),
+            (ConfigError::InvalidPort(s()), Level::Error),
+        ];
+        for (e, level) in cases {
+            assert_eq!(e.level(), level, "{e}");
+            assert_eq!(Diagnostic::from(e).level, level);
+        }
+    }
+
+    #[test]
+    fn levels_map_to_log_levels() {
+        use crate::LogLevel;
+        for (l, want) in [
+            (Level::Notice, LogLevel::Notice),
+            (Level::Warning, LogLevel::Warning),
+            (Level::Error, LogLevel::Error),
+            (Level::Alert, LogLevel::Alert),
+        ] {
+            assert_eq!(LogLevel::from(l), want);
+            assert_eq!(LogLevel::from(l).name(), l.as_str());
         }
     }
 }

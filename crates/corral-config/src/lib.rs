@@ -12,6 +12,8 @@
 //! sockets or log files: php-fpm's `-t` does not resolve users or bind, and
 //! opening logs belongs to the master.
 
+#![forbid(unsafe_code)]
+
 pub mod access_format;
 mod build;
 pub mod directives;
@@ -174,7 +176,7 @@ fn finish(path: &Path, raw: raw::RawConfig, opts: &LoadOptions) -> Result<Config
     };
     let ok = validate::global(&mut global, &ctx, &mut out)
         .and_then(|_| validate::pools(&mut collected.pools, &global, &ctx, &mut out))
-        .and_then(|_| validate::access_formats(&collected.pools, &mut out));
+        .and_then(|_| validate::access_formats(&mut collected.pools, &mut out));
     if ok.is_err() {
         out.push(ConfigError::PostProcessFailed.into());
         return Err(ConfigErrors(out));

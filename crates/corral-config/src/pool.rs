@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::access_format::Token;
 use crate::directives::{Settings, Value};
 use crate::error::ConfigError;
 use crate::global::{secs, unsigned, Rlimit};
@@ -146,7 +147,11 @@ pub struct Pool {
     /// "pong" by default; only meaningful with `ping_path`.
     pub ping_response: String,
     pub access_log: Option<PathBuf>,
+    /// As written (or php-fpm's default), for `-tt` and messages.
     pub access_format: String,
+    /// `access_format` parsed; present exactly when the pool has an
+    /// access.log, because php-fpm checks the format only then.
+    pub access_tokens: Option<Vec<Token>>,
     pub access_suppress_path: Vec<String>,
     pub slowlog: Option<PathBuf>,
     pub request_slowlog_timeout: Duration,
@@ -193,6 +198,8 @@ pub(crate) struct PoolDraft {
     pub php_values: Vec<(String, String)>,
     pub php_admin_values: Vec<(String, String)>,
     pub suppress_paths: Vec<String>,
+    /// Set by `validate::access_formats`.
+    pub access_tokens: Option<Vec<Token>>,
 }
 
 impl PoolDraft {
@@ -205,6 +212,7 @@ impl PoolDraft {
             php_values: Vec::new(),
             php_admin_values: Vec::new(),
             suppress_paths: Vec::new(),
+            access_tokens: None,
         }
     }
 
@@ -289,7 +297,8 @@ impl PoolDraft {
             access_log: path("access.log"),
             access_format: s
                 .str("access.format")
-                .unwrap_or_else(|| crate::validate::DEFAULT_ACCESS_FORMAT.into()),
+                .unwrap_or_else(|| crate::access_format::DEFAULT.into()),
+            access_tokens: self.access_tokens,
             access_suppress_path: self.suppress_paths,
             slowlog: path("slowlog"),
             request_slowlog_timeout: secs(s.int("request_slowlog_timeout")),

@@ -171,6 +171,33 @@ fn pool_checks_in_order_with_levels() {
     );
 }
 
+/// php-fpm checks access.format only for pools that have an access.log,
+/// and the worker renders what was parsed here.
+#[test]
+fn access_format_is_parsed_for_logging_pools_only() {
+    use crate::access_format::Token;
+    let c = ok(&pool(
+        "pm = static\npm.max_children = 1\naccess.log = /tmp/a.log\naccess.format = \"abc %\"",
+    ));
+    let p = &c.pools[0];
+    assert_eq!(p.access_format, "abc %");
+    assert_eq!(p.access_tokens, Some(vec![Token::Literal("abc ".into())]));
+
+    let c = ok(&pool(
+        "pm = static\npm.max_children = 1\naccess.format = %Z",
+    ));
+    assert_eq!(c.pools[0].access_format, "%Z");
+    assert_eq!(c.pools[0].access_tokens, None);
+
+    let c = ok(&pool(
+        "pm = static\npm.max_children = 1\naccess.log = /tmp/a.log",
+    ));
+    assert_eq!(
+        c.pools[0].access_tokens,
+        Some(crate::access_format::parse(crate::access_format::DEFAULT).unwrap())
+    );
+}
+
 #[test]
 fn missing_listen_and_user() {
     let e = err("[www]\nuser = x\npm = static\npm.max_children = 1\n");
@@ -453,6 +480,27 @@ fn includes() {
             "Nothing matches the include pattern '{}/nomatch*.conf' from {} at line 7.",
             d.display(),
             main.display()
+        )
+    );
+
+    // A pattern that matches nothing is not fatal, and stays a WARNING
+    // among the messages of a load that fails for another reason, as
+    // php-fpm logs it (fpm_conf_ini_parser_include).
+    std::fs::write(&main, "[global]\ninclude = nomatch*.conf\n").unwrap();
+    let e = load(&main, &o).unwrap_err();
+    assert_eq!(
+        (e.0[0].level, crate::LogLevel::from(e.0[0].level)),
+        (Level::Warning, crate::LogLevel::Warning)
+    );
+    assert!(e.0[0]
+        .message
+        .starts_with("Nothing matches the include pattern"));
+    let first = e.first_error().unwrap();
+    assert_eq!(
+        (first.level, first.message.as_str()),
+        (
+            Level::Error,
+            "No pool defined. at least one pool section must be specified in config file"
         )
     );
 

@@ -5,6 +5,8 @@
 //! array of 64-bit words: the reader copies words out, clamps every number
 //! and checks every pid against the pids it spawned itself.
 
+#![forbid(unsafe_code)]
+
 mod layout;
 mod reader;
 pub mod render;

@@ -236,11 +236,12 @@ pub fn status_headers(format: Format) -> Vec<(String, String)> {
 /// Renders the status page. `full` adds one entry per process in `procs`
 /// (in the given order); openmetrics ignores it.
 pub fn render(pool: &PoolStatus, procs: &[ProcStatus], format: Format, full: bool) -> Rendered {
+    let procs = if full { Some(procs) } else { None };
     let body = match format {
-        Format::Text => render_text(pool, procs, full),
-        Format::Json => render_json(pool, procs, full),
-        Format::Xml => render_xml(pool, procs, full),
-        Format::Html => render_html(pool, procs, full),
+        Format::Text => render_text(pool, procs),
+        Format::Json => render_json(pool, procs),
+        Format::Xml => render_xml(pool, procs),
+        Format::Html => render_html(pool, procs),
         Format::OpenMetrics => render_openmetrics(pool),
     };
     Rendered {
@@ -249,17 +250,187 @@ pub fn render(pool: &PoolStatus, procs: &[ProcStatus], format: Format, full: boo
     }
 }
 
-/// A process's fields as they are printed, before escaping.
-struct Shown<'a> {
-    method: &'a str,
-    uri: &'a str,
-    /// `Some` when there is a non-empty query string.
-    query: Option<&'a str>,
-    user: &'a str,
-    script: &'a str,
-    cpu: f64,
-    memory: u64,
+// ---------------------------------------------------------------- fields
+
+/// What a field holds; each format decides how it looks.
+#[derive(Clone, Copy)]
+enum Value<'a> {
+    /// A count, a size or a pid.
+    Num(u64),
+    /// Unix seconds: local time in text and HTML, a number elsewhere.
+    Time(i64),
+    /// The pool name and process manager, which php-fpm never escapes on
+    /// the status page (observed).
+    Raw(&'a str),
+    /// A per-process string, escaped for the format.
+    Text(&'a str),
+    /// The request URI and its query string, escaped apart: the page
+    /// shows `uri?query` with `-` for an empty URI, `fpm_get_status()`
+    /// two keys.
+    Uri(&'a str, &'a str),
+    /// Percent of a CPU.
+    Cpu(f64),
 }
+
+/// An openmetrics sample.
+struct Metric {
+    /// After `phpfpm_`.
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    /// php-fpm writes `# TYPE` before `# HELP` for one metric.
+    type_first: bool,
+}
+
+/// One line of the page, in every format.
+struct Field<T> {
+    /// JSON key and HTML heading; XML and `fpm_get_status()` write it
+    /// with `-` for each space.
+    name: &'static str,
+    /// The text label, when it is not `name`.
+    text: Option<&'static str>,
+    /// The `fpm_get_status()` key, when it is not the XML one.
+    php: Option<&'static str>,
+    metric: Option<Metric>,
+    value: fn(&T) -> Value<'_>,
+}
+
+impl<T> Field<T> {
+    const fn new(name: &'static str, value: fn(&T) -> Value<'_>) -> Self {
+        Field {
+            name,
+            text: None,
+            php: None,
+            metric: None,
+            value,
+        }
+    }
+
+    const fn text(mut self, label: &'static str) -> Self {
+        self.text = Some(label);
+        self
+    }
+
+    const fn php(mut self, key: &'static str) -> Self {
+        self.php = Some(key);
+        self
+    }
+
+    const fn metric(mut self, name: &'static str, kind: &'static str, help: &'static str) -> Self {
+        self.metric = Some(Metric {
+            name,
+            kind,
+            help,
+            type_first: false,
+        });
+        self
+    }
+
+    /// For the metric php-fpm introduces with `# TYPE`.
+    const fn type_first(mut self) -> Self {
+        if let Some(m) = &mut self.metric {
+            m.type_first = true;
+        }
+        self
+    }
+}
+
+type PoolField = Field<PoolStatus>;
+type ProcField = Field<ProcStatus>;
+
+const GAUGE: &str = "gauge";
+const COUNTER: &str = "counter";
+
+/// The pool part, in php-fpm's order.
+const POOL: &[PoolField] = &[
+    PoolField::new("pool", |p| Value::Raw(&p.pool)),
+    PoolField::new("process manager", |p| Value::Raw(&p.process_manager)),
+    PoolField::new("start time", |p| Value::Time(p.start_time)),
+    PoolField::new("start since", |p| Value::Num(p.start_since)).metric(
+        "start_since",
+        COUNTER,
+        "The number of seconds since FPM has started.",
+    ),
+    PoolField::new("accepted conn", |p| Value::Num(p.accepted_conn)).metric(
+        "accepted_connections",
+        COUNTER,
+        "The number of requests accepted by the pool.",
+    ),
+    PoolField::new("listen queue", |p| Value::Num(p.listen_queue)).metric(
+        "listen_queue",
+        GAUGE,
+        "The number of requests in the queue of pending connections.",
+    ),
+    PoolField::new("max listen queue", |p| Value::Num(p.max_listen_queue)).metric(
+        "max_listen_queue",
+        COUNTER,
+        "The maximum number of requests in the queue of pending connections since FPM has started.",
+    ),
+    PoolField::new("listen queue len", |p| Value::Num(p.listen_queue_len))
+        .metric(
+            "listen_queue_length",
+            GAUGE,
+            "The size of the socket queue of pending connections.",
+        )
+        .type_first(),
+    PoolField::new("idle processes", |p| Value::Num(p.idle_processes)).metric(
+        "idle_processes",
+        GAUGE,
+        "The number of idle processes.",
+    ),
+    PoolField::new("active processes", |p| Value::Num(p.active_processes)).metric(
+        "active_processes",
+        GAUGE,
+        "The number of active processes.",
+    ),
+    PoolField::new("total processes", |p| Value::Num(p.total_processes)).metric(
+        "total_processes",
+        GAUGE,
+        "The number of idle + active processes.",
+    ),
+    PoolField::new("max active processes", |p| Value::Num(p.max_active_processes)).metric(
+        "max_active_processes",
+        COUNTER,
+        "The maximum number of active processes since FPM has started.",
+    ),
+    PoolField::new("max children reached", |p| Value::Num(p.max_children_reached)).metric(
+        "max_children_reached",
+        COUNTER,
+        "The number of times, the process limit has been reached, when pm tries to start more children (works only for pm 'dynamic' and 'ondemand').",
+    ),
+    PoolField::new("slow requests", |p| Value::Num(p.slow_requests)).metric(
+        "slow_requests",
+        COUNTER,
+        "The number of requests that exceeded your 'request_slowlog_timeout' value.",
+    ),
+];
+
+/// The per-process part of `full`, in php-fpm's order. As in php-fpm, an
+/// empty method, user or script shows `-`, and cpu and memory are 0 unless
+/// the process is `Idle`.
+const PROC: &[ProcField] = &[
+    ProcField::new("pid", |p| Value::Num(p.pid.into())),
+    ProcField::new("state", |p| Value::Text(&p.state)),
+    ProcField::new("start time", |p| Value::Time(p.start_time)),
+    ProcField::new("start since", |p| Value::Num(p.start_since)),
+    ProcField::new("requests", |p| Value::Num(p.requests)),
+    ProcField::new("request duration", |p| Value::Num(p.request_duration)),
+    ProcField::new("request method", |p| {
+        Value::Text(or_dash(&p.request_method))
+    }),
+    ProcField::new("request uri", |p| {
+        let (uri, query) = split_uri(&p.request_uri);
+        Value::Uri(uri, query)
+    })
+    .text("request URI"),
+    ProcField::new("content length", |p| Value::Num(p.content_length)).php("request-length"),
+    ProcField::new("user", |p| Value::Text(or_dash(&p.user))),
+    ProcField::new("script", |p| Value::Text(or_dash(&p.script))),
+    ProcField::new("last request cpu", |p| Value::Cpu(cpu_value(p))),
+    ProcField::new("last request memory", |p| {
+        Value::Num(if is_idle(p) { p.last_request_memory } else { 0 })
+    }),
+];
 
 fn or_dash(s: &str) -> &str {
     if s.is_empty() {
@@ -285,18 +456,251 @@ fn cpu_value(p: &ProcStatus) -> f64 {
     }
 }
 
-fn shown(p: &ProcStatus) -> Shown<'_> {
-    let (uri, query) = split_uri(&p.request_uri);
-    Shown {
-        method: or_dash(&p.request_method),
-        uri: or_dash(uri),
-        query: (!query.is_empty()).then_some(query),
-        user: or_dash(&p.user),
-        script: or_dash(&p.script),
-        cpu: cpu_value(p),
-        memory: if is_idle(p) { p.last_request_memory } else { 0 },
+/// `name` with `-` for each space, as XML and `fpm_get_status()` spell it.
+fn push_dashed(b: &mut String, name: &str) {
+    b.extend(name.chars().map(|c| if c == ' ' { '-' } else { c }));
+}
+
+/// A value on the status page in `format`.
+fn push_value(b: &mut String, v: Value<'_>, format: Format) {
+    let esc: fn(&str) -> String = match format {
+        Format::Json => escape_json,
+        Format::Xml | Format::Html => escape_html,
+        Format::Text | Format::OpenMetrics => str::to_owned,
+    };
+    let quote = if format == Format::Json { "\"" } else { "" };
+    let _ = match v {
+        Value::Num(n) => write!(b, "{n}"),
+        Value::Time(t) if matches!(format, Format::Text | Format::Html) => {
+            write!(b, "{}", local_time(t))
+        }
+        Value::Time(t) => write!(b, "{t}"),
+        Value::Raw(s) => write!(b, "{quote}{s}{quote}"),
+        Value::Text(s) => write!(b, "{quote}{}{quote}", esc(s)),
+        Value::Uri(uri, "") => write!(b, "{quote}{}{quote}", esc(or_dash(uri))),
+        Value::Uri(uri, query) => {
+            write!(b, "{quote}{}?{}{quote}", esc(or_dash(uri)), esc(query))
+        }
+        Value::Cpu(c) => write!(b, "{c:.2}"),
+    };
+}
+
+// --------------------------------------------------------------- formats
+
+/// `label:` padded to php-fpm's 22 columns, then the value.
+fn text_lines<T>(b: &mut String, fields: &[Field<T>], of: &T) {
+    for f in fields {
+        let _ = write!(b, "{:<22}", format!("{}:", f.text.unwrap_or(f.name)));
+        push_value(b, (f.value)(of), Format::Text);
+        b.push('\n');
     }
 }
+
+fn render_text(pool: &PoolStatus, procs: Option<&[ProcStatus]>) -> String {
+    let mut b = String::with_capacity(512 + procs.map_or(0, |p| p.len() * 512));
+    text_lines(&mut b, POOL, pool);
+    for p in procs.unwrap_or_default() {
+        b.push_str("\n************************\n");
+        text_lines(&mut b, PROC, p);
+    }
+    b
+}
+
+/// `"name":value` pairs, comma-separated.
+fn json_pairs<T>(b: &mut String, fields: &[Field<T>], of: &T) {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            b.push(',');
+        }
+        let _ = write!(b, "\"{}\":", f.name);
+        push_value(b, (f.value)(of), Format::Json);
+    }
+}
+
+fn render_json(pool: &PoolStatus, procs: Option<&[ProcStatus]>) -> String {
+    let mut b = String::with_capacity(512 + procs.map_or(0, |p| p.len() * 512));
+    b.push('{');
+    json_pairs(&mut b, POOL, pool);
+    if let Some(procs) = procs {
+        b.push_str(", \"processes\":[");
+        for (i, p) in procs.iter().enumerate() {
+            if i > 0 {
+                b.push(',');
+            }
+            b.push('{');
+            json_pairs(&mut b, PROC, p);
+            b.push('}');
+        }
+        b.push(']');
+    }
+    b.push('}');
+    b
+}
+
+/// `<name>value</name>` elements, each followed by `sep`.
+fn xml_elements<T>(b: &mut String, fields: &[Field<T>], of: &T, sep: &str) {
+    for f in fields {
+        b.push('<');
+        push_dashed(b, f.name);
+        b.push('>');
+        push_value(b, (f.value)(of), Format::Xml);
+        b.push_str("</");
+        push_dashed(b, f.name);
+        b.push('>');
+        b.push_str(sep);
+    }
+}
+
+fn render_xml(pool: &PoolStatus, procs: Option<&[ProcStatus]>) -> String {
+    let mut b = String::with_capacity(768 + procs.map_or(0, |p| p.len() * 640));
+    b.push_str("<?xml version=\"1.0\" ?>\n<status>\n");
+    xml_elements(&mut b, POOL, pool, "\n");
+    if let Some(procs) = procs {
+        b.push_str("<processes>\n");
+        for p in procs {
+            b.push_str("<process>");
+            xml_elements(&mut b, PROC, p, "");
+            b.push_str("</process>\n");
+        }
+        b.push_str("</processes>\n");
+    }
+    b.push_str("</status>");
+    b
+}
+
+fn render_html(pool: &PoolStatus, procs: Option<&[ProcStatus]>) -> String {
+    let mut b = String::with_capacity(1024 + procs.map_or(0, |p| p.len() * 512));
+    b.push_str(
+        "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" \
+         \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\">\n\
+         <html xmlns=\"http://www.w3.org/1999/xhtml\" xml:lang=\"en\" lang=\"en\">\n\
+         <head><title>PHP-FPM Status Page</title></head>\n\
+         <body>\n\
+         <table>\n",
+    );
+    for f in POOL {
+        let _ = write!(b, "<tr><th>{}</th><td>", f.name);
+        push_value(&mut b, (f.value)(pool), Format::Html);
+        b.push_str("</td></tr>\n");
+    }
+    b.push_str("</table>\n");
+    if let Some(procs) = procs {
+        b.push_str("<table border=\"1\">\n<tr>");
+        for f in PROC {
+            let _ = write!(b, "<th>{}</th>", f.name);
+        }
+        b.push_str("</tr>\n");
+        for p in procs {
+            b.push_str("<tr>");
+            for f in PROC {
+                b.push_str("<td>");
+                push_value(&mut b, (f.value)(p), Format::Html);
+                b.push_str("</td>");
+            }
+            b.push_str("</tr>\n");
+        }
+        b.push_str("</table>");
+    }
+    b.push_str("</body></html>");
+    b
+}
+
+fn render_openmetrics(pool: &PoolStatus) -> String {
+    let mut b = String::with_capacity(2048);
+    let _ = write!(
+        b,
+        "# HELP phpfpm_up Could pool {} using a {} PM on PHP-FPM be reached?\n\
+         # TYPE phpfpm_up gauge\n\
+         phpfpm_up 1\n",
+        pool.pool, pool.process_manager,
+    );
+    for f in POOL {
+        let Some(m) = &f.metric else { continue };
+        let help = format!("# HELP phpfpm_{} {}\n", m.name, m.help);
+        let kind = format!("# TYPE phpfpm_{} {}\n", m.name, m.kind);
+        if m.type_first {
+            b.push_str(&kind);
+            b.push_str(&help);
+        } else {
+            b.push_str(&help);
+            b.push_str(&kind);
+        }
+        let _ = write!(b, "phpfpm_{} ", m.name);
+        push_value(&mut b, (f.value)(pool), Format::OpenMetrics);
+        b.push('\n');
+    }
+    b.push_str("# EOF\n");
+    b
+}
+
+// --------------------------------------------------------- fpm_get_status
+
+/// An integer PHP's `json_decode()` keeps as an int.
+fn php_int(v: u64) -> u64 {
+    v.min(i64::MAX as u64)
+}
+
+/// A float PHP's `json_decode()` keeps as a float (always has a `.` or an
+/// exponent; NaN and infinities, which JSON cannot carry, become 0.0).
+fn php_float(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:?}")
+    } else {
+        "0.0".to_owned()
+    }
+}
+
+/// `"key":value` pairs for PHP to `json_decode()`: every string escaped,
+/// the URI without its query, which gets its own key.
+fn php_pairs<T>(b: &mut String, fields: &[Field<T>], of: &T) {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            b.push(',');
+        }
+        b.push('"');
+        match f.php {
+            Some(key) => b.push_str(key),
+            None => push_dashed(b, f.name),
+        }
+        b.push_str("\":");
+        let _ = match (f.value)(of) {
+            Value::Num(n) => write!(b, "{}", php_int(n)),
+            Value::Time(t) => write!(b, "{t}"),
+            Value::Raw(s) | Value::Text(s) => write!(b, "\"{}\"", escape_json(s)),
+            Value::Uri(uri, query) => write!(
+                b,
+                "\"{}\",\"query-string\":\"{}\"",
+                escape_json(uri),
+                escape_json(query)
+            ),
+            Value::Cpu(c) => write!(b, "{}", php_float(c)),
+        };
+    }
+}
+
+/// What PHP's `fpm_get_status()` returns, as JSON for the worker's shim to
+/// `json_decode($json, true)`: the status page's fields under their XML
+/// names (`process-manager`, ...), then `procs`, a list of the processes
+/// with `request-uri` split from `query-string` and `request-length` for
+/// the content length; `last-request-cpu` is always a float.
+pub fn fpm_get_status_json(pool: &PoolStatus, procs: &[ProcStatus]) -> String {
+    let mut b = String::with_capacity(512 + procs.len() * 512);
+    b.push('{');
+    php_pairs(&mut b, POOL, pool);
+    b.push_str(",\"procs\":[");
+    for (i, p) in procs.iter().enumerate() {
+        if i > 0 {
+            b.push(',');
+        }
+        b.push('{');
+        php_pairs(&mut b, PROC, p);
+        b.push('}');
+    }
+    b.push_str("]}");
+    b
+}
+
+// ---------------------------------------------------------------- escaping
 
 /// `%d/%b/%Y:%H:%M:%S %z` in the local time zone, as strftime(localtime()).
 fn local_time(t: i64) -> String {
@@ -357,433 +761,6 @@ pub fn escape_json(s: &str) -> String {
         }
     }
     out
-}
-
-/// The request URI as printed: `uri[?query]`, each part escaped alone.
-fn uri_with_query(s: &Shown<'_>, esc: fn(&str) -> String) -> String {
-    match s.query {
-        Some(q) => format!("{}?{}", esc(s.uri), esc(q)),
-        None => esc(s.uri),
-    }
-}
-
-fn raw(s: &str) -> String {
-    s.to_owned()
-}
-
-fn render_text(pool: &PoolStatus, procs: &[ProcStatus], full: bool) -> String {
-    let mut b = String::with_capacity(512 + if full { procs.len() * 512 } else { 0 });
-    let _ = write!(
-        b,
-        "pool:                 {}\n\
-         process manager:      {}\n\
-         start time:           {}\n\
-         start since:          {}\n\
-         accepted conn:        {}\n\
-         listen queue:         {}\n\
-         max listen queue:     {}\n\
-         listen queue len:     {}\n\
-         idle processes:       {}\n\
-         active processes:     {}\n\
-         total processes:      {}\n\
-         max active processes: {}\n\
-         max children reached: {}\n\
-         slow requests:        {}\n",
-        pool.pool,
-        pool.process_manager,
-        local_time(pool.start_time),
-        pool.start_since,
-        pool.accepted_conn,
-        pool.listen_queue,
-        pool.max_listen_queue,
-        pool.listen_queue_len,
-        pool.idle_processes,
-        pool.active_processes,
-        pool.total_processes,
-        pool.max_active_processes,
-        pool.max_children_reached,
-        pool.slow_requests,
-    );
-    if full {
-        for p in procs {
-            let s = shown(p);
-            let _ = write!(
-                b,
-                "\n\
-                 ************************\n\
-                 pid:                  {}\n\
-                 state:                {}\n\
-                 start time:           {}\n\
-                 start since:          {}\n\
-                 requests:             {}\n\
-                 request duration:     {}\n\
-                 request method:       {}\n\
-                 request URI:          {}\n\
-                 content length:       {}\n\
-                 user:                 {}\n\
-                 script:               {}\n\
-                 last request cpu:     {:.2}\n\
-                 last request memory:  {}\n",
-                p.pid,
-                p.state,
-                local_time(p.start_time),
-                p.start_since,
-                p.requests,
-                p.request_duration,
-                s.method,
-                uri_with_query(&s, raw),
-                p.content_length,
-                s.user,
-                s.script,
-                s.cpu,
-                s.memory,
-            );
-        }
-    }
-    b
-}
-
-fn render_json(pool: &PoolStatus, procs: &[ProcStatus], full: bool) -> String {
-    let mut b = String::with_capacity(512 + if full { procs.len() * 512 } else { 0 });
-    // php-fpm prints the pool name unescaped, even here (observed).
-    let _ = write!(
-        b,
-        "{{\"pool\":\"{}\",\"process manager\":\"{}\",\"start time\":{},\
-         \"start since\":{},\"accepted conn\":{},\"listen queue\":{},\
-         \"max listen queue\":{},\"listen queue len\":{},\"idle processes\":{},\
-         \"active processes\":{},\"total processes\":{},\"max active processes\":{},\
-         \"max children reached\":{},\"slow requests\":{}",
-        pool.pool,
-        pool.process_manager,
-        pool.start_time,
-        pool.start_since,
-        pool.accepted_conn,
-        pool.listen_queue,
-        pool.max_listen_queue,
-        pool.listen_queue_len,
-        pool.idle_processes,
-        pool.active_processes,
-        pool.total_processes,
-        pool.max_active_processes,
-        pool.max_children_reached,
-        pool.slow_requests,
-    );
-    if !full {
-        b.push('}');
-        return b;
-    }
-    b.push_str(", \"processes\":[");
-    for (i, p) in procs.iter().enumerate() {
-        if i > 0 {
-            b.push(',');
-        }
-        let s = shown(p);
-        let _ = write!(
-            b,
-            "{{\"pid\":{},\"state\":\"{}\",\"start time\":{},\"start since\":{},\
-             \"requests\":{},\"request duration\":{},\"request method\":\"{}\",\
-             \"request uri\":\"{}\",\"content length\":{},\"user\":\"{}\",\
-             \"script\":\"{}\",\"last request cpu\":{:.2},\"last request memory\":{}}}",
-            p.pid,
-            escape_json(&p.state),
-            p.start_time,
-            p.start_since,
-            p.requests,
-            p.request_duration,
-            escape_json(s.method),
-            uri_with_query(&s, escape_json),
-            p.content_length,
-            escape_json(s.user),
-            escape_json(s.script),
-            s.cpu,
-            s.memory,
-        );
-    }
-    b.push_str("]}");
-    b
-}
-
-fn render_xml(pool: &PoolStatus, procs: &[ProcStatus], full: bool) -> String {
-    let mut b = String::with_capacity(768 + if full { procs.len() * 640 } else { 0 });
-    let _ = write!(
-        b,
-        "<?xml version=\"1.0\" ?>\n\
-         <status>\n\
-         <pool>{}</pool>\n\
-         <process-manager>{}</process-manager>\n\
-         <start-time>{}</start-time>\n\
-         <start-since>{}</start-since>\n\
-         <accepted-conn>{}</accepted-conn>\n\
-         <listen-queue>{}</listen-queue>\n\
-         <max-listen-queue>{}</max-listen-queue>\n\
-         <listen-queue-len>{}</listen-queue-len>\n\
-         <idle-processes>{}</idle-processes>\n\
-         <active-processes>{}</active-processes>\n\
-         <total-processes>{}</total-processes>\n\
-         <max-active-processes>{}</max-active-processes>\n\
-         <max-children-reached>{}</max-children-reached>\n\
-         <slow-requests>{}</slow-requests>\n",
-        pool.pool,
-        pool.process_manager,
-        pool.start_time,
-        pool.start_since,
-        pool.accepted_conn,
-        pool.listen_queue,
-        pool.max_listen_queue,
-        pool.listen_queue_len,
-        pool.idle_processes,
-        pool.active_processes,
-        pool.total_processes,
-        pool.max_active_processes,
-        pool.max_children_reached,
-        pool.slow_requests,
-    );
-    if !full {
-        b.push_str("</status>");
-        return b;
-    }
-    b.push_str("<processes>\n");
-    for p in procs {
-        let s = shown(p);
-        let _ = writeln!(
-            b,
-            "<process><pid>{}</pid><state>{}</state><start-time>{}</start-time>\
-             <start-since>{}</start-since><requests>{}</requests>\
-             <request-duration>{}</request-duration><request-method>{}</request-method>\
-             <request-uri>{}</request-uri><content-length>{}</content-length>\
-             <user>{}</user><script>{}</script><last-request-cpu>{:.2}</last-request-cpu>\
-             <last-request-memory>{}</last-request-memory></process>",
-            p.pid,
-            escape_html(&p.state),
-            p.start_time,
-            p.start_since,
-            p.requests,
-            p.request_duration,
-            escape_html(s.method),
-            uri_with_query(&s, escape_html),
-            p.content_length,
-            escape_html(s.user),
-            escape_html(s.script),
-            s.cpu,
-            s.memory,
-        );
-    }
-    b.push_str("</processes>\n</status>");
-    b
-}
-
-fn render_html(pool: &PoolStatus, procs: &[ProcStatus], full: bool) -> String {
-    let mut b = String::with_capacity(1024 + if full { procs.len() * 512 } else { 0 });
-    let _ = write!(
-        b,
-        "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" \
-         \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\">\n\
-         <html xmlns=\"http://www.w3.org/1999/xhtml\" xml:lang=\"en\" lang=\"en\">\n\
-         <head><title>PHP-FPM Status Page</title></head>\n\
-         <body>\n\
-         <table>\n\
-         <tr><th>pool</th><td>{}</td></tr>\n\
-         <tr><th>process manager</th><td>{}</td></tr>\n\
-         <tr><th>start time</th><td>{}</td></tr>\n\
-         <tr><th>start since</th><td>{}</td></tr>\n\
-         <tr><th>accepted conn</th><td>{}</td></tr>\n\
-         <tr><th>listen queue</th><td>{}</td></tr>\n\
-         <tr><th>max listen queue</th><td>{}</td></tr>\n\
-         <tr><th>listen queue len</th><td>{}</td></tr>\n\
-         <tr><th>idle processes</th><td>{}</td></tr>\n\
-         <tr><th>active processes</th><td>{}</td></tr>\n\
-         <tr><th>total processes</th><td>{}</td></tr>\n\
-         <tr><th>max active processes</th><td>{}</td></tr>\n\
-         <tr><th>max children reached</th><td>{}</td></tr>\n\
-         <tr><th>slow requests</th><td>{}</td></tr>\n\
-         </table>\n",
-        pool.pool,
-        pool.process_manager,
-        local_time(pool.start_time),
-        pool.start_since,
-        pool.accepted_conn,
-        pool.listen_queue,
-        pool.max_listen_queue,
-        pool.listen_queue_len,
-        pool.idle_processes,
-        pool.active_processes,
-        pool.total_processes,
-        pool.max_active_processes,
-        pool.max_children_reached,
-        pool.slow_requests,
-    );
-    if !full {
-        b.push_str("</body></html>");
-        return b;
-    }
-    b.push_str(
-        "<table border=\"1\">\n\
-         <tr><th>pid</th><th>state</th><th>start time</th><th>start since</th>\
-         <th>requests</th><th>request duration</th><th>request method</th>\
-         <th>request uri</th><th>content length</th><th>user</th><th>script</th>\
-         <th>last request cpu</th><th>last request memory</th></tr>\n",
-    );
-    for p in procs {
-        let s = shown(p);
-        let _ = writeln!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td>\
-             <td>{}</td></tr>",
-            p.pid,
-            escape_html(&p.state),
-            local_time(p.start_time),
-            p.start_since,
-            p.requests,
-            p.request_duration,
-            escape_html(s.method),
-            uri_with_query(&s, escape_html),
-            p.content_length,
-            escape_html(s.user),
-            escape_html(s.script),
-            s.cpu,
-            s.memory,
-        );
-    }
-    b.push_str("</table></body></html>");
-    b
-}
-
-fn render_openmetrics(pool: &PoolStatus) -> String {
-    let mut b = String::with_capacity(2048);
-    let _ = write!(
-        b,
-        "# HELP phpfpm_up Could pool {} using a {} PM on PHP-FPM be reached?\n\
-         # TYPE phpfpm_up gauge\n\
-         phpfpm_up 1\n\
-         # HELP phpfpm_start_since The number of seconds since FPM has started.\n\
-         # TYPE phpfpm_start_since counter\n\
-         phpfpm_start_since {}\n\
-         # HELP phpfpm_accepted_connections The number of requests accepted by the pool.\n\
-         # TYPE phpfpm_accepted_connections counter\n\
-         phpfpm_accepted_connections {}\n\
-         # HELP phpfpm_listen_queue The number of requests in the queue of pending connections.\n\
-         # TYPE phpfpm_listen_queue gauge\n\
-         phpfpm_listen_queue {}\n\
-         # HELP phpfpm_max_listen_queue The maximum number of requests in the queue of pending connections since FPM has started.\n\
-         # TYPE phpfpm_max_listen_queue counter\n\
-         phpfpm_max_listen_queue {}\n\
-         # TYPE phpfpm_listen_queue_length gauge\n\
-         # HELP phpfpm_listen_queue_length The size of the socket queue of pending connections.\n\
-         phpfpm_listen_queue_length {}\n\
-         # HELP phpfpm_idle_processes The number of idle processes.\n\
-         # TYPE phpfpm_idle_processes gauge\n\
-         phpfpm_idle_processes {}\n\
-         # HELP phpfpm_active_processes The number of active processes.\n\
-         # TYPE phpfpm_active_processes gauge\n\
-         phpfpm_active_processes {}\n\
-         # HELP phpfpm_total_processes The number of idle + active processes.\n\
-         # TYPE phpfpm_total_processes gauge\n\
-         phpfpm_total_processes {}\n\
-         # HELP phpfpm_max_active_processes The maximum number of active processes since FPM has started.\n\
-         # TYPE phpfpm_max_active_processes counter\n\
-         phpfpm_max_active_processes {}\n\
-         # HELP phpfpm_max_children_reached The number of times, the process limit has been reached, when pm tries to start more children (works only for pm 'dynamic' and 'ondemand').\n\
-         # TYPE phpfpm_max_children_reached counter\n\
-         phpfpm_max_children_reached {}\n\
-         # HELP phpfpm_slow_requests The number of requests that exceeded your 'request_slowlog_timeout' value.\n\
-         # TYPE phpfpm_slow_requests counter\n\
-         phpfpm_slow_requests {}\n\
-         # EOF\n",
-        pool.pool,
-        pool.process_manager,
-        pool.start_since,
-        pool.accepted_conn,
-        pool.listen_queue,
-        pool.max_listen_queue,
-        pool.listen_queue_len,
-        pool.idle_processes,
-        pool.active_processes,
-        pool.total_processes,
-        pool.max_active_processes,
-        pool.max_children_reached,
-        pool.slow_requests,
-    );
-    b
-}
-
-/// An integer PHP's `json_decode()` keeps as an int.
-fn php_int(v: u64) -> u64 {
-    v.min(i64::MAX as u64)
-}
-
-/// A float PHP's `json_decode()` keeps as a float (always has a `.` or an
-/// exponent; NaN and infinities, which JSON cannot carry, become 0.0).
-fn php_float(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:?}")
-    } else {
-        "0.0".to_owned()
-    }
-}
-
-/// What PHP's `fpm_get_status()` returns, as JSON for the worker's shim to
-/// `json_decode($json, true)`: keys `pool`, `process-manager`, `start-time`,
-/// ... `slow-requests`, then `procs`, a list of objects with `pid`, `state`,
-/// `start-time`, `start-since`, `requests`, `request-duration`,
-/// `request-method`, `request-uri` (without the query), `query-string`,
-/// `request-length`, `user`, `script`, `last-request-cpu` (always a float)
-/// and `last-request-memory`. As in php-fpm, an empty method, user or script
-/// is `-`, and cpu and memory are 0 unless the process is `Idle`.
-pub fn fpm_get_status_json(pool: &PoolStatus, procs: &[ProcStatus]) -> String {
-    let mut b = String::with_capacity(512 + procs.len() * 512);
-    let _ = write!(
-        b,
-        "{{\"pool\":\"{}\",\"process-manager\":\"{}\",\"start-time\":{},\
-         \"start-since\":{},\"accepted-conn\":{},\"listen-queue\":{},\
-         \"max-listen-queue\":{},\"listen-queue-len\":{},\"idle-processes\":{},\
-         \"active-processes\":{},\"total-processes\":{},\"max-active-processes\":{},\
-         \"max-children-reached\":{},\"slow-requests\":{},\"procs\":[",
-        escape_json(&pool.pool),
-        escape_json(&pool.process_manager),
-        pool.start_time,
-        php_int(pool.start_since),
-        php_int(pool.accepted_conn),
-        php_int(pool.listen_queue),
-        php_int(pool.max_listen_queue),
-        php_int(pool.listen_queue_len),
-        php_int(pool.idle_processes),
-        php_int(pool.active_processes),
-        php_int(pool.total_processes),
-        php_int(pool.max_active_processes),
-        php_int(pool.max_children_reached),
-        php_int(pool.slow_requests),
-    );
-    for (i, p) in procs.iter().enumerate() {
-        if i > 0 {
-            b.push(',');
-        }
-        let (uri, query) = split_uri(&p.request_uri);
-        let _ = write!(
-            b,
-            "{{\"pid\":{},\"state\":\"{}\",\"start-time\":{},\"start-since\":{},\
-             \"requests\":{},\"request-duration\":{},\"request-method\":\"{}\",\
-             \"request-uri\":\"{}\",\"query-string\":\"{}\",\"request-length\":{},\
-             \"user\":\"{}\",\"script\":\"{}\",\"last-request-cpu\":{},\
-             \"last-request-memory\":{}}}",
-            p.pid,
-            escape_json(&p.state),
-            p.start_time,
-            php_int(p.start_since),
-            php_int(p.requests),
-            php_int(p.request_duration),
-            escape_json(or_dash(&p.request_method)),
-            escape_json(uri),
-            escape_json(query),
-            php_int(p.content_length),
-            escape_json(or_dash(&p.user)),
-            escape_json(or_dash(&p.script)),
-            php_float(cpu_value(p)),
-            php_int(if is_idle(p) { p.last_request_memory } else { 0 }),
-        );
-    }
-    b.push_str("]}");
-    b
 }
 
 #[cfg(test)]

@@ -543,9 +543,7 @@ fn serve_loop(
                 peak_memory: peak as u64,
             };
             if !access_log::suppressed(&rec, &pool.access_suppress) {
-                if let Ok(line) = access_log::render(fmt, &rec) {
-                    access_log::write_line(file, line, log);
-                }
+                access_log::write_line(file, access_log::render(fmt, &rec), log);
             }
         }
         *served += 1;

@@ -24,8 +24,8 @@ pub struct PoolRuntime {
     pub max_requests: u64,
     pub allowed_clients: Option<Vec<String>>,
     pub log_level: LogLevel,
-    /// access.format, when the pool has an access.log.
-    pub access_format: Option<String>,
+    /// access.format, parsed, when the pool has an access.log.
+    pub access_format: Option<Vec<corral_config::access_format::Token>>,
     pub access_suppress: Vec<String>,
     /// `%P` in access.format: php-fpm's master pid.
     pub master_pid: u32,
@@ -49,7 +49,7 @@ impl PoolRuntime {
             max_requests: pool.pm_max_requests as u64,
             allowed_clients: pool.listen_allowed_clients.clone(),
             log_level,
-            access_format: pool.access_log.as_ref().map(|_| pool.access_format.clone()),
+            access_format: pool.access_tokens.clone(),
             access_suppress: pool.access_suppress_path.clone(),
             master_pid: 0,
             status_path: pool.pm_status_path.clone(),

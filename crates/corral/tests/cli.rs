@@ -218,3 +218,56 @@ fn test_config_exit_codes_match_php_fpm() {
         );
     }
 }
+
+/// `-t` on access.format edges, after an include that matches nothing (a
+/// WARNING, not fatal): the same lines at the same levels as php-fpm.
+#[test]
+fn test_config_messages_match_php_fpm() {
+    let Some(fpm) = require_php_fpm() else { return };
+    let dir = temp_dir("cli");
+    let untimed = |s: &str| {
+        s.lines()
+            .map(|l| l.split_once("] ").map_or(l, |(_, rest)| rest))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for (i, format) in [
+        "abc %",
+        "%{TOTAL}C %{MILLI}d %{kilo}M %{a}{%Y}t %{}m %%",
+        "%{x}%",
+        "%{x}",
+        "%{x}{y}m",
+        "%{}e",
+        "%o",
+        "%{bad}d",
+        "%Z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let sub = dir.path().join(format!("f{i}"));
+        fs::create_dir(&sub).unwrap();
+        let conf = write_conf(
+            &sub,
+            &format!(
+                "[global]\nerror_log = {{dir}}/e.log\ninclude = {{dir}}/nomatch*.conf\n\
+                 [www]\nuser = nobody\nlisten = {{dir}}/a.sock\npm = static\npm.max_children = 1\n\
+                 access.log = {{dir}}/access.log\naccess.format = \"{format}\"\n"
+            ),
+        );
+        let ours = run_corral(&["-t", "-y", &conf]);
+        let theirs = run_cmd(&fpm, &["-t", "-y", &conf]);
+        assert!(
+            theirs
+                .stderr
+                .contains("WARNING: Nothing matches the include pattern"),
+            "{}",
+            theirs.stderr
+        );
+        assert_eq!(
+            (ours.code, untimed(&ours.stderr)),
+            (theirs.code, untimed(&theirs.stderr)),
+            "access.format = \"{format}\""
+        );
+    }
+}

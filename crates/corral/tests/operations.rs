@@ -333,6 +333,49 @@ fn access_log_line_matches_php_fpm() {
     );
 }
 
+/// Formats at the edges of what php-fpm accepts, logged by corral and by
+/// php-fpm for the same request: the files must be the same, byte for byte.
+#[test]
+fn access_log_edge_formats_match_php_fpm() {
+    if !require_root() || require_php_fpm().is_none() {
+        return;
+    }
+    let site = Site::new();
+    for format in [
+        // php-fpm drops a `%` that ends the format, and logs the rest.
+        "abc %",
+        // A parameter set but empty, one not set, no user, a header the
+        // script did not set, empty braces, repeated braces, `%%`, then a
+        // trailing `%` again.
+        "[%{HTTP_X_EMPTY}e][%{NOPE}e][%u][%Q%q][%{X-Corral-Log}o][%{X-Corral}o][%{}m][%{a}{%Y}t]%%%",
+        // Values as long as php-fpm's scoreboard fields, and longer: the
+        // query string (600 bytes) keeps 511, the line stops at 1024 bytes.
+        "%r|%m|%f|%n|%q|%{QUERY_STRING}e|%{QUERY_STRING}e",
+    ] {
+        let conf = pool_conf(&format!(
+            "listen = 127.0.0.1:{{port}}\npm.max_children = 1\naccess.log = {{dir}}/access.log\naccess.format = \"{format}\""
+        ));
+        let c = Corral::start_site(&conf, &site);
+        let p = PhpFpm::start_site(&conf, &site);
+        let logged = |s: &Server| {
+            let req = Request::php(&s.script("log.php"))
+                .document_root(&s.www().display().to_string())
+                .query(&"q".repeat(600))
+                .param("HTTP_X_EMPTY", "");
+            assert_eq!(s.request(&req).status, 200, "{format}");
+            let path = s.dir().join("access.log");
+            wait_file(&path, "\n", Duration::from_secs(3)).unwrap_or_else(|| {
+                panic!("{format}: no access-log line\n{}", s.log.text())
+            })
+        };
+        assert_same(
+            &format!("access.format = \"{format}\""),
+            &logged(&c),
+            &logged(&p),
+        );
+    }
+}
+
 #[test]
 fn access_log_default_format_and_suppress_path() {
     if !require_root() {
