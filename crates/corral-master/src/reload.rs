@@ -175,8 +175,10 @@ impl Master {
             ..Default::default()
         };
         let new = corral_config::load(&self.opts.config_path, &load).map_err(|errors| {
+            // Each at its own level: an include that matches nothing is a
+            // WARNING in php-fpm, even when something else fails.
             for d in &errors.0 {
-                self.log.error(&d.message);
+                self.log.log(d.level.into(), &d.message);
             }
             ReloadError::Invalid {
                 path: self.opts.config_path.clone(),
@@ -184,6 +186,9 @@ impl Master {
             }
         })?;
         crate::users::check(&new, self.opts.allow_root).map_err(ReloadError::Users)?;
+        for d in &new.warnings {
+            self.log.log(d.level.into(), &d.message);
+        }
         Ok(new)
     }
 

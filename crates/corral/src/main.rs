@@ -7,7 +7,7 @@ mod cli;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use corral_config::{ConfigErrors, Level, LoadOptions, LogLevel};
+use corral_config::{ConfigErrors, LoadOptions, LogLevel};
 use corral_ipc::control::{ControlReply, ControlRequest};
 use corral_master::{Logger, MasterOptions, EXIT_CONFIG, EXIT_OK, EXIT_SOFTWARE};
 
@@ -32,18 +32,9 @@ fn main() {
     std::process::exit(code);
 }
 
-fn log_level(l: Level) -> LogLevel {
-    match l {
-        Level::Notice => LogLevel::Notice,
-        Level::Warning => LogLevel::Warning,
-        Level::Error => LogLevel::Error,
-        Level::Alert => LogLevel::Alert,
-    }
-}
-
 fn report(log: &mut Logger, errors: &ConfigErrors) {
     for d in &errors.0 {
-        log.log(log_level(d.level), &d.message);
+        log.log(d.level.into(), &d.message);
     }
     log.error("FPM initialization failed");
 }
@@ -132,7 +123,7 @@ fn fpm(args: &[String]) -> i32 {
         }
     };
     for w in &config.warnings {
-        log.log(log_level(w.level), &w.message);
+        log.log(w.level.into(), &w.message);
     }
     log.level = config.global.log_level;
     log.limit = config.global.log_limit;

@@ -246,14 +246,17 @@ fn status_counts_requests_and_shows_running_request() {
     assert_eq!(v["active processes"], 2, "sleeper + status: {v}");
     let procs = v["processes"].as_array().expect("processes array");
     assert_eq!(procs.len(), 3, "{v}");
+    // An idle worker whose last request was /pid.php shows that URI too:
+    // look for the one still running the sleeper.
     let busy = procs
         .iter()
         .find(|p| {
-            p["request uri"]
-                .as_str()
-                .is_some_and(|u| u.starts_with("/pid.php"))
+            p["state"] == "Running"
+                && p["request uri"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("/pid.php"))
         })
-        .unwrap_or_else(|| panic!("no process serving /pid.php: {v}"));
+        .unwrap_or_else(|| panic!("no process running /pid.php: {v}"));
     assert_eq!(busy["state"], "Running", "{busy}");
     assert_eq!(busy["request method"], "GET", "{busy}");
     assert_eq!(
