@@ -13,6 +13,7 @@ mod common;
 use common::*;
 use std::fs;
 use std::path::Path;
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -159,6 +160,10 @@ enum Stop {
 /// [`ChildSubreaper`]), so the kernel does not SIGHUP stopped orphans and
 /// only the implementation's own mechanisms can clean up.
 fn port_after_master_kill(kind: Kind, stop: Stop, subreaper: bool) -> PortReuse {
+    // One scenario at a time: the subreaper is process-wide, and under it
+    // a parallel scenario without one would lose the kernel's SIGHUP.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let _subreaper = subreaper.then(ChildSubreaper::new);
     let port = free_port();
     let conf = pool_conf(&format!("listen = 127.0.0.1:{port}\npm.max_children = 2"));
