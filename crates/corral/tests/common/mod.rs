@@ -1345,3 +1345,324 @@ pub fn wait_file(path: &Path, pat: &str, timeout: Duration) -> Option<String> {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+// ---------------------------------------------------------------- faults
+
+/// One request on a fresh connection with its own I/O timeout. Never
+/// panics: an I/O error or a reply that is not CGI is an `Err` with the
+/// reason (for background load and fault tests).
+pub fn request_timeout(listen: &Listen, req: &Request, timeout: Duration) -> Result<Reply, String> {
+    let conn = listen.connect().map_err(|e| format!("connect: {e}"))?;
+    conn.set_timeout(Some(timeout))
+        .map_err(|e| format!("set timeout: {e}"))?;
+    let mut client = Client::new(conn);
+    let raw = client.request(req).map_err(|e| format!("request: {e}"))?;
+    if let Err(e) = raw.cgi() {
+        return Err(format!(
+            "not a CGI response ({e}): stdout={:?}",
+            String::from_utf8_lossy(&raw.stdout)
+        ));
+    }
+    Ok(Reply::from_response(raw))
+}
+
+/// A GET for `script` (a path under `www`) with `query`, as nginx sends it.
+pub fn script_request(www: &Path, script: &str, query: &str) -> Request {
+    Request::php(&www.join(script).display().to_string())
+        .document_root(&www.display().to_string())
+        .query(query)
+}
+
+/// What one request of a [`Load`] got.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub start: Instant,
+    pub end: Instant,
+    /// The body of a 200 reply, or why it was not one.
+    pub result: Result<String, String>,
+}
+
+/// Background clients sending one request after another to one address,
+/// each with its own timeout, for at most `max` (loads stay bounded even
+/// when a test panics before stopping them).
+pub struct Load {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<thread::JoinHandle<()>>,
+    outcomes: Arc<Mutex<Vec<Outcome>>>,
+}
+
+impl Load {
+    pub fn start(
+        listen: &Listen,
+        req: &Request,
+        clients: usize,
+        timeout: Duration,
+        pause: Duration,
+        max: Duration,
+    ) -> Load {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let outcomes = Arc::new(Mutex::new(Vec::new()));
+        let until = Instant::now() + max;
+        let threads = (0..clients)
+            .map(|_| {
+                let (stop, outcomes, listen, req) =
+                    (stop.clone(), outcomes.clone(), listen.clone(), req.clone());
+                thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                        let start = Instant::now();
+                        let result = match request_timeout(&listen, &req, timeout) {
+                            Ok(r) if r.status == 200 => Ok(r.body),
+                            Ok(r) => Err(format!("status {}: {:?}", r.status, r.body)),
+                            Err(e) => Err(e),
+                        };
+                        let end = Instant::now();
+                        outcomes
+                            .lock()
+                            .unwrap()
+                            .push(Outcome { start, end, result });
+                        thread::sleep(pause);
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            threads,
+            outcomes,
+        }
+    }
+
+    /// Everything so far, in completion order.
+    pub fn outcomes(&self) -> Vec<Outcome> {
+        self.outcomes.lock().unwrap().clone()
+    }
+
+    /// Failed requests that ended after `t`.
+    pub fn failures_since(&self, t: Instant) -> Vec<Outcome> {
+        self.outcomes()
+            .into_iter()
+            .filter(|o| o.end >= t && o.result.is_err())
+            .collect()
+    }
+
+    /// Stops the clients and returns every outcome.
+    pub fn stop(mut self) -> Vec<Outcome> {
+        self.halt();
+        self.outcomes()
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// (state, ppid, start time in clock ticks) of `pid`, from /proc/PID/stat.
+pub fn proc_stat(pid: i32) -> Option<(char, i32, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After "(comm)": state ppid pgrp session tty tpgid flags minflt
+    // cminflt majflt cmajflt utime stime cutime cstime priority nice
+    // num_threads itrealvalue starttime.
+    Some((
+        f.first()?.chars().next()?,
+        f.get(1)?.parse().ok()?,
+        f.get(19)?.parse().ok()?,
+    ))
+}
+
+/// Real uid of `pid`.
+pub fn uid_of_pid(pid: i32) -> Option<u32> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Live (not zombie) children of `pid`.
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let mut out: Vec<i32> = process_table()
+        .into_iter()
+        .filter(|&(_, ppid, st)| ppid == pid && st != 'Z' && st != 'X')
+        .map(|(p, _, _)| p)
+        .collect();
+    out.sort();
+    out
+}
+
+/// Processes a fault test may leave behind (a stopped worker, a worker
+/// whose master was killed): SIGKILLed on drop, if each pid is still the
+/// process that was recorded (same start time), so a failing test cleans up
+/// and a recycled pid is never hit.
+#[derive(Default)]
+pub struct KillOnDrop(Vec<(i32, u64)>);
+
+impl KillOnDrop {
+    pub fn new() -> KillOnDrop {
+        KillOnDrop::default()
+    }
+
+    pub fn add(&mut self, pids: &[i32]) {
+        for &pid in pids {
+            if let Some((_, _, start)) = proc_stat(pid) {
+                self.0.push((pid, start));
+            }
+        }
+    }
+
+    /// Recorded pids that are still the same live process: (pid, state, ppid).
+    pub fn alive(&self) -> Vec<(i32, char, i32)> {
+        self.0
+            .iter()
+            .filter_map(|&(pid, start)| match proc_stat(pid) {
+                Some((st, ppid, s)) if s == start && st != 'Z' && st != 'X' => {
+                    Some((pid, st, ppid))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for (pid, _, _) in self.alive() {
+            // SAFETY: kill(2) on a pid this test recorded, checked just now
+            // to still be the same process (start time).
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        // Under a child subreaper (see [`ChildSubreaper`]) the recorded
+        // processes become the test's children: reap them, and only them.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for &(pid, start) in &self.0 {
+            loop {
+                match proc_stat(pid) {
+                    Some(('Z', ppid, s)) if s == start && ppid == std::process::id() as i32 => {
+                        let mut status = 0;
+                        // SAFETY: waitpid on our own zombie child, checked
+                        // to be the recorded process (start time).
+                        unsafe {
+                            libc::waitpid(pid, &mut status, libc::WNOHANG);
+                        }
+                        break;
+                    }
+                    Some((st, ppid, s))
+                        if s == start
+                            && st != 'Z'
+                            && ppid == std::process::id() as i32
+                            && Instant::now() < deadline =>
+                    {
+                        thread::sleep(Duration::from_millis(10));
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+/// While alive, this test process is a child subreaper
+/// (PR_SET_CHILD_SUBREAPER): orphans of the servers it starts are
+/// reparented to it, not to init. Orphaned children then stay in a session
+/// with a live parent, so the kernel's rescue of stopped processes in an
+/// orphaned process group (SIGHUP + SIGCONT) does not happen: that is the
+/// situation under tini, dumb-init or any supervising subreaper. Pair with
+/// [`KillOnDrop`], which reaps what it recorded.
+pub struct ChildSubreaper;
+
+impl ChildSubreaper {
+    pub fn new() -> ChildSubreaper {
+        // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes an integer flag.
+        let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        assert_eq!(
+            rc,
+            0,
+            "PR_SET_CHILD_SUBREAPER: {}",
+            io::Error::last_os_error()
+        );
+        ChildSubreaper
+    }
+}
+
+impl Drop for ChildSubreaper {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+        }
+    }
+}
+
+/// (name, live guards) of every [`TempUser`].
+static TEMP_USERS: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
+
+/// A system user for one test binary's tenants (root only), created on
+/// first use and deleted (`userdel`) when the last guard goes. Only for
+/// names reserved to the tests (`corral-t-*`): a user of that name left by
+/// a killed run is adopted and deleted too. Drop every server running as
+/// the user before the guard.
+pub struct TempUser {
+    pub name: String,
+    pub uid: u32,
+}
+
+impl TempUser {
+    pub fn new(name: &str) -> TempUser {
+        assert!(
+            name.starts_with("corral-t-"),
+            "TempUser deletes its user: use a test-only name (corral-t-*), not {name:?}"
+        );
+        let mut users = TEMP_USERS.lock().unwrap_or_else(|e| e.into_inner());
+        let uid = ensure_system_user(name);
+        match users.iter_mut().find(|(n, _)| n == name) {
+            Some((_, refs)) => *refs += 1,
+            None => users.push((name.to_string(), 1)),
+        }
+        TempUser {
+            name: name.to_string(),
+            uid,
+        }
+    }
+}
+
+impl Drop for TempUser {
+    fn drop(&mut self) {
+        let mut users = TEMP_USERS.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(pos) = users.iter().position(|(n, _)| *n == self.name) else {
+            return;
+        };
+        users[pos].1 -= 1;
+        if users[pos].1 > 0 {
+            return;
+        }
+        users.remove(pos);
+        // userdel refuses while the user still runs processes.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline
+            && process_table()
+                .iter()
+                .any(|&(p, _, st)| st != 'Z' && uid_of_pid(p) == Some(self.uid))
+        {
+            thread::sleep(Duration::from_millis(50));
+        }
+        let _guard = USER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        match Command::new("userdel").arg(&self.name).status() {
+            Ok(s) if s.success() => {}
+            other => eprintln!("userdel {} failed: {other:?}", self.name),
+        }
+    }
+}
