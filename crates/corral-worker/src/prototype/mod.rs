@@ -59,6 +59,9 @@ pub fn run(args: PrototypeArgs) -> i32 {
             return EXIT_CONFIG;
         }
     };
+    // The kernel forgets the parent-death signal when credentials change,
+    // and set-up has just dropped to the pool's user: arm it again.
+    let _ = corral_sys::process::die_with_parent(libc::SIGKILL, master);
     let boards = match map_boards(&args, board, status_board) {
         Ok(b) => b,
         Err(e) => {
