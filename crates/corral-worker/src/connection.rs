@@ -3,7 +3,8 @@
 //! connection (FCGI_KEEP_CONN).
 
 use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use corral_fastcgi::{ServerConn, ServerEvent};
 use corral_php::{Engine, LogLevel, RequestIo, RequestSpec};
@@ -16,6 +17,12 @@ use crate::PoolRuntime;
 
 /// Response bytes are batched into records of up to this size.
 const OUT_BATCH: usize = 32 * 1024;
+
+/// How long a new connection may stay silent before its first byte. php-fpm's
+/// `fcgi_accept_request` (main/fastcgi.c) polls an accepted socket for
+/// 5000 ms and closes it when nothing came, so connections that send nothing
+/// cannot hold every worker of a pool.
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the connection loop stopped.
 pub enum ConnEnd {
@@ -327,6 +334,12 @@ pub struct WorkerCtx<'a> {
 /// Serve one accepted connection until it closes.
 pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<std::net::IpAddr>) -> ConnEnd {
     let mut stream = std::fs::File::from(sock);
+    // A connection that stays silent is closed unseen: it is no request,
+    // and the worker stays Idle (php-fpm counts a connection only once
+    // there is something to read).
+    if !readable_within(&stream, FIRST_BYTE_TIMEOUT) {
+        return ConnEnd::Closed;
+    }
     let mut conn = ServerConn::default();
     let mut buf = std::mem::take(&mut w.buf);
     if buf.len() < 16 * 1024 {
@@ -347,10 +360,10 @@ fn serve_loop(
     let (engine, pool, slot, log) = (w.engine, w.pool, w.slot, w.log);
     let served = &mut w.served;
     let mut access = w.access.as_mut();
-    // A fresh connection is "Reading headers" at once (so a client that
-    // connects and sends nothing is still under request_terminate_timeout);
-    // on a kept-alive connection the next request counts when it begins,
-    // not while the connection is merely waited on.
+    // A fresh connection is "Reading headers" from its first byte on (php-fpm:
+    // on_read after the poll), so a client that stalls after it is under
+    // request_terminate_timeout; on a kept-alive connection the next request
+    // counts when it begins, not while the connection is merely waited on.
     let mut counted = false;
     if let Some(s) = slot {
         s.accepting();
@@ -514,6 +527,13 @@ fn serve_loop(
             s.set_state(ProcState::Finishing);
         }
         let keep = ex.end(0).unwrap_or(false) && keep_conn;
+        if let Some(e) = ex.conn.error() {
+            // What followed the request was not FastCGI we accept.
+            log.line(
+                LogLevel::Error,
+                format!("FastCGI: {e}; closing the connection").as_bytes(),
+            );
+        }
         let broken = ex.broken;
         let headers = if pool.access_format.is_some() {
             ex.headers()
@@ -569,6 +589,31 @@ fn serve_loop(
             return ConnEnd::Closed;
         }
         counted = false;
+    }
+}
+
+/// Waits until `stream` has something to read (or its peer closed it), for
+/// at most `timeout`. EINTR (SIGQUIT) does not cut the wait short: a web
+/// server that connected is about to send a request, and a graceful stop
+/// lets it be served.
+fn readable_within(stream: &std::fs::File, timeout: Duration) -> bool {
+    use corral_sys::nix::errno::Errno;
+    use corral_sys::nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) => return false,
+            Ok(_) => {
+                return fds[0]
+                    .revents()
+                    .is_some_and(|r| r.contains(PollFlags::POLLIN))
+            }
+            Err(Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
     }
 }
 
