@@ -266,6 +266,12 @@ impl ServerConn {
         &self.output
     }
 
+    /// Forgets the pending output once the caller has written it from
+    /// [`ServerConn::pending_output`], keeping the buffer for the next.
+    pub fn clear_output(&mut self) {
+        self.output.clear();
+    }
+
     /// Why the connection is unusable, once it is.
     pub fn error(&self) -> Option<&ProtocolError> {
         self.failed.as_ref()

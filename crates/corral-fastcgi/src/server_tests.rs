@@ -675,3 +675,18 @@ fn header_len_constant_matches() {
     let header: [u8; HEADER_LEN] = bytes[..HEADER_LEN].try_into().unwrap();
     assert_eq!(Header::parse(&header).content_length, 8);
 }
+
+#[test]
+fn output_is_written_in_place_and_cleared() {
+    let mut conn = started(1, true);
+    assert!(conn.send_stdout(b"x"));
+    assert_eq!(
+        records(conn.pending_output()),
+        vec![(RecordType::Stdout, 1, b"x".to_vec())]
+    );
+    conn.clear_output();
+    assert!(conn.pending_output().is_empty());
+    conn.end_request(0);
+    let types: Vec<_> = records(conn.pending_output()).iter().map(|r| r.0).collect();
+    assert_eq!(types, [RecordType::Stdout, RecordType::EndRequest]);
+}

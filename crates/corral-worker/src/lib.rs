@@ -3,10 +3,13 @@
 //! connections and runs requests).
 
 pub mod access_log;
+mod builtin;
 pub mod cgi_env;
 pub mod connection;
+mod exchange;
 pub mod log;
 pub mod prototype;
+mod request;
 pub mod worker;
 
 use corral_config::Pool;
