@@ -1,11 +1,13 @@
 //! Arbitrary bytes, cut into arbitrary chunks, into the server state machine.
 //!
 //! The first byte seeds the chunk sizes so the fuzzer explores chunking too.
-//! Checked: no panic; output bounded (≤ 8 × input, one ≤ 64-byte answer per
-//! ≥ 8-byte record) and well framed; events bounded by the record count.
+//! Like a worker, the target answers a request once its input is complete,
+//! which decodes what was held after it (pipelined requests); an odd seed
+//! also ends requests early. Checked: no panic; output well framed; events
+//! bounded by the record count; a request ended without keep-conn closes.
 #![cfg_attr(not(feature = "replay"), no_main)]
 
-use corral_fastcgi::{RecordDecoder, ServerConn};
+use corral_fastcgi::{RecordDecoder, ServerConn, ServerEvent};
 
 fn run(data: &[u8]) {
     let Some((&seed, bytes)) = data.split_first() else {
@@ -19,21 +21,29 @@ fn run(data: &[u8]) {
     while pos < bytes.len() {
         let n = step.min(bytes.len() - pos);
         let failed = conn.feed(&bytes[pos..pos + n]).is_err();
-        while conn.poll_event().is_some() {
-            events += 1;
+        // Answering may decode a held request whose input is complete too.
+        loop {
+            let mut complete = false;
+            while let Some(event) = conn.poll_event() {
+                events += 1;
+                complete |= event == ServerEvent::StdinEnd;
+            }
+            let early = seed & 1 == 1 && events % 3 == 0;
+            if !(complete || early) || conn.active_request().is_none() {
+                break;
+            }
+            conn.send_stdout(b"x");
+            if conn.end_request(0) == Some(false) {
+                assert!(conn.should_close());
+            }
         }
         output.extend(conn.take_output());
-        if failed {
+        if failed || conn.error().is_some() {
             break;
         }
         pos += n;
         // Vary the chunk size deterministically.
         step = (step * 7 + 3) % 300 + 1;
-        if seed & 1 == 1 && events % 3 == 0 {
-            conn.send_stdout(b"x");
-            conn.end_request(0);
-            output.extend(conn.take_output());
-        }
     }
     assert!(events <= bytes.len() / 8);
     let mut dec = RecordDecoder::new();

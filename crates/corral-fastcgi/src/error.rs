@@ -39,6 +39,11 @@ pub enum ProtocolError {
     #[error("more than {limit} FCGI_PARAMS pairs")]
     TooManyParams { limit: usize },
 
+    /// The peer sent more than the cap past the request in progress before
+    /// it was answered (pipelined requests are decoded only after it).
+    #[error("more than {limit} bytes sent ahead of the answer to the request in progress")]
+    TooMuchAhead { limit: usize },
+
     /// A record that is valid FastCGI but cannot occur at this point of the
     /// conversation (for example FCGI_STDIN before the params ended, or a
     /// record type only an application sends).

@@ -8,17 +8,34 @@
 //! rejections (FCGI_CANT_MPX_CONN, FCGI_UNKNOWN_ROLE) are queued into the same
 //! output buffer, so ordering on the wire is always the order of events.
 //!
-//! One request at a time: like php-fpm, corral does not multiplex.
+//! One request at a time: like php-fpm, corral does not multiplex. And like
+//! php-fpm, which reads the next request only after it has answered the
+//! current one, whatever follows a request's input is decoded only after
+//! [`ServerConn::end_request`]: until then it is held, so a pipelined request
+//! or a trailing record can neither be lost nor refuse the request before it.
+//! In php-fpm's terms (`fcgi_read_request`, `fcgi_read`):
+//! * a request's input is complete at its empty FCGI_STDIN, or at an
+//!   FCGI_BEGIN_REQUEST once CONTENT_LENGTH bytes of body are in (php-fpm
+//!   reads no further than CONTENT_LENGTH, so it never needs the terminator);
+//!   an FCGI_BEGIN_REQUEST that cuts the body short ends it too, and the
+//!   connection is closed after the answer;
+//! * between requests, empty FCGI_STDIN records are skipped; FCGI_STDIN with
+//!   data for the request just answered closes the connection.
 //!
 //! Deliberate differences from php-fpm (more lenient, never less safe):
 //! * a name-value pair may span FCGI_PARAMS records (the spec allows it;
 //!   php-fpm parses each record on its own);
-//! * a second FCGI_BEGIN_REQUEST during a request is answered with
-//!   FCGI_CANT_MPX_CONN instead of dropping the connection;
-//! * records for request ids that are not active are ignored, so leftovers of
-//!   a request the worker ended early (unread FCGI_STDIN) do no harm;
+//! * a second FCGI_BEGIN_REQUEST before the params stream ended is answered
+//!   with FCGI_CANT_MPX_CONN (php-fpm would run the request with the params
+//!   it had so far);
+//! * other records for request ids that are not active are ignored, so
+//!   leftovers of a request the worker ended early (unread FCGI_STDIN) do no
+//!   harm;
 //! * padding up to 255 bytes is accepted (php-fpm rejects content+padding
-//!   above 65535).
+//!   above 65535);
+//! * a body cut short by FCGI_BEGIN_REQUEST reaches PHP as far as it came
+//!   (php-fpm's `fcgi_read` returns 0 for the read that meets the record, so
+//!   the script sees none of that read's bytes).
 
 use std::collections::VecDeque;
 
@@ -39,6 +56,11 @@ pub const DEFAULT_MAX_PARAMS_BYTES: usize = 1 << 20;
 /// Each pair costs two allocations, so this bounds bookkeeping separately from
 /// bytes: 1 MiB of two-byte empty pairs would otherwise be 512 Ki pairs.
 pub const DEFAULT_MAX_PARAMS_COUNT: usize = 8192;
+/// Cap on the bytes a peer may send past the request in progress (pipelined
+/// requests) before it is answered. A worker does not read the socket in that
+/// state, so only a caller that keeps feeding gets near it; the cap bounds
+/// what it buffers, like the params cap.
+pub const MAX_HELD_BYTES: usize = 1 << 20;
 
 /// Limits and management values of one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,9 +119,20 @@ struct Active {
     id: u16,
     keep_conn: bool,
     phase: Phase,
-    params_buf: Vec<u8>,
     aborted: bool,
     stderr_used: bool,
+    /// CONTENT_LENGTH once the params are in (0 when absent or not a number).
+    content_length: u64,
+    /// FCGI_STDIN bytes received so far.
+    stdin_received: u64,
+}
+
+/// The request answered last, whose trailing records may still arrive.
+#[derive(Debug, Clone, Copy)]
+struct Previous {
+    id: u16,
+    /// Its empty FCGI_STDIN has been seen.
+    stdin_done: bool,
 }
 
 /// One FastCGI connection, application side.
@@ -108,6 +141,16 @@ pub struct ServerConn {
     config: ServerConfig,
     decoder: RecordDecoder,
     active: Option<Active>,
+    /// The FCGI_PARAMS stream of the active request, reused across requests.
+    params_buf: Vec<u8>,
+    /// Input after the active request's input was complete, decoded once the
+    /// request has ended. Starts at a record boundary.
+    held: Vec<u8>,
+    /// The record that completed the active request's input by starting
+    /// something else (an FCGI_BEGIN_REQUEST during FCGI_STDIN); it comes
+    /// before `held`.
+    held_record: Option<Record>,
+    previous: Option<Previous>,
     events: VecDeque<ServerEvent>,
     output: Vec<u8>,
     close_requested: bool,
@@ -127,6 +170,10 @@ impl ServerConn {
             config,
             decoder: RecordDecoder::new(),
             active: None,
+            params_buf: Vec::new(),
+            held: Vec::new(),
+            held_record: None,
+            previous: None,
             events: VecDeque::new(),
             output: Vec::new(),
             close_requested: false,
@@ -150,10 +197,58 @@ impl ServerConn {
     }
 
     fn feed_records(&mut self, bytes: &mut &[u8]) -> Result<(), ProtocolError> {
-        while let Some(record) = self.decoder.decode(bytes)? {
+        loop {
+            if self.input_complete() {
+                return self.hold(bytes);
+            }
+            match self.decoder.decode(bytes)? {
+                Some(record) => self.handle(record)?,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// The active request has all its input: what follows belongs to the
+    /// next one.
+    fn input_complete(&self) -> bool {
+        self.active
+            .as_ref()
+            .is_some_and(|a| a.phase == Phase::StdinDone)
+    }
+
+    /// Keeps `bytes` for after the active request. When the connection closes
+    /// after it anyway, they are dropped, as php-fpm never reads them.
+    fn hold(&mut self, bytes: &mut &[u8]) -> Result<(), ProtocolError> {
+        let rest = std::mem::take(bytes);
+        if !self.active.as_ref().is_some_and(|a| a.keep_conn) {
+            return Ok(());
+        }
+        if self.held.len() + rest.len() > MAX_HELD_BYTES {
+            return Err(ProtocolError::TooMuchAhead {
+                limit: MAX_HELD_BYTES,
+            });
+        }
+        self.held.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// Decodes what arrived after the request that just ended, as the start
+    /// of the next one.
+    fn replay_held(&mut self) -> Result<(), ProtocolError> {
+        if let Some(record) = self.held_record.take() {
             self.handle(record)?;
         }
-        Ok(())
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let mut held = std::mem::take(&mut self.held);
+        let result = self.feed_records(&mut held.as_slice());
+        if self.held.is_empty() {
+            // Nothing held again: keep the allocation.
+            held.clear();
+            self.held = held;
+        }
+        result
     }
 
     /// The next event, if any.
@@ -169,6 +264,17 @@ impl ServerConn {
     /// Bytes waiting to be written (without taking them).
     pub fn pending_output(&self) -> &[u8] {
         &self.output
+    }
+
+    /// Forgets the pending output once the caller has written it from
+    /// [`ServerConn::pending_output`], keeping the buffer for the next.
+    pub fn clear_output(&mut self) {
+        self.output.clear();
+    }
+
+    /// Why the connection is unusable, once it is.
+    pub fn error(&self) -> Option<&ProtocolError> {
+        self.failed.as_ref()
     }
 
     /// The id of the request in progress.
@@ -213,10 +319,15 @@ impl ServerConn {
     /// Ends the active request: closes the output streams, queues
     /// FCGI_END_REQUEST (FCGI_REQUEST_COMPLETE, `app_status`; php-fpm always
     /// sends 0) and makes the connection ready for the next request. Queued
-    /// events of the ended request that were not polled yet are discarded.
+    /// events of the ended request that were not polled yet are discarded;
+    /// input that arrived after the request is decoded now, so the next
+    /// request's events may be queued on return.
     ///
-    /// Returns `Some(keep_conn)`, or `None` when no request was active. When
-    /// `keep_conn` is false, [`ServerConn::should_close`] becomes true.
+    /// Returns `Some(keep_conn)`, or `None` when no request was active.
+    /// `keep_conn` is false when the peer did not ask to keep the connection,
+    /// when its input was cut short, or when what it sent after the request
+    /// is not FastCGI we accept ([`ServerConn::error`] says why); then
+    /// [`ServerConn::should_close`] becomes true.
     pub fn end_request(&mut self, app_status: u32) -> Option<bool> {
         let active = self.active.take()?;
         encode_stdout_end(active.id, &mut self.output);
@@ -229,19 +340,25 @@ impl ServerConn {
             protocol_status::REQUEST_COMPLETE,
             &mut self.output,
         );
+        // Every queued event is this request's: the next BEGIN_REQUEST is
+        // not decoded before now.
+        self.events.clear();
+        self.previous = Some(Previous {
+            id: active.id,
+            stdin_done: active.phase == Phase::StdinDone,
+        });
         if !active.keep_conn {
             self.close_requested = true;
+            self.held.clear();
+            self.held_record = None;
+            return Some(false);
         }
-        // Drop leftovers of this request; a later BeginRequest cannot be queued
-        // (it would have been refused with CANT_MPX_CONN) but keep the rule
-        // explicit.
-        while let Some(ev) = self.events.front() {
-            if matches!(ev, ServerEvent::BeginRequest { .. }) {
-                break;
-            }
-            self.events.pop_front();
+        if let Err(err) = self.replay_held() {
+            self.failed = Some(err);
+            self.close_requested = true;
+            return Some(false);
         }
-        Some(active.keep_conn)
+        Some(true)
     }
 
     fn handle(&mut self, record: Record) -> Result<(), ProtocolError> {
@@ -253,8 +370,7 @@ impl ServerConn {
             return self.handle_begin(record);
         }
         let Some(active) = self.active.as_mut().filter(|a| a.id == id) else {
-            // Not our request (refused, ended, or never begun): ignore.
-            return Ok(());
+            return self.handle_stray(record);
         };
         let unexpected = |context| ProtocolError::UnexpectedRecord {
             record_type: record.record_type.as_u8(),
@@ -267,18 +383,20 @@ impl ServerConn {
                     return Err(unexpected("FCGI_PARAMS after the params stream ended"));
                 }
                 if record.content.is_empty() {
-                    let bytes = std::mem::take(&mut active.params_buf);
-                    let params = decode_pairs(&bytes, self.config.max_params_count)?;
+                    let params = decode_pairs(&self.params_buf, self.config.max_params_count)?;
+                    self.params_buf.clear();
                     active.phase = Phase::Stdin;
+                    active.content_length =
+                        params.get("CONTENT_LENGTH").map_or(0, parse_content_length);
                     self.events.push_back(ServerEvent::Params(params));
                 } else {
-                    let total = active.params_buf.len() + record.content.len();
+                    let total = self.params_buf.len() + record.content.len();
                     if total > self.config.max_params_bytes {
                         return Err(ProtocolError::ParamsTooLarge {
                             limit: self.config.max_params_bytes,
                         });
                     }
-                    active.params_buf.extend_from_slice(&record.content);
+                    self.params_buf.extend_from_slice(&record.content);
                 }
             }
             RecordType::Stdin => match active.phase {
@@ -289,8 +407,12 @@ impl ServerConn {
                     active.phase = Phase::StdinDone;
                     self.events.push_back(ServerEvent::StdinEnd);
                 }
-                Phase::Stdin => self.events.push_back(ServerEvent::Stdin(record.content)),
-                // php-fpm skips stray empty FCGI_STDIN records too.
+                Phase::Stdin => {
+                    active.stdin_received += record.content.len() as u64;
+                    self.events.push_back(ServerEvent::Stdin(record.content));
+                }
+                // Not reached through `feed`, which holds everything after
+                // the input is complete; kept for the rule's sake.
                 Phase::StdinDone if record.content.is_empty() => {}
                 Phase::StdinDone => {
                     return Err(unexpected("FCGI_STDIN after the stdin stream ended"))
@@ -319,7 +441,47 @@ impl ServerConn {
         Ok(())
     }
 
+    /// A record for no request in progress. php-fpm skips empty FCGI_STDIN
+    /// between requests and drops the connection on FCGI_STDIN with data
+    /// after a request's body: so does this for the request answered last
+    /// (unless it was ended before its body was complete: the rest of that
+    /// body is skipped). Anything else is ignored.
+    fn handle_stray(&mut self, record: Record) -> Result<(), ProtocolError> {
+        let Some(previous) = self
+            .previous
+            .as_mut()
+            .filter(|p| p.id == record.request_id && record.record_type == RecordType::Stdin)
+        else {
+            return Ok(());
+        };
+        if record.content.is_empty() {
+            previous.stdin_done = true;
+        } else if previous.stdin_done {
+            return Err(ProtocolError::UnexpectedRecord {
+                record_type: RecordType::Stdin.as_u8(),
+                id: record.request_id,
+                context: "FCGI_STDIN after the stdin stream ended",
+            });
+        }
+        Ok(())
+    }
+
     fn handle_begin(&mut self, record: Record) -> Result<(), ProtocolError> {
+        // During the body, FCGI_BEGIN_REQUEST ends it (php-fpm's `fcgi_read`
+        // stops at any record that is not FCGI_STDIN). With CONTENT_LENGTH
+        // bytes in, the record is the next request, checked and handled once
+        // this one has ended; short of that, the body was cut and the
+        // connection is closed after the answer.
+        if let Some(active) = self.active.as_mut().filter(|a| a.phase == Phase::Stdin) {
+            active.phase = Phase::StdinDone;
+            self.events.push_back(ServerEvent::StdinEnd);
+            if active.stdin_received < active.content_length {
+                active.keep_conn = false;
+            } else {
+                self.held_record = Some(record);
+            }
+            return Ok(());
+        }
         let id = record.request_id;
         let body: [u8; 8] =
             record
@@ -351,13 +513,16 @@ impl ServerConn {
             }
             None => {
                 self.close_requested = false;
+                self.previous = None;
+                self.params_buf.clear();
                 self.active = Some(Active {
                     id,
                     keep_conn,
                     phase: Phase::Params,
-                    params_buf: Vec::new(),
                     aborted: false,
                     stderr_used: false,
+                    content_length: 0,
+                    stdin_received: 0,
                 });
                 self.events.push_back(ServerEvent::BeginRequest {
                     id,
@@ -397,6 +562,18 @@ impl ServerConn {
         encode_record(RecordType::GetValuesResult, 0, &body, &mut self.output);
         Ok(())
     }
+}
+
+/// CONTENT_LENGTH as php-fpm reads it (`atol`): leading digits after
+/// optional blanks; anything else, or a negative number, is 0.
+fn parse_content_length(value: &[u8]) -> u64 {
+    value
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0u64, |n, &d| {
+            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+        })
 }
 
 #[cfg(test)]

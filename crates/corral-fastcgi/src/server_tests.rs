@@ -207,10 +207,14 @@ fn unknown_management_types() {
 }
 
 #[test]
-fn second_request_gets_cant_mpx_and_is_ignored() {
-    let mut conn = started(1, true);
+fn second_begin_during_params_gets_cant_mpx_and_is_ignored() {
+    let mut conn = ServerConn::default();
+    conn.feed(&begin(1, Role::Responder, true)).unwrap();
+    conn.feed(&record(RecordType::Params, 1, &[1, 1, b'A', b'1']))
+        .unwrap();
     let mut input = begin(2, Role::Responder, true);
     input.extend(params_stream(2, &[("B", "2")]));
+    input.extend(record(RecordType::Params, 1, b""));
     input.extend(record(RecordType::Stdin, 2, b"zzz"));
     input.extend(record(RecordType::Stdin, 1, b"mine"));
     conn.feed(&input).unwrap();
@@ -222,10 +226,235 @@ fn second_request_gets_cant_mpx_and_is_ignored() {
             vec![0, 0, 0, 0, protocol_status::CANT_MPX_CONN, 0, 0, 0]
         )]
     );
-    assert_eq!(
-        events(&mut conn),
-        vec![ServerEvent::Stdin(b"mine".to_vec())]
+    let ev = events(&mut conn);
+    assert_eq!(ev.len(), 3, "{ev:?}");
+    let ServerEvent::Params(p) = &ev[1] else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(p.get_str("A"), Some("1"));
+    assert_eq!(p.get("B"), None);
+    assert_eq!(ev[2], ServerEvent::Stdin(b"mine".to_vec()));
+}
+
+/// A complete GET (BEGIN, PARAMS, empty STDIN) for `id`.
+fn get_request(id: u16, keep: bool) -> Vec<u8> {
+    let mut out = begin(id, Role::Responder, keep);
+    out.extend(params_stream(id, &[("REQUEST_METHOD", "GET")]));
+    out.extend(record(RecordType::Stdin, id, b""));
+    out
+}
+
+/// A POST's BEGIN and PARAMS announcing `len` body bytes, no STDIN.
+fn post_head(id: u16, keep: bool, len: usize) -> Vec<u8> {
+    let mut out = begin(id, Role::Responder, keep);
+    out.extend(params_stream(
+        id,
+        &[
+            ("REQUEST_METHOD", "POST"),
+            ("CONTENT_LENGTH", &len.to_string()),
+        ],
+    ));
+    out
+}
+
+/// The ids of the BeginRequest events among `ev`, and whether the request's
+/// input ended (StdinEnd) after each.
+fn begun(ev: &[ServerEvent]) -> Vec<(u16, bool)> {
+    let mut out = Vec::new();
+    for e in ev {
+        match e {
+            ServerEvent::BeginRequest { id, .. } => out.push((*id, false)),
+            ServerEvent::StdinEnd => out.last_mut().expect("StdinEnd after a begin").1 = true,
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn pipelined_requests_wait_for_the_answer() {
+    let mut input = get_request(1, true);
+    input.extend(get_request(2, true));
+    input.extend(get_request(1, false));
+    // Whole, and byte by byte: the held bytes span many feeds.
+    for step in [input.len(), 1, 7] {
+        let mut conn = ServerConn::default();
+        for chunk in input.chunks(step) {
+            conn.feed(chunk).unwrap();
+        }
+        assert!(conn.pending_output().is_empty());
+        let mut served = Vec::new();
+        let mut output = Vec::new();
+        loop {
+            let ev = events(&mut conn);
+            let b = begun(&ev);
+            if b.is_empty() {
+                break;
+            }
+            assert_eq!(b.len(), 1, "one request at a time: {ev:?}");
+            assert!(b[0].1, "its input is complete: {ev:?}");
+            assert!(conn.send_stdout(b"x"));
+            let keep = conn.end_request(0).unwrap();
+            served.push((b[0].0, keep));
+            output.extend(conn.take_output());
+        }
+        assert_eq!(served, [(1, true), (2, true), (1, false)], "step {step}");
+        assert!(conn.should_close());
+        let ends: Vec<_> = records(&output)
+            .into_iter()
+            .filter(|r| r.0 == RecordType::EndRequest)
+            .map(|r| r.1)
+            .collect();
+        assert_eq!(ends, [1, 2, 1]);
+    }
+}
+
+#[test]
+fn trailing_empty_stdin_is_skipped() {
+    let mut input = get_request(1, true);
+    input.extend(record(RecordType::Stdin, 1, b""));
+    input.extend(record(RecordType::Stdin, 1, b""));
+    input.extend(get_request(1, false));
+    let mut conn = ServerConn::default();
+    conn.feed(&input).unwrap();
+    assert_eq!(begun(&events(&mut conn)), [(1, true)]);
+    assert_eq!(conn.end_request(0), Some(true));
+    assert_eq!(begun(&events(&mut conn)), [(1, true)]);
+    assert_eq!(conn.end_request(0), Some(false));
+    assert_eq!(conn.error(), None);
+}
+
+#[test]
+fn trailing_stdin_data_closes_after_the_answer() {
+    let mut input = get_request(1, true);
+    input.extend(record(RecordType::Stdin, 1, b"junk"));
+    input.extend(get_request(1, true));
+    let mut conn = ServerConn::default();
+    conn.feed(&input).unwrap();
+    assert_eq!(begun(&events(&mut conn)), [(1, true)]);
+    assert_eq!(conn.end_request(0), Some(false));
+    assert!(conn.should_close());
+    assert!(
+        matches!(
+            conn.error(),
+            Some(ProtocolError::UnexpectedRecord { id: 1, .. })
+        ),
+        "{:?}",
+        conn.error()
     );
+    assert!(
+        events(&mut conn).is_empty(),
+        "the next request is not begun"
+    );
+    let out = records(&conn.take_output());
+    assert_eq!(
+        out.last().map(|r| (r.0, r.1)),
+        Some((RecordType::EndRequest, 1))
+    );
+    assert!(conn.feed(&get_request(2, true)).is_err());
+}
+
+#[test]
+fn begin_request_after_a_complete_body_is_the_next_request() {
+    // A GET sends no body: php-fpm needs no STDIN record at all.
+    let mut input = post_head(1, true, 0);
+    input.extend(get_request(2, true));
+    let mut conn = ServerConn::default();
+    conn.feed(&input).unwrap();
+    assert_eq!(begun(&events(&mut conn)), [(1, true)]);
+    assert_eq!(conn.end_request(0), Some(true));
+    assert_eq!(begun(&events(&mut conn)), [(2, true)]);
+
+    // CONTENT_LENGTH bytes, no terminator, then the same id again.
+    let mut input = post_head(1, true, 3);
+    input.extend(record(RecordType::Stdin, 1, b"a"));
+    input.extend(record(RecordType::Stdin, 1, b"bc"));
+    input.extend(get_request(1, false));
+    let mut conn = ServerConn::default();
+    conn.feed(&input).unwrap();
+    let ev = events(&mut conn);
+    assert_eq!(
+        ev[2..],
+        [
+            ServerEvent::Stdin(b"a".to_vec()),
+            ServerEvent::Stdin(b"bc".to_vec()),
+            ServerEvent::StdinEnd
+        ]
+    );
+    assert_eq!(conn.end_request(0), Some(true));
+    assert_eq!(begun(&events(&mut conn)), [(1, true)]);
+    assert_eq!(conn.end_request(0), Some(false));
+}
+
+#[test]
+fn begin_request_that_cuts_the_body_closes_after_the_answer() {
+    let mut input = post_head(1, true, 10);
+    input.extend(record(RecordType::Stdin, 1, b"01234"));
+    input.extend(get_request(2, true));
+    let mut conn = ServerConn::default();
+    conn.feed(&input).unwrap();
+    let ev = events(&mut conn);
+    assert_eq!(
+        ev[2..],
+        [ServerEvent::Stdin(b"01234".to_vec()), ServerEvent::StdinEnd]
+    );
+    assert_eq!(conn.end_request(0), Some(false));
+    assert!(conn.should_close());
+    assert_eq!(conn.error(), None, "a short body is not a protocol error");
+    assert!(events(&mut conn).is_empty());
+}
+
+#[test]
+fn malformed_begin_after_the_body_closes_after_the_answer() {
+    let mut input = post_head(1, true, 0);
+    input.extend(record(RecordType::BeginRequest, 2, &[0, 1, 1]));
+    let mut conn = ServerConn::default();
+    conn.feed(&input).unwrap();
+    assert_eq!(begun(&events(&mut conn)), [(1, true)]);
+    assert_eq!(conn.end_request(0), Some(false));
+    assert_eq!(
+        conn.error(),
+        Some(&ProtocolError::BadBeginRequest { id: 2, len: 3 })
+    );
+}
+
+#[test]
+fn bytes_ahead_of_the_answer_are_capped_unless_the_connection_closes() {
+    let mut conn = started(1, true);
+    conn.feed(&record(RecordType::Stdin, 1, b"")).unwrap();
+    let chunk = record(RecordType::Data, 1, &[0; 0xfff8]);
+    let mut result = Ok(());
+    for _ in 0..(MAX_HELD_BYTES / chunk.len() + 1) {
+        result = conn.feed(&chunk);
+        if result.is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        result,
+        Err(ProtocolError::TooMuchAhead {
+            limit: MAX_HELD_BYTES
+        })
+    );
+
+    // Without keep-conn nothing after the request is ever read: nothing is
+    // kept either.
+    let mut conn = started(1, false);
+    conn.feed(&record(RecordType::Stdin, 1, b"")).unwrap();
+    for _ in 0..(MAX_HELD_BYTES / chunk.len() + 1) {
+        conn.feed(&chunk).unwrap();
+    }
+    assert_eq!(conn.end_request(0), Some(false));
+    assert!(events(&mut conn).is_empty());
+}
+
+#[test]
+fn content_length_is_read_as_atol() {
+    assert_eq!(parse_content_length(b"123"), 123);
+    assert_eq!(parse_content_length(b"  42abc"), 42);
+    assert_eq!(parse_content_length(b"-5"), 0);
+    assert_eq!(parse_content_length(b""), 0);
+    assert_eq!(parse_content_length(b"99999999999999999999999"), u64::MAX);
 }
 
 #[test]
@@ -271,6 +500,8 @@ fn leftovers_of_an_ended_request_are_ignored() {
     conn.feed(&record(RecordType::Stdin, 1, b"more")).unwrap();
     conn.feed(&record(RecordType::Stdin, 1, b"")).unwrap();
     assert!(events(&mut conn).is_empty());
+    // Past its terminator, the ended request's body cannot go on.
+    assert!(conn.feed(&record(RecordType::Stdin, 1, b"x")).is_err());
 }
 
 #[test]
@@ -311,8 +542,13 @@ fn empty_stdin_after_end_is_tolerated() {
     conn.feed(&record(RecordType::Stdin, 1, b"")).unwrap();
     conn.feed(&record(RecordType::Stdin, 1, b"")).unwrap();
     assert_eq!(events(&mut conn), vec![ServerEvent::StdinEnd]);
-    let err = conn.feed(&record(RecordType::Stdin, 1, b"x")).unwrap_err();
-    assert!(matches!(err, ProtocolError::UnexpectedRecord { .. }));
+    // Data after the end is refused only once the request is answered.
+    conn.feed(&record(RecordType::Stdin, 1, b"x")).unwrap();
+    assert_eq!(conn.end_request(0), Some(false));
+    assert!(matches!(
+        conn.error(),
+        Some(ProtocolError::UnexpectedRecord { .. })
+    ));
 }
 
 fn assert_error(input: &[u8], check: impl Fn(&ProtocolError) -> bool) {
@@ -438,4 +674,19 @@ fn header_len_constant_matches() {
     let bytes = begin(1, Role::Responder, true);
     let header: [u8; HEADER_LEN] = bytes[..HEADER_LEN].try_into().unwrap();
     assert_eq!(Header::parse(&header).content_length, 8);
+}
+
+#[test]
+fn output_is_written_in_place_and_cleared() {
+    let mut conn = started(1, true);
+    assert!(conn.send_stdout(b"x"));
+    assert_eq!(
+        records(conn.pending_output()),
+        vec![(RecordType::Stdout, 1, b"x".to_vec())]
+    );
+    conn.clear_output();
+    assert!(conn.pending_output().is_empty());
+    conn.end_request(0);
+    let types: Vec<_> = records(conn.pending_output()).iter().map(|r| r.0).collect();
+    assert_eq!(types, [RecordType::Stdout, RecordType::EndRequest]);
 }

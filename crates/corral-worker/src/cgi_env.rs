@@ -127,255 +127,400 @@ pub fn resolve(
     opts: &CgiOptions,
     fs: &dyn FileSystem,
 ) -> Resolved {
-    let mut env = Env(params);
-    let mut script_filename = env.get("SCRIPT_FILENAME");
-    let env_path_translated = env.get("PATH_TRANSLATED");
-    let mut script = script_filename
-        .clone()
-        .or_else(|| env_path_translated.clone());
-    let mut request_uri: Option<Vec<u8>> = None;
+    let mut rw = match Rewrite::read(Env(params)) {
+        Ok(rw) => rw,
+        Err(env) => {
+            return Resolved {
+                params: env.0,
+                path_translated: None,
+                request_uri: None,
+            }
+        }
+    };
+    rw.strip_iis_script_name();
+    rw.strip_apache_proxy_prefix(opts);
+    if opts.fix_pathinfo {
+        rw.fix_pathinfo(opts, fs);
+    } else {
+        rw.trust_the_web_server(opts);
+    }
+    Resolved {
+        path_translated: rw.script.filter(|s| is_valid_path(s)),
+        request_uri: rw.request_uri,
+        params: rw.env.0,
+    }
+}
 
-    if script.is_none() {
-        return Resolved {
-            params: env.0,
-            path_translated: None,
-            request_uri: None,
+/// php-fpm's `init_request_info` at work: the params, and the variables it
+/// keeps aside while it rewrites them.
+struct Rewrite {
+    env: Env,
+    /// The script to run (php-fpm's `script_path_translated`).
+    script: Option<Vec<u8>>,
+    script_filename: Option<Vec<u8>>,
+    /// PATH_TRANSLATED as the web server sent it.
+    env_path_translated: Option<Vec<u8>>,
+    path_info: Option<Vec<u8>>,
+    script_name: Option<Vec<u8>>,
+    /// SCRIPT_FILENAME came from Apache's mod_proxy_fcgi.
+    apache: bool,
+    /// What PHP_SELF and the status page will show.
+    request_uri: Option<Vec<u8>>,
+}
+
+/// What cgi.fix_pathinfo rewrites, as it was before: the `ORIG_*` copies
+/// are made of these.
+struct Orig {
+    path_translated: Option<Vec<u8>>,
+    path_info: Option<Vec<u8>>,
+    script_name: Option<Vec<u8>>,
+    script_filename: Option<Vec<u8>>,
+}
+
+impl Rewrite {
+    /// Without SCRIPT_FILENAME or PATH_TRANSLATED there is no script, and
+    /// php-fpm rewrites nothing: the params come back as `Err`.
+    fn read(env: Env) -> Result<Rewrite, Env> {
+        let script_filename = env.get("SCRIPT_FILENAME");
+        let env_path_translated = env.get("PATH_TRANSLATED");
+        let Some(script) = script_filename
+            .clone()
+            .or_else(|| env_path_translated.clone())
+        else {
+            return Err(env);
         };
+        Ok(Rewrite {
+            script: Some(script),
+            path_info: env.get("PATH_INFO"),
+            script_name: env.get("SCRIPT_NAME"),
+            env,
+            script_filename,
+            env_path_translated,
+            apache: false,
+            request_uri: None,
+        })
     }
 
-    let mut path_info = env.get("PATH_INFO");
-    let mut script_name = env.get("SCRIPT_NAME");
-
-    // IIS sends PATH_INFO with SCRIPT_NAME still in front of it.
-    if let (Some(sw), Some(sn), Some(pi)) = (env.get("SERVER_SOFTWARE"), &script_name, &path_info) {
+    /// IIS sends PATH_INFO with SCRIPT_NAME still in front of it.
+    fn strip_iis_script_name(&mut self) {
+        let (Some(sw), Some(sn), Some(pi)) = (
+            self.env.get("SERVER_SOFTWARE"),
+            &self.script_name,
+            &self.path_info,
+        ) else {
+            return;
+        };
         if sw.starts_with(b"Microsoft-IIS") && pi.starts_with(sn) {
-            env.set("ORIG_PATH_INFO", Some(pi));
+            self.env.set("ORIG_PATH_INFO", Some(pi));
             let rest = pi[sn.len()..].to_vec();
             let rest = if rest.is_empty() { None } else { Some(rest) };
-            env.set("PATH_INFO", rest.as_deref());
-            path_info = rest;
+            self.env.set("PATH_INFO", rest.as_deref());
+            self.path_info = rest;
         }
     }
 
-    // Apache mod_proxy_fcgi: SCRIPT_FILENAME=proxy:fcgi://host:port/path?query
-    let mut apache = false;
-    if let Some(sf) = script_filename.clone() {
-        for prefix in APACHE_PREFIXES {
-            if starts_with_ci(&sf, prefix) {
-                let rest = &sf[prefix.len()..];
-                let mut fixed = match rest.iter().position(|&b| b == b'/') {
-                    Some(i) => {
-                        apache = true;
-                        rest[i..].to_vec()
-                    }
-                    None => sf.clone(),
-                };
-                if let Some(q) = fixed.iter().position(|&b| b == b'?') {
-                    fixed.truncate(q);
-                }
-                if apache && !opts.script_path_encoded {
-                    fixed = raw_url_decode(&fixed);
-                }
-                env.set("SCRIPT_FILENAME", Some(&fixed));
-                if script == script_filename {
-                    script = Some(fixed.clone());
-                }
-                script_filename = Some(fixed);
-                break;
+    /// Apache's mod_proxy_fcgi sends
+    /// SCRIPT_FILENAME=proxy:fcgi://host:port/path?query: the script is the
+    /// path, and its PATH_INFO is still part of SCRIPT_NAME.
+    fn strip_apache_proxy_prefix(&mut self, opts: &CgiOptions) {
+        let Some(sf) = self.script_filename.clone() else {
+            return;
+        };
+        let Some(prefix) = APACHE_PREFIXES.iter().find(|p| starts_with_ci(&sf, p)) else {
+            return;
+        };
+        let rest = &sf[prefix.len()..];
+        let mut fixed = match rest.iter().position(|&b| b == b'/') {
+            Some(i) => {
+                self.apache = true;
+                rest[i..].to_vec()
             }
+            None => sf.clone(),
+        };
+        if let Some(q) = fixed.iter().position(|&b| b == b'?') {
+            fixed.truncate(q);
         }
+        if self.apache && !opts.script_path_encoded {
+            fixed = raw_url_decode(&fixed);
+        }
+        self.env.set("SCRIPT_FILENAME", Some(&fixed));
+        if self.script == self.script_filename {
+            self.script = Some(fixed.clone());
+        }
+        self.script_filename = Some(fixed);
     }
 
-    if opts.fix_pathinfo {
-        let redirect_url = env.get("REDIRECT_URL");
-        let mut document_root = env.get("DOCUMENT_ROOT");
-        if document_root.is_none() {
-            if let Some(dr) = &opts.doc_root {
-                env.set("DOCUMENT_ROOT", Some(dr));
-                document_root = Some(dr.clone());
-            }
-        }
-        let orig_path_translated = env_path_translated.clone();
-        let orig_path_info = path_info.clone();
-        let orig_script_name = script_name.clone();
-        let orig_script_filename = script_filename.clone();
-        let mut script_name_redirected = false;
-
-        // Apache mod_fastcgi: the real script is in PATH_TRANSLATED.
-        if !apache {
-            if let (Some(pt), Some(ru)) = (&env_path_translated, &redirect_url) {
-                if Some(pt) != script.as_ref() {
-                    script = Some(pt.clone());
-                    script_name = Some(ru.clone());
-                    script_name_redirected = true;
-                }
-            }
-        }
-
-        let sp = script.clone().unwrap_or_default();
-        if !sp.is_empty() && (sp.ends_with(b"/") || !fs.resolves(&sp)) {
-            // Walk back through the path until a regular file is found: the
-            // rest is PATH_INFO (/info.php/test).
-            let mut pt = sp.clone();
-            let mut found = false;
-            while let Some(cut) = pt.iter().rposition(|&b| b == b'/') {
-                pt.truncate(cut);
-                if !fs.is_file(&pt) {
-                    continue;
-                }
-                found = true;
-                let slen = sp.len() - pt.len();
-                let (new_pi, changed) = if apache {
-                    let pi = sp[pt.len()..].to_vec();
-                    let changed = slen != 0 && orig_path_info.as_ref() != Some(&pi);
-                    (Some(pi), changed)
-                } else {
-                    match &path_info {
-                        Some(pi) if pi.len() > slen => (Some(pi[pi.len() - slen..].to_vec()), true),
-                        _ => (None, false),
-                    }
-                };
-                if changed {
-                    let pi = new_pi.clone().unwrap_or_default();
-                    let mut decoded: Option<Vec<u8>> = None;
-                    if let Some(opi) = &orig_path_info {
-                        env.set("ORIG_PATH_INFO", Some(opi));
-                        // php-fpm compares SCRIPT_NAME with PATH_INFO cut
-                        // where the new PATH_INFO starts.
-                        let head: Vec<u8> = if apache {
-                            opi.clone()
-                        } else {
-                            opi[..opi.len() - pi.len()].to_vec()
-                        };
-                        if orig_script_name.as_ref() != Some(&head) {
-                            if let Some(osn) = &orig_script_name {
-                                env.set("ORIG_SCRIPT_NAME", Some(osn));
-                            }
-                            env.set("SCRIPT_NAME", Some(&head));
-                            request_uri = Some(head);
-                        } else {
-                            request_uri = orig_script_name.clone();
-                        }
-                    } else if let (true, Some(sn)) = (apache, &script_name) {
-                        // ProxyPass cannot set PATH_INFO, so it is still
-                        // part of SCRIPT_NAME: take it off.
-                        if opts.script_path_encoded && pi.contains(&b'%') {
-                            decoded = Some(raw_url_decode(&pi));
-                        }
-                        let tail_start = if sn.len() > slen && sn[sn.len() - slen..] == pi[..] {
-                            Some(sn.len() - slen)
-                        } else {
-                            decoded.as_ref().and_then(|d| {
-                                (sn.len() > d.len() && sn[sn.len() - d.len()..] == d[..])
-                                    .then(|| sn.len() - d.len())
-                            })
-                        };
-                        if let Some(start) = tail_start {
-                            if let Some(osn) = &orig_script_name {
-                                env.set("ORIG_SCRIPT_NAME", Some(osn));
-                            }
-                            let trimmed = sn[..start].to_vec();
-                            env.set("SCRIPT_NAME", Some(&trimmed));
-                            request_uri = Some(trimmed.clone());
-                            script_name = Some(trimmed);
-                        }
-                    }
-                    let final_pi = decoded.unwrap_or(pi);
-                    env.set("PATH_INFO", Some(&final_pi));
-                    path_info = Some(final_pi);
-                }
-                if orig_script_filename.as_ref() != Some(&pt) {
-                    if let Some(osf) = &orig_script_filename {
-                        env.set("ORIG_SCRIPT_FILENAME", Some(osf));
-                    }
-                    env.set("SCRIPT_FILENAME", Some(&pt));
-                }
-                script = Some(pt.clone());
-                // PATH_TRANSLATED = DOCUMENT_ROOT + PATH_INFO, or failing
-                // that SCRIPT_FILENAME - SCRIPT_NAME + PATH_INFO.
-                let translated = if let Some(dr) = &document_root {
-                    let l = if dr.ends_with(b"/") {
-                        dr.len() - 1
-                    } else {
-                        dr.len()
-                    };
-                    let mut t = dr[..l].to_vec();
-                    t.extend_from_slice(path_info.as_deref().unwrap_or_default());
-                    Some(t)
-                } else if let Some(sn) = script_name.as_ref().filter(|sn| contains(&pt, sn)) {
-                    let keep = pt.len().saturating_sub(sn.len());
-                    let mut t = pt[..keep].to_vec();
-                    t.extend_from_slice(path_info.as_deref().unwrap_or_default());
-                    Some(t)
-                } else {
-                    None
-                };
-                if let Some(t) = translated {
-                    if let Some(opt) = &orig_path_translated {
-                        env.set("ORIG_PATH_TRANSLATED", Some(opt));
-                    }
-                    env.set("PATH_TRANSLATED", Some(&t));
-                }
-                break;
-            }
-            if !found {
-                if let Some(osf) = &orig_script_filename {
-                    env.set("ORIG_SCRIPT_FILENAME", Some(osf));
-                }
-                env.set("SCRIPT_FILENAME", None);
-                script = None;
-            }
-            if request_uri.is_none() {
-                if orig_script_name.is_none() || orig_script_name != script_name {
-                    if let Some(osn) = &orig_script_name {
-                        env.set("ORIG_SCRIPT_NAME", Some(osn));
-                    }
-                    env.set("SCRIPT_NAME", script_name.as_deref());
-                    request_uri = script_name.clone();
-                } else {
-                    request_uri = orig_script_name.clone();
-                }
-            }
-        } else {
-            if orig_script_filename.is_none() || script != orig_script_filename {
-                if let Some(osf) = &orig_script_filename {
-                    env.set("ORIG_SCRIPT_FILENAME", Some(osf));
-                }
-                env.set("SCRIPT_FILENAME", script.as_deref());
-            }
-            if !apache && redirect_url.is_some() {
-                if let Some(opi) = &orig_path_info {
-                    env.set("ORIG_PATH_INFO", Some(opi));
-                    env.set("PATH_INFO", None);
-                }
-                if let Some(opt) = &orig_path_translated {
-                    env.set("ORIG_PATH_TRANSLATED", Some(opt));
-                    env.set("PATH_TRANSLATED", None);
-                }
-            }
-            if script_name_redirected {
-                if let Some(osn) = &orig_script_name {
-                    env.set("ORIG_SCRIPT_NAME", Some(osn));
-                }
-                env.set("SCRIPT_NAME", script_name.as_deref());
-            }
-            request_uri = script_name.clone();
-        }
-    } else {
-        request_uri = path_info.clone().or(script_name.clone());
+    /// cgi.fix_pathinfo = 0: PATH_INFO and PATH_TRANSLATED are taken as the
+    /// web server sent them (the latter is the script unless
+    /// cgi.discard_path).
+    fn trust_the_web_server(&mut self, opts: &CgiOptions) {
+        self.request_uri = self.path_info.clone().or(self.script_name.clone());
         if !opts.discard_path {
-            if let Some(pt) = &env_path_translated {
-                script = Some(pt.clone());
+            if let Some(pt) = &self.env_path_translated {
+                self.script = Some(pt.clone());
             }
         }
     }
 
-    let path_translated = script.filter(|s| is_valid_path(s));
-    Resolved {
-        params: env.0,
-        path_translated,
-        request_uri,
+    /// cgi.fix_pathinfo = 1: find the real script in the path, move the
+    /// rest to PATH_INFO and make SCRIPT_NAME, SCRIPT_FILENAME and
+    /// PATH_TRANSLATED agree with it.
+    fn fix_pathinfo(&mut self, opts: &CgiOptions, fs: &dyn FileSystem) {
+        let redirect_url = self.env.get("REDIRECT_URL");
+        let document_root = self.document_root(opts);
+        let orig = Orig {
+            path_translated: self.env_path_translated.clone(),
+            path_info: self.path_info.clone(),
+            script_name: self.script_name.clone(),
+            script_filename: self.script_filename.clone(),
+        };
+        let redirected = self.follow_mod_fastcgi_redirect(redirect_url.as_deref());
+        let sp = self.script.clone().unwrap_or_default();
+        if !sp.is_empty() && (sp.ends_with(b"/") || !fs.resolves(&sp)) {
+            self.split_script_path(&sp, &orig, document_root.as_deref(), opts, fs);
+        } else {
+            self.keep_script(&orig, redirect_url.is_some(), redirected);
+        }
     }
+
+    /// DOCUMENT_ROOT, or php.ini's doc_root when the web server sent none
+    /// (then it is set for the script too).
+    fn document_root(&mut self, opts: &CgiOptions) -> Option<Vec<u8>> {
+        let document_root = self.env.get("DOCUMENT_ROOT");
+        if document_root.is_some() {
+            return document_root;
+        }
+        let dr = opts.doc_root.as_ref()?;
+        self.env.set("DOCUMENT_ROOT", Some(dr));
+        Some(dr.clone())
+    }
+
+    /// Apache's mod_fastcgi puts the real script in PATH_TRANSLATED and the
+    /// URL asked for in REDIRECT_URL. Returns whether it did here.
+    fn follow_mod_fastcgi_redirect(&mut self, redirect_url: Option<&[u8]>) -> bool {
+        if self.apache {
+            return false;
+        }
+        let (Some(pt), Some(ru)) = (&self.env_path_translated, redirect_url) else {
+            return false;
+        };
+        if Some(pt) == self.script.as_ref() {
+            return false;
+        }
+        self.script = Some(pt.clone());
+        self.script_name = Some(ru.to_vec());
+        true
+    }
+
+    /// The script path names no file (/info.php/test): the longest part of
+    /// it that is a regular file is the script, the rest is PATH_INFO. With
+    /// no such part there is no script ("Primary script unknown").
+    fn split_script_path(
+        &mut self,
+        sp: &[u8],
+        orig: &Orig,
+        document_root: Option<&[u8]>,
+        opts: &CgiOptions,
+        fs: &dyn FileSystem,
+    ) {
+        match file_prefix(sp, fs) {
+            Some(pt) => {
+                self.move_tail_to_path_info(sp, &pt, orig, opts);
+                self.set_script_filename(&pt, orig);
+                self.script = Some(pt.clone());
+                self.set_path_translated(&pt, orig, document_root);
+            }
+            None => self.forget_script(orig),
+        }
+        if self.request_uri.is_none() {
+            self.settle_script_name(orig);
+        }
+    }
+
+    /// What follows the script in its path becomes PATH_INFO, unless the web
+    /// server's PATH_INFO already says so; SCRIPT_NAME loses it too.
+    fn move_tail_to_path_info(&mut self, sp: &[u8], pt: &[u8], orig: &Orig, opts: &CgiOptions) {
+        let slen = sp.len() - pt.len();
+        let Some(pi) = self.new_path_info(sp, pt, orig) else {
+            return;
+        };
+        let decoded = match &orig.path_info {
+            Some(opi) => {
+                self.env.set("ORIG_PATH_INFO", Some(opi));
+                self.script_name_before(opi, &pi, orig);
+                None
+            }
+            None if self.apache => self.strip_path_info_from_script_name(&pi, slen, orig, opts),
+            None => None,
+        };
+        let pi = decoded.unwrap_or(pi);
+        self.env.set("PATH_INFO", Some(&pi));
+        self.path_info = Some(pi);
+    }
+
+    /// PATH_INFO as php-fpm derives it: for Apache the tail of the script
+    /// path; otherwise as many trailing bytes of the web server's PATH_INFO
+    /// as the tail is long. `None` when it stays as it is.
+    fn new_path_info(&self, sp: &[u8], pt: &[u8], orig: &Orig) -> Option<Vec<u8>> {
+        let slen = sp.len() - pt.len();
+        if self.apache {
+            let pi = sp[pt.len()..].to_vec();
+            return (slen != 0 && orig.path_info.as_ref() != Some(&pi)).then_some(pi);
+        }
+        match &self.path_info {
+            Some(pi) if pi.len() > slen => Some(pi[pi.len() - slen..].to_vec()),
+            _ => None,
+        }
+    }
+
+    /// SCRIPT_NAME is the web server's PATH_INFO cut where the new PATH_INFO
+    /// starts (all of it for Apache), as php-fpm compares them.
+    fn script_name_before(&mut self, opi: &[u8], pi: &[u8], orig: &Orig) {
+        let head = if self.apache {
+            opi.to_vec()
+        } else {
+            opi[..opi.len() - pi.len()].to_vec()
+        };
+        if orig.script_name.as_ref() != Some(&head) {
+            if let Some(osn) = &orig.script_name {
+                self.env.set("ORIG_SCRIPT_NAME", Some(osn));
+            }
+            self.env.set("SCRIPT_NAME", Some(&head));
+            self.request_uri = Some(head);
+        } else {
+            self.request_uri = orig.script_name.clone();
+        }
+    }
+
+    /// ProxyPass cannot set PATH_INFO, so it is still part of SCRIPT_NAME,
+    /// maybe URL-encoded: take it off. Returns PATH_INFO decoded when it had
+    /// to be decoded to match.
+    fn strip_path_info_from_script_name(
+        &mut self,
+        pi: &[u8],
+        slen: usize,
+        orig: &Orig,
+        opts: &CgiOptions,
+    ) -> Option<Vec<u8>> {
+        let sn = self.script_name.clone()?;
+        let decoded = (opts.script_path_encoded && pi.contains(&b'%')).then(|| raw_url_decode(pi));
+        let tail_start = if sn.len() > slen && sn[sn.len() - slen..] == pi[..] {
+            Some(sn.len() - slen)
+        } else {
+            decoded.as_ref().and_then(|d| {
+                (sn.len() > d.len() && sn[sn.len() - d.len()..] == d[..])
+                    .then(|| sn.len() - d.len())
+            })
+        };
+        if let Some(start) = tail_start {
+            if let Some(osn) = &orig.script_name {
+                self.env.set("ORIG_SCRIPT_NAME", Some(osn));
+            }
+            let trimmed = sn[..start].to_vec();
+            self.env.set("SCRIPT_NAME", Some(&trimmed));
+            self.request_uri = Some(trimmed.clone());
+            self.script_name = Some(trimmed);
+        }
+        decoded
+    }
+
+    /// SCRIPT_FILENAME names the file found, keeping the old value in
+    /// ORIG_SCRIPT_FILENAME.
+    fn set_script_filename(&mut self, pt: &[u8], orig: &Orig) {
+        if orig.script_filename.as_deref() != Some(pt) {
+            if let Some(osf) = &orig.script_filename {
+                self.env.set("ORIG_SCRIPT_FILENAME", Some(osf));
+            }
+            self.env.set("SCRIPT_FILENAME", Some(pt));
+        }
+    }
+
+    /// PATH_TRANSLATED = DOCUMENT_ROOT + PATH_INFO, or failing that
+    /// SCRIPT_FILENAME - SCRIPT_NAME + PATH_INFO; unset when neither works.
+    fn set_path_translated(&mut self, pt: &[u8], orig: &Orig, document_root: Option<&[u8]>) {
+        let path_info = self.path_info.as_deref().unwrap_or_default();
+        let base = match document_root {
+            Some(dr) => Some(dr.strip_suffix(b"/").unwrap_or(dr)),
+            None => self
+                .script_name
+                .as_ref()
+                .filter(|sn| contains(pt, sn))
+                .map(|sn| &pt[..pt.len().saturating_sub(sn.len())]),
+        };
+        let Some(base) = base else {
+            return;
+        };
+        let mut translated = base.to_vec();
+        translated.extend_from_slice(path_info);
+        if let Some(opt) = &orig.path_translated {
+            self.env.set("ORIG_PATH_TRANSLATED", Some(opt));
+        }
+        self.env.set("PATH_TRANSLATED", Some(&translated));
+    }
+
+    /// No part of the path is a file: there is no script to run.
+    fn forget_script(&mut self, orig: &Orig) {
+        if let Some(osf) = &orig.script_filename {
+            self.env.set("ORIG_SCRIPT_FILENAME", Some(osf));
+        }
+        self.env.set("SCRIPT_FILENAME", None);
+        self.script = None;
+    }
+
+    /// SCRIPT_NAME, when moving PATH_INFO did not already decide it: the
+    /// mod_fastcgi redirect's URL if there was one.
+    fn settle_script_name(&mut self, orig: &Orig) {
+        if orig.script_name.is_none() || orig.script_name != self.script_name {
+            if let Some(osn) = &orig.script_name {
+                self.env.set("ORIG_SCRIPT_NAME", Some(osn));
+            }
+            self.env.set("SCRIPT_NAME", self.script_name.as_deref());
+            self.request_uri = self.script_name.clone();
+        } else {
+            self.request_uri = orig.script_name.clone();
+        }
+    }
+
+    /// The script path names a file: it is the script. After a mod_fastcgi
+    /// redirect, the web server's PATH_INFO and PATH_TRANSLATED were about
+    /// the URL asked for, not the script, and are dropped.
+    fn keep_script(&mut self, orig: &Orig, redirect: bool, redirected: bool) {
+        if orig.script_filename.is_none() || self.script != orig.script_filename {
+            if let Some(osf) = &orig.script_filename {
+                self.env.set("ORIG_SCRIPT_FILENAME", Some(osf));
+            }
+            self.env.set("SCRIPT_FILENAME", self.script.as_deref());
+        }
+        if !self.apache && redirect {
+            if let Some(opi) = &orig.path_info {
+                self.env.set("ORIG_PATH_INFO", Some(opi));
+                self.env.set("PATH_INFO", None);
+            }
+            if let Some(opt) = &orig.path_translated {
+                self.env.set("ORIG_PATH_TRANSLATED", Some(opt));
+                self.env.set("PATH_TRANSLATED", None);
+            }
+        }
+        if redirected {
+            if let Some(osn) = &orig.script_name {
+                self.env.set("ORIG_SCRIPT_NAME", Some(osn));
+            }
+            self.env.set("SCRIPT_NAME", self.script_name.as_deref());
+        }
+        self.request_uri = self.script_name.clone();
+    }
+}
+
+/// The longest leading part of `path`, cut at a `/`, that is a regular file.
+fn file_prefix(path: &[u8], fs: &dyn FileSystem) -> Option<Vec<u8>> {
+    let mut pt = path.to_vec();
+    while let Some(cut) = pt.iter().rposition(|&b| b == b'/') {
+        pt.truncate(cut);
+        if fs.is_file(&pt) {
+            return Some(pt);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -551,6 +696,102 @@ mod tests {
         let r = resolve(p(&[("REQUEST_METHOD", "GET")]), &CgiOptions::default(), &FS);
         assert_eq!(r.path_translated, None);
         assert_eq!(r.request_uri, None);
+    }
+
+    #[test]
+    fn iis_path_info_loses_the_script_name() {
+        let fs = FakeFs(vec!["/www/index.php"]);
+        let r = resolve(
+            p(&[
+                ("SERVER_SOFTWARE", "Microsoft-IIS/10.0"),
+                ("SCRIPT_FILENAME", "/www/index.php"),
+                ("SCRIPT_NAME", "/index.php"),
+                ("PATH_INFO", "/index.php/foo"),
+            ]),
+            &CgiOptions::default(),
+            &fs,
+        );
+        assert_eq!(get(&r, "PATH_INFO"), Some("/foo"));
+        assert_eq!(get(&r, "ORIG_PATH_INFO"), Some("/index.php/foo"));
+        assert_eq!(r.request_uri.as_deref(), Some(&b"/index.php"[..]));
+    }
+
+    #[test]
+    fn mod_fastcgi_redirect_runs_path_translated() {
+        let fs = FakeFs(vec!["/www/index.php"]);
+        let r = resolve(
+            p(&[
+                ("SCRIPT_FILENAME", "/usr/lib/cgi-bin/php"),
+                ("SCRIPT_NAME", "/cgi-bin/php"),
+                ("PATH_INFO", "/index.php"),
+                ("PATH_TRANSLATED", "/www/index.php"),
+                ("REDIRECT_URL", "/index.php"),
+            ]),
+            &CgiOptions::default(),
+            &fs,
+        );
+        assert_eq!(r.path_translated.as_deref(), Some(&b"/www/index.php"[..]));
+        assert_eq!(get(&r, "SCRIPT_FILENAME"), Some("/www/index.php"));
+        assert_eq!(
+            get(&r, "ORIG_SCRIPT_FILENAME"),
+            Some("/usr/lib/cgi-bin/php")
+        );
+        assert_eq!(get(&r, "SCRIPT_NAME"), Some("/index.php"));
+        assert_eq!(get(&r, "ORIG_SCRIPT_NAME"), Some("/cgi-bin/php"));
+        assert_eq!(get(&r, "PATH_INFO"), None);
+        assert_eq!(get(&r, "ORIG_PATH_INFO"), Some("/index.php"));
+        assert_eq!(get(&r, "PATH_TRANSLATED"), None);
+        assert_eq!(get(&r, "ORIG_PATH_TRANSLATED"), Some("/www/index.php"));
+        assert_eq!(r.request_uri.as_deref(), Some(&b"/index.php"[..]));
+    }
+
+    #[test]
+    fn apache_proxy_pass_encoded_path_info() {
+        let fs = FakeFs(vec!["/www/index.php"]);
+        let r = resolve(
+            p(&[
+                (
+                    "SCRIPT_FILENAME",
+                    "proxy:fcgi://127.0.0.1:9000/www/index.php/x%2Fy",
+                ),
+                ("SCRIPT_NAME", "/index.php/x/y"),
+                ("DOCUMENT_ROOT", "/www"),
+            ]),
+            &CgiOptions::default(),
+            &fs,
+        );
+        assert_eq!(get(&r, "SCRIPT_FILENAME"), Some("/www/index.php"));
+        assert_eq!(
+            get(&r, "ORIG_SCRIPT_FILENAME"),
+            Some("/www/index.php/x%2Fy")
+        );
+        assert_eq!(get(&r, "PATH_INFO"), Some("/x/y"));
+        assert_eq!(get(&r, "SCRIPT_NAME"), Some("/index.php"));
+        assert_eq!(get(&r, "ORIG_SCRIPT_NAME"), Some("/index.php/x/y"));
+        assert_eq!(get(&r, "PATH_TRANSLATED"), Some("/www/x/y"));
+        assert_eq!(r.request_uri.as_deref(), Some(&b"/index.php"[..]));
+    }
+
+    #[test]
+    fn ini_doc_root_stands_in_for_document_root() {
+        let fs = FakeFs(vec!["/www/index.php"]);
+        let opts = CgiOptions {
+            doc_root: Some(b"/docroot/".to_vec()),
+            ..CgiOptions::default()
+        };
+        let r = resolve(
+            p(&[
+                ("SCRIPT_FILENAME", "/www/index.php/foo"),
+                ("SCRIPT_NAME", "/index.php/foo"),
+                ("PATH_INFO", "/foo"),
+            ]),
+            &opts,
+            &fs,
+        );
+        assert_eq!(get(&r, "DOCUMENT_ROOT"), Some("/docroot/"));
+        assert_eq!(get(&r, "SCRIPT_FILENAME"), Some("/www/index.php"));
+        assert_eq!(get(&r, "PATH_TRANSLATED"), Some("/docroot/foo"));
+        assert_eq!(r.request_uri.as_deref(), Some(&b"/index.php/foo"[..]));
     }
 
     #[test]

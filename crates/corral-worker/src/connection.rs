@@ -1,21 +1,36 @@
-//! One FastCGI connection in a worker: read a request, run it through PHP,
-//! stream the response back, repeat while the web server keeps the
-//! connection (FCGI_KEEP_CONN).
+//! One FastCGI connection in a worker: wait for its first byte, then for
+//! each request read its head, work out what it is, answer it (the pool's
+//! own page or PHP), log it and count it; repeat while the web server keeps
+//! the connection (FCGI_KEEP_CONN).
 
-use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
+use std::fs::File;
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
 
-use corral_fastcgi::{ServerConn, ServerEvent};
-use corral_php::{Engine, LogLevel, RequestIo, RequestSpec};
+use corral_fastcgi::{Params, ServerConn, ServerEvent};
+use corral_php::{Engine, LogLevel, Outcome, RequestIo, RequestSpec};
 use corral_status::{ProcState, SlotWriter};
 
 use crate::access_log;
-use crate::cgi_env::{self, CgiOptions, FileSystem};
+use crate::builtin;
+use crate::cgi_env::CgiOptions;
+use crate::exchange::{Buffers, Exchange, Wire};
 use crate::log::WorkerLog;
+use crate::request::{self, EngineFs};
 use crate::PoolRuntime;
 
-/// Response bytes are batched into records of up to this size.
-const OUT_BATCH: usize = 32 * 1024;
+pub use crate::request::extension_allowed;
+
+/// How long a new connection may stay silent before its first byte. php-fpm's
+/// `fcgi_accept_request` (main/fastcgi.c) polls an accepted socket for
+/// 5000 ms and closes it when nothing came, so connections that send nothing
+/// cannot hold every worker of a pool.
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Socket reads go through a buffer of at least this size.
+const READ_BUF: usize = 16 * 1024;
 
 /// Why the connection loop stopped.
 pub enum ConnEnd {
@@ -24,267 +39,6 @@ pub enum ConnEnd {
     /// The worker must exit after this (max_requests reached, quit asked,
     /// PHP in doubtful state).
     ExitWorker,
-}
-
-/// The request's I/O as PHP sees it, over the FastCGI connection.
-struct Exchange<'a> {
-    stream: &'a mut std::fs::File,
-    conn: &'a mut ServerConn,
-    /// Body bytes received but not yet given to PHP.
-    body: Vec<u8>,
-    body_done: bool,
-    /// Response bytes waiting to be framed.
-    out: Vec<u8>,
-    /// Messages for FCGI_STDERR, joined by "; " as php-fpm does.
-    err: Vec<u8>,
-    finished: bool,
-    broken: bool,
-    log: &'a WorkerLog,
-    slot: Option<&'a SlotWriter<'a>>,
-    status: Option<(&'a str, &'a [std::sync::atomic::AtomicU64])>,
-    pool: &'a PoolRuntime,
-    /// fpm_get_status(): the snapshot between the shim's two calls.
-    status_cache: Option<Vec<u8>>,
-    /// The start of the response, up to the end of its headers, for the
-    /// access log's `%{Header}o` and `%s`.
-    head: Vec<u8>,
-    head_done: bool,
-}
-
-const HEAD_MAX: usize = 16 * 1024;
-
-impl Exchange<'_> {
-    fn capture_head(&mut self, data: &[u8]) {
-        if self.head_done {
-            return;
-        }
-        let room = HEAD_MAX.saturating_sub(self.head.len());
-        self.head.extend_from_slice(&data[..data.len().min(room)]);
-        if self.head.windows(4).any(|w| w == b"\r\n\r\n") || self.head.len() >= HEAD_MAX {
-            self.head_done = true;
-        }
-    }
-
-    /// The response headers PHP sent (CGI form), without Status.
-    fn headers(&self) -> Vec<(String, String)> {
-        let end = self
-            .head
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or(self.head.len());
-        String::from_utf8_lossy(&self.head[..end])
-            .split("\r\n")
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.to_string(), v.trim_start().to_string()))
-            .collect()
-    }
-}
-
-impl Exchange<'_> {
-    /// Pull bytes from the socket until there is some body or its end.
-    fn fill_body(&mut self) -> io::Result<()> {
-        let mut buf = [0u8; 16 * 1024];
-        while self.body.is_empty() && !self.body_done {
-            while let Some(ev) = self.conn.poll_event() {
-                match ev {
-                    ServerEvent::Stdin(data) => self.body.extend_from_slice(&data),
-                    ServerEvent::StdinEnd => self.body_done = true,
-                    ServerEvent::AbortRequest { .. } => {
-                        self.broken = true;
-                        return Err(io::Error::new(
-                            io::ErrorKind::ConnectionAborted,
-                            "request aborted",
-                        ));
-                    }
-                    _ => {}
-                }
-            }
-            if !self.body.is_empty() || self.body_done {
-                break;
-            }
-            let n = read_retry(self.stream, &mut buf)?;
-            if n == 0 {
-                self.broken = true;
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            self.conn
-                .feed(&buf[..n])
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-            self.send_pending()?;
-        }
-        Ok(())
-    }
-
-    fn frame(&mut self) {
-        if !self.out.is_empty() {
-            let out = std::mem::take(&mut self.out);
-            self.conn.send_stdout(&out);
-        }
-        if !self.err.is_empty() {
-            let err = std::mem::take(&mut self.err);
-            self.conn.send_stderr(&err);
-        }
-    }
-
-    fn send_pending(&mut self) -> io::Result<()> {
-        let bytes = self.conn.take_output();
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        if let Err(e) = write_all_retry(self.stream, &bytes) {
-            self.broken = true;
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    fn push(&mut self) -> io::Result<()> {
-        if self.broken {
-            return Err(io::ErrorKind::BrokenPipe.into());
-        }
-        self.frame();
-        self.send_pending()
-    }
-
-    /// End the request: the rest of the body is drained so the connection
-    /// can carry the next request, then FCGI_END_REQUEST. Returns keep_conn.
-    fn end(&mut self, app_status: u32) -> io::Result<bool> {
-        if self.finished {
-            return Ok(self.conn_keep());
-        }
-        self.finished = true;
-        while !self.body_done && !self.broken {
-            self.body.clear();
-            self.fill_body()?;
-        }
-        self.frame();
-        let keep = self.conn.end_request(app_status).unwrap_or(false);
-        self.send_pending()?;
-        Ok(keep)
-    }
-
-    fn conn_keep(&self) -> bool {
-        !self.conn.should_close()
-    }
-}
-
-fn read_retry(f: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match f.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            r => return r,
-        }
-    }
-}
-
-fn write_all_retry(f: &mut std::fs::File, mut buf: &[u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        match f.write(buf) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-impl RequestIo for Exchange<'_> {
-    fn read_body(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.finished {
-            return Ok(0);
-        }
-        self.fill_body()?;
-        let n = buf.len().min(self.body.len());
-        buf[..n].copy_from_slice(&self.body[..n]);
-        self.body.drain(..n);
-        Ok(n)
-    }
-
-    fn write_out(&mut self, data: &[u8]) -> io::Result<()> {
-        if self.finished {
-            // After fastcgi_finish_request() php-fpm drops output and the
-            // script goes on (background work after the response is the
-            // point of the function).
-            return Ok(());
-        }
-        if self.broken {
-            // The client is gone: PHP's aborted-connection handling.
-            return Err(io::ErrorKind::BrokenPipe.into());
-        }
-        self.capture_head(data);
-        self.out.extend_from_slice(data);
-        if self.out.len() >= OUT_BATCH {
-            self.push()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        if self.finished {
-            return Ok(());
-        }
-        self.push()
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        // The response is complete; what runs now (the rest of the script,
-        // shutdown functions) is "Finishing" on the status page and is not
-        // timed by request_terminate_timeout unless _track_finished.
-        if let Some(s) = self.slot {
-            s.set_state(ProcState::Finishing);
-        }
-        self.end(0).map(|_| ())
-    }
-
-    fn status_json(&mut self) -> Option<Vec<u8>> {
-        // The shim asks twice (size, then copy): both answers must be the
-        // same snapshot, while durations change between two renderings.
-        if let Some(cached) = self.status_cache.take() {
-            return Some(cached);
-        }
-        let (name, board) = self.status?;
-        let (pool, procs) = corral_status::snapshot(board, name, self.pool.pm_name);
-        let json = corral_status::render::fpm_get_status_json(&pool, &procs).into_bytes();
-        self.status_cache = Some(json.clone());
-        Some(json)
-    }
-
-    fn log(&mut self, level: LogLevel, msg: &[u8], to_fcgi: bool) {
-        self.log.line(level, msg);
-        if to_fcgi && !self.finished && !self.broken {
-            if !self.err.is_empty() {
-                self.err.extend_from_slice(b"; ");
-            }
-            self.err.extend_from_slice(msg);
-        }
-    }
-}
-
-fn get<'p>(params: &'p [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'p [u8]> {
-    params
-        .iter()
-        .find(|(n, _)| n == name.as_bytes())
-        .map(|(_, v)| v.as_slice())
-}
-
-/// php-fpm's security.limit_extensions: the resolved script must end with
-/// one of the listed suffixes (an empty list allows everything).
-pub fn extension_allowed(path: &[u8], allowed: &[String]) -> bool {
-    allowed.is_empty() || allowed.iter().any(|ext| path.ends_with(ext.as_bytes()))
-}
-
-/// The file system as php-fpm sees it before a request: realpath through
-/// PHP's realpath cache (no syscall while warm), stat for the path-info walk.
-struct EngineFs<'a>(&'a Engine);
-
-impl FileSystem for EngineFs<'_> {
-    fn resolves(&self, path: &[u8]) -> bool {
-        self.0.path_resolves(path)
-    }
-    fn is_file(&self, path: &[u8]) -> bool {
-        cgi_env::RealFs.is_file(path)
-    }
 }
 
 /// The cgi.* settings of php.ini that steer the CGI variables. They are
@@ -325,248 +79,314 @@ pub struct WorkerCtx<'a> {
 }
 
 /// Serve one accepted connection until it closes.
-pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<std::net::IpAddr>) -> ConnEnd {
-    let mut stream = std::fs::File::from(sock);
+pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<IpAddr>) -> ConnEnd {
+    let mut stream = File::from(sock);
+    // A connection that stays silent is closed unseen: it is no request,
+    // and the worker stays Idle (php-fpm counts a connection only once
+    // there is something to read).
+    if !readable_within(&stream, FIRST_BYTE_TIMEOUT) {
+        return ConnEnd::Closed;
+    }
     let mut conn = ServerConn::default();
     let mut buf = std::mem::take(&mut w.buf);
-    if buf.len() < 16 * 1024 {
-        buf.resize(16 * 1024, 0);
+    if buf.len() < READ_BUF {
+        buf.resize(READ_BUF, 0);
     }
-    let end = serve_loop(w, &mut stream, &mut conn, &mut buf, peer);
+    let mut wire = Wire {
+        stream: &mut stream,
+        conn: &mut conn,
+        buf: &mut buf,
+    };
+    let end = serve_requests(w, &mut wire, peer);
     w.buf = buf;
     end
 }
 
-fn serve_loop(
-    w: &mut WorkerCtx<'_>,
-    stream: &mut std::fs::File,
-    conn: &mut ServerConn,
-    buf: &mut [u8],
-    peer: Option<std::net::IpAddr>,
-) -> ConnEnd {
-    let (engine, pool, slot, log) = (w.engine, w.pool, w.slot, w.log);
-    let served = &mut w.served;
-    let mut access = w.access.as_mut();
-    // A fresh connection is "Reading headers" at once (so a client that
-    // connects and sends nothing is still under request_terminate_timeout);
-    // on a kept-alive connection the next request counts when it begins,
-    // not while the connection is merely waited on.
-    let mut counted = false;
-    if let Some(s) = slot {
-        s.accepting();
-        counted = true;
-    }
+/// The requests of one connection, in turn.
+fn serve_requests(w: &mut WorkerCtx<'_>, wire: &mut Wire<'_>, peer: Option<IpAddr>) -> ConnEnd {
+    let mut tally = Tally::fresh(w.slot);
+    let mut bufs = Buffers::default();
     loop {
-        // Read until the params are complete.
-        let mut keep_conn = false;
-        let params = loop {
-            match conn.poll_event() {
-                Some(ServerEvent::BeginRequest { keep_conn: k, .. }) => {
-                    keep_conn = k;
-                    if let (Some(s), false) = (slot, counted) {
-                        s.accepting();
-                    }
-                    counted = true;
-                }
-                Some(ServerEvent::Params(p)) => break Some(p),
-                Some(_) => {}
-                None => {
-                    let n = match read_retry(stream, buf) {
-                        Ok(0) | Err(_) => break None,
-                        Ok(n) => n,
-                    };
-                    if let Err(e) = conn.feed(&buf[..n]) {
-                        log.line(
-                            LogLevel::Error,
-                            format!("FastCGI: {e}; closing the connection").as_bytes(),
-                        );
-                        break None;
-                    }
-                    let out = conn.take_output();
-                    if !out.is_empty() && write_all_retry(stream, &out).is_err() {
-                        break None;
-                    }
-                }
-            }
-        };
-        let Some(params) = params else {
-            if let Some(s) = slot {
+        let Some(head) = read_head(wire, w.log, &mut tally) else {
+            if let Some(s) = w.slot {
                 s.set_state(ProcState::Idle);
             }
             return ConnEnd::Closed;
         };
-        if let Some(s) = slot {
+        if let Some(s) = w.slot {
             s.set_state(ProcState::GettingInfo);
         }
-        let started_us = corral_status::now_us();
-        // getrusage only when an access log wants %C.
-        let cpu_before = if pool.access_format.is_some() {
-            cpu_times()
-        } else {
-            (0, 0)
-        };
+        let clock = Clock::start(w.pool);
+        let resolved = request::resolve(head.params, &w.cgi, &EngineFs(w.engine));
+        let spec = request::spec(
+            &resolved.params,
+            resolved.request_uri,
+            resolved.path_translated,
+            w.pool,
+        );
+        announce(w.slot, &spec, &mut bufs.uri);
 
-        // php-fpm's FastCGI layer adds FCGI_ROLE first; scripts see it in
-        // $_SERVER and getenv().
-        let mut pairs = params.into_pairs();
-        pairs.retain(|(n, _)| n != b"FCGI_ROLE");
-        pairs.insert(0, (b"FCGI_ROLE".to_vec(), b"RESPONDER".to_vec()));
-        let resolved = cgi_env::resolve(pairs, &w.cgi, &EngineFs(engine));
-        let p = &resolved.params;
-        let method = get(p, "REQUEST_METHOD").map(<[u8]>::to_vec);
-        let content_length = get(p, "CONTENT_LENGTH")
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .unwrap_or(0);
-        let deny = match &resolved.path_translated {
-            Some(path) if !extension_allowed(path, &pool.limit_extensions) => {
-                let msg = format!(
-                    "Access to the script '{}' has been denied (see security.limit_extensions)",
-                    String::from_utf8_lossy(path)
-                );
-                Some(msg)
-            }
-            _ => None,
+        let mut ex = Exchange::new(wire, &mut bufs, w);
+        let outcome = match builtin::page_for(&spec, w.pool) {
+            Some(page) => Outcome {
+                status: builtin::respond(page, &mut ex, &spec, w.pool, w.status),
+                recycle: false,
+                peak_memory: 0,
+            },
+            None => run_php(w.engine, &spec, &mut ex),
         };
-        if let Some(s) = slot {
-            let mut uri = resolved.request_uri.clone().unwrap_or_default();
-            if let Some(q) = get(p, "QUERY_STRING").filter(|q| !q.is_empty()) {
-                uri.push(b'?');
-                uri.extend_from_slice(q);
-            }
-            s.request_info(
-                method.as_deref().unwrap_or(b"-"),
-                &uri,
-                resolved.path_translated.as_deref().unwrap_or(b"-"),
-                b"-",
-                content_length.max(0) as u64,
-            );
-        }
-
-        let mut ex = Exchange {
-            stream: &mut *stream,
-            conn: &mut *conn,
-            body: Vec::new(),
-            body_done: false,
-            out: Vec::new(),
-            err: Vec::new(),
-            finished: false,
-            broken: false,
-            log,
-            slot,
-            status: w.status,
-            pool,
-            status_cache: None,
-            head: Vec::new(),
-            // Only an access log reads response headers (%{Name}o).
-            head_done: pool.access_format.is_none(),
-        };
-
-        let is_status = method.is_some()
-            && pool.status_path.is_some()
-            && resolved.request_uri.as_deref() == pool.status_path.as_deref().map(str::as_bytes);
-        let is_ping = method.is_some()
-            && pool.ping_path.is_some()
-            && resolved.request_uri.as_deref() == pool.ping_path.as_deref().map(str::as_bytes);
-        let mut recycle = false;
-        let mut peak = 0usize;
-        let mut status = 200u16;
-        if is_status && !is_ping {
-            status = serve_status(
-                &mut ex,
-                w.status,
-                pool,
-                get(p, "QUERY_STRING"),
-                method.as_deref(),
-            );
-        } else if is_ping {
-            let head = "Content-type: text/plain;charset=UTF-8\r\n\
-                        Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n\
-                        Cache-Control: no-cache, no-store, must-revalidate, max-age=0\r\n\r\n";
-            let _ = ex.write_out(head.as_bytes());
-            if method.as_deref() != Some(b"HEAD") {
-                let _ = ex.write_out(pool.ping_response.as_bytes());
-            }
-        } else {
-            if let Some(msg) = &deny {
-                ex.log(LogLevel::Error, msg.as_bytes(), true);
-            }
-            let spec = RequestSpec {
-                request_method: method.clone(),
-                query_string: get(p, "QUERY_STRING").map(<[u8]>::to_vec),
-                request_uri: resolved.request_uri.clone(),
-                path_translated: resolved.path_translated.clone(),
-                content_type: get(p, "CONTENT_TYPE")
-                    .map(<[u8]>::to_vec)
-                    .unwrap_or_default(),
-                content_length,
-                deny_extension: deny.is_some(),
-                params: p,
-            };
-            let outcome = engine.run(&spec, &mut ex);
-            recycle = outcome.recycle;
-            peak = outcome.peak_memory;
-            status = outcome.status;
-        }
         // The response is complete before the client can look at the status
         // page: no longer "Running" by then (php-fpm: Finishing, then Idle).
-        if let Some(s) = slot {
+        if let Some(s) = w.slot {
             s.set_state(ProcState::Finishing);
         }
-        let keep = ex.end(0).unwrap_or(false) && keep_conn;
+        let keep = ex.end(0).unwrap_or(false) && head.keep_conn;
+        if let Some(e) = ex.protocol_error() {
+            // What followed the request was not FastCGI we accept.
+            w.log.line(
+                LogLevel::Error,
+                format!("FastCGI: {e}; closing the connection").as_bytes(),
+            );
+        }
         let broken = ex.broken;
-        let headers = if pool.access_format.is_some() {
+        let headers = if w.pool.access_format.is_some() {
             ex.headers()
         } else {
             Vec::new()
         };
-        if let (Some(fmt), Some(file)) = (pool.access_format.as_deref(), access.as_deref_mut()) {
-            let cpu_after = cpu_times();
-            let rec = access_log::Record {
-                pool: &pool.name,
-                pid: std::process::id(),
-                master_pid: pool.master_pid,
-                peer,
-                params: p,
-                method: method.as_deref(),
-                request_uri: resolved.request_uri.as_deref(),
-                query: get(p, "QUERY_STRING"),
-                script: resolved.path_translated.as_deref(),
-                content_length,
-                status,
-                auth_user: access_log::basic_auth_user(get(p, "HTTP_AUTHORIZATION")),
-                headers: &headers,
-                started_us,
-                finished_us: corral_status::now_us(),
-                cpu_user_us: cpu_after.0.saturating_sub(cpu_before.0),
-                cpu_system_us: cpu_after.1.saturating_sub(cpu_before.1),
-                peak_memory: peak as u64,
-            };
-            if !access_log::suppressed(&rec, &pool.access_suppress) {
-                access_log::write_line(file, access_log::render(fmt, &rec), log);
-            }
-        }
-        *served += 1;
-        if let Some(s) = slot {
-            s.finished(0, peak as u64);
-        }
-        if recycle {
-            log.line(
-                LogLevel::Warning,
-                b"PHP state is unsure after a bailout outside the script: recycling this worker",
-            );
-            return ConnEnd::ExitWorker;
-        }
-        if pool.max_requests > 0 && *served >= pool.max_requests {
-            return ConnEnd::ExitWorker;
-        }
-        if corral_sys::signal::quit_requested() {
-            return ConnEnd::ExitWorker;
+        drop(ex);
+
+        log_access(w, peer, &spec, &outcome, &headers, &clock);
+        if let Some(end) = finish_request(w, &outcome) {
+            return end;
         }
         if !keep || broken {
             return ConnEnd::Closed;
         }
-        counted = false;
+        tally.next_request();
+    }
+}
+
+/// What BEGIN_REQUEST and the PARAMS stream said.
+struct Head {
+    keep_conn: bool,
+    params: Params,
+}
+
+/// Reads until the web server has begun a request and sent all its params.
+/// `None` when the connection ends first: closed, failed, or not FastCGI
+/// (that is logged).
+fn read_head(wire: &mut Wire<'_>, log: &WorkerLog, tally: &mut Tally<'_>) -> Option<Head> {
+    let mut keep_conn = false;
+    loop {
+        match next_event(wire, log)? {
+            ServerEvent::BeginRequest { keep_conn: k, .. } => {
+                keep_conn = k;
+                tally.begin();
+            }
+            ServerEvent::Params(params) => return Some(Head { keep_conn, params }),
+            _ => {}
+        }
+    }
+}
+
+/// The connection's next event, reading the socket while none is queued.
+fn next_event(wire: &mut Wire<'_>, log: &WorkerLog) -> Option<ServerEvent> {
+    loop {
+        if let Some(ev) = wire.conn.poll_event() {
+            return Some(ev);
+        }
+        match wire.read_more() {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                if e.kind() == io::ErrorKind::InvalidData {
+                    log.line(
+                        LogLevel::Error,
+                        format!("FastCGI: {e}; closing the connection").as_bytes(),
+                    );
+                }
+                return None;
+            }
+        }
+        wire.send_pending().ok()?;
+    }
+}
+
+/// When a request counts on the scoreboard (accepted conn, the worker's
+/// requests, "Reading headers"): on a fresh connection from its first byte,
+/// as php-fpm's on_read after the poll, so a client that stalls after it is
+/// under request_terminate_timeout; on a kept-alive connection from the
+/// next BEGIN_REQUEST, not while the connection is merely waited on.
+struct Tally<'a> {
+    slot: Option<&'a SlotWriter<'a>>,
+    counted: bool,
+}
+
+impl<'a> Tally<'a> {
+    fn fresh(slot: Option<&'a SlotWriter<'a>>) -> Self {
+        let mut tally = Tally {
+            slot,
+            counted: false,
+        };
+        tally.begin();
+        tally
+    }
+
+    fn begin(&mut self) {
+        if !self.counted {
+            if let Some(s) = self.slot {
+                s.accepting();
+            }
+            self.counted = true;
+        }
+    }
+
+    fn next_request(&mut self) {
+        self.counted = false;
+    }
+}
+
+/// What the request is, for the status page and the slow log: php-fpm shows
+/// SCRIPT_NAME after rewriting with the query string, not REQUEST_URI.
+fn announce(slot: Option<&SlotWriter<'_>>, spec: &RequestSpec<'_>, uri: &mut Vec<u8>) {
+    let Some(s) = slot else {
+        return;
+    };
+    uri.clear();
+    uri.extend_from_slice(spec.request_uri.as_deref().unwrap_or_default());
+    if let Some(q) = spec.query_string.as_deref().filter(|q| !q.is_empty()) {
+        uri.push(b'?');
+        uri.extend_from_slice(q);
+    }
+    s.request_info(
+        spec.request_method.as_deref().unwrap_or(b"-"),
+        uri,
+        spec.path_translated.as_deref().unwrap_or(b"-"),
+        b"-",
+        spec.content_length.max(0) as u64,
+    );
+}
+
+/// Runs the script. A script security.limit_extensions refuses is still
+/// handed to PHP, which answers 403 as php-fpm does, after the error is
+/// logged and copied to FCGI_STDERR.
+fn run_php(engine: &Engine, spec: &RequestSpec<'_>, ex: &mut Exchange<'_, '_>) -> Outcome {
+    if let (true, Some(path)) = (spec.deny_extension, spec.path_translated.as_deref()) {
+        ex.log(
+            LogLevel::Error,
+            request::denied_message(path).as_bytes(),
+            true,
+        );
+    }
+    engine.run(spec, ex)
+}
+
+/// When the request started, for the access log's times; the CPU clock is
+/// read only when an access log may want `%C`.
+struct Clock {
+    started_us: u64,
+    cpu: (u64, u64),
+}
+
+impl Clock {
+    fn start(pool: &PoolRuntime) -> Clock {
+        Clock {
+            started_us: corral_status::now_us(),
+            cpu: if pool.access_format.is_some() {
+                cpu_times()
+            } else {
+                (0, 0)
+            },
+        }
+    }
+}
+
+/// The request's access.log line, written after the response as php-fpm
+/// does, unless access.suppress_path names the request.
+fn log_access(
+    w: &mut WorkerCtx<'_>,
+    peer: Option<IpAddr>,
+    spec: &RequestSpec<'_>,
+    outcome: &Outcome,
+    headers: &[(String, String)],
+    clock: &Clock,
+) {
+    let (Some(fmt), Some(file)) = (w.pool.access_format.as_deref(), w.access.as_mut()) else {
+        return;
+    };
+    let cpu = cpu_times();
+    let rec = access_log::Record {
+        pool: &w.pool.name,
+        pid: std::process::id(),
+        master_pid: w.pool.master_pid,
+        peer,
+        params: spec.params,
+        method: spec.request_method.as_deref(),
+        request_uri: spec.request_uri.as_deref(),
+        query: spec.query_string.as_deref(),
+        script: spec.path_translated.as_deref(),
+        content_length: spec.content_length,
+        status: outcome.status,
+        auth_user: access_log::basic_auth_user(request::get(spec.params, "HTTP_AUTHORIZATION")),
+        headers,
+        started_us: clock.started_us,
+        finished_us: corral_status::now_us(),
+        cpu_user_us: cpu.0.saturating_sub(clock.cpu.0),
+        cpu_system_us: cpu.1.saturating_sub(clock.cpu.1),
+        peak_memory: outcome.peak_memory as u64,
+    };
+    if access_log::suppressed(&rec, &w.pool.access_suppress) {
+        return;
+    }
+    access_log::write_line(file, access_log::render(fmt, &rec), w.log);
+}
+
+/// Counts the request as served and says whether the worker must go now:
+/// PHP in doubt, pm.max_requests reached, or a graceful stop asked.
+fn finish_request(w: &mut WorkerCtx<'_>, outcome: &Outcome) -> Option<ConnEnd> {
+    w.served += 1;
+    if let Some(s) = w.slot {
+        s.finished(0, outcome.peak_memory as u64);
+    }
+    if outcome.recycle {
+        w.log.line(
+            LogLevel::Warning,
+            b"PHP state is unsure after a bailout outside the script: recycling this worker",
+        );
+        return Some(ConnEnd::ExitWorker);
+    }
+    if w.pool.max_requests > 0 && w.served >= w.pool.max_requests {
+        return Some(ConnEnd::ExitWorker);
+    }
+    if corral_sys::signal::quit_requested() {
+        return Some(ConnEnd::ExitWorker);
+    }
+    None
+}
+
+/// Waits until `stream` has something to read (or its peer closed it), for
+/// at most `timeout`. EINTR (SIGQUIT) does not cut the wait short: a web
+/// server that connected is about to send a request, and a graceful stop
+/// lets it be served.
+fn readable_within(stream: &File, timeout: Duration) -> bool {
+    use corral_sys::nix::errno::Errno;
+    use corral_sys::nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) => return false,
+            Ok(_) => {
+                return fds[0]
+                    .revents()
+                    .is_some_and(|r| r.contains(PollFlags::POLLIN))
+            }
+            Err(Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
     }
 }
 
@@ -582,34 +402,4 @@ fn cpu_times() -> (u64, u64) {
         }
         Err(_) => (0, 0),
     }
-}
-
-/// pm.status_path: the pool's status in the format the query asks for.
-fn serve_status(
-    ex: &mut Exchange<'_>,
-    status: Option<(&str, &[std::sync::atomic::AtomicU64])>,
-    pool: &PoolRuntime,
-    query: Option<&[u8]>,
-    method: Option<&[u8]>,
-) -> u16 {
-    let Some((name, board)) = status else {
-        let _ = ex.write_out(
-            b"Status: 500 Internal Server Error\r\nContent-type: text/plain;charset=UTF-8\r\n\r\nInternal error. Please review log file for errors.",
-        );
-        return 500;
-    };
-    let query = String::from_utf8_lossy(query.unwrap_or_default());
-    let (format, full) = corral_status::render::parse_query(&query);
-    let (pool_status, procs) = corral_status::snapshot(board, name, pool.pm_name);
-    let page = corral_status::render::render(&pool_status, &procs, format, full);
-    let mut head = String::new();
-    for (n, v) in &page.headers {
-        head.push_str(&format!("{n}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let _ = ex.write_out(head.as_bytes());
-    if method != Some(b"HEAD") {
-        let _ = ex.write_out(page.body.as_bytes());
-    }
-    200
 }

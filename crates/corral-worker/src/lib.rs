@@ -5,10 +5,13 @@
 #![forbid(unsafe_code)]
 
 pub mod access_log;
+mod builtin;
 pub mod cgi_env;
 pub mod connection;
+mod exchange;
 pub mod log;
 pub mod prototype;
+mod request;
 pub mod worker;
 
 use corral_config::Pool;

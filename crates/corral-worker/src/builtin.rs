@@ -1,0 +1,110 @@
+//! The pool's own pages, answered by the worker without running PHP:
+//! `pm.status_path` (php-fpm's status page in each of its formats) and
+//! `ping.path`. php-fpm answers both from `fpm_status_handle_request`, before
+//! the script is looked at, so the paths need no file behind them.
+
+use corral_php::{RequestIo, RequestSpec};
+
+use crate::PoolRuntime;
+
+/// A page the worker answers itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Status,
+    Ping,
+}
+
+/// The page `spec` asks for, if any. php-fpm matches SCRIPT_NAME after
+/// rewriting (the `request_uri` it keeps), only for requests that have a
+/// method; when both paths are the same, ping wins.
+pub fn page_for(spec: &RequestSpec<'_>, pool: &PoolRuntime) -> Option<Page> {
+    spec.request_method.as_ref()?;
+    page_at(
+        spec.request_uri.as_deref()?,
+        pool.status_path.as_deref(),
+        pool.ping_path.as_deref(),
+    )
+}
+
+fn page_at(uri: &[u8], status_path: Option<&str>, ping_path: Option<&str>) -> Option<Page> {
+    if ping_path.map(str::as_bytes) == Some(uri) {
+        Some(Page::Ping)
+    } else if status_path.map(str::as_bytes) == Some(uri) {
+        Some(Page::Status)
+    } else {
+        None
+    }
+}
+
+/// Answers `page` through `out`; returns the HTTP status for the access log.
+/// `status` is the pool (and scoreboard) the status page reports.
+pub fn respond(
+    page: Page,
+    out: &mut dyn RequestIo,
+    spec: &RequestSpec<'_>,
+    pool: &PoolRuntime,
+    status: Option<(&str, &[std::sync::atomic::AtomicU64])>,
+) -> u16 {
+    let head_only = spec.request_method.as_deref() == Some(b"HEAD");
+    match page {
+        Page::Ping => ping(out, pool, head_only),
+        Page::Status => status_page(out, spec.query_string.as_deref(), pool, status, head_only),
+    }
+}
+
+fn ping(out: &mut dyn RequestIo, pool: &PoolRuntime, head_only: bool) -> u16 {
+    let head = "Content-type: text/plain;charset=UTF-8\r\n\
+                Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n\
+                Cache-Control: no-cache, no-store, must-revalidate, max-age=0\r\n\r\n";
+    let _ = out.write_out(head.as_bytes());
+    if !head_only {
+        let _ = out.write_out(pool.ping_response.as_bytes());
+    }
+    200
+}
+
+/// The pool's status in the format the query asks for.
+fn status_page(
+    out: &mut dyn RequestIo,
+    query: Option<&[u8]>,
+    pool: &PoolRuntime,
+    status: Option<(&str, &[std::sync::atomic::AtomicU64])>,
+    head_only: bool,
+) -> u16 {
+    let Some((name, board)) = status else {
+        let _ = out.write_out(
+            b"Status: 500 Internal Server Error\r\nContent-type: text/plain;charset=UTF-8\r\n\r\nInternal error. Please review log file for errors.",
+        );
+        return 500;
+    };
+    let query = String::from_utf8_lossy(query.unwrap_or_default());
+    let (format, full) = corral_status::render::parse_query(&query);
+    let (pool_status, procs) = corral_status::snapshot(board, name, pool.pm_name);
+    let page = corral_status::render::render(&pool_status, &procs, format, full);
+    let mut head = String::new();
+    for (n, v) in &page.headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = out.write_out(head.as_bytes());
+    if !head_only {
+        let _ = out.write_out(page.body.as_bytes());
+    }
+    200
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_are_matched_on_the_whole_script_name() {
+        let (status, ping) = (Some("/status"), Some("/ping"));
+        assert_eq!(page_at(b"/status", status, ping), Some(Page::Status));
+        assert_eq!(page_at(b"/ping", status, ping), Some(Page::Ping));
+        assert_eq!(page_at(b"/status/x", status, ping), None);
+        assert_eq!(page_at(b"/x.php", status, ping), None);
+        assert_eq!(page_at(b"/status", None, None), None);
+        assert_eq!(page_at(b"/p", Some("/p"), Some("/p")), Some(Page::Ping));
+    }
+}

@@ -1,0 +1,120 @@
+//! What a request is before anything answers it, worked out as php-fpm does
+//! (`fcgi_read_request`, `init_request_info`): FCGI_ROLE first among the
+//! params, the CGI variables rewritten under cgi.fix_pathinfo, the fields
+//! PHP's request_info starts from, and the script checked against
+//! security.limit_extensions.
+
+use corral_fastcgi::Params;
+use corral_php::{Engine, RequestSpec};
+
+use crate::cgi_env::{self, CgiOptions, FileSystem, Resolved};
+use crate::PoolRuntime;
+
+/// The request's CGI variables as PHP will see them. php-fpm's FastCGI
+/// layer puts FCGI_ROLE first (scripts see it in $_SERVER and getenv()),
+/// whatever the web server sent under that name.
+pub fn resolve(params: Params, cgi: &CgiOptions, fs: &dyn FileSystem) -> Resolved {
+    let mut pairs = params.into_pairs();
+    pairs.retain(|(n, _)| n != b"FCGI_ROLE");
+    pairs.insert(0, (b"FCGI_ROLE".to_vec(), b"RESPONDER".to_vec()));
+    cgi_env::resolve(pairs, cgi, fs)
+}
+
+/// The request as PHP is handed it, from the resolved variables: it
+/// borrows the params and takes the script and SCRIPT_NAME, so everything
+/// after (status pages, the scoreboard, the access log) reads it from here.
+pub fn spec<'p>(
+    params: &'p [(Vec<u8>, Vec<u8>)],
+    request_uri: Option<Vec<u8>>,
+    path_translated: Option<Vec<u8>>,
+    pool: &PoolRuntime,
+) -> RequestSpec<'p> {
+    let content_length = get(params, "CONTENT_LENGTH")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(0);
+    let deny_extension = path_translated
+        .as_deref()
+        .is_some_and(|path| !extension_allowed(path, &pool.limit_extensions));
+    RequestSpec {
+        params,
+        request_method: get(params, "REQUEST_METHOD").map(<[u8]>::to_vec),
+        query_string: get(params, "QUERY_STRING").map(<[u8]>::to_vec),
+        request_uri,
+        path_translated,
+        content_type: get(params, "CONTENT_TYPE")
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default(),
+        content_length,
+        deny_extension,
+    }
+}
+
+/// php-fpm's error for a script security.limit_extensions refuses.
+pub fn denied_message(path: &[u8]) -> String {
+    format!(
+        "Access to the script '{}' has been denied (see security.limit_extensions)",
+        String::from_utf8_lossy(path)
+    )
+}
+
+/// php-fpm's security.limit_extensions: the resolved script must end with
+/// one of the listed suffixes (an empty list allows everything).
+pub fn extension_allowed(path: &[u8], allowed: &[String]) -> bool {
+    allowed.is_empty() || allowed.iter().any(|ext| path.ends_with(ext.as_bytes()))
+}
+
+/// The first param called `name`.
+pub fn get<'p>(params: &'p [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'p [u8]> {
+    params
+        .iter()
+        .find(|(n, _)| n == name.as_bytes())
+        .map(|(_, v)| v.as_slice())
+}
+
+/// The file system as php-fpm sees it before a request: realpath through
+/// PHP's realpath cache (no syscall while warm), stat for the path-info walk.
+pub struct EngineFs<'a>(pub &'a Engine);
+
+impl FileSystem for EngineFs<'_> {
+    fn resolves(&self, path: &[u8]) -> bool {
+        self.0.path_resolves(path)
+    }
+    fn is_file(&self, path: &[u8]) -> bool {
+        cgi_env::RealFs.is_file(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoFs;
+    impl FileSystem for NoFs {
+        fn resolves(&self, _: &[u8]) -> bool {
+            true
+        }
+        fn is_file(&self, _: &[u8]) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn fcgi_role_comes_first_and_once() {
+        let mut params = Params::default();
+        params.push(b"REQUEST_METHOD".to_vec(), b"GET".to_vec());
+        params.push(b"FCGI_ROLE".to_vec(), b"FILTER".to_vec());
+        let r = resolve(params, &CgiOptions::default(), &NoFs);
+        let names: Vec<&[u8]> = r.params.iter().map(|(n, _)| n.as_slice()).collect();
+        assert_eq!(names, [&b"FCGI_ROLE"[..], b"REQUEST_METHOD"]);
+        assert_eq!(r.params[0].1, b"RESPONDER");
+    }
+
+    #[test]
+    fn limit_extensions() {
+        let php = vec![".php".to_string()];
+        assert!(extension_allowed(b"/www/x.php", &php));
+        assert!(!extension_allowed(b"/www/x.txt", &php));
+        assert!(extension_allowed(b"/www/x.txt", &[]));
+    }
+}
