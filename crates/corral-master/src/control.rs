@@ -23,7 +23,7 @@ pub(crate) fn serve(m: &mut Master, stream: UnixStream) {
         }
         Ok(ControlRequest::Status { pool }) => match status_json(m, pool.as_deref()) {
             Ok(j) => ControlReply::ok(j),
-            Err(e) => ControlReply::error(e),
+            Err(e) => ControlReply::error(e.to_string()),
         },
         Err(corral_ipc::control::ControlError::Read(_)) => return,
         Err(e) => ControlReply::error(e.to_string()),
@@ -33,7 +33,7 @@ pub(crate) fn serve(m: &mut Master, stream: UnixStream) {
 
 /// Every pool (or one) as JSON: counters and each process, from the
 /// scoreboard as seen through the pids the master knows.
-fn status_json(m: &Master, only: Option<&str>) -> Result<String, String> {
+fn status_json(m: &Master, only: Option<&str>) -> Result<String, crate::error::ReloadError> {
     let now = corral_status::now_us();
     let mut pools = Vec::new();
     for sup in m.pools.values() {
@@ -101,7 +101,7 @@ fn status_json(m: &Master, only: Option<&str>) -> Result<String, String> {
     }
     if let Some(n) = only {
         if pools.is_empty() {
-            return Err(format!("no pool named '{n}'"));
+            return Err(crate::error::ReloadError::UnknownPool(n.to_string()));
         }
     }
     Ok(serde_json::Value::Array(pools).to_string())

@@ -76,7 +76,7 @@ pub enum ReloadError {
     #[error("failed to reload: the configuration in '{}' is not valid; still running the previous one\n{}", path.display(), details.join("\n"))]
     Invalid { path: PathBuf, details: Vec<String> },
     #[error("failed to reload: {0}; still running the previous configuration")]
-    Users(String),
+    Users(#[from] crate::users::UserError),
     #[error("no pool named '{0}'")]
     UnknownPool(String),
 }

@@ -3,7 +3,20 @@
 
 use corral_config::Config;
 
-pub fn check(config: &Config, allow_root: bool) -> Result<(), String> {
+/// A pool's user or group is missing or is root.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    #[error("[pool {0}] user has not been defined")]
+    Undefined(String),
+    #[error("[pool {pool}] cannot get uid for user '{user}'")]
+    NoUser { pool: String, user: String },
+    #[error("[pool {pool}] cannot get gid for group '{group}'")]
+    NoGroup { pool: String, group: String },
+    #[error("[pool {0}] please specify user and group other than root")]
+    Root(String),
+}
+
+pub fn check(config: &Config, allow_root: bool) -> Result<(), UserError> {
     if !corral_sys::cred::is_root() {
         return Ok(());
     }
@@ -12,20 +25,21 @@ pub fn check(config: &Config, allow_root: bool) -> Result<(), String> {
             if allow_root {
                 continue;
             }
-            return Err(format!("[pool {}] user has not been defined", p.name));
+            return Err(UserError::Undefined(p.name.clone()));
         };
-        let account = corral_sys::cred::lookup_user(user)
-            .ok_or_else(|| format!("[pool {}] cannot get uid for user '{}'", p.name, user))?;
+        let account = corral_sys::cred::lookup_user(user).ok_or_else(|| UserError::NoUser {
+            pool: p.name.clone(),
+            user: user.clone(),
+        })?;
         let gid = match &p.group {
-            Some(g) => corral_sys::cred::lookup_group(g)
-                .ok_or_else(|| format!("[pool {}] cannot get gid for group '{}'", p.name, g))?,
+            Some(g) => corral_sys::cred::lookup_group(g).ok_or_else(|| UserError::NoGroup {
+                pool: p.name.clone(),
+                group: g.clone(),
+            })?,
             None => account.gid,
         };
         if (account.uid == 0 || gid == 0) && !allow_root {
-            return Err(format!(
-                "[pool {}] please specify user and group other than root",
-                p.name
-            ));
+            return Err(UserError::Root(p.name.clone()));
         }
     }
     Ok(())

@@ -147,8 +147,8 @@ fn fpm(args: &[String]) -> i32 {
         return EXIT_OK;
     }
 
-    if let Err(msg) = corral_master::users::check(&config, flags.allow_root) {
-        log.log(LogLevel::Alert, &msg);
+    if let Err(e) = corral_master::users::check(&config, flags.allow_root) {
+        log.log(LogLevel::Alert, &e.to_string());
         log.error("FPM initialization failed");
         return EXIT_CONFIG;
     }
