@@ -40,22 +40,27 @@ fn shut_down_listener(worker: i32, listen_fd: i32) {
 }
 
 /// The descriptor number a php-fpm worker holds its listening socket at:
-/// the lowest socket that is not its FastCGI connection (it is idle).
-fn listening_fd_of(pid: i32) -> i32 {
-    let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let target = std::fs::read_link(e.path()).ok()?;
-            target
-                .to_string_lossy()
-                .starts_with("socket:")
-                .then(|| e.file_name().to_string_lossy().parse().ok())
-                .flatten()
+/// the one whose socket inode /proc/net/unix lists as listening
+/// (`__SO_ACCEPTCON`) on the pool's path. An idle worker may still hold the
+/// connection it just answered, so "the lowest socket" is not enough.
+fn listening_fd_of(pid: i32, path: &std::path::Path) -> i32 {
+    let table = std::fs::read_to_string("/proc/net/unix").unwrap();
+    let inode = table
+        .lines()
+        .skip(1)
+        .find_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let listening = cols.get(3).is_some_and(|f| f.ends_with("10000"));
+            (listening && cols.get(7) == Some(&path.to_str().unwrap())).then(|| cols[6].to_string())
         })
-        .collect();
-    fds.sort();
-    fds[0]
+        .expect("the pool's socket is listening");
+    let want = format!("socket:[{inode}]");
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .find(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy() == want))
+        .and_then(|e| e.file_name().to_string_lossy().parse().ok())
+        .expect("the worker holds the listening socket")
 }
 
 /// Seconds until a request succeeds again, or None within `limit`.
@@ -100,7 +105,7 @@ fn a_listening_socket_shut_down_by_a_worker_comes_back() {
         let f = PhpFpm::start(&conf);
         assert_eq!(f.get("info.php", "").status, 200);
         let w = f.worker_pids()[0];
-        shut_down_listener(w, listening_fd_of(w));
+        shut_down_listener(w, listening_fd_of(w, &f.dir().join("www.sock")));
         recovery(&f, Duration::from_secs(3))
     });
     eprintln!(
