@@ -182,6 +182,8 @@ pub struct Pool {
     pub raw_env: Vec<(String, String)>,
     pub raw_php_values: Vec<(String, String)>,
     pub raw_php_admin_values: Vec<(String, String)>,
+    /// corral's confinement directives (`corral.*`); all off by default.
+    pub isolation: crate::isolation::Isolation,
 }
 
 /// Resolves `env[X] = $VAR` from the master's environment.
@@ -262,6 +264,7 @@ impl PoolDraft {
         };
         let path = |n: &str| s.non_empty(n).map(PathBuf::from);
         Pool {
+            isolation: crate::isolation::Isolation::default(),
             name: self.name,
             prefix: path("prefix"),
             user: s.str("user"),
