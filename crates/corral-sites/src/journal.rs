@@ -12,7 +12,7 @@
 //! anything: the test hook that proves each step's rollback.
 
 use std::io::Write as _;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::acl;
@@ -577,9 +577,13 @@ fn put_file(path: &Path, st: &FileState) -> Result<()> {
     let tmp = path.with_file_name(format!(".{name}.corral-tmp"));
     let _ = std::fs::remove_file(&tmp);
     let write = || -> std::io::Result<()> {
+        // Created with the final permission bits (umask can only narrow
+        // them), so a 0600 pool file is never readable by others, not even
+        // between the write and the chmod below.
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(st.mode & 0o777)
             .open(&tmp)?;
         f.write_all(&st.content)?;
         f.sync_all()?;

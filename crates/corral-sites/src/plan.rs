@@ -5,7 +5,7 @@
 //!
 //! Step order (each name is a `CORRAL_SITES_FAIL_AT` target):
 //! `sizing`, `group`, `user`, `php-user`, `dir:NAME`/`acl:NAME` per
-//! directory, `pool-file`, `pool-validate`, `vhost-file`, `vhost-enable`
+//! directory, `pool-dir`, `pool-file`, `pool-validate`, `vhost-file`, `vhost-enable`
 //! (Apache), `webserver-test`, `pool-reload`, `webserver-reload`,
 //! `verify`, `registry`.
 
@@ -25,6 +25,13 @@ use crate::template::{Library, Resolved};
 use crate::users;
 use crate::verify;
 use crate::webserver;
+
+/// Pool files hold `env[]` secrets, paths and every tenant's limits; only
+/// root (corral, php-fpm) reads them. The web servers need the socket,
+/// never the pool file.
+pub const POOL_FILE_MODE: u32 = 0o600;
+/// The pool dir is closed too: a listing would name every tenant's domain.
+pub const POOL_DIR_MODE: u32 = 0o700;
 
 /// Flags that change how a command runs, not what the site is.
 #[derive(Debug, Clone, Copy, Default)]
@@ -234,6 +241,10 @@ fn converge(
     }
 
     // ---- pool file
+    t.step("pool-dir", |t| {
+        let dir = paths.pool_dir_for(&spec.php_version);
+        t.ensure_dir(&dir, POOL_DIR_MODE, 0, 0).map(|_| ())
+    })?;
     let mut pool_live_changed = false;
     t.step("pool-file", |t| {
         let want = files.pool(spec.enabled).to_path_buf();
@@ -250,7 +261,7 @@ fn converge(
                 pool_live_changed = true;
             }
         }
-        if t.write_file(&want, d.pool_text.as_bytes(), 0o644, 0, 0)? && spec.enabled {
+        if t.write_file(&want, d.pool_text.as_bytes(), POOL_FILE_MODE, 0, 0)? && spec.enabled {
             pool_live_changed = true;
         }
         Ok(())
