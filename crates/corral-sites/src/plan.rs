@@ -97,6 +97,7 @@ pub fn desired(spec: &SiteSpec, paths: &Paths) -> Result<Desired> {
     let lib = Library::new(&paths.template_dir);
     let mut r = lib.resolve(&spec.template)?;
     render_pool::apply_sets(&mut r, &spec.sets);
+    crate::pens::finish(&mut r).map_err(|(key, why)| SitesError::Setting { key, why })?;
     let public = r.get("corral.public_dir").unwrap_or("").trim().to_string();
     let writable = r.get("corral.writable").unwrap_or("").trim().to_string();
     let bad = |why: String| SitesError::Setting {
