@@ -61,6 +61,8 @@ enum Undo {
         to: PathBuf,
     },
     Reload(Reload),
+    /// We changed a group's disk quota: set the old limit again.
+    RestoreQuota(crate::quota::Limit),
 }
 
 /// Work deferred until every step succeeded.
@@ -209,6 +211,7 @@ impl Txn {
                 Undo::Rename { from, to } => {
                     std::fs::rename(&to, &from).map_err(|e| SitesError::io(&to, e))
                 }
+                Undo::RestoreQuota(l) => crate::quota::set(&l),
                 Undo::Reload(r) => {
                     if !reloads.contains(&r) {
                         reloads.push(r);
@@ -529,6 +532,35 @@ impl Txn {
         f.set_permissions(std::fs::Permissions::from_mode(0o640))
             .map_err(|e| SitesError::io(path, e))?;
         Ok(())
+    }
+
+    /// The group's block limit on `device` is `bytes` (0 = none). Returns
+    /// whether it changed.
+    pub fn ensure_group_quota(&mut self, device: &Path, gid: u32, bytes: u64) -> Result<bool> {
+        let now = crate::quota::get(device, gid)?;
+        if now.bytes == bytes {
+            return Ok(false);
+        }
+        self.note(format!(
+            "set the disk quota of group {gid} on {} to {}",
+            device.display(),
+            if bytes == 0 {
+                "none".to_string()
+            } else {
+                crate::sizing::mib(bytes)
+            }
+        ));
+        if self.dry_run {
+            return Ok(true);
+        }
+        let want = crate::quota::Limit {
+            device: device.to_path_buf(),
+            gid,
+            bytes,
+        };
+        self.undo.push(Undo::RestoreQuota(now));
+        crate::quota::set(&want)?;
+        Ok(true)
     }
 
     /// Records that `r` happened, so a rollback does it again at the end.

@@ -16,6 +16,8 @@ pub mod lock;
 pub mod paths;
 pub mod pens;
 pub mod plan;
+pub mod quota;
+pub mod quota_step;
 pub mod registry;
 pub mod render_apache;
 pub mod render_nginx;

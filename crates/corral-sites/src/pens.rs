@@ -72,7 +72,9 @@ const NEEDS: &[(&str, &str, bool)] = &[
 /// key and why, for [`SitesError::Setting`](crate::SitesError::Setting).
 pub fn finish(r: &mut Resolved) -> Result<(), (String, String)> {
     for key in LIMITS {
-        if r.get(key).is_some_and(|v| v.trim().eq_ignore_ascii_case("none")) {
+        if r.get(key)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("none"))
+        {
             r.unset(key);
         }
     }
@@ -113,17 +115,16 @@ fn derive_auto(
 /// limit, and not much more.
 fn memory_max(r: &Resolved) -> Result<String, String> {
     let limit = php_ini(r, "memory_limit");
-    let per_worker = match limit.as_deref().map(str::trim) {
-        None | Some("") => PHP_DEFAULT_MEMORY_LIMIT,
-        Some("-1") => {
-            return Err(
+    let per_worker =
+        match limit.as_deref().map(str::trim) {
+            None | Some("") => PHP_DEFAULT_MEMORY_LIMIT,
+            Some("-1") => return Err(
                 "'auto' needs a memory_limit, and this pool has none (-1); set corral.memory_max"
                     .into(),
-            )
-        }
-        Some(v) => crate::sizing::parse_bytes(v)
-            .ok_or_else(|| format!("'auto' cannot read memory_limit '{v}'"))?,
-    };
+            ),
+            Some(v) => crate::sizing::parse_bytes(v)
+                .ok_or_else(|| format!("'auto' cannot read memory_limit '{v}'"))?,
+        };
     let children = crate::render_pool::max_children(r);
     let bytes = children * per_worker * (100 + WORKER_HEADROOM_PERCENT) / 100 + POOL_HEADROOM;
     Ok(format!("{}M", bytes.div_ceil(1 << 20)))

@@ -5,7 +5,7 @@
 //!
 //! Step order (each name is a `CORRAL_SITES_FAIL_AT` target):
 //! `sizing`, `group`, `user`, `php-user`, `dir:NAME`/`acl:NAME` per
-//! directory, `pool-dir`, `pool-file`, `pool-validate`, `vhost-file`, `vhost-enable`
+//! directory, `disk-quota`, `pool-dir`, `pool-file`, `pool-validate`, `vhost-file`, `vhost-enable`
 //! (Apache), `webserver-test`, `pool-reload`, `webserver-reload`,
 //! `verify`, `registry`.
 
@@ -240,6 +240,12 @@ fn converge(
             t.ensure_acl(&dir.path, &acl, created)
         })?;
     }
+
+    t.step("disk-quota", |t| {
+        let had = old.and_then(|o| o.spec.disk_quota);
+        let gid = group.as_ref().map(|g| g.gid);
+        crate::quota_step::converge(t, &d.layout.home, gid, spec.disk_quota, had)
+    })?;
 
     // ---- pool file
     t.step("pool-dir", |t| {
@@ -621,6 +627,13 @@ pub fn remove(paths: &Paths, rec: &Record, keep_files: bool, opts: RunOptions) -
             );
             return Ok(());
         }
+        // The gid goes back to the pool with the group: its limit must not
+        // follow it to whichever group gets it next.
+        t.step("disk-quota", |t| {
+            let home = paths.home(&spec.user);
+            let gid = crate::users::group(&spec.user)?.map(|g| g.gid);
+            crate::quota_step::converge(t, &home, gid, None, spec.disk_quota)
+        })?;
         t.step("files", |t| {
             t.remove_tree_at_commit(&paths.home(&spec.user))
         })?;
