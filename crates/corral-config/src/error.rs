@@ -299,6 +299,14 @@ pub enum ConfigError {
     #[error("[pool {pool}] wrong format for access.format '{format}'")]
     AccessFormat { pool: String, format: String },
 
+    // ---- corral's own directives ----------------------------------------
+    #[error("[pool {pool}] '{directive}' has no effect without '{needs}'")]
+    CorralNeeds {
+        pool: String,
+        directive: &'static str,
+        needs: &'static str,
+    },
+
     // ---- start-up only ---------------------------------------------------
     #[error("invalid port value '{0}'")]
     InvalidPort(String),
