@@ -7,6 +7,7 @@
 
 pub mod acl;
 pub mod cli;
+pub mod doctor;
 pub mod error;
 pub mod fpm;
 pub mod fs_layout;
