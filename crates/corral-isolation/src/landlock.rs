@@ -280,8 +280,18 @@ impl Builder {
             .map(|r| format!("it is beneath {}, which may execute", r.path.display()))
     }
 
+    /// Sorted, and without rules an ancestor already covers (Landlock adds
+    /// rights down a tree): a shorter ruleset and a readable report.
     fn finish(mut self) -> Rules {
         self.rules.sort_by(|a, b| a.path.cmp(&b.path));
+        let all = self.rules.clone();
+        self.rules.retain(|r| {
+            !all.iter().any(|up| {
+                up.path != r.path
+                    && r.path.starts_with(&up.path)
+                    && up.grant.access().contains(r.grant.access())
+            })
+        });
         Rules {
             rules: self.rules,
             deny_ports: Vec::new(),
@@ -485,7 +495,11 @@ mod tests {
             ..on()
         };
         let php = PhpNeeds {
-            read: vec!["/srv/a/www".into(), "/opt/php/ext".into()],
+            read: vec![
+                "/srv/a/www".into(),
+                "/opt/php/ext".into(),
+                "/usr/lib/php/ext".into(),
+            ],
             write: vec!["/var/lib/php/sessions".into()],
             append: vec!["/srv/a/logs/php.log".into()],
             exec: true,
@@ -493,6 +507,7 @@ mod tests {
         let r = rules(&c, &php);
         assert_eq!(grant_of(&r, "/srv/a/www"), Some(Grant::Read));
         assert_eq!(grant_of(&r, "/opt/php/ext"), Some(Grant::Read));
+        assert_eq!(grant_of(&r, "/usr/lib/php/ext"), None, "covered by /usr");
         assert_eq!(grant_of(&r, "/srv/a/www/uploads"), Some(Grant::ReadWrite));
         assert_eq!(
             grant_of(&r, "/var/lib/php/sessions"),
