@@ -12,6 +12,12 @@
 //!   tmpfs lives as long as the prototype: a reload or a restarted
 //!   prototype starts with an empty `/tmp` (sessions kept in /tmp would
 //!   be lost; Debian keeps them in /var/lib/php/sessions).
+//! - `corral.landlock_write` trees: bound onto themselves `noexec,nosuid,
+//!   nodev` (keeping their other mount flags, read-only included), for
+//!   the same reason: Landlock already refuses to execve what the tenant
+//!   writes there, the mount flag also refuses `ld.so ./copied-binary`
+//!   and dlopen() of a library it wrote. The bind covers the tree's own
+//!   mount; a filesystem mounted further down keeps its flags.
 //! - `/proc`: a new procfs with `hidepid=invisible`, in which a process
 //!   sees only the processes of its own uid. Every process of a pool runs
 //!   as the pool's user, so the master, other pools and root's processes
@@ -76,6 +82,10 @@ pub enum Step {
     Proc {
         target: PathBuf,
     },
+    /// A write tree bound onto itself noexec,nosuid,nodev.
+    NoExec {
+        target: PathBuf,
+    },
 }
 
 impl Step {
@@ -85,7 +95,10 @@ impl Step {
     }
 
     fn is_mount(&self) -> bool {
-        matches!(self, Step::Tmpfs { .. } | Step::Proc { .. })
+        matches!(
+            self,
+            Step::Tmpfs { .. } | Step::Proc { .. } | Step::NoExec { .. }
+        )
     }
 
     fn describe(&self) -> String {
@@ -97,6 +110,7 @@ impl Step {
                 format!("{}: private tmpfs ({})", target.display(), size_text(*size))
             }
             Step::Proc { target } => format!("{}: own processes only", target.display()),
+            Step::NoExec { target } => format!("{}: noexec,nosuid,nodev", target.display()),
         }
     }
 }
@@ -175,6 +189,22 @@ pub fn plan(c: &Confinement, chroot: Option<&Path>, probe: &dyn Probe) -> MountP
             plan.steps.push(Step::Proc { target: proc });
         }
     }
+    // Write trees are the tenant's paths: inside the chroot, if any.
+    let base = chroot.unwrap_or(root);
+    for w in &c.write {
+        let Ok(rel) = w.strip_prefix("/") else {
+            continue;
+        };
+        let target = base.join(rel);
+        if probe.is_dir(&target) {
+            plan.steps.push(Step::NoExec { target });
+        } else {
+            plan.lacking.push(format!(
+                "{}: not a directory, not made noexec",
+                target.display()
+            ));
+        }
+    }
     plan
 }
 
@@ -187,6 +217,7 @@ pub trait NamespaceOps {
     fn mount_tmpfs(&mut self, target: &Path, size: u64) -> std::io::Result<()>;
     /// Returns the hidepid option that took.
     fn mount_proc(&mut self, target: &Path) -> std::io::Result<&'static str>;
+    fn bind_noexec(&mut self, target: &Path) -> std::io::Result<()>;
 }
 
 /// Run the plan; every step ends up in the report, applied or lacking.
@@ -218,6 +249,7 @@ pub fn apply(plan: &MountPlan, ops: &mut dyn NamespaceOps) -> Report {
                 };
                 format!("{} ({opt}{shared})", step.describe())
             }),
+            Step::NoExec { target } => ops.bind_noexec(target).map(|()| step.describe()),
         };
         match done {
             Ok(text) => report.applied(text),
@@ -291,6 +323,48 @@ impl NamespaceOps for Kernel {
         }
         Err(io(last.unwrap_or(corral_sys::nix::errno::Errno::EINVAL)))
     }
+
+    fn bind_noexec(&mut self, target: &Path) -> std::io::Result<()> {
+        use corral_sys::nix::mount::{mount, MsFlags};
+        let kept = kept_flags(target)?;
+        mount(
+            Some(target),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(io)?;
+        let flags = MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_NOEXEC
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | kept;
+        mount(None::<&str>, target, None::<&str>, flags, None::<&str>).map_err(io)
+    }
+}
+
+/// A bind remount sets every per-mount flag at once: those of the mount
+/// underneath must be carried over, or a read-only tree would become
+/// writable.
+fn kept_flags(target: &Path) -> std::io::Result<corral_sys::nix::mount::MsFlags> {
+    use corral_sys::nix::mount::MsFlags;
+    use corral_sys::nix::sys::statvfs::{statvfs, FsFlags};
+    let have = statvfs(target).map_err(io)?.flags();
+    let mut kept = MsFlags::empty();
+    for (st, ms) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        (FsFlags::ST_SYNCHRONOUS, MsFlags::MS_SYNCHRONOUS),
+    ] {
+        if have.contains(st) {
+            kept |= ms;
+        }
+    }
+    Ok(kept)
 }
 
 /// Plan and apply for one prototype: the whole of this layer.
@@ -441,6 +515,9 @@ mod tests {
                 "hidepid=invisible"
             })
         }
+        fn bind_noexec(&mut self, target: &Path) -> std::io::Result<()> {
+            self.call(format!("noexec {}", target.display()), "noexec")
+        }
     }
 
     #[test]
@@ -515,6 +592,32 @@ mod tests {
             .applied
             .iter()
             .any(|a| a.contains("hidepid=2; kernel before 5.8")));
+    }
+
+    #[test]
+    fn write_trees_are_made_noexec_inside_the_chroot_if_any() {
+        let c = Confinement {
+            write: vec!["/srv/a/data".into(), "/srv/a/gone".into()],
+            ..on(4096)
+        };
+        let p = plan(&c, None, &dirs(&["/srv/a/data"]));
+        assert_eq!(
+            p.steps.last(),
+            Some(&Step::NoExec {
+                target: "/srv/a/data".into()
+            })
+        );
+        assert_eq!(p.lacking.len(), 1, "{:?}", p.lacking);
+        let p = plan(&c, Some(Path::new("/jail")), &dirs(&["/jail/srv/a/data"]));
+        assert!(p.steps.contains(&Step::NoExec {
+            target: "/jail/srv/a/data".into()
+        }));
+        let mut fake = Fake {
+            fail: vec!["private"],
+            ..Default::default()
+        };
+        apply(&p, &mut fake);
+        assert!(!fake.calls.iter().any(|c| c.starts_with("noexec")));
     }
 
     #[test]

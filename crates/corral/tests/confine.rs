@@ -262,6 +262,10 @@ fn escapes(rig: &Rig) -> BTreeMap<&'static str, (bool, String)> {
             format!("p=exec_copy&dir={data}"),
         ),
         (
+            "exec: A maps a copied binary through ld.so (landlock_write)",
+            format!("p=exec_copy&dir={data}&ldso=1"),
+        ),
+        (
             "exec: A runs a script it wrote (/tmp)",
             "p=exec_script&dir=/tmp".to_string(),
         ),
@@ -367,7 +371,13 @@ fn with_pens_every_probe_is_blocked_and_the_pool_still_works() {
     if !require_root() {
         return;
     }
+    let host_mounts = mount_points();
     let rig = Rig::start(true);
+    assert_eq!(
+        mount_points(),
+        host_mounts,
+        "the pools' mounts must stay in their own namespaces"
+    );
     for want in [
         "NOTICE: [pool a] isolation: private mount namespace",
         "NOTICE: [pool a] isolation: /proc: own processes only",
@@ -388,6 +398,20 @@ fn with_pens_every_probe_is_blocked_and_the_pool_still_works() {
     ordinary_work(&rig);
     status_reports_isolation(&rig);
     master_still_supervises(&rig);
+}
+
+/// The host's mounts on the paths a pool mounts over (mountinfo's fifth
+/// field); other tests on this host may mount elsewhere meanwhile.
+fn mount_points() -> Vec<String> {
+    let ours = ["/tmp", "/var/tmp", "/dev/shm", "/proc"];
+    let mut v: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| ours.contains(&m.as_str()) || m.starts_with("/var/lib/corral-t-confine-"))
+        .collect();
+    v.sort();
+    v
 }
 
 fn status_reports_isolation(rig: &Rig) {
