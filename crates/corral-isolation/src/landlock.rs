@@ -129,6 +129,11 @@ impl Grant {
 pub struct Rule {
     pub path: PathBuf,
     pub grant: Grant,
+    /// Named by the pool (its settings or its PHP ini) rather than by
+    /// corral: only then is a missing path worth a warning. A built-in
+    /// path may simply not exist (no /lib32 without multilib, no /etc in
+    /// a minimal chroot).
+    pub asked: bool,
 }
 
 /// A pool's ruleset, before it meets the kernel.
@@ -235,12 +240,20 @@ struct Builder {
 
 impl Builder {
     fn grant(&mut self, path: &Path, grant: Grant) {
+        self.add(path, grant, false);
+    }
+
+    fn add(&mut self, path: &Path, grant: Grant, asked: bool) {
         match self.rules.iter_mut().find(|r| r.path == path) {
             // The stronger wins; Execute never meets write (see refuse).
-            Some(r) => r.grant = r.grant.max(grant),
+            Some(r) => {
+                r.grant = r.grant.max(grant);
+                r.asked |= asked;
+            }
             None => self.rules.push(Rule {
                 path: path.to_path_buf(),
                 grant,
+                asked,
             }),
         }
     }
@@ -263,7 +276,7 @@ impl Builder {
             ));
             return;
         }
-        self.grant(&p, grant);
+        self.add(&p, grant, true);
     }
 
     fn refuse(&self, p: &Path, grant: Grant) -> Option<String> {
@@ -334,7 +347,7 @@ pub fn restrict(rules: &Rules) -> Result<Report, LandlockError> {
         let fd = match PathFd::new(&r.path) {
             Ok(fd) => fd,
             Err(e) => {
-                if !is_optional(&r.path) {
+                if r.asked {
                     report.lacking(format!("landlock: {} not granted ({e})", r.path.display()));
                 }
                 continue;
@@ -391,12 +404,6 @@ pub fn restrict(rules: &Rules) -> Result<Report, LandlockError> {
         }
     }
     Ok(report)
-}
-
-/// Paths some systems just do not have (no /lib32 on amd64 without
-/// multilib): their absence is not worth a warning.
-fn is_optional(p: &Path) -> bool {
-    SYSTEM.iter().any(|s| Path::new(s) == p) || p == Path::new("/sys/devices/system/cpu")
 }
 
 /// "landlock ABI 7 applied (read-only: /etc /proc; read-write: /tmp; ...)",
@@ -632,6 +639,7 @@ mod tests {
             .map(|i| Rule {
                 path: format!("/srv/site-{i}").into(),
                 grant: Grant::Read,
+                asked: true,
             })
             .collect();
         let refs: Vec<&Rule> = many.iter().collect();
