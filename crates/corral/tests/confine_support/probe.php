@@ -58,7 +58,10 @@ case 'exec_copy':
         out('result', 'cannot copy the binary');
         break;
     }
-    $o = run(isset($a['ldso']) ? ['/lib64/ld-linux-x86-64.so.2', $f, '-u'] : [$f, '-u']);
+    // The dynamic loader maps the file instead of executing it (x86_64's
+    // or arm64's, whichever this host has).
+    $ldso = (glob('/lib64/ld-linux-*.so.*') ?: glob('/lib/ld-linux-*.so.*') ?: ['ld.so'])[0];
+    $o = run(isset($a['ldso']) ? [$ldso, $f, '-u'] : [$f, '-u']);
     out('result', preg_match('/^\d+ \(exit 0\)$/', $o) ? 'ran' : "blocked: $o");
     break;
 case 'exec_system':
