@@ -20,6 +20,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod landlock;
+pub mod namespaces;
+pub mod privs;
+
 use std::path::PathBuf;
 
 /// cgroup limits for one pool; `None` leaves the kernel's default.
