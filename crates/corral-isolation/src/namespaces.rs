@@ -164,10 +164,23 @@ pub fn plan(c: &Confinement, chroot: Option<&Path>, probe: &dyn Probe) -> MountP
         .extend([Step::Ipc, Step::MountNamespace, Step::PrivateRoot]);
     let root = Path::new("/");
     for dir in TMP_DIRS {
-        plan.steps.push(Step::Tmpfs {
-            target: root.join(dir),
-            size,
-        });
+        let target = root.join(dir);
+        // A private tmpfs over a directory that holds the pool's own tree
+        // would hide the site from its own PHP.
+        if let Some(own) = c
+            .read
+            .iter()
+            .chain(&c.write)
+            .find(|p| p.starts_with(&target))
+        {
+            plan.lacking.push(format!(
+                "{}: not made private: the pool's tree {} is below it",
+                target.display(),
+                own.display()
+            ));
+            continue;
+        }
+        plan.steps.push(Step::Tmpfs { target, size });
     }
     plan.steps.push(Step::Proc {
         target: root.join("proc"),
@@ -625,5 +638,28 @@ mod tests {
         let p = plan(&on(1), Some(Path::new("/jail")), &dirs(&[]));
         let r = apply(&p, &mut Fake::default());
         assert_eq!(r.lacking.len(), 3);
+    }
+
+    #[test]
+    fn a_pool_tree_under_tmp_keeps_the_host_tmp() {
+        let c = Confinement {
+            namespaces: true,
+            read: vec![PathBuf::from("/tmp/sites/a")],
+            ..Default::default()
+        };
+        let p = plan(&c, None, &dirs(&[]));
+        assert!(!p
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::Tmpfs { target, .. } if target == Path::new("/tmp"))));
+        assert!(p
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::Tmpfs { target, .. } if target == Path::new("/var/tmp"))));
+        assert!(
+            p.lacking.iter().any(|l| l.contains("/tmp/sites/a")),
+            "{:?}",
+            p.lacking
+        );
     }
 }
