@@ -113,9 +113,14 @@ impl Hierarchy {
 
     /// The choice [`Hierarchy::detect`] makes, given what it found and the
     /// unified hierarchy's `cgroup.controllers` at our cgroup.
+    /// A cgroup2 counts as having controllers only with one corral uses:
+    /// a hybrid host may bind a leftover (hugetlb, misc) there.
     pub fn choose(found: Found, v2_controllers: &str) -> Result<Hierarchy, CgroupError> {
+        let useful = v2_controllers
+            .split_whitespace()
+            .any(|c| ["memory", "cpu", "pids", "io"].contains(&c));
         match found {
-            Found { v2: Some(r), .. } if !v2_controllers.trim().is_empty() => Ok(Hierarchy::V2(r)),
+            Found { v2: Some(r), .. } if useful => Ok(Hierarchy::V2(r)),
             Found { v1, .. } if !v1.is_empty() => Ok(Hierarchy::V1(v1)),
             Found { v2: Some(r), .. } => Ok(Hierarchy::V2(r)),
             _ => Err(CgroupError::NotMounted),

@@ -630,7 +630,15 @@ fn choosing_between_v2_and_v1() {
         Hierarchy::V2(v2.clone())
     );
     // Hybrid: systemd's cgroup2 tracks, the controllers are on v1.
-    assert_eq!(Hierarchy::choose(both, "").unwrap(), Hierarchy::V1(v1));
+    assert_eq!(
+        Hierarchy::choose(both.clone(), "").unwrap(),
+        Hierarchy::V1(v1.clone())
+    );
+    // This machine: a cgroup2 with only hugetlb bound to it.
+    assert_eq!(
+        Hierarchy::choose(both, "hugetlb\n").unwrap(),
+        Hierarchy::V1(v1)
+    );
     // cgroup2 alone without controllers still contains and kills.
     let bare = Found {
         v2: Some(v2.clone()),
