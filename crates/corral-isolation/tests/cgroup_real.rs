@@ -76,6 +76,46 @@ fn read(dir: &Path, file: &str) -> String {
         .to_string()
 }
 
+/// Removes a test's subtree even when an assertion failed half-way: kill
+/// what is listed, then rmdir bottom-up.
+struct Cleanup(Vec<PathBuf>);
+
+impl Cleanup {
+    fn new(h: &Hierarchy, name: &str) -> Cleanup {
+        Cleanup(match h {
+            Hierarchy::V2(r) => vec![r.own.join(name)],
+            Hierarchy::V1(roots) => roots.iter().map(|r| r.own.join(name)).collect(),
+        })
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        fn dirs(d: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    dirs(&e.path(), out);
+                }
+            }
+            out.push(d.to_path_buf());
+        }
+        let mut all = Vec::new();
+        for d in self.0.iter().filter(|d| d.exists()) {
+            dirs(d, &mut all);
+        }
+        for d in &all {
+            let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.parse::<i32>().ok()) {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        for d in &all {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
 fn subtree(tag: &str) -> String {
     format!("corral-itest-{}-{tag}", std::process::id())
 }
@@ -99,6 +139,7 @@ fn v1_limits_containment_and_kill_on_this_machine() {
         Ok(h) if h.version() == Version::V1 => h,
         other => return skip(&format!("this host's cgroups are not v1: {other:?}")),
     };
+    let _cleanup = Cleanup::new(&h, &subtree("v1"));
     let (mut tree, _) = Tree::open(h, &subtree("v1")).unwrap();
     let limits = Limits {
         memory_max: Some(64 << 20),
@@ -218,7 +259,9 @@ fn v2_without_controllers_contains_and_kills() {
     if !self_v2.lines().any(|l| l == "0::/") {
         return skip("this process is not in the unified root here");
     }
-    let (mut tree, _) = Tree::open(Hierarchy::v2_at(unified, true), &subtree("v2")).unwrap();
+    let h = Hierarchy::v2_at(unified, true);
+    let _cleanup = Cleanup::new(&h, &subtree("v2"));
+    let (mut tree, _) = Tree::open(h, &subtree("v2")).unwrap();
     let applied = tree
         .pool(
             "www",
