@@ -84,6 +84,9 @@ pub struct Generation {
     pub started_s: u64,
     pub max_active: u64,
     pub max_listen_queue: u64,
+    /// Its pool's cgroup holds this generation's limits, and each of its
+    /// prototypes starts in the leaf `g<N>`.
+    pub cgroup: bool,
 }
 
 impl Generation {
@@ -130,6 +133,7 @@ impl Generation {
             started_s: corral_status::now_us() / 1_000_000,
             max_active: 0,
             max_listen_queue: 0,
+            cgroup: false,
         };
         // Workers may ask for the status page before the first tick.
         gen.publish(None);
