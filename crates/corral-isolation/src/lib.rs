@@ -20,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cgroup;
 pub mod landlock;
 pub mod namespaces;
 pub mod privs;
