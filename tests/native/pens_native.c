@@ -116,9 +116,10 @@ static int memhog(long mb) {
     return 0;
 }
 
-/* Forks up to MAX children that block on a pipe; stops at the first
- * failure; holds them HOLD_MS, then closes the pipe so they all exit. */
-static int forkbomb(long max, long hold_ms) {
+/* Forks up to MAX children that block on a pipe (or, with `burn`, spin
+ * on the CPU); stops at the first failure; holds them HOLD_MS, then closes
+ * the pipe so they all exit. */
+static int forkbomb(long max, long hold_ms, int burn) {
     int pfd[2];
     if (pipe(pfd) != 0) {
         out("error", "pipe: %s", err(errno));
@@ -142,6 +143,16 @@ static int forkbomb(long max, long hold_ms) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (getppid() != parent) _exit(0);
             alarm((unsigned)(hold_ms / 1000 + 10));
+            if (burn) {
+                /* Spin until the parent closes the pipe. */
+                fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+                volatile unsigned long x = 0;
+                for (;;) {
+                    for (int i = 0; i < 1000000; i++) x += (unsigned long)i;
+                    ssize_t r = read(pfd[0], &b, 1);
+                    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) _exit(0);
+                }
+            }
             while (read(pfd[0], &b, 1) < 0 && errno == EINTR) {
             }
             _exit(0);
@@ -422,7 +433,8 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "hello")) return hello();
     if (!strcmp(cmd, "memhog") && argc > 2) return memhog(atol(argv[2]));
-    if (!strcmp(cmd, "forkbomb") && argc > 3) return forkbomb(atol(argv[2]), atol(argv[3]));
+    if (!strcmp(cmd, "forkbomb") && argc > 3)
+        return forkbomb(atol(argv[2]), atol(argv[3]), argc > 4 && !strcmp(argv[4], "burn"));
     if (!strcmp(cmd, "trace") && argc > 2) return trace((pid_t)atoi(argv[2]));
     if (!strcmp(cmd, "sysv") && argc > 3) return sysv(argv[2], atol(argv[3]));
     if (!strcmp(cmd, "posixshm") && argc > 2) return posixshm(argv[2]);

@@ -46,10 +46,11 @@ function run($cmd, $timeout = 60) {
     if (!fn_usable('proc_open')) {
         return [null, null, null, 'proc_open is disabled'];
     }
-    $p = @proc_open($cmd, [0 => ['file', '/dev/null', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
+    $p = @proc_open($cmd, [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
     if (!is_resource($p)) {
         return [null, null, null, 'proc_open failed: ' . last_error()];
     }
+    fclose($pipes[0]);
     $stdout = '';
     $stderr = '';
     $deadline = microtime(true) + $timeout;
@@ -491,6 +492,18 @@ case 'disk_fill':
     out('on_disk_mb', round(((int)@filesize($f)) / 1048576, 1));
     out('stopped', $why);
     @unlink($f);
+    break;
+
+case 'burn':
+    // CPU for `ms` milliseconds (the noisy-neighbour benchmark's attacker).
+    $until = microtime(true) + (int)arg('ms', '200') / 1000;
+    $x = 0;
+    while (microtime(true) < $until) {
+        for ($i = 0; $i < 10000; $i++) {
+            $x = ($x * 31 + $i) % 1000003;
+        }
+    }
+    out('burned', $x);
     break;
 
 case 'native':
