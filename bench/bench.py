@@ -1187,7 +1187,7 @@ def cmd_noisy(binary, root, out_dir, dur="8s"):
                 subprocess.run(["userdel", name], capture_output=True)
             subprocess.run(["groupdel", u], capture_output=True)
         shutil.rmtree(sb, ignore_errors=True)
-    meta["commands"] = "\n".join(commands).replace(sb, "$S")
+    meta["commands"] = "\n".join(commands).replace(sb, "$S").replace(root.rstrip("/") + "/", "")
     os.makedirs(out_dir, exist_ok=True)
     with open(f"{out_dir}/noisy.jsonl", "w") as f:
         for r in rows:
