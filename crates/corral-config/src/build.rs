@@ -119,7 +119,7 @@ fn entry(
             reason: reason.to_string(),
         })]
     };
-    let mut v = directives::parse(d.kind, &value).map_err(bad)?;
+    let mut v = directives::parse(d.kind, &value).map_err(|r| bad(&r))?;
     let pool_name = current.map(|i| c.pools[i].name.clone());
     if let directives::Value::Str(s) = &v {
         v = directives::Value::Str(expand_pool(s, pool_name.as_deref(), resolved).map_err(bad)?);

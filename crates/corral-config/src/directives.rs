@@ -6,6 +6,7 @@
 //! dump all read this table, so a directive is defined exactly once.  The
 //! order of rows is php-fpm's dump order.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Which section a directive belongs to.
@@ -33,6 +34,20 @@ pub enum Kind {
     /// integer ≥ 0 or `unlimited` (-1).
     RlimitCore,
     Pm,
+    /// corral: bytes with an optional K/M/G suffix, at least 1.
+    Size,
+    /// corral: like `Size`, and 0 is allowed (no swap).
+    SizeOrZero,
+    /// corral: a cgroup weight, 1..=10000.
+    Weight,
+    /// corral: an integer percent of one CPU with an optional '%',
+    /// 1..=100000; dumped with the '%'.
+    CpuPercent,
+    /// corral: an integer, at least 1.
+    Count,
+    /// corral: absolute paths separated by blanks; kept joined by one
+    /// space.
+    AbsPaths,
 }
 
 /// A typed value.
@@ -55,6 +70,15 @@ pub struct Directive {
     pub default: Option<&'static str>,
     /// One line for docs and `corral help`.
     pub doc: &'static str,
+}
+
+impl Directive {
+    /// One of corral's own directives (`corral.*`), which php-fpm lacks:
+    /// `-tt` prints them only when set, so that a php-fpm configuration
+    /// dumps byte for byte as php-fpm's.
+    pub fn is_corral(&self) -> bool {
+        self.name.starts_with("corral.")
+    }
 }
 
 macro_rules! d {
@@ -400,6 +424,85 @@ pub static DIRECTIVES: &[Directive] = &[
         "allowed script extensions (default .php .phar)"
     ),
     d!(Pool, "apparmor_hat", Str, None, "AppArmor hat to change to"),
+    // corral's pens (docs/isolation.md); php-fpm has none of these, and
+    // none is applied unless set.
+    d!(
+        Pool,
+        "corral.memory_max",
+        Size,
+        None,
+        "memory limit of the pool's cgroup (bytes, K, M or G)"
+    ),
+    d!(
+        Pool,
+        "corral.swap_max",
+        SizeOrZero,
+        None,
+        "swap the pool's cgroup may use on top of memory_max (0 = none)"
+    ),
+    d!(
+        Pool,
+        "corral.cpu_weight",
+        Weight,
+        None,
+        "CPU share under contention, 1..10000 (kernel default 100)"
+    ),
+    d!(
+        Pool,
+        "corral.cpu_max",
+        CpuPercent,
+        None,
+        "hard CPU cap in percent of one CPU (200% = two CPUs)"
+    ),
+    d!(
+        Pool,
+        "corral.pids_max",
+        Count,
+        None,
+        "processes and threads the whole pool may have"
+    ),
+    d!(
+        Pool,
+        "corral.io_weight",
+        Weight,
+        None,
+        "block IO share under contention, 1..10000"
+    ),
+    d!(
+        Pool,
+        "corral.namespaces",
+        Bool,
+        None,
+        "private /tmp, /var/tmp, /dev/shm and IPC; /proc shows only the pool"
+    ),
+    d!(
+        Pool,
+        "corral.tmp_size",
+        Size,
+        None,
+        "size of each private tmpfs (needs corral.namespaces)"
+    ),
+    d!(
+        Pool,
+        "corral.landlock",
+        Bool,
+        None,
+        "confine file access with Landlock (and no_new_privs)"
+    ),
+    d!(
+        Pool,
+        "corral.landlock_read",
+        AbsPaths,
+        None,
+        "extra trees the pool may read (absolute, space-separated)"
+    ),
+    d!(
+        Pool,
+        "corral.landlock_write",
+        AbsPaths,
+        None,
+        "trees the pool may write, never execute (absolute, space-separated)"
+    ),
 ];
 
 /// The array directives of a pool (`name[key] = value`), matched
@@ -425,33 +528,47 @@ pub fn of(section: Section) -> impl Iterator<Item = &'static Directive> {
     DIRECTIVES.iter().filter(move |d| d.section == section)
 }
 
-/// Type a value; `Err` is php-fpm's reason text.
-pub fn parse(kind: Kind, v: &str) -> Result<Value, &'static str> {
+/// Type a value; `Err` is php-fpm's reason text (corral's own, naming
+/// the offending part, for its kinds).
+pub fn parse(kind: Kind, v: &str) -> Result<Value, Cow<'static, str>> {
+    use crate::isolation as corral;
+    let fpm = |r: Result<Value, &'static str>| r.map_err(Cow::Borrowed);
     match kind {
-        Kind::Int => parse_int(v).map(Value::Int),
-        Kind::Time | Kind::TimeBare => parse_time(v).map(Value::Int),
-        Kind::Bool => parse_bool(v).map(Value::Bool),
+        Kind::Int => fpm(parse_int(v).map(Value::Int)),
+        Kind::Time | Kind::TimeBare => fpm(parse_time(v).map(Value::Int)),
+        Kind::Bool => fpm(parse_bool(v).map(Value::Bool)),
         Kind::Str => Ok(Value::Str(v.to_string())),
-        Kind::LogLevel => crate::global::LogLevel::parse(v)
+        Kind::LogLevel => fpm(crate::global::LogLevel::parse(v)
             .map(Value::LogLevel)
-            .ok_or("invalid value for 'log_level'"),
-        Kind::SyslogFacility => syslog_facility(v)
+            .ok_or("invalid value for 'log_level'")),
+        Kind::SyslogFacility => fpm(syslog_facility(v)
             .map(|f| Value::Int(i64::from(f)))
-            .ok_or("invalid value"),
-        Kind::RlimitCore => {
-            if v.eq_ignore_ascii_case("unlimited") {
-                return Ok(Value::Int(-1));
-            }
-            let n = parse_int(v)?;
-            if n < 0 {
-                return Err("must be greater than zero or 'unlimited'");
-            }
-            Ok(Value::Int(n))
-        }
-        Kind::Pm => crate::pool::PmKind::parse(v)
+            .ok_or("invalid value")),
+        Kind::RlimitCore => fpm(parse_rlimit_core(v).map(Value::Int)),
+        Kind::Pm => fpm(crate::pool::PmKind::parse(v)
             .map(Value::Pm)
-            .ok_or("invalid process manager (static, dynamic or ondemand)"),
+            .ok_or("invalid process manager (static, dynamic or ondemand)")),
+        Kind::Size => corral::parse_size(v, 1).map(Value::Int).map_err(Cow::Owned),
+        Kind::SizeOrZero => corral::parse_size(v, 0).map(Value::Int).map_err(Cow::Owned),
+        Kind::Weight => corral::parse_weight(v).map(Value::Int).map_err(Cow::Owned),
+        Kind::CpuPercent => corral::parse_cpu_percent(v)
+            .map(Value::Int)
+            .map_err(Cow::Owned),
+        Kind::Count => corral::parse_count(v).map(Value::Int).map_err(Cow::Owned),
+        Kind::AbsPaths => corral::parse_paths(v).map(Value::Str).map_err(Cow::Owned),
     }
+}
+
+/// fpm_conf_set_rlimit_core: an integer >= 0 or `unlimited` (-1).
+fn parse_rlimit_core(v: &str) -> Result<i64, &'static str> {
+    if v.eq_ignore_ascii_case("unlimited") {
+        return Ok(-1);
+    }
+    let n = parse_int(v)?;
+    if n < 0 {
+        return Err("must be greater than zero or 'unlimited'");
+    }
+    Ok(n)
 }
 
 /// fpm_conf_set_integer: optional leading '-', then digits only, atoi.
@@ -630,19 +747,17 @@ mod tests {
         assert_eq!(parse_bool("maybe"), Err("invalid boolean value"));
         assert_eq!(syslog_facility("local3"), Some(libc::LOG_LOCAL3));
         assert_eq!(syslog_facility("daemon"), Some(24));
-        assert_eq!(parse(Kind::SyslogFacility, "foo"), Err("invalid value"));
+        let err = |k, v| parse(k, v).unwrap_err().into_owned();
+        assert_eq!(err(Kind::SyslogFacility, "foo"), "invalid value");
         assert_eq!(parse(Kind::RlimitCore, "Unlimited"), Ok(Value::Int(-1)));
         assert_eq!(
-            parse(Kind::RlimitCore, "-1"),
-            Err("must be greater than zero or 'unlimited'")
+            err(Kind::RlimitCore, "-1"),
+            "must be greater than zero or 'unlimited'"
         );
         assert_eq!(
-            parse(Kind::Pm, "x"),
-            Err("invalid process manager (static, dynamic or ondemand)")
+            err(Kind::Pm, "x"),
+            "invalid process manager (static, dynamic or ondemand)"
         );
-        assert_eq!(
-            parse(Kind::LogLevel, "x"),
-            Err("invalid value for 'log_level'")
-        );
+        assert_eq!(err(Kind::LogLevel, "x"), "invalid value for 'log_level'");
     }
 }

@@ -14,6 +14,7 @@ fn render(d: &Directive, s: &Settings) -> String {
         // php-fpm prints its internal 0 ("unknown value") when unset.
         (_, Kind::LogLevel, _) => "unknown value".into(),
         (_, Kind::Time, Some(Value::Int(n))) => format!("{n}s"),
+        (_, Kind::CpuPercent, Some(Value::Int(n))) => format!("{n}%"),
         (_, _, Some(Value::Int(n))) => n.to_string(),
         (_, _, Some(Value::Bool(b))) => if b { "yes" } else { "no" }.into(),
         (_, _, Some(Value::Str(t))) => t,
@@ -48,6 +49,9 @@ pub fn dump_lines(config: &Config) -> Vec<String> {
         for d in directives::of(Section::Pool) {
             if d.name == "apparmor_hat" {
                 // Accepted by php-fpm 8.2 but never printed by its dump.
+                continue;
+            }
+            if d.is_corral() && !p.settings.is_set(d.name) {
                 continue;
             }
             out.push(format!("\t{} = {}", d.name, render(d, &p.settings)));

@@ -299,6 +299,32 @@ pub enum ConfigError {
     #[error("[pool {pool}] wrong format for access.format '{format}'")]
     AccessFormat { pool: String, format: String },
 
+    // ---- corral's own directives ----------------------------------------
+    #[error("[pool {pool}] '{directive}' has no effect without '{needs}'")]
+    CorralNeeds {
+        pool: String,
+        directive: &'static str,
+        needs: &'static str,
+    },
+
+    // ---- corral's warnings about reachable listeners (exposure.rs) -------
+    #[error("[pool {pool}] {directive} = {address} is a TCP socket without listen.allowed_clients: every process on this host, other tenants' PHP included, {consequence}. Listen on a unix socket that only the web server may connect to, or set listen.allowed_clients to the web server's address.")]
+    TcpListenerOpen {
+        pool: String,
+        directive: &'static str,
+        address: String,
+        consequence: &'static str,
+    },
+    #[error("[pool {pool}] {directive} = {address} admits clients on loopback (listen.allowed_clients = {allowed}), where the PHP of all {pools} pools on this host connects from too, so another tenant {consequence}. Listen on a unix socket that only the web server may connect to.")]
+    TcpListenerLoopback {
+        pool: String,
+        directive: &'static str,
+        address: String,
+        allowed: String,
+        pools: usize,
+        consequence: &'static str,
+    },
+
     // ---- start-up only ---------------------------------------------------
     #[error("invalid port value '{0}'")]
     InvalidPort(String),
@@ -309,7 +335,10 @@ impl ConfigError {
     pub fn level(&self) -> Level {
         use ConfigError::*;
         match self {
-            IncludeNothingMatches { .. } | AccessFormatDetail(_) => Level::Warning,
+            IncludeNothingMatches { .. }
+            | AccessFormatDetail(_)
+            | TcpListenerOpen { .. }
+            | TcpListenerLoopback { .. } => Level::Warning,
             StartServersDefaulted { .. } => Level::Notice,
             NoUser(_)
             | NoListen(_)

@@ -19,6 +19,7 @@ mod build;
 pub mod directives;
 mod dump;
 pub mod error;
+mod exposure;
 pub mod global;
 pub mod ini;
 pub mod isolation;
@@ -184,14 +185,19 @@ fn finish(path: &Path, raw: raw::RawConfig, opts: &LoadOptions) -> Result<Config
         return Err(ConfigErrors(out));
     }
     let env_lookup: Option<pool::EnvLookup<'_>> = if opts.resolved { None } else { Some(&env_var) };
+    let pools: Vec<Pool> = collected
+        .pools
+        .into_iter()
+        .map(|p| p.finish(env_lookup))
+        .collect();
+    // A prototype's rendered pool is one of many: the master warned.
+    if !opts.resolved {
+        out.extend(exposure::warnings(&pools));
+    }
     Ok(Config {
         path: path.to_path_buf(),
         global: Global::from_settings(global),
-        pools: collected
-            .pools
-            .into_iter()
-            .map(|p| p.finish(env_lookup))
-            .collect(),
+        pools,
         warnings: out,
     })
 }

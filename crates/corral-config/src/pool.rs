@@ -264,7 +264,7 @@ impl PoolDraft {
         };
         let path = |n: &str| s.non_empty(n).map(PathBuf::from);
         Pool {
-            isolation: crate::isolation::Isolation::default(),
+            isolation: crate::isolation::Isolation::from_settings(&s),
             name: self.name,
             prefix: path("prefix"),
             user: s.str("user"),

@@ -167,6 +167,9 @@ fn pool(p: &mut PoolDraft, global: &Settings, ctx: &Context<'_>, out: &mut Out) 
     chroot(s, &name, &paths, out)?;
     chdir(s, &name, &paths, out)?;
     limit_extensions(s);
+    if let Err(e) = crate::isolation::check(s, &name) {
+        return fail(out, e);
+    }
     if s.str("chroot").is_none() && !ctx.resolved {
         expand_php_paths(&mut p.php_values, &mut p.php_admin_values, &paths);
     }

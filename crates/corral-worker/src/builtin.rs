@@ -2,6 +2,18 @@
 //! `pm.status_path` (php-fpm's status page in each of its formats) and
 //! `ping.path`. php-fpm answers both from `fpm_status_handle_request`, before
 //! the script is looked at, so the paths need no file behind them.
+//!
+//! Neither page runs PHP, so neither applies the request's `PHP_VALUE` or
+//! `PHP_ADMIN_VALUE` (php-fpm applies them before its status handler, so
+//! an ini setting such as an output handler reaches its status output).
+//!
+//! A `pm.status_listen` pool answers these pages only. php-fpm's
+//! `<pool>_status` pool (fpm_worker_pool_shared_status_alloc) is an
+//! ordinary ondemand pool on another address: any other request runs PHP
+//! as the pool's user with the request's `PHP_ADMIN_VALUE`, so whoever
+//! reaches a TCP status port (every tenant, on loopback) can run code as
+//! that pool (`auto_prepend_file` = a `data://` URL). corral answers
+//! anything else with php-fpm's 404 page, written here, without PHP.
 
 use corral_php::{RequestIo, RequestSpec};
 
@@ -50,6 +62,18 @@ pub fn respond(
         Page::Ping => ping(out, pool, head_only),
         Page::Status => status_page(out, spec.query_string.as_deref(), pool, status, head_only),
     }
+}
+
+/// The answer of a pm.status_listen pool to anything but its pages:
+/// php-fpm's "Primary script unknown" page, without X-Powered-By (no PHP
+/// ran to add it). Returns the HTTP status for the access log.
+pub fn not_found(out: &mut dyn RequestIo, spec: &RequestSpec<'_>) -> u16 {
+    let _ =
+        out.write_out(b"Status: 404 Not Found\r\nContent-type: text/html; charset=UTF-8\r\n\r\n");
+    if spec.request_method.as_deref() != Some(b"HEAD") {
+        let _ = out.write_out(b"File not found.\n");
+    }
+    404
 }
 
 fn ping(out: &mut dyn RequestIo, pool: &PoolRuntime, head_only: bool) -> u16 {
@@ -106,5 +130,52 @@ mod tests {
         assert_eq!(page_at(b"/x.php", status, ping), None);
         assert_eq!(page_at(b"/status", None, None), None);
         assert_eq!(page_at(b"/p", Some("/p"), Some("/p")), Some(Page::Ping));
+    }
+
+    /// Records what a page writes.
+    #[derive(Default)]
+    struct Recorder(Vec<u8>);
+
+    impl RequestIo for Recorder {
+        fn read_body(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Ok(0)
+        }
+        fn write_out(&mut self, data: &[u8]) -> std::io::Result<()> {
+            self.0.extend_from_slice(data);
+            Ok(())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn log(&mut self, _: corral_php::LogLevel, _: &[u8], _: bool) {}
+    }
+
+    fn spec(method: &[u8]) -> RequestSpec<'static> {
+        RequestSpec {
+            params: &[],
+            request_method: Some(method.to_vec()),
+            query_string: None,
+            request_uri: Some(b"/x.php".to_vec()),
+            path_translated: Some(b"/srv/x.php".to_vec()),
+            content_type: Vec::new(),
+            content_length: 0,
+            deny_extension: false,
+        }
+    }
+
+    #[test]
+    fn a_status_pool_answers_anything_else_with_php_fpm_s_404() {
+        let mut out = Recorder::default();
+        assert_eq!(not_found(&mut out, &spec(b"GET")), 404);
+        assert_eq!(
+            out.0,
+            b"Status: 404 Not Found\r\nContent-type: text/html; charset=UTF-8\r\n\r\nFile not found.\n"
+        );
+        let mut head = Recorder::default();
+        assert_eq!(not_found(&mut head, &spec(b"HEAD")), 404);
+        assert!(head.0.ends_with(b"\r\n\r\n"));
     }
 }

@@ -127,14 +127,7 @@ fn serve_requests(w: &mut WorkerCtx<'_>, wire: &mut Wire<'_>, peer: Option<IpAdd
         announce(w.slot, &spec, &mut bufs.uri);
 
         let mut ex = Exchange::new(wire, &mut bufs, w);
-        let outcome = match builtin::page_for(&spec, w.pool) {
-            Some(page) => Outcome {
-                status: builtin::respond(page, &mut ex, &spec, w.pool, w.status),
-                recycle: false,
-                peak_memory: 0,
-            },
-            None => run_php(w.engine, &spec, &mut ex),
-        };
+        let outcome = answer(w.engine, w.pool, w.status, &spec, &mut ex);
         // The response is complete before the client can look at the status
         // page: no longer "Running" by then (php-fpm: Finishing, then Idle).
         if let Some(s) = w.slot {
@@ -266,6 +259,28 @@ fn announce(slot: Option<&SlotWriter<'_>>, spec: &RequestSpec<'_>, uri: &mut Vec
         b"-",
         spec.content_length.max(0) as u64,
     );
+}
+
+/// The pool's own page, PHP, or (for a pm.status_listen pool, which never
+/// runs PHP) "File not found.".
+fn answer(
+    engine: &Engine,
+    pool: &PoolRuntime,
+    status: Option<(&str, &[std::sync::atomic::AtomicU64])>,
+    spec: &RequestSpec<'_>,
+    ex: &mut Exchange<'_, '_>,
+) -> Outcome {
+    let page = builtin::page_for(spec, pool);
+    let status = match page {
+        Some(page) => builtin::respond(page, ex, spec, pool, status),
+        None if pool.status_only => builtin::not_found(ex, spec),
+        None => return run_php(engine, spec, ex),
+    };
+    Outcome {
+        status,
+        recycle: false,
+        peak_memory: 0,
+    }
 }
 
 /// Runs the script. A script security.limit_extensions refuses is still

@@ -34,6 +34,11 @@ pub struct PoolRuntime {
     pub master_pid: u32,
     pub status_path: Option<String>,
     pub pm_name: &'static str,
+    /// A `pm.status_listen` pool (`<pool>_status`): it answers its parent's
+    /// status and ping pages and nothing else, and never runs PHP, so a
+    /// peer that reaches the status address cannot run code or change ini
+    /// as the pool's user (php-fpm runs anything there; see builtin.rs).
+    pub status_only: bool,
 }
 
 impl PoolRuntime {
@@ -57,6 +62,7 @@ impl PoolRuntime {
             master_pid: 0,
             status_path: pool.pm_status_path.clone(),
             pm_name: pool.pm.name(),
+            status_only: false,
         }
     }
 }

@@ -271,3 +271,52 @@ fn test_config_messages_match_php_fpm() {
         );
     }
 }
+
+/// `-t` warns about a TCP listener other tenants can reach, naming the
+/// pool, the address and the fix, and still succeeds like php-fpm (which
+/// says nothing); unix sockets draw no warning.
+#[test]
+fn test_config_warns_about_tcp_listeners_tenants_reach() {
+    let dir = temp_dir("cli");
+    let conf = write_conf(
+        dir.path(),
+        "[global]\nerror_log = {dir}/error.log\n\
+         [victim]\nuser = nobody\nlisten = {dir}/victim.sock\npm = static\npm.max_children = 1\n\
+         pm.status_listen = 127.0.0.1:9001\n\
+         [attacker]\nuser = nobody\nlisten = {dir}/attacker.sock\npm = static\npm.max_children = 1\n",
+    );
+    let ours = run_corral(&["-t", "-y", &conf]);
+    let warnings: Vec<&str> = ours
+        .stderr
+        .lines()
+        .filter(|l| l.contains("WARNING:"))
+        .collect();
+    eprintln!("corral -t:\n{}", ours.all());
+    assert_eq!(ours.code, Some(0), "a warning is not fatal: {}", ours.all());
+    assert_eq!(warnings.len(), 1, "one listener, one warning: {warnings:?}");
+    for part in [
+        "WARNING: [pool victim] pm.status_listen = 127.0.0.1:9001 is a TCP socket",
+        "other tenants' PHP",
+        "unix socket",
+        "listen.allowed_clients",
+    ] {
+        assert!(
+            warnings[0].contains(part),
+            "{part:?} missing: {}",
+            warnings[0]
+        );
+    }
+    if let Some(fpm) = require_php_fpm() {
+        let theirs = run_cmd(&fpm, &["-t", "-y", &conf]);
+        eprintln!("php-fpm -t:\n{}", theirs.all());
+        assert_eq!(ours.code, theirs.code, "php-fpm: {}", theirs.all());
+    }
+    let quiet = write_conf(
+        dir.path(),
+        "[global]\nerror_log = {dir}/error.log\n\
+         [www]\nuser = nobody\nlisten = {dir}/www.sock\npm = static\npm.max_children = 1\n\
+         pm.status_listen = {dir}/status.sock\n",
+    );
+    let out = run_corral(&["-t", "-y", &quiet]);
+    assert!(!out.stderr.contains("WARNING"), "{}", out.all());
+}
