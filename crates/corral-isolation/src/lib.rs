@@ -20,6 +20,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cgroup;
+
 use std::path::PathBuf;
 
 /// cgroup limits for one pool; `None` leaves the kernel's default.
