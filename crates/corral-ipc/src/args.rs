@@ -65,6 +65,10 @@ pub struct PrototypeArgs {
     /// Whether descriptor 7 holds the pool's access.log.
     pub access_log: bool,
     pub php: PhpArgs,
+    /// TCP ports the pool may not connect to (every pool's FastCGI and
+    /// status TCP ports), for its Landlock ruleset; empty when the pool
+    /// has no `corral.landlock`.
+    pub deny_connect: Vec<u16>,
 }
 
 /// The environment value is not a prototype's arguments.
@@ -80,6 +84,8 @@ pub enum ArgsError {
     NoPool,
     #[error("--status-of and --status-words go together")]
     StatusHalf,
+    #[error("--deny-connect takes comma-separated ports 0..=65535, not '{0}'")]
+    BadPorts(String),
 }
 
 impl PrototypeArgs {
@@ -101,6 +107,10 @@ impl PrototypeArgs {
         if self.access_log {
             w.push("--access-log".into());
         }
+        if !self.deny_connect.is_empty() {
+            let ports: Vec<String> = self.deny_connect.iter().map(u16::to_string).collect();
+            w.extend(["--deny-connect".to_string(), ports.join(",")]);
+        }
         w.extend(self.php.to_words());
         w.join(&SEP.to_string())
     }
@@ -112,6 +122,7 @@ impl PrototypeArgs {
         let mut status_words: Option<usize> = None;
         let mut access_log = false;
         let mut php = PhpArgs::default();
+        let mut deny_connect = Vec::new();
         let mut it = value.split(SEP).filter(|w| !w.is_empty());
         fn value_of<'a>(
             it: &mut impl Iterator<Item = &'a str>,
@@ -135,6 +146,16 @@ impl PrototypeArgs {
                         Some(num(value_of(&mut it, "--status-words")?, "--status-words")?)
                 }
                 "--access-log" => access_log = true,
+                "--deny-connect" => {
+                    let v = value_of(&mut it, "--deny-connect")?;
+                    deny_connect = v
+                        .split(',')
+                        .map(|p| match p.parse::<u16>() {
+                            Ok(n) if !p.starts_with('+') => Ok(n),
+                            _ => Err(ArgsError::BadPorts(v.to_string())),
+                        })
+                        .collect::<Result<_, _>>()?;
+                }
                 "-c" => php.ini_path = Some(value_of(&mut it, "-c")?.to_string()),
                 "-n" => php.no_ini = true,
                 "-d" => php.defines.push(value_of(&mut it, "-d")?.to_string()),
@@ -152,6 +173,7 @@ impl PrototypeArgs {
             status_of,
             access_log,
             php,
+            deny_connect,
         })
     }
 }
@@ -174,6 +196,7 @@ mod tests {
             ini_path in proptest::option::of(WORD),
             no_ini in any::<bool>(),
             defines in proptest::collection::vec(WORD, 0..4),
+            deny_connect in proptest::collection::vec(any::<u16>(), 0..40),
         ) {
             let a = PrototypeArgs {
                 pool,
@@ -181,6 +204,7 @@ mod tests {
                 status_of: status,
                 access_log,
                 php: PhpArgs { ini_path, no_ini, defines },
+                deny_connect,
             };
             prop_assert_eq!(PrototypeArgs::decode(&a.encode()), Ok(a));
         }
@@ -211,5 +235,12 @@ mod tests {
             PrototypeArgs::decode("--pool\u{1f}a\u{1f}--board-words\u{1f}x"),
             Err(ArgsError::NotANumber("--board-words", "x".into()))
         );
+        for bad in ["1,,2", "65536", "-1", "80 81", "+80"] {
+            assert_eq!(
+                PrototypeArgs::decode(&format!("--pool\u{1f}a\u{1f}--deny-connect\u{1f}{bad}")),
+                Err(ArgsError::BadPorts(bad.into())),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -103,6 +103,10 @@ pub enum FromPrototype {
     Exited { pid: i32, status: WaitStatus },
     /// Something the operator should read, already worded for the log.
     Error { text: String },
+    /// One layer of the pool's confinement (namespaces, Landlock,
+    /// no_new_privs) that was applied, or that was asked for and is
+    /// lacking; one item per datagram, sent during start-up.
+    Isolation { applied: bool, what: String },
 }
 
 /// Both directions share the framing: encode to a datagram, decode from
@@ -270,6 +274,14 @@ impl Message for FromPrototype {
                 s.push_str("error ");
                 s.push_str(&printable(text, MAX_ERROR_CHARS));
             }
+            FromPrototype::Isolation { applied, what } => {
+                s.push_str(if *applied {
+                    "isolation applied "
+                } else {
+                    "isolation lacking "
+                });
+                s.push_str(&printable(what, MAX_ERROR_CHARS));
+            }
         }
         // Error text is the only open-ended part; keep the datagram whole.
         while s.len() > MAX_MESSAGE {
@@ -355,6 +367,25 @@ impl Message for FromPrototype {
                     text: printable(text, MAX_ERROR_CHARS),
                 }
             }
+            "isolation" => {
+                expect_fds("isolation", 0, fds)?;
+                let text = std::str::from_utf8(&bytes["isolation".len()..])
+                    .map_err(|_| DecodeError::NotText)?;
+                let (applied, what) = if let Some(w) = text.strip_prefix(" applied ") {
+                    (true, w)
+                } else if let Some(w) = text.strip_prefix(" lacking ") {
+                    (false, w)
+                } else {
+                    return Err(DecodeError::Malformed {
+                        verb: "isolation",
+                        why: "expected 'isolation applied|lacking TEXT'",
+                    });
+                };
+                FromPrototype::Isolation {
+                    applied,
+                    what: printable(what, MAX_ERROR_CHARS),
+                }
+            }
             other => return Err(DecodeError::UnknownVerb(printable(other, 32))),
         };
         Ok(msg)
@@ -400,6 +431,8 @@ mod tests {
             // Error text is stored printable and bounded, so only such text
             // survives a round trip unchanged.
             "[^\\p{Cc}]{0,512}".prop_map(|text| FromPrototype::Error { text }),
+            (any::<bool>(), "[^\\p{Cc}]{0,512}")
+                .prop_map(|(applied, what)| FromPrototype::Isolation { applied, what }),
         ]
     }
 
@@ -438,6 +471,9 @@ mod tests {
             (b"ready now", 0),
             (b"ready 1 2", 1),
             (b"spawned 3", 0),
+            (b"isolation", 0),
+            (b"isolation maybe x", 0),
+            (b"isolation applied x", 1),
             (b"", 0),
         ];
         for (bytes, fds) in bad {
@@ -464,6 +500,24 @@ mod tests {
             FromPrototype::decode(b"error", 0).unwrap(),
             FromPrototype::Error { text: "".into() }
         );
+    }
+
+    #[test]
+    fn isolation_text_is_bounded_and_printable() {
+        let long = format!("isolation lacking {}\n{}", "x".repeat(900), "y");
+        match FromPrototype::decode(long.as_bytes(), 0).unwrap() {
+            FromPrototype::Isolation { applied, what } => {
+                assert!(!applied);
+                assert_eq!(what.chars().count(), MAX_ERROR_CHARS);
+                assert!(!what.contains('\n'));
+            }
+            other => panic!("{other:?}"),
+        }
+        let m = FromPrototype::Isolation {
+            applied: true,
+            what: "é".repeat(600),
+        };
+        assert!(m.encode().len() <= MAX_MESSAGE);
     }
 
     #[test]

@@ -21,6 +21,9 @@
 #![forbid(unsafe_code)]
 
 pub mod cgroup;
+pub mod landlock;
+pub mod namespaces;
+pub mod privs;
 
 use std::path::PathBuf;
 

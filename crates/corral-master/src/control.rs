@@ -33,7 +33,10 @@ pub(crate) fn serve(m: &mut Master, stream: UnixStream) {
 
 /// Every pool (or one) as JSON: counters and each process, from the
 /// scoreboard as seen through the pids the master knows.
-fn status_json(m: &Master, only: Option<&str>) -> Result<String, crate::error::ReloadError> {
+pub(crate) fn status_json(
+    m: &Master,
+    only: Option<&str>,
+) -> Result<String, crate::error::ReloadError> {
     let now = corral_status::now_us();
     let mut pools = Vec::new();
     for sup in m.pools.values() {
@@ -50,12 +53,17 @@ fn status_json(m: &Master, only: Option<&str>) -> Result<String, crate::error::R
         let (mut idle, mut active) = (0u64, 0u64);
         let mut pm = "";
         let mut max_reached = 0;
+        let mut isolation = serde_json::Value::Null;
         for g in sup.current.iter().chain(sup.retiring.iter()) {
             let reader = Reader::new(g.board.words());
             accepted += reader.accepted_conn();
             if sup.is_current(g.id) {
                 pm = g.cfg.pm.name();
                 max_reached = g.pm.max_children_reached;
+                isolation = serde_json::json!({
+                    "applied": g.isolation.applied,
+                    "lacking": g.isolation.lacking,
+                });
             }
             for (&pid, w) in &g.workers {
                 let Some(s) = reader.slot(w.slot, pid as u32) else {
@@ -97,6 +105,7 @@ fn status_json(m: &Master, only: Option<&str>) -> Result<String, crate::error::R
             "total processes": idle + active,
             "max children reached": max_reached,
             "processes": procs,
+            "isolation": isolation,
         }));
     }
     if let Some(n) = only {

@@ -45,6 +45,33 @@ pub struct Prototype {
     pub started: Instant,
 }
 
+/// What a prototype reported about its confinement (namespaces, Landlock,
+/// no_new_privs), for `corral status`. The prototype runs as the tenant,
+/// so the list is bounded: a flood of reports keeps only the first ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IsolationReport {
+    pub applied: Vec<String>,
+    pub lacking: Vec<String>,
+}
+
+impl IsolationReport {
+    pub const MAX_ITEMS: usize = 32;
+
+    /// Keeps the item; false when the list is full and it was dropped.
+    pub fn note(&mut self, applied: bool, what: String) -> bool {
+        let list = if applied {
+            &mut self.applied
+        } else {
+            &mut self.lacking
+        };
+        if list.len() >= Self::MAX_ITEMS {
+            return false;
+        }
+        list.push(what);
+        true
+    }
+}
+
 /// One prototype and its workers, running one version of a pool's
 /// configuration. A reload starts a new generation beside the old one, which
 /// then drains.
@@ -84,6 +111,8 @@ pub struct Generation {
     pub started_s: u64,
     pub max_active: u64,
     pub max_listen_queue: u64,
+    /// What its current prototype said about its confinement.
+    pub isolation: IsolationReport,
 }
 
 impl Generation {
@@ -130,6 +159,7 @@ impl Generation {
             started_s: corral_status::now_us() / 1_000_000,
             max_active: 0,
             max_listen_queue: 0,
+            isolation: IsolationReport::default(),
         };
         // Workers may ask for the status page before the first tick.
         gen.publish(None);

@@ -56,6 +56,7 @@ impl Master {
                     started: now,
                 });
                 gen.restart_at = None;
+                gen.isolation = Default::default();
             }
             Err(source) => {
                 let e = SpawnError::Exec { pool: name, source };
@@ -126,6 +127,11 @@ impl Master {
                 .map(|(name, g)| (name.clone(), corral_status::region_words(g.nslots))),
             access_log: gen.access_log.is_some(),
             php: corral_ipc::PhpArgs::from_words(&self.opts.php_args),
+            deny_connect: if gen.cfg.isolation.landlock {
+                tcp_ports(&self.config.pools)
+            } else {
+                Vec::new()
+            },
         };
         let handoff = Handoff {
             listen: sup.listen.as_raw_fd(),
@@ -352,12 +358,69 @@ impl Master {
             FromPrototype::Error { text } => {
                 self.log.error(&format!("[pool {}] {text}", gen.cfg.name))
             }
+            FromPrototype::Isolation { applied, what } => {
+                let line = format!("[pool {}] isolation: {what}", gen.cfg.name);
+                if gen.isolation.note(applied, what) {
+                    if applied {
+                        self.log.notice(&line);
+                    } else {
+                        self.log.warning(&line);
+                    }
+                }
+            }
         }
     }
+}
+
+/// Every pool's FastCGI and status TCP ports, for a Landlock pool to be
+/// denied: a pool never needs FastCGI to any pool (its own included).
+fn tcp_ports(pools: &[corral_config::Pool]) -> Vec<u16> {
+    let mut ports: Vec<u16> = pools
+        .iter()
+        .flat_map(|p| std::iter::once(&p.listen).chain(p.pm_status_listen.as_ref()))
+        .filter_map(|l| match l {
+            corral_config::Listen::Tcp { port, .. } if *port != 0 => Some(*port),
+            _ => None,
+        })
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
 }
 
 /// A worker killed by SIGSEGV or SIGBUS (php-fpm's emergency restart only
 /// counts those).
 fn is_crash(status: WaitStatus) -> bool {
     matches!(status.signal(), Some(libc::SIGSEGV | libc::SIGBUS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tcp_listener_and_status_port_is_denied_once() {
+        let pool = |listen: &str, status: Option<&str>| {
+            let text = format!(
+                "[p]\nlisten = {listen}\nuser = nobody\npm = static\npm.max_children = 1\n{}",
+                status
+                    .map(|s| format!("pm.status_listen = {s}\n"))
+                    .unwrap_or_default()
+            );
+            let c = corral_config::parse_str(
+                &text,
+                std::path::Path::new("t.conf"),
+                &Default::default(),
+            )
+            .unwrap();
+            c.pools.into_iter().next().unwrap()
+        };
+        let pools = vec![
+            pool("127.0.0.1:9001", Some("127.0.0.1:9101")),
+            pool("/run/b.sock", Some("9102")),
+            pool("[::1]:9001", None),
+            pool("/run/c.sock", Some("/run/c-status.sock")),
+        ];
+        assert_eq!(tcp_ports(&pools), vec![9001, 9101, 9102]);
+    }
 }

@@ -481,3 +481,66 @@ fn a_listening_socket_shut_down_by_a_tenant_is_opened_again() {
         "{log}"
     );
 }
+
+#[test]
+fn isolation_reports_are_logged_kept_bounded_and_shown_in_status() {
+    let mut h = Harness::new("isolation", &[("a", "")]);
+    h.says(
+        0,
+        FromPrototype::Isolation {
+            applied: true,
+            what: "landlock ABI 7 applied (read-only: /usr)".into(),
+        },
+    );
+    h.says(
+        0,
+        FromPrototype::Isolation {
+            applied: false,
+            what: "/proc: own processes only: EPERM".into(),
+        },
+    );
+    let log = h.log_text();
+    assert!(
+        log.contains("NOTICE: [pool a] isolation: landlock ABI 7 applied (read-only: /usr)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("WARNING: [pool a] isolation: /proc: own processes only: EPERM"),
+        "{log}"
+    );
+    // A tenant flooding reports fills a bounded list, and the log with it.
+    for i in 0..100 {
+        h.says(
+            0,
+            FromPrototype::Isolation {
+                applied: false,
+                what: format!("flood {i}"),
+            },
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&crate::control::status_json(&h.m, Some("a")).unwrap()).unwrap();
+    let iso = &json[0]["isolation"];
+    assert_eq!(
+        iso["applied"][0],
+        "landlock ABI 7 applied (read-only: /usr)"
+    );
+    assert_eq!(
+        iso["lacking"].as_array().unwrap().len(),
+        crate::pool::IsolationReport::MAX_ITEMS
+    );
+    assert_eq!(h.log_text().matches("flood").count(), 31);
+    // A restarted prototype reports afresh.
+    h.dies(0, WaitStatus::exited(1));
+    assert_eq!(h.execs(), 2);
+    let json: serde_json::Value =
+        serde_json::from_str(&crate::control::status_json(&h.m, Some("a")).unwrap()).unwrap();
+    assert_eq!(json[0]["isolation"]["applied"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_pool_without_landlock_is_given_no_ports_to_deny() {
+    let h = Harness::new("noports", &[("a", ""), ("b", "")]);
+    let st = h.st();
+    assert!(st.execs.iter().all(|e| e.args.deny_connect.is_empty()));
+}

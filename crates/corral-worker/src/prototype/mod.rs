@@ -4,6 +4,7 @@
 //! pool's user, and then only forks workers when the master asks, reaps
 //! them, and reports both on its control channel.
 
+mod confine;
 mod setup;
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};

@@ -1,6 +1,7 @@
 //! Everything a prototype does once, before it forks any worker: read its
-//! pool's configuration, set limits, start PHP, then chroot and drop to the
-//! pool's user. No tenant code runs until the last step is done.
+//! pool's configuration, set limits, enter its namespaces, start PHP, then
+//! chroot, drop to the pool's user and apply no_new_privs and Landlock.
+//! No tenant code runs until the last step is done.
 
 use std::os::fd::OwnedFd;
 
@@ -9,6 +10,7 @@ use corral_ipc::FromPrototype;
 use corral_php::{Engine, LogLevel, LogOnly, StartOptions};
 use corral_sys::cred::Account;
 
+use super::confine;
 use crate::log::WorkerLog;
 use crate::PoolRuntime;
 
@@ -205,6 +207,8 @@ pub fn set_up(
     let root = corral_sys::cred::is_root();
     let (account, gid) = identity(&pool, root)?;
     limits(&pool, root, report)?;
+    let pens = confine::confinement(&pool, &args.deny_connect);
+    confine::enter_namespaces(&pens, &pool, root, report);
     let php = StartOptions {
         executable: std::env::args().next().unwrap_or_default(),
         ini_path: args.php.ini_path.clone(),
@@ -214,6 +218,7 @@ pub fn set_up(
     let engine = start_php(php, &pool, report)?;
     become_tenant(&pool, &account, gid, root)?;
     apply_env(&pool, &account);
+    confine::lock_down(&pens, &engine, &pool, report);
     let mut runtime = PoolRuntime::from_pool(&pool, config.global.log_level);
     runtime.master_pid = corral_sys::nix::unistd::getppid().as_raw() as u32;
     runtime.status_only = args.status_of.is_some();
