@@ -18,6 +18,8 @@ PACKAGES=(
   patchelf
   acl                 # setfacl/getfacl for listen.acl_users
   libfcgi-bin         # cgi-fcgi, handy for poking sockets by hand
+  e2fsprogs           # mkfs.ext4 for the disk-quota test's loop image
+  quota               # quotacheck/quotaon, to turn quotas on for --disk-quota
   curl
   build-essential
   pkg-config

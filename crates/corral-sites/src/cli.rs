@@ -23,13 +23,13 @@ pub fn usage() -> String {
         "usage:",
         "  corral site add DOMAIN [--user U] [--php-version 8.2] [--webserver nginx|apache]",
         "                  [--template NAME] [--set KEY=VALUE]... [--alias NAME]... [--shell PATH]",
-        "                  [--dry-run] [--force]",
+        "                  [--disk-quota SIZE] [--dry-run] [--force]",
         "  corral site remove DOMAIN [--keep-files] [--dry-run]",
         "  corral site list [--json]",
         "  corral site show DOMAIN [--json]",
-        "  corral site set DOMAIN KEY=VALUE... [--dry-run] [--force]",
-        "        (KEY: a pool directive, a php.ini name, corral.*, php_version, template, aliases;",
-        "         KEY= drops an override)",
+        "  corral site set DOMAIN KEY=VALUE... [--disk-quota SIZE] [--dry-run] [--force]",
+        "        (KEY: a pool directive, a php.ini name, corral.*, php_version, template, aliases,",
+        "         disk_quota; KEY= drops an override)",
         "  corral site disable|enable DOMAIN [--dry-run]",
         "  corral site templates",
         "  corral tune [POOL] [--json]",
@@ -86,6 +86,17 @@ impl Args {
         self.next()
             .ok_or_else(|| SitesError::Usage(format!("{flag} needs a value")))
     }
+}
+
+/// `--disk-quota SIZE` (`10G`, `512M`); empty = no quota.
+fn disk_quota(v: &str) -> Result<Option<u64>> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    crate::sizing::parse_bytes(v)
+        .filter(|b| *b > 0)
+        .map(Some)
+        .ok_or_else(|| SitesError::Usage(format!("--disk-quota: bad size '{v}' (e.g. 10G)")))
 }
 
 fn split_kv(s: &str) -> Result<(String, String)> {
@@ -152,6 +163,7 @@ fn add(paths: &Paths, a: &mut Args) -> Result<i32> {
         aliases: Vec::new(),
         shell: spec::DEFAULT_SHELL.into(),
         enabled: true,
+        disk_quota: None,
     };
     let mut opts = RunOptions::default();
     while let Some(w) = a.next() {
@@ -162,6 +174,7 @@ fn add(paths: &Paths, a: &mut Args) -> Result<i32> {
             "--template" => spec.template = a.value("--template")?,
             "--shell" => spec.shell = a.value("--shell")?,
             "--alias" => spec.aliases.push(a.value("--alias")?),
+            "--disk-quota" => spec.disk_quota = disk_quota(&a.value("--disk-quota")?)?,
             "--set" => {
                 let (k, v) = split_kv(&a.value("--set")?)?;
                 if v.is_empty() {
@@ -232,6 +245,12 @@ fn differences(a: &SiteSpec, b: &SiteSpec) -> Vec<String> {
     if a.shell != b.shell {
         out.push(format!("shell {} vs {}", a.shell, b.shell));
     }
+    if a.disk_quota != b.disk_quota {
+        out.push(format!(
+            "disk quota {:?} vs {:?}",
+            a.disk_quota, b.disk_quota
+        ));
+    }
     out
 }
 
@@ -295,6 +314,7 @@ fn set(paths: &Paths, a: &mut Args) -> Result<i32> {
             "--dry-run" => opts.dry_run = true,
             "--force" => opts.force = true,
             "--set" => changes.push(split_kv(&a.value("--set")?)?),
+            "--disk-quota" => changes.push(("disk_quota".into(), a.value("--disk-quota")?)),
             kv if kv.contains('=') => changes.push(split_kv(kv)?),
             other => return Err(SitesError::Usage(format!("unknown option '{other}'"))),
         }
@@ -309,6 +329,7 @@ fn set(paths: &Paths, a: &mut Args) -> Result<i32> {
         match k.as_str() {
             "php_version" | "php-version" => spec.php_version = v,
             "template" => spec.template = v,
+            "disk_quota" | "disk-quota" => spec.disk_quota = disk_quota(&v)?,
             "aliases" | "alias" => {
                 spec.aliases = v
                     .split([',', ' '])
@@ -405,6 +426,7 @@ fn summary_json(paths: &Paths, r: &Record) -> serde_json::Value {
         "settings": r.spec.sets,
         "aliases": r.spec.aliases,
         "enabled": r.spec.enabled,
+        "disk_quota_bytes": r.spec.disk_quota,
         "home": paths.home(&r.spec.user),
         "docroot": d.as_ref().map(|d| d.layout.docroot.clone()),
         "socket": paths.socket(&r.spec.domain),

@@ -44,6 +44,14 @@ pub enum SitesError {
     Verify(String),
     #[error("not enough memory for PHP: {0}")]
     Sizing(String),
+    /// `--disk-quota` on a filesystem that cannot enforce it.
+    #[error("filesystem {path} ({fstype} on {device}) has no group quotas: {why}")]
+    Quota {
+        path: PathBuf,
+        fstype: String,
+        device: String,
+        why: String,
+    },
     #[error("failure injected at step '{0}' (CORRAL_SITES_FAIL_AT)")]
     Injected(String),
     /// A step failed and the changes made before it were undone.

@@ -186,6 +186,7 @@ mod tests {
             aliases: vec![],
             shell: "/usr/sbin/nologin".into(),
             enabled: true,
+            disk_quota: None,
         }
     }
 

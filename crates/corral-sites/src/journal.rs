@@ -12,7 +12,7 @@
 //! anything: the test hook that proves each step's rollback.
 
 use std::io::Write as _;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::acl;
@@ -61,6 +61,8 @@ enum Undo {
         to: PathBuf,
     },
     Reload(Reload),
+    /// We changed a group's disk quota: set the old limit again.
+    RestoreQuota(crate::quota::Limit),
 }
 
 /// Work deferred until every step succeeded.
@@ -209,6 +211,7 @@ impl Txn {
                 Undo::Rename { from, to } => {
                     std::fs::rename(&to, &from).map_err(|e| SitesError::io(&to, e))
                 }
+                Undo::RestoreQuota(l) => crate::quota::set(&l),
                 Undo::Reload(r) => {
                     if !reloads.contains(&r) {
                         reloads.push(r);
@@ -531,6 +534,35 @@ impl Txn {
         Ok(())
     }
 
+    /// The group's block limit on `device` is `bytes` (0 = none). Returns
+    /// whether it changed.
+    pub fn ensure_group_quota(&mut self, device: &Path, gid: u32, bytes: u64) -> Result<bool> {
+        let now = crate::quota::get(device, gid)?;
+        if now.bytes == bytes {
+            return Ok(false);
+        }
+        self.note(format!(
+            "set the disk quota of group {gid} on {} to {}",
+            device.display(),
+            if bytes == 0 {
+                "none".to_string()
+            } else {
+                crate::sizing::mib(bytes)
+            }
+        ));
+        if self.dry_run {
+            return Ok(true);
+        }
+        let want = crate::quota::Limit {
+            device: device.to_path_buf(),
+            gid,
+            bytes,
+        };
+        self.undo.push(Undo::RestoreQuota(now));
+        crate::quota::set(&want)?;
+        Ok(true)
+    }
+
     /// Records that `r` happened, so a rollback does it again at the end.
     pub fn reloaded(&mut self, r: Reload) {
         self.undo.push(Undo::Reload(r));
@@ -577,9 +609,13 @@ fn put_file(path: &Path, st: &FileState) -> Result<()> {
     let tmp = path.with_file_name(format!(".{name}.corral-tmp"));
     let _ = std::fs::remove_file(&tmp);
     let write = || -> std::io::Result<()> {
+        // Created with the final permission bits (umask can only narrow
+        // them), so a 0600 pool file is never readable by others, not even
+        // between the write and the chmod below.
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(st.mode & 0o777)
             .open(&tmp)?;
         f.write_all(&st.content)?;
         f.sync_all()?;

@@ -7,13 +7,18 @@
 
 pub mod acl;
 pub mod cli;
+pub mod doctor;
 pub mod error;
 pub mod fpm;
 pub mod fs_layout;
+pub mod functions;
 pub mod journal;
 pub mod lock;
 pub mod paths;
+pub mod pens;
 pub mod plan;
+pub mod quota;
+pub mod quota_step;
 pub mod registry;
 pub mod render_apache;
 pub mod render_nginx;

@@ -5,7 +5,7 @@
 //!
 //! Step order (each name is a `CORRAL_SITES_FAIL_AT` target):
 //! `sizing`, `group`, `user`, `php-user`, `dir:NAME`/`acl:NAME` per
-//! directory, `pool-file`, `pool-validate`, `vhost-file`, `vhost-enable`
+//! directory, `disk-quota`, `pool-dir`, `pool-file`, `pool-validate`, `vhost-file`, `vhost-enable`
 //! (Apache), `webserver-test`, `pool-reload`, `webserver-reload`,
 //! `verify`, `registry`.
 
@@ -25,6 +25,13 @@ use crate::template::{Library, Resolved};
 use crate::users;
 use crate::verify;
 use crate::webserver;
+
+/// Pool files hold `env[]` secrets, paths and every tenant's limits; only
+/// root (corral, php-fpm) reads them. The web servers need the socket,
+/// never the pool file.
+pub const POOL_FILE_MODE: u32 = 0o600;
+/// The pool dir is closed too: a listing would name every tenant's domain.
+pub const POOL_DIR_MODE: u32 = 0o700;
 
 /// Flags that change how a command runs, not what the site is.
 #[derive(Debug, Clone, Copy, Default)]
@@ -90,6 +97,7 @@ pub fn desired(spec: &SiteSpec, paths: &Paths) -> Result<Desired> {
     let lib = Library::new(&paths.template_dir);
     let mut r = lib.resolve(&spec.template)?;
     render_pool::apply_sets(&mut r, &spec.sets);
+    crate::pens::finish(&mut r).map_err(|(key, why)| SitesError::Setting { key, why })?;
     let public = r.get("corral.public_dir").unwrap_or("").trim().to_string();
     let writable = r.get("corral.writable").unwrap_or("").trim().to_string();
     let bad = |why: String| SitesError::Setting {
@@ -233,7 +241,17 @@ fn converge(
         })?;
     }
 
+    t.step("disk-quota", |t| {
+        let had = old.and_then(|o| o.spec.disk_quota);
+        let gid = group.as_ref().map(|g| g.gid);
+        crate::quota_step::converge(t, &d.layout.home, gid, spec.disk_quota, had)
+    })?;
+
     // ---- pool file
+    t.step("pool-dir", |t| {
+        let dir = paths.pool_dir_for(&spec.php_version);
+        t.ensure_dir(&dir, POOL_DIR_MODE, 0, 0).map(|_| ())
+    })?;
     let mut pool_live_changed = false;
     t.step("pool-file", |t| {
         let want = files.pool(spec.enabled).to_path_buf();
@@ -250,7 +268,7 @@ fn converge(
                 pool_live_changed = true;
             }
         }
-        if t.write_file(&want, d.pool_text.as_bytes(), 0o644, 0, 0)? && spec.enabled {
+        if t.write_file(&want, d.pool_text.as_bytes(), POOL_FILE_MODE, 0, 0)? && spec.enabled {
             pool_live_changed = true;
         }
         Ok(())
@@ -609,6 +627,13 @@ pub fn remove(paths: &Paths, rec: &Record, keep_files: bool, opts: RunOptions) -
             );
             return Ok(());
         }
+        // The gid goes back to the pool with the group: its limit must not
+        // follow it to whichever group gets it next.
+        t.step("disk-quota", |t| {
+            let home = paths.home(&spec.user);
+            let gid = crate::users::group(&spec.user)?.map(|g| g.gid);
+            crate::quota_step::converge(t, &home, gid, None, spec.disk_quota)
+        })?;
         t.step("files", |t| {
             t.remove_tree_at_commit(&paths.home(&spec.user))
         })?;

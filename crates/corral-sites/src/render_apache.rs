@@ -1,8 +1,10 @@
 //! The Apache `<VirtualHost>`: the template's `.apache` file with
 //! placeholders filled. The shipped one hands `.php` to the pool through
 //! mod_proxy_fcgi inside `<If "-f %{REQUEST_FILENAME}">`, so only files
-//! that exist reach PHP (`/x.jpg/evil.php` does not), and drops lines a
-//! placeholder left empty.
+//! that exist reach PHP (`/x.jpg/evil.php` does not), denies PHP in upload
+//! dirs including the PATH_INFO forms (`/uploads/evil.php/x.jpg`, which
+//! Apache maps to `evil.php`), keeps `SymLinksIfOwnerMatch`, and drops
+//! lines a placeholder left empty.
 
 use crate::error::{Result, SitesError};
 use crate::template::{self, Resolved};

@@ -1,8 +1,10 @@
 //! The nginx server block: the template's `.nginx` file with placeholders
 //! filled. The shipped one serves static files directly, sends only
 //! existing `.php` files to the pool (`try_files $uri =404` before
-//! `fastcgi_pass`) and denies hidden files, PHP in upload dirs and the
-//! pool's status/ping paths.
+//! `fastcgi_pass`), denies hidden files, PHP in upload dirs (also with a
+//! path after it) and the pool's status/ping paths, and follows a symlink
+//! only when link and target have one owner (`disable_symlinks
+//! if_not_owner`), since www-data may read every tenant's docroot.
 
 use crate::error::{Result, SitesError};
 use crate::template::{self, Resolved};

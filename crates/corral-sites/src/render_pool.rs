@@ -73,6 +73,7 @@ pub fn values(
         ("home", layout.home.display().to_string()),
         ("site_dir", layout.site_dir.display().to_string()),
         ("docroot", layout.docroot.display().to_string()),
+        ("writable_dirs", writable_dirs(layout)),
         ("socket", paths.socket(&spec.domain).display().to_string()),
         ("php_version", spec.php_version.clone()),
         ("web_user", paths.web_user.clone()),
@@ -107,6 +108,22 @@ pub fn values(
     ]
 }
 
+/// Every directory PHP may write, absolute and space-separated (the
+/// Landlock write list): logs, tmp, sessions and the template's writable
+/// dirs, as the layout creates them.
+pub fn writable_dirs(layout: &Layout) -> String {
+    let mut dirs = vec![
+        layout.logs.clone(),
+        layout.tmp.clone(),
+        layout.sessions.clone(),
+    ];
+    dirs.extend(layout.writable.iter().map(|w| layout.site_dir.join(w)));
+    dirs.iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The pool file text.
 pub fn render(spec: &SiteSpec, r: &Resolved, values: &[(&str, String)]) -> String {
     let mut out = format!(
@@ -119,7 +136,7 @@ pub fn render(spec: &SiteSpec, r: &Resolved, values: &[(&str, String)]) -> Strin
         spec.domain
     );
     for e in &r.entries {
-        if e.key.starts_with("corral.") {
+        if !crate::pens::is_pool_directive(&e.key) {
             continue;
         }
         let v = template::substitute_line(&e.value, values);

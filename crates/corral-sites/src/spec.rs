@@ -54,6 +54,10 @@ pub struct SiteSpec {
     /// false after `site disable`.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// `--disk-quota`: bytes the site's group may hold on the home's
+    /// filesystem. Absent in registries written before quotas existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_quota: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -104,6 +108,11 @@ impl SiteSpec {
         }
         if !self.shell.starts_with('/') || self.shell.contains(char::is_whitespace) {
             return Err(SitesError::Usage(format!("bad shell '{}'", self.shell)));
+        }
+        if self.disk_quota == Some(0) {
+            return Err(SitesError::Usage(
+                "--disk-quota must be more than 0 (drop it with disk_quota=)".into(),
+            ));
         }
         for (k, v) in &self.sets {
             check_setting(k, v)?;

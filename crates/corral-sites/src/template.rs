@@ -56,6 +56,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "home",
     "site_dir",
     "docroot",
+    "writable_dirs",
     "socket",
     "php_version",
     "web_user",

@@ -3,6 +3,7 @@
 //! (but for the PHP shim in `corral-php`).
 
 pub mod cred;
+pub mod landlock_abi;
 pub mod process;
 pub mod shm;
 pub mod signal;

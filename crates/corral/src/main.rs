@@ -26,6 +26,7 @@ fn main() {
             Some("status") => status(&args[2..]),
             Some("site") => corral_sites::cli::main(&args[2..]),
             Some("tune") => corral_sites::cli::tune(&args[2..]),
+            Some("doctor") => corral_sites::doctor::main(&args[2..]),
             _ => fpm(&args),
         },
     };

@@ -7,6 +7,7 @@ mod common;
 mod sites_support;
 
 use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::Duration;
 
 use common::{require_bin, require_root};
@@ -69,11 +70,18 @@ echo "runs_as=", fileowner('{ha}/tmp/t.txt'), "\n";
 echo "session_write=", r(@file_put_contents('{ha}/sessions/s.txt', 'x')), "\n";
 echo "code_write=", r(@file_put_contents(__DIR__ . '/new.php', 'x')), "\n";
 echo "exec=", function_exists('shell_exec') && is_callable('shell_exec') ? r(@shell_exec('id')) : 'disabled', "\n";
+echo "pool_read=", r(@file_get_contents('{pool_b}')), "\n";
+echo "pool_list=", r(@scandir('{pool_dir}')), "\n";
+foreach (['putenv', 'mail', 'mb_send_mail', 'shmop_open', 'shm_attach', 'sem_get', 'msg_get_queue'] as $f) {{
+    echo "fn_$f=", function_exists($f) ? 'on' : 'off', "\n";
+}}
 "#,
             b = rb.display(),
             sb = sock_b.display(),
             sa = sock_a.display(),
             ha = home_a.display(),
+            pool_b = sb.path("pool.d").join(format!("{db}.conf")).display(),
+            pool_dir = sb.path("pool.d").display(),
         ),
         &ua,
     );
@@ -101,6 +109,16 @@ echo "exec=", function_exists('shell_exec') && is_callable('shell_exec') ? r(@sh
         ("tmp_write", "ok"),
         ("session_write", "ok"),
         ("code_write", "denied"),
+        // Pool files are root's alone: B's env[] and paths stay B's.
+        ("pool_read", "denied"),
+        ("pool_list", "denied"),
+        ("fn_putenv", "off"),
+        ("fn_mail", "off"),
+        ("fn_mb_send_mail", "off"),
+        ("fn_shmop_open", "off"),
+        ("fn_shm_attach", "off"),
+        ("fn_sem_get", "off"),
+        ("fn_msg_get_queue", "off"),
     ] {
         assert!(
             r.body.contains(&format!("{k}={want}\n")),
@@ -116,6 +134,50 @@ echo "exec=", function_exists('shell_exec') && is_callable('shell_exec') ? r(@sh
         r.body
     );
     assert!(!rb.join("pwned.php").exists());
+    let pool_a = fs::read_to_string(sb.path("pool.d").join(format!("{da}.conf"))).unwrap();
+    let h = home_a.display();
+    assert!(
+        pool_a.contains(&format!(
+            "corral.landlock_write = {h}/logs {h}/tmp {h}/sessions\n"
+        )) && pool_a.contains("corral.namespaces = yes"),
+        "pens rendered from A's layout:\n{pool_a}"
+    );
+    let pool_b = sb.path("pool.d").join(format!("{db}.conf"));
+    let m = fs::metadata(&pool_b).unwrap();
+    assert_eq!(
+        (m.mode() & 0o7777, m.uid(), m.gid()),
+        (0o600, 0, 0),
+        "pool file root:root 0600"
+    );
+    let m = fs::metadata(sb.path("pool.d")).unwrap();
+    assert_eq!(m.mode() & 0o7777, 0o700, "pool dir closed");
+
+    // A symlink in A's docroot to B's file: www-data may read both
+    // docroots, so only nginx's owner check stops it. A link to A's own
+    // file still works.
+    let leak = ra.join("leak.txt");
+    write_as_owner(&rb.join("wp-config.txt"), "B-DB-PASSWORD", &ub);
+    std::os::unix::fs::symlink(rb.join("wp-config.txt"), &leak).unwrap();
+    let uid_a = common::uid_of(&ua).unwrap();
+    std::os::unix::fs::lchown(&leak, Some(uid_a), None).unwrap();
+    let r = nginx.get(&da, "/leak.txt");
+    assert!(
+        !r.body.contains("B-DB-PASSWORD"),
+        "symlink served: {}",
+        r.body
+    );
+    // try_files finds no file it may open and falls through to =404.
+    assert_eq!(r.status, 404, "{}", r.body);
+    let mine = ra.join("mine.txt");
+    std::os::unix::fs::symlink(ra.join("hello.txt"), &mine).unwrap();
+    std::os::unix::fs::lchown(&mine, Some(uid_a), None).unwrap();
+    assert_eq!(
+        (
+            nginx.get(&da, "/mine.txt").status,
+            nginx.get(&da, "/mine.txt").body
+        ),
+        (200, "static-A".to_string())
+    );
 
     // PHP dropped into an upload dir never runs; neither does a fake
     // path after an image.
@@ -130,6 +192,8 @@ echo "exec=", function_exists('shell_exec') && is_callable('shell_exec') ? r(@sh
         "/uploads/evil.php",
         "/y.jpg/z.php",
         "/uploads/x.jpg/.php",
+        "/uploads/evil.php/",
+        "/uploads/evil.php/x.jpg",
     ] {
         let r = nginx.get(&da, path);
         assert!(
@@ -392,6 +456,9 @@ fn remove_leaves_nothing_and_keep_files_keeps_files() {
     };
     let env = sb.env(Some(&corral), Some(&nginx));
     let d = domain("r");
+    // The first add closes the pool dir for good (0700, see
+    // `pool_dir_is_closed_and_a_failed_add_reopens_it`): start closed.
+    fs::set_permissions(sb.path("pool.d"), fs::Permissions::from_mode(0o700)).unwrap();
     let empty = sb.snapshot(std::slice::from_ref(&u));
     ok(&sb.site(&env, &[], &["add", &d, "--user", &u]));
     write_as_owner(
@@ -479,6 +546,36 @@ fn site_set_reloads_only_that_pool() {
             && pool.contains("pm.max_children = 3"),
         "{pool}"
     );
+    // The pens moved with the pool's size: 3 × 256M × 1.25 + 128M, 4 × 3 + 16.
+    assert!(
+        pool.contains("corral.memory_max = 1088M") && pool.contains("corral.pids_max = 28"),
+        "{pool}"
+    );
+    // An explicit limit wins, and `none` drops it.
+    ok(&sb.site(
+        &env,
+        &[],
+        &["set", &da, "corral.memory_max=512M", "corral.cpu_max=50%"],
+    ));
+    let pool = fs::read_to_string(sb.path("pool.d").join(format!("{da}.conf"))).unwrap();
+    assert!(
+        pool.contains("corral.memory_max = 512M") && pool.contains("corral.cpu_max = 50%"),
+        "{pool}"
+    );
+    ok(&sb.site(
+        &env,
+        &[],
+        &["set", &da, "corral.memory_max=none", "corral.cpu_max="],
+    ));
+    let pool = fs::read_to_string(sb.path("pool.d").join(format!("{da}.conf"))).unwrap();
+    assert!(
+        !pool.contains("corral.memory_max")
+            && !pool.contains("corral.swap_max")
+            && !pool.contains("corral.cpu_max"),
+        "{pool}"
+    );
+    ok(&sb.site(&env, &[], &["set", &da, "corral.memory_max="]));
+    assert_eq!(pb, pool_pids(&corral, &db), "B's workers changed");
     wait_for(
         || nginx.get(&da, "/m.php").body == "256M",
         "new memory_limit not served",
@@ -649,4 +746,30 @@ fn concurrent_commands_are_serialised() {
     for i in 0..4 {
         ok(&sb.site(&env, &[], &["remove", &domain(&format!("c{i}"))]));
     }
+}
+
+#[test]
+fn pool_dir_is_closed_and_a_failed_add_reopens_it() {
+    if !require_root() || require_bin("setfacl").is_none() {
+        return;
+    }
+    let u = user_name("d");
+    let _users = UserGuard(vec![u.clone()]);
+    let sb = Sandbox::new("pooldir");
+    let env = sb.env(None, None);
+    let d = domain("d");
+    let mode = || fs::metadata(sb.path("pool.d")).unwrap().mode() & 0o7777;
+    assert_eq!(mode(), 0o755, "Debian's pool.d mode");
+    let o = sb.site(
+        &env,
+        &[("CORRAL_SITES_FAIL_AT", "pool-file")],
+        &["add", &d, "--user", &u],
+    );
+    assert_ne!(o.code, Some(0));
+    assert_eq!(mode(), 0o755, "rolled back with the rest:\n{}", o.all());
+    ok(&sb.site(&env, &[], &["add", &d, "--user", &u]));
+    assert_eq!(mode(), 0o700);
+    let m = fs::metadata(sb.path("pool.d").join(format!("{d}.conf"))).unwrap();
+    assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (0o600, 0, 0));
+    ok(&sb.site(&env, &[], &["remove", &d]));
 }

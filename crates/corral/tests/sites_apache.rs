@@ -75,6 +75,10 @@ fn apache_serves_an_isolated_site() {
         "/wp-content/uploads/x.jpg/evil.php",
         "/wp-content/uploads/evil.php",
         "/missing.php",
+        // PATH_INFO forms: Apache maps both to evil.php.
+        "/wp-content/uploads/evil.php/",
+        "/wp-content/uploads/evil.php/x.jpg",
+        "/wp-content/uploads/EVIL.PHP/x.jpg",
     ] {
         let r = apache.get(&d, path);
         assert!(
@@ -84,7 +88,30 @@ fn apache_serves_an_isolated_site() {
             r.body
         );
     }
-    assert_eq!(apache.get(&d, "/wp-content/uploads/evil.php").status, 403);
+    for path in [
+        "/wp-content/uploads/evil.php",
+        "/wp-content/uploads/evil.php/",
+        "/wp-content/uploads/evil.php/x.jpg",
+    ] {
+        assert_eq!(apache.get(&d, path).status, 403, "{path}");
+    }
+
+    // A symlink to a file of another owner (www-data may read it) is not
+    // followed; one to the site's own file is.
+    let victim = sb.path("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::write(victim.join("wp-config.php"), "VICTIM-DB-PASSWORD").unwrap();
+    let uid = common::uid_of(&u).unwrap();
+    let leak = root.join("leak.txt");
+    std::os::unix::fs::symlink(victim.join("wp-config.php"), &leak).unwrap();
+    std::os::unix::fs::lchown(&leak, Some(uid), None).unwrap();
+    let r = apache.get(&d, "/leak.txt");
+    assert!(!r.body.contains("VICTIM"), "symlink served: {}", r.body);
+    assert_eq!(r.status, 403);
+    let mine = root.join("mine.txt");
+    std::os::unix::fs::symlink(root.join("hello.txt"), &mine).unwrap();
+    std::os::unix::fs::lchown(&mine, Some(uid), None).unwrap();
+    assert_eq!(apache.get(&d, "/mine.txt").body, "static-apache");
     write_as_owner(&root.join(".env"), "secret", &u);
     assert_eq!(apache.get(&d, "/.env").status, 403);
 
