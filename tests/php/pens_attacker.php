@@ -41,14 +41,18 @@ function fn_usable($f) {
 
 // ------------------------------------------------------------------ native
 
-// Runs `cmd` (an argv array) and returns [stdout, exit code, signal].
-function run($cmd, $timeout = 60) {
+// Runs `cmd` (an argv array), feeding it `stdin`; returns [stdout, exit
+// code, signal, stderr or why it could not run].
+function run($cmd, $timeout = 60, $stdin = '') {
     if (!fn_usable('proc_open')) {
         return [null, null, null, 'proc_open is disabled'];
     }
     $p = @proc_open($cmd, [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
     if (!is_resource($p)) {
         return [null, null, null, 'proc_open failed: ' . last_error()];
+    }
+    if ($stdin !== '') {
+        @fwrite($pipes[0], $stdin);
     }
     fclose($pipes[0]);
     $stdout = '';
@@ -90,38 +94,61 @@ function run($cmd, $timeout = 60) {
     return [$stdout, $st['exitcode'], $sig, trim($stderr)];
 }
 
-// Starts pens-native with `args`, trying each way a tenant could; returns
-// [method, stdout, exit code, signal, why-not].
+// The dynamic loader, which runs a binary it can read without exec rights.
+function loader() {
+    foreach (['/lib64/ld-linux-x86-64.so.2', '/lib/ld-linux-aarch64.so.1', '/lib/ld-linux-armhf.so.3'] as $l) {
+        if (@is_file($l)) {
+            return $l;
+        }
+    }
+    return null;
+}
+
+// Starts pens-native with `args` every way a hostile tenant could, until
+// one works: its binary where its owner put it (`native`, outside the
+// docroot) or where its PHP wrote it (`native2`, in uploads); exec'd,
+// through the dynamic loader, or from a memfd (bytes fed to python3).
+// Returns [method, stdout, exit code, signal, why the others failed].
 function native($args, $timeout = 60) {
-    $bin = arg('native');
-    $home = arg('home');
     $tries = [];
-    $ways = [
-        'own-tree' => function () use ($bin) { return [$bin]; },
-        'writable-copy' => function () use ($bin, $home) {
-            $copy = "$home/tmp/pens-native-copy";
-            if (!@copy($bin, $copy) || !@chmod($copy, 0700)) {
-                return null;
+    $bins = array_values(array_filter([arg('native'), arg('native2')]));
+    $ways = [];
+    foreach ($bins as $i => $bin) {
+        $where = $i === 0 ? 'own-tree' : 'uploads';
+        $ways["$where-exec"] = function () use ($bin, $where) {
+            if ($where === 'uploads') {
+                @chmod($bin, 0700);
             }
-            return [$copy];
-        },
-        'memfd-python' => function () use ($bin) {
-            $py = 'import os,sys;fd=os.memfd_create("pens",0);os.write(fd,open(sys.argv[1],"rb").read());'
-                . 'os.execv("/proc/self/fd/%d"%fd,["pens-native"]+sys.argv[2:])';
-            return ['/usr/bin/python3', '-c', $py, $bin];
-        },
-    ];
+            return [[$bin], ''];
+        };
+        $ways["$where-ld.so"] = function () use ($bin) {
+            $l = loader();
+            return $l === null ? null : [[$l, $bin], ''];
+        };
+    }
+    $ways['memfd-python'] = function () use ($bins) {
+        foreach ($bins as $bin) {
+            $bytes = @file_get_contents($bin);
+            if ($bytes !== false) {
+                $py = 'import os,sys;d=sys.stdin.buffer.read();fd=os.memfd_create("pens",0);'
+                    . 'f=os.fdopen(fd,"wb",closefd=False);f.write(d);f.flush();'
+                    . 'os.execv("/proc/self/fd/%d"%fd,["pens-native"]+sys.argv[1:])';
+                return [['/usr/bin/python3', '-c', $py], $bytes];
+            }
+        }
+        return null;
+    };
     foreach ($ways as $name => $way) {
-        $prefix = $way();
-        if ($prefix === null) {
-            $tries[] = "$name: could not install (" . last_error() . ')';
+        $w = $way();
+        if ($w === null) {
+            $tries[] = "$name: not possible (" . last_error() . ')';
             continue;
         }
-        [$stdout, $code, $sig, $err] = run(array_merge($prefix, $args), $timeout);
+        [$stdout, $code, $sig, $err] = run(array_merge($w[0], $args), $timeout, $w[1]);
         if ($stdout !== null && strpos($stdout, "native=ok\n") === 0) {
             return [$name, $stdout, $code, $sig, implode('; ', $tries)];
         }
-        $tries[] = "$name: " . ($err !== '' ? $err : "no output (exit $code, signal $sig)");
+        $tries[] = "$name: " . ($err !== '' ? substr($err, 0, 200) : "no output (exit $code, signal $sig)");
     }
     return [null, '', null, null, implode('; ', $tries)];
 }

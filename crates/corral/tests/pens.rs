@@ -149,7 +149,9 @@ struct Ctx<'a> {
     env_secret: String,
     /// What the victim's wp-config.php holds.
     wp_secret: String,
+    /// pens-native where the attacker's owner put it, and where its PHP did.
     native: PathBuf,
+    native2: PathBuf,
     preload: PathBuf,
     setuid_helper: PathBuf,
     /// The test's copy of pens-native (root's, for oracles).
@@ -160,8 +162,8 @@ struct Ctx<'a> {
     /// The pool files this server runs (php-fpm: the stripped copies).
     pool_files: Vec<PathBuf>,
     registry: PathBuf,
-    /// `--disk-quota` as the provisioning took it (None: not applied, why).
-    quota: Result<u64, String>,
+    /// `--disk-quota` as the provisioning took it.
+    quota: Quota,
     cleanup: &'a Cleanup,
 }
 
@@ -250,22 +252,12 @@ fn suite(web: Web) {
     ok(&sandbox.site(&env, &[], &args));
     let victim = tenant(&sandbox, &dv, &uv);
 
-    // The attacker: the same template, its exec functions back, open_basedir off.
-    let template_df = pool_value(&victim.pool_file, "php_admin_value[disable_functions]").unwrap_or_default();
-    let attacker_df: Vec<&str> = template_df
-        .split(',')
-        .map(str::trim)
-        .filter(|f| !f.is_empty() && !EXEC_FUNCTIONS.contains(f))
-        .collect();
-    // An empty value would drop the --set and bring the template's list back.
-    let df = if attacker_df.is_empty() {
-        "disable_functions=pens_nothing_disabled".to_string()
-    } else {
-        format!("disable_functions={}", attacker_df.join(","))
-    };
+    // The attacker: the same template, its exec functions back (the
+    // template's own knob for it), open_basedir off.
+    let allow = format!("corral.allow_functions={}", EXEC_FUNCTIONS.join(" "));
     let mut args = vec!["add", da.as_str(), "--user", ua.as_str(), "--template", "wordpress"];
     args.extend(&web_args);
-    args.extend(["--set", df.as_str(), "--set", "open_basedir=/"]);
+    args.extend(["--set", allow.as_str(), "--set", "open_basedir=/"]);
     let quota = provision_attacker(&sandbox, &env, &args);
     let attacker = tenant(&sandbox, &da, &ua);
     cleanup.uids(&[attacker.php_uid, victim.php_uid, attacker.uid, victim.uid]);
@@ -288,6 +280,12 @@ fn suite(web: Web) {
     mkdir_as_owner(&abin, &ua);
     install_as(&build.join("pens-native"), &abin.join("pens-native"), &attacker, 0o750);
     install_as(&build.join("pens_preload.so"), &abin.join("pens_preload.so"), &attacker, 0o640);
+    // The same binary as the attacker's PHP would have written it from an
+    // upload: a second way in when the owner's copy is out of its reach.
+    let uploaded = attacker.docroot.join("wp-content/uploads/pens-native");
+    fs::copy(build.join("pens-native"), &uploaded).unwrap();
+    std::os::unix::fs::chown(&uploaded, Some(attacker.php_uid), Some(attacker.gid)).unwrap();
+    fs::set_permissions(&uploaded, fs::Permissions::from_mode(0o640)).unwrap();
 
     let mut results: BTreeMap<&'static str, (Verdict, Option<Verdict>)> = BTreeMap::new();
     let corral_pool_files = vec![victim.pool_file.clone(), attacker.pool_file.clone()];
@@ -302,6 +300,7 @@ fn suite(web: Web) {
             env_secret: env_secret.clone(),
             wp_secret: wp_secret.clone(),
             native: abin.join("pens-native"),
+            native2: uploaded.clone(),
             preload: abin.join("pens_preload.so"),
             setuid_helper: setuid_helper.clone(),
             native_root: bin_dir.join("pens-native"),
@@ -352,6 +351,7 @@ fn suite(web: Web) {
                 env_secret: env_secret.clone(),
                 wp_secret: wp_secret.clone(),
                 native: abin.join("pens-native"),
+                native2: uploaded.clone(),
                 preload: abin.join("pens_preload.so"),
                 setuid_helper: setuid_helper.clone(),
                 native_root: bin_dir.join("pens-native"),
@@ -456,22 +456,33 @@ fn sandbox(web: Web) -> tempfile::TempDir {
     dir
 }
 
-/// Adds the attacker, with `--disk-quota` when corral offers it. Returns
-/// the quota in MiB, or why there is none.
-fn provision_attacker(sb: &sites_support::Sandbox, env: &[(String, String)], args: &[&str]) -> Result<u64, String> {
+/// What `--disk-quota` did for the attacker.
+#[derive(Clone, Debug)]
+enum Quota {
+    /// Applied, in MiB.
+    Applied(u64),
+    /// corral offers it, and said why this filesystem cannot have one.
+    Unsupported(String),
+    /// `corral site add` has no such option.
+    Missing(String),
+}
+
+/// Adds the attacker, with `--disk-quota` when corral offers it.
+fn provision_attacker(sb: &sites_support::Sandbox, env: &[(String, String)], args: &[&str]) -> Quota {
     let mut with_quota = args.to_vec();
     with_quota.extend(["--disk-quota", DISK_QUOTA]);
     let o = sb.site(env, &[], &with_quota);
     if o.code == Some(0) {
-        return Ok(64);
+        return Quota::Applied(size_mb(DISK_QUOTA).unwrap());
     }
-    let why = if o.code == Some(64) {
-        format!("`corral site add` has no --disk-quota ({})", o.stderr.lines().next().unwrap_or("").trim())
+    let first = o.stderr.lines().next().unwrap_or("").trim().to_string();
+    let quota = if o.code == Some(64) {
+        Quota::Missing(format!("`corral site add` has no --disk-quota ({first})"))
     } else {
-        format!("`corral site add --disk-quota {DISK_QUOTA}` failed: {}", o.stderr.trim().replace('\n', " / "))
+        Quota::Unsupported(format!("`corral site add --disk-quota {DISK_QUOTA}` refused: {first}"))
     };
     ok(&sb.site(env, &[], args));
-    Err(why)
+    quota
 }
 
 fn tenant(sb: &sites_support::Sandbox, domain: &str, user: &str) -> Tenant {
@@ -700,6 +711,16 @@ fn unescape(v: &str) -> String {
 }
 
 impl Ctx<'_> {
+    /// Where the attacker's PHP finds its native code.
+    fn native_args(&self) -> String {
+        format!(
+            "native={}&native2={}&home={}",
+            urlencode(&self.native.display().to_string()),
+            urlencode(&self.native2.display().to_string()),
+            urlencode(&self.a.home.display().to_string())
+        )
+    }
+
     fn fpm(&self) -> &'static str {
         match self.kind {
             Kind::Corral => "corral",
@@ -709,11 +730,7 @@ impl Ctx<'_> {
 
     /// Runs `probe` in the attacker's PHP, through the web server.
     fn attack(&self, probe: &str, args: &[(&str, String)]) -> Result<Report, String> {
-        let mut q = format!(
-            "/pens_attacker.php?probe={probe}&native={}&home={}",
-            urlencode(&self.native.display().to_string()),
-            urlencode(&self.a.home.display().to_string())
-        );
+        let mut q = format!("/pens_attacker.php?probe={probe}&{}", self.native_args());
         for (k, v) in args {
             q.push_str(&format!("&{k}={}", urlencode(v)));
         }
@@ -836,8 +853,11 @@ fn cgroup_limit(dir: &Path, files: &[&str]) -> Option<String> {
     })
 }
 
+/// EPERM, EACCES, ESRCH, or ENOENT for a /proc entry that is not shown.
 fn is_errno_refusal(v: &str) -> bool {
-    v.contains("Operation not permitted") || v.contains("No such process") || v.contains("Permission denied")
+    ["Operation not permitted", "No such process", "Permission denied", "No such file or directory"]
+        .iter()
+        .any(|e| v.contains(e))
 }
 
 fn whoami(ctx: &Ctx) {
@@ -1287,15 +1307,21 @@ fn symlink_serve(ctx: &Ctx) -> Verdict {
     let up = ctx.a.docroot.join("wp-content/uploads");
     let by_php = up.join(format!("pens-{tok}-leak.txt"));
     let r = attack!(ctx.attack("symlink", &[("link", by_php.display().to_string()), ("target", target.clone())]));
-    // And one the owner made (e.g. over SFTP) in the docroot itself.
+    // If PHP may not make symlinks, the web server's own rule still has to
+    // hold: the test makes one owned by the PHP user (as native code that
+    // got past Landlock would), and one the owner made (e.g. over SFTP).
+    let by_php_native = up.join(format!("pens-{tok}-leak3.txt"));
     let by_owner = ctx.a.docroot.join(format!("pens-{tok}-leak2.txt"));
-    let _ = fs::remove_file(&by_owner);
-    std::os::unix::fs::symlink(&target, &by_owner).unwrap();
-    let _ = Command::new("chown").args(["-h", &format!("{}:{}", ctx.a.uid, ctx.a.gid)]).arg(&by_owner).status();
+    for (link, uid) in [(&by_php_native, ctx.a.php_uid), (&by_owner, ctx.a.uid)] {
+        let _ = fs::remove_file(link);
+        std::os::unix::fs::symlink(&target, link).unwrap();
+        let _ = Command::new("chown").args(["-h", &format!("{uid}:{}", ctx.a.gid)]).arg(link).status();
+    }
     let mut leaks = Vec::new();
     let mut seen = Vec::new();
     for (who, path) in [
         ("PHP's", format!("/wp-content/uploads/pens-{tok}-leak.txt")),
+        ("the PHP user's", format!("/wp-content/uploads/pens-{tok}-leak3.txt")),
         ("owner's", format!("/pens-{tok}-leak2.txt")),
     ] {
         match ctx.get(ctx.a, &path) {
@@ -1549,14 +1575,19 @@ fn master_log(ctx: &Ctx) -> Verdict {
 }
 
 fn memory_hog(ctx: &Ctx) -> Verdict {
-    let limit = pool_value(&ctx.a.pool_file, "php_admin_value[memory_limit]").and_then(|v| size_mb(&v)).unwrap_or(128);
-    let pool_max = pool_value(&ctx.a.pool_file, "corral.memory_max").and_then(|v| size_mb(&v));
-    let target = (limit + 1024).max(pool_max.map(|m| m + 256).unwrap_or(0)).min(3072);
     let Some(apid) = ctx.attacker_pid() else {
         return Verdict::Broken("no process of the attacker's PHP user runs".into());
     };
     let victims_before = uid_pids(ctx.v.php_uid);
     let mcg = cgroup_dir(apid, "memory").or_else(|| cgroup_dir(apid, ""));
+    // 1 GiB past memory_limit, or 256 MiB past the pool's cgroup limit.
+    let limit = pool_value(&ctx.a.pool_file, "php_admin_value[memory_limit]").and_then(|v| size_mb(&v)).unwrap_or(128);
+    let cg_max = mcg
+        .as_deref()
+        .and_then(|d| cgroup_limit(d, &["memory.limit_in_bytes", "memory.max"]))
+        .and_then(|v| v.split_once('=').and_then(|(_, n)| n.parse::<u64>().ok()))
+        .map(|b| b >> 20);
+    let target = (limit + 1024).max(cg_max.map(|m| m + 256).unwrap_or(0)).min(3072);
     let own = cgroup_dir(std::process::id() as i32, "memory");
     let ooms_before = mcg.as_deref().and_then(oom_kills).unwrap_or(0);
     let r = ctx.native(&["memhog", &target.to_string()], 60);
@@ -1615,16 +1646,10 @@ fn fork_bomb(ctx: &Ctx) -> Verdict {
     };
     let pcg = cgroup_dir(apid, "pids").or_else(|| cgroup_dir(apid, ""));
     let pids_max = pcg.as_deref().and_then(|d| cgroup_limit(d, &["pids.max"]));
-    let (port, host, native, home) = (
-        ctx.web.port(),
-        ctx.a.domain.clone(),
-        ctx.native.display().to_string(),
-        ctx.a.home.display().to_string(),
-    );
+    let (port, host) = (ctx.web.port(), ctx.a.domain.clone());
     let path = format!(
-        "/pens_attacker.php?probe=native&timeout=40&native={}&home={}&a0=forkbomb&a1={FORK_CAP}&a2=4000",
-        urlencode(&native),
-        urlencode(&home)
+        "/pens_attacker.php?probe=native&timeout=40&{}&a0=forkbomb&a1={FORK_CAP}&a2=4000",
+        ctx.native_args()
     );
     let bomb = thread::spawn(move || http_get(port, &host, &path));
     thread::sleep(Duration::from_millis(2000));
@@ -1702,18 +1727,19 @@ fn cgroup_escape(ctx: &Ctx) -> Verdict {
 
 fn disk_fill(ctx: &Ctx) -> Verdict {
     let cap = match &ctx.quota {
-        Ok(q) => q + FILL_CAP_MB,
-        Err(_) => FILL_CAP_MB,
+        Quota::Applied(q) => q + FILL_CAP_MB,
+        _ => FILL_CAP_MB,
     };
     let r = attack!(ctx.attack("disk_fill", &[("cap_mb", cap.to_string())]));
     let written = r.get("written_mb").unwrap_or("?");
     let stopped = r.get("stopped").unwrap_or("?");
     match &ctx.quota {
-        Err(why) if ctx.kind == Kind::PhpFpm => {
-            Verdict::Escaped(format!("no quota ({why}); wrote {written} MiB, {stopped}"))
-        }
-        Err(why) => Verdict::Escaped(format!("no quota: {why}; the attacker wrote {written} MiB ({stopped})")),
-        Ok(q) => {
+        // The host cannot have one, and corral says so: not a question here.
+        Quota::Unsupported(why) => Verdict::NotApplicable(format!(
+            "{why}; without it the attacker wrote {written} MiB ({stopped})"
+        )),
+        Quota::Missing(why) => Verdict::Escaped(format!("no quota: {why}; the attacker wrote {written} MiB ({stopped})")),
+        Quota::Applied(q) => {
             let w: f64 = written.parse().unwrap_or(f64::MAX);
             if stopped.contains("quota") && w <= (*q as f64) + 1.0 {
                 Verdict::Blocked(format!("stopped at {written} MiB of a {q} MiB quota: {stopped}"))
@@ -1773,8 +1799,14 @@ fn setuid_nnp(ctx: &Ctx) -> Verdict {
     match r.get("n_setuid_euid") {
         Some("0") => Verdict::Escaped(format!("the setuid program ran with euid 0 (NoNewPrivs: {nnp})")),
         Some(e) => Verdict::Blocked(format!("euid {e} (NoNewPrivs: {nnp})")),
-        None => Verdict::Blocked(format!(
-            "the setuid program did not run: {} (NoNewPrivs: {nnp})",
+        // The test's helper lives outside the system dirs the pool may run
+        // from; /usr/bin/su and the like would not: no_new_privs decides.
+        None if nnp == "1" => Verdict::Blocked(format!(
+            "the helper did not run ({}), and NoNewPrivs: 1 stops any setuid program",
+            r.get("n_exec_error").unwrap_or("?")
+        )),
+        None => Verdict::Escaped(format!(
+            "the test's helper did not run ({}), but NoNewPrivs: {nnp}: a setuid-root program in a system dir would run as root",
             r.get("n_exec_error").unwrap_or("?")
         )),
     }
