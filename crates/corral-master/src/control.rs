@@ -31,6 +31,31 @@ pub(crate) fn serve(m: &mut Master, stream: UnixStream) {
     corral_ipc::control::write_reply(&stream, &reply);
 }
 
+/// What the pool's cgroup counts (both generations of a reload together),
+/// when it has one: what the kernel does not count is left out.
+fn cgroup_json(m: &Master, sup: &crate::master::PoolSup) -> Option<serde_json::Value> {
+    let name = &sup.current.as_ref()?.cfg.name;
+    if !m.cgroups.contains_key(name) {
+        return None;
+    }
+    let u = m.os.cgroup_usage(name)?;
+    let mut out = serde_json::Map::new();
+    if let Some(us) = u.cpu_usec {
+        out.insert("cpu seconds".into(), serde_json::json!(us as f64 / 1e6));
+    }
+    let counts = [
+        ("memory bytes", u.memory_bytes),
+        ("oom kills", u.oom_kills),
+        ("pids current", u.pids),
+    ];
+    for (key, v) in counts {
+        if let Some(v) = v {
+            out.insert(key.into(), serde_json::json!(v));
+        }
+    }
+    Some(serde_json::Value::Object(out))
+}
+
 /// Every pool (or one) as JSON: counters and each process, from the
 /// scoreboard as seen through the pids the master knows.
 pub(crate) fn status_json(
@@ -96,7 +121,7 @@ pub(crate) fn status_json(
                 }));
             }
         }
-        pools.push(serde_json::json!({
+        let mut pool = serde_json::json!({
             "pool": sup.name,
             "process manager": pm,
             "accepted conn": accepted,
@@ -106,7 +131,11 @@ pub(crate) fn status_json(
             "max children reached": max_reached,
             "processes": procs,
             "isolation": isolation,
-        }));
+        });
+        if let Some(usage) = cgroup_json(m, sup) {
+            pool["cgroup"] = usage;
+        }
+        pools.push(pool);
     }
     if let Some(n) = only {
         if pools.is_empty() {

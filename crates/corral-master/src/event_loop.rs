@@ -247,6 +247,7 @@ impl Master {
     /// The one-second tick: drains, restarts, and the pm policy.
     pub(crate) fn maintenance(&mut self) {
         let now = self.os.now();
+        self.os.cgroup_sweep();
         self.escalate_drains(now);
         if self.state == State::Normal {
             self.renew_dead_listeners();

@@ -18,6 +18,14 @@ impl fmt::Display for PoolId {
     }
 }
 
+impl GenId {
+    /// The number that names the generation's cgroup leaf (`g<N>`): never
+    /// reused for the life of the master.
+    pub fn number(self) -> u64 {
+        self.0
+    }
+}
+
 impl fmt::Display for GenId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "gen#{}", self.0)

@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cgroups;
 pub mod control;
 pub mod error;
 mod event_loop;
@@ -16,6 +17,7 @@ pub mod os;
 pub mod php_ini;
 pub mod pm;
 pub mod pool;
+mod pool_cgroups;
 mod prototypes;
 mod reload;
 pub mod restart;
@@ -25,6 +27,7 @@ pub mod systemd;
 pub mod timeouts;
 pub mod users;
 
+pub use cgroups::DEFAULT_SUBTREE as DEFAULT_CGROUP_SUBTREE;
 pub use log::Logger;
 pub use master::{run, MasterOptions, EXIT_CONFIG, EXIT_OK, EXIT_SOFTWARE};
 

@@ -42,6 +42,9 @@ pub struct MasterOptions {
     pub php_args: Vec<String>,
     /// Where `corral reload` / `corral status` reach the master.
     pub control_socket: Option<PathBuf>,
+    /// The cgroup under the master's own that holds the pools' cgroups
+    /// (`corral` when unset); tests give each master its own.
+    pub cgroup_subtree: Option<String>,
     /// Daemonized: the launcher waits on this pipe for "1" (up) or "0".
     pub ready_pipe: Option<std::sync::Arc<OwnedFd>>,
 }
@@ -120,6 +123,9 @@ pub(crate) struct Master {
     pub(crate) crashes: std::collections::VecDeque<Instant>,
     /// For the systemd STATUS line: requests seen at the last report.
     pub(crate) last_requests: (u64, Instant),
+    /// The pools' cgroups this master made, by pool name, with the limits
+    /// last written into each (a reload resets what it drops).
+    pub(crate) cgroups: BTreeMap<String, corral_isolation::Limits>,
 }
 
 /// Run the master until it is told to stop. Returns the exit code.
@@ -144,7 +150,12 @@ pub(crate) fn expand(pools: &[Pool]) -> Vec<(Pool, Option<String>)> {
 }
 
 fn start(opts: &mut MasterOptions, config: Config, log: Logger) -> i32 {
-    let mut m = Master::new(opts.clone(), config, log, Box::new(crate::os::RealOs));
+    let subtree = opts
+        .cgroup_subtree
+        .clone()
+        .unwrap_or_else(|| crate::cgroups::DEFAULT_SUBTREE.to_string());
+    let os = crate::os::RealOs::new(&subtree);
+    let mut m = Master::new(opts.clone(), config, log, Box::new(os));
     if let Err(e) = m.open_everything() {
         m.log.error(&e.to_string());
         if matches!(e, MasterError::Pool(_)) {
@@ -184,6 +195,7 @@ impl Master {
             ini_fingerprint,
             crashes: std::collections::VecDeque::new(),
             last_requests: (0, Instant::now()),
+            cgroups: BTreeMap::new(),
         }
     }
 
@@ -240,6 +252,7 @@ impl Master {
 
     /// What a stopped master leaves behind: nothing.
     fn clean_up(&mut self) {
+        self.remove_cgroups();
         for p in self.pools.values() {
             if let Some(path) = &p.unix_path {
                 let _ = std::fs::remove_file(path);

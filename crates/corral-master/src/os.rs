@@ -4,10 +4,13 @@
 //! fake (see `testing.rs`) and no process is ever forked in those tests.
 
 use std::os::fd::{OwnedFd, RawFd};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use corral_config::Pool;
 use corral_ipc::{Handoff, PrototypeArgs, WaitStatus};
+use corral_isolation::cgroup::{Applied, CgroupError, Killed, Usage};
+use corral_isolation::Limits;
 use corral_sys::nix::sys::signal::Signal;
 use corral_sys::nix::sys::wait::{waitpid, WaitPidFlag};
 
@@ -20,6 +23,9 @@ pub struct PrototypeExec {
     pub title: String,
     pub args: PrototypeArgs,
     pub handoff: Handoff,
+    /// The generation's cgroup leaf (its `cgroup.procs` files), which the
+    /// child enters between fork and exec; empty for a pool without one.
+    pub cgroup: Vec<PathBuf>,
 }
 
 pub trait Os {
@@ -43,11 +49,49 @@ pub trait Os {
     /// process holding it may have shut it down).
     fn listener_alive(&self, fd: RawFd) -> bool;
     fn now(&self) -> Instant;
+
+    /// Create or update pool `pool`'s cgroup with `limits`; what only
+    /// `previous` set goes back to the kernel's default.
+    fn cgroup_pool(
+        &mut self,
+        pool: &str,
+        limits: &Limits,
+        previous: &Limits,
+    ) -> Result<Applied, CgroupError>;
+    /// What setting up corral's subtree did, once (the master moved into a
+    /// leaf of its own, a previous master's processes killed).
+    fn cgroup_notes(&mut self) -> Vec<String>;
+    /// Create generation `gen`'s leaf in its pool's cgroup; the files its
+    /// prototype writes itself into before exec.
+    fn cgroup_leaf(&mut self, pool: &str, gen: u64) -> Result<Vec<PathBuf>, CgroupError>;
+    /// SIGKILL everything left in a generation's leaf.
+    fn cgroup_kill(&mut self, pool: &str, gen: u64) -> Result<Killed, CgroupError>;
+    /// Kill a generation's leaf and remove it (now, or once empty).
+    fn cgroup_remove_leaf(&mut self, pool: &str, gen: u64) -> Result<Killed, CgroupError>;
+    /// Remove a pool's cgroup once its leaves are gone.
+    fn cgroup_remove_pool(&mut self, pool: &str);
+    fn cgroup_usage(&self, pool: &str) -> Option<Usage>;
+    /// Once a second: retry the removals that had to wait.
+    fn cgroup_sweep(&mut self);
+    /// The master is stopping: finish the removals, then remove the
+    /// subtree itself.
+    fn cgroup_close(&mut self);
 }
 
 /// The kernel itself.
-#[derive(Debug, Default)]
-pub struct RealOs;
+#[derive(Default)]
+pub struct RealOs {
+    cgroups: crate::cgroups::Cgroups,
+}
+
+impl RealOs {
+    /// Pools' cgroups go under `<the master's cgroup>/<subtree>`.
+    pub fn new(subtree: &str) -> RealOs {
+        RealOs {
+            cgroups: crate::cgroups::Cgroups::new(subtree),
+        }
+    }
+}
 
 impl Os for RealOs {
     fn exec_prototype(&mut self, exec: &PrototypeExec) -> Result<i32, corral_sys::SysError> {
@@ -56,6 +100,7 @@ impl Os for RealOs {
             std::slice::from_ref(&exec.title),
             &env,
             &exec.handoff.placements(),
+            &exec.cgroup,
         )
         .map(|pid| pid.as_raw())
     }
@@ -100,5 +145,52 @@ impl Os for RealOs {
 
     fn now(&self) -> Instant {
         Instant::now()
+    }
+
+    fn cgroup_pool(
+        &mut self,
+        pool: &str,
+        limits: &Limits,
+        previous: &Limits,
+    ) -> Result<Applied, CgroupError> {
+        self.cgroups.tree()?.pool(pool, limits, previous)
+    }
+
+    fn cgroup_notes(&mut self) -> Vec<String> {
+        self.cgroups.take_notes()
+    }
+
+    fn cgroup_leaf(&mut self, pool: &str, gen: u64) -> Result<Vec<PathBuf>, CgroupError> {
+        self.cgroups.tree()?.leaf(pool, gen)
+    }
+
+    fn cgroup_kill(&mut self, pool: &str, gen: u64) -> Result<Killed, CgroupError> {
+        self.cgroups.tree()?.kill(pool, gen)
+    }
+
+    fn cgroup_remove_leaf(&mut self, pool: &str, gen: u64) -> Result<Killed, CgroupError> {
+        self.cgroups.tree()?.remove_leaf(pool, gen)
+    }
+
+    fn cgroup_remove_pool(&mut self, pool: &str) {
+        if let Some(t) = self.cgroups.opened() {
+            let _ = t.remove_pool(pool);
+        }
+    }
+
+    fn cgroup_usage(&self, pool: &str) -> Option<Usage> {
+        self.cgroups.usage(pool)
+    }
+
+    fn cgroup_sweep(&mut self) {
+        if let Some(t) = self.cgroups.opened() {
+            t.sweep();
+        }
+    }
+
+    fn cgroup_close(&mut self) {
+        if let Some(t) = self.cgroups.opened() {
+            t.close(std::time::Duration::from_secs(1));
+        }
     }
 }

@@ -113,6 +113,9 @@ pub struct Generation {
     pub max_listen_queue: u64,
     /// What its current prototype said about its confinement.
     pub isolation: IsolationReport,
+    /// Its pool's cgroup holds this generation's limits, and each of its
+    /// prototypes starts in the leaf `g<N>`.
+    pub cgroup: bool,
 }
 
 impl Generation {
@@ -160,6 +163,7 @@ impl Generation {
             max_active: 0,
             max_listen_queue: 0,
             isolation: IsolationReport::default(),
+            cgroup: false,
         };
         // Workers may ask for the status page before the first tick.
         gen.publish(None);

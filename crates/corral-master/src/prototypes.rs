@@ -25,7 +25,7 @@ impl Master {
     /// Exec the current generation's prototype of a pool. A failure is
     /// logged and retried after a back-off.
     pub(crate) fn start_prototype(&mut self, id: PoolId) {
-        let prepared = match self.prepare_prototype(id) {
+        let mut prepared = match self.prepare_prototype(id) {
             Ok(Some(p)) => p,
             Ok(None) => return,
             Err(e) => {
@@ -34,6 +34,7 @@ impl Master {
                 return;
             }
         };
+        prepared.exec.cgroup = self.leaf_for_prototype(id);
         let spawned = self.os.exec_prototype(&prepared.exec);
         let now = self.os.now();
         let Some(sup) = self.pools.get_mut(&id) else {
@@ -148,6 +149,7 @@ impl Master {
                 title: format!("php-fpm: pool {pool}"),
                 args,
                 handoff,
+                cgroup: Vec::new(),
             },
             ours,
             _keep: keep,
@@ -157,6 +159,7 @@ impl Master {
     /// ondemand pools start dormant: their socket is watched and the
     /// prototype is started by the first connection. Others start now.
     pub(crate) fn start_or_sleep(&mut self, id: PoolId) {
+        self.cgroup_for_generation(id);
         let Some(g) = self.pools.get_mut(&id).and_then(|p| p.current.as_mut()) else {
             return;
         };
@@ -226,6 +229,12 @@ impl Master {
                 &mut self.log,
             );
         }
+        // What its workers started, however detached, goes too; a
+        // restarted prototype finds its leaf empty.
+        self.kill_leaf(p, g);
+        let Some(gen) = self.pools.get_mut(&p).and_then(|s| s.gen_mut(g)) else {
+            return;
+        };
         if normal && gen.sleeping {
             // Stopped for idleness: back to watching the socket.
             gen.sleeping = false;
@@ -257,8 +266,13 @@ impl Master {
         let Some(sup) = self.pools.get_mut(&p) else {
             return;
         };
+        let leaf = sup.gen(g).filter(|x| x.cgroup).map(|x| x.cfg.name.clone());
         sup.retiring.retain(|x| x.id != g);
-        if !sup.is_empty() {
+        let empty = sup.is_empty();
+        if let Some(name) = leaf {
+            self.remove_leaf(&name, g);
+        }
+        if !empty {
             return;
         }
         let Some(sup) = self.pools.remove(&p) else {

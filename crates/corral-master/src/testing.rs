@@ -6,11 +6,14 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
 use corral_config::Pool;
 use corral_ipc::{Channel, PrototypeArgs, WaitStatus};
+use corral_isolation::cgroup::{Applied, CgroupError, Killed, Usage, Version};
+use corral_isolation::{Limits, Report};
 use corral_sys::nix::sys::signal::Signal;
 use corral_sys::shm::SharedWords;
 
@@ -27,6 +30,23 @@ pub struct Exec {
     /// What the hand-off looked like at exec time.
     pub board_sealed: bool,
     pub status_board_read_only: Option<bool>,
+    /// The cgroup.procs files it entered before exec.
+    pub cgroup: Vec<PathBuf>,
+}
+
+/// One thing the master asked of the cgroups.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CgroupOp {
+    Pool {
+        pool: String,
+        limits: Limits,
+        previous: Limits,
+    },
+    Leaf(String, u64),
+    Kill(String, u64),
+    RemoveLeaf(String, u64),
+    RemovePool(String),
+    Close,
 }
 
 #[derive(Default)]
@@ -44,6 +64,38 @@ pub struct FakeState {
     pub failing_execs: u32,
     /// Listening sockets a tenant has shut down.
     pub dead_listeners: Vec<RawFd>,
+    /// Every cgroup operation, with how many prototypes had been exec'd
+    /// by then.
+    pub cgroup_ops: Vec<(usize, CgroupOp)>,
+    /// A host without usable cgroups.
+    pub no_cgroups: bool,
+    /// What each pool's cgroup counts.
+    pub usage: HashMap<String, Usage>,
+}
+
+impl FakeState {
+    /// The cgroup operations alone, in order.
+    pub fn ops(&self) -> Vec<CgroupOp> {
+        self.cgroup_ops.iter().map(|(_, op)| op.clone()).collect()
+    }
+
+    fn record(&mut self, op: CgroupOp) {
+        let n = self.execs.len();
+        self.cgroup_ops.push((n, op));
+    }
+
+    fn cgroups(&self) -> Result<(), CgroupError> {
+        if self.no_cgroups {
+            Err(CgroupError::NotMounted)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Where the fake says a leaf's cgroup.procs is.
+pub fn leaf_procs(pool: &str, gen: u64) -> PathBuf {
+    PathBuf::from(format!("/fake/cgroup/corral/{pool}/g{gen}/cgroup.procs"))
 }
 
 impl FakeState {
@@ -101,6 +153,7 @@ impl Os for FakeOs {
             chan: Channel::from_fd(dup(exec.handoff.control)),
             board_sealed: SharedWords::is_sealed(&board),
             status_board_read_only: exec.handoff.status_board.map(is_read_only),
+            cgroup: exec.cgroup.clone(),
         });
         Ok(pid)
     }
@@ -138,6 +191,73 @@ impl Os for FakeOs {
 
     fn now(&self) -> Instant {
         self.0.borrow().now()
+    }
+
+    fn cgroup_pool(
+        &mut self,
+        pool: &str,
+        limits: &Limits,
+        previous: &Limits,
+    ) -> Result<Applied, CgroupError> {
+        let mut st = self.0.borrow_mut();
+        st.cgroups()?;
+        st.record(CgroupOp::Pool {
+            pool: pool.to_string(),
+            limits: limits.clone(),
+            previous: previous.clone(),
+        });
+        let mut report = Report::default();
+        if let Some(n) = limits.pids_max {
+            report.applied(format!("pids.max={n}"));
+        }
+        if limits.io_weight.is_some() {
+            report.lacking("io weight (no blkio)");
+        }
+        Ok(Applied {
+            version: Version::V1,
+            report,
+        })
+    }
+
+    fn cgroup_notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn cgroup_leaf(&mut self, pool: &str, gen: u64) -> Result<Vec<PathBuf>, CgroupError> {
+        let mut st = self.0.borrow_mut();
+        st.cgroups()?;
+        st.record(CgroupOp::Leaf(pool.to_string(), gen));
+        Ok(vec![leaf_procs(pool, gen)])
+    }
+
+    fn cgroup_kill(&mut self, pool: &str, gen: u64) -> Result<Killed, CgroupError> {
+        self.0
+            .borrow_mut()
+            .record(CgroupOp::Kill(pool.to_string(), gen));
+        Ok(Killed::default())
+    }
+
+    fn cgroup_remove_leaf(&mut self, pool: &str, gen: u64) -> Result<Killed, CgroupError> {
+        self.0
+            .borrow_mut()
+            .record(CgroupOp::RemoveLeaf(pool.to_string(), gen));
+        Ok(Killed::default())
+    }
+
+    fn cgroup_remove_pool(&mut self, pool: &str) {
+        self.0
+            .borrow_mut()
+            .record(CgroupOp::RemovePool(pool.to_string()));
+    }
+
+    fn cgroup_usage(&self, pool: &str) -> Option<Usage> {
+        self.0.borrow().usage.get(pool).copied()
+    }
+
+    fn cgroup_sweep(&mut self) {}
+
+    fn cgroup_close(&mut self) {
+        self.0.borrow_mut().record(CgroupOp::Close);
     }
 }
 

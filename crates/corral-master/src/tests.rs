@@ -28,6 +28,10 @@ fn pool(name: &str, dir: &Path, extra: &str) -> String {
 
 impl Harness {
     fn new(tag: &str, pools: &[(&str, &str)]) -> Harness {
+        Harness::with_fake(tag, pools, FakeOs::new())
+    }
+
+    fn with_fake(tag: &str, pools: &[(&str, &str)], fake: FakeOs) -> Harness {
         let dir = std::env::temp_dir().join(format!("corral-master-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -46,7 +50,6 @@ impl Harness {
         let log_path = dir.join("master.log");
         let mut log = Logger::stderr();
         log.open(log_path.clone()).unwrap();
-        let fake = FakeOs::new();
         let mut m = Master::new(opts, config, log, Box::new(fake.clone()));
         m.open_pools().expect("pools open");
         let ids: Vec<PoolId> = m.pools.keys().copied().collect();
@@ -543,4 +546,229 @@ fn a_pool_without_landlock_is_given_no_ports_to_deny() {
     let h = Harness::new("noports", &[("a", ""), ("b", "")]);
     let st = h.st();
     assert!(st.execs.iter().all(|e| e.args.deny_connect.is_empty()));
+mod cgroups {
+    use super::*;
+    use crate::testing::{leaf_procs, CgroupOp};
+    use corral_isolation::cgroup::Usage;
+    use corral_isolation::Limits;
+
+    const LIMITED: &str = "corral.pids_max = 16\ncorral.memory_max = 64M";
+
+    fn limited(pids: u64) -> Limits {
+        Limits {
+            pids_max: Some(pids),
+            memory_max: Some(64 << 20),
+            ..Default::default()
+        }
+    }
+
+    fn gen_of(h: &Harness, exec: usize) -> u64 {
+        h.ids_of(exec).1.number()
+    }
+
+    #[test]
+    fn a_generation_leaf_is_made_before_its_prototype_execs() {
+        let mut h = Harness::new("cg-start", &[("a", LIMITED)]);
+        let g = gen_of(&h, 0);
+        {
+            let st = h.st();
+            assert_eq!(
+                st.cgroup_ops,
+                vec![
+                    (
+                        0,
+                        CgroupOp::Pool {
+                            pool: "a".into(),
+                            limits: limited(16),
+                            previous: Limits::default()
+                        }
+                    ),
+                    (0, CgroupOp::Leaf("a".into(), g)),
+                ],
+                "the limits and the leaf come before the exec"
+            );
+            assert_eq!(st.execs[0].cgroup, vec![leaf_procs("a", g)]);
+        }
+        assert!(
+            h.log_text()
+                .contains("NOTICE: [pool a] cgroup v1: pids.max=16"),
+            "{}",
+            h.log_text()
+        );
+        // A crash kills the leaf; the restarted prototype enters it again.
+        h.bring_up(0);
+        h.advance(Duration::from_secs(60));
+        h.dies(0, WaitStatus::signaled(libc::SIGKILL, false));
+        let st = h.st();
+        assert_eq!(
+            st.cgroup_ops[2..],
+            [
+                (1, CgroupOp::Kill("a".into(), g)),
+                (1, CgroupOp::Leaf("a".into(), g)),
+            ]
+        );
+        assert_eq!(st.execs[1].cgroup, vec![leaf_procs("a", g)]);
+    }
+
+    #[test]
+    fn a_pool_without_limits_has_no_cgroup() {
+        let mut h = Harness::new("cg-none", &[("a", "")]);
+        h.bring_up(0);
+        h.rewrite(&[("a", "pm.max_children = 5")]);
+        h.m.reload(None).unwrap();
+        h.dies(0, WaitStatus::exited(0));
+        h.m.remove_cgroups();
+        let st = h.st();
+        assert!(st.execs.iter().all(|e| e.cgroup.is_empty()));
+        assert_eq!(
+            st.ops(),
+            vec![CgroupOp::Close],
+            "nothing made, nothing to remove"
+        );
+    }
+
+    #[test]
+    fn a_reload_updates_the_limits_and_ends_only_the_old_leaf() {
+        let mut h = Harness::new("cg-reload", &[("a", LIMITED), ("b", LIMITED)]);
+        h.bring_up(0);
+        h.bring_up(1);
+        let old = gen_of(&h, 0);
+        h.rewrite(&[
+            ("a", "corral.pids_max = 32\ncorral.memory_max = 64M"),
+            ("b", LIMITED),
+        ]);
+        h.m.reload(None).unwrap();
+        let new = gen_of(&h, 2);
+        assert_ne!(old, new);
+        let before = h.st().cgroup_ops.len();
+        assert_eq!(
+            h.st().cgroup_ops[4..],
+            [
+                (
+                    2,
+                    CgroupOp::Pool {
+                        pool: "a".into(),
+                        limits: limited(32),
+                        previous: limited(16)
+                    }
+                ),
+                (2, CgroupOp::Leaf("a".into(), new)),
+            ]
+        );
+        assert_eq!(h.st().execs[2].cgroup, vec![leaf_procs("a", new)]);
+        // The old generation drains and goes: its leaf only.
+        h.dies(0, WaitStatus::exited(0));
+        assert_eq!(
+            h.st().ops()[before..],
+            [
+                CgroupOp::Kill("a".into(), old),
+                CgroupOp::RemoveLeaf("a".into(), old),
+            ],
+            "the pool's cgroup stays for the new generation"
+        );
+    }
+
+    #[test]
+    fn a_removed_pool_loses_its_cgroup() {
+        let mut h = Harness::new("cg-remove", &[("a", LIMITED), ("b", LIMITED)]);
+        h.bring_up(0);
+        h.bring_up(1);
+        let gb = gen_of(&h, 1);
+        h.rewrite(&[("a", LIMITED)]);
+        h.m.reload(None).unwrap();
+        h.m.after_events();
+        let before = h.st().cgroup_ops.len();
+        h.dies(1, WaitStatus::exited(0));
+        assert_eq!(
+            h.st().ops()[before..],
+            [
+                CgroupOp::Kill("b".into(), gb),
+                CgroupOp::RemoveLeaf("b".into(), gb),
+                CgroupOp::RemovePool("b".into()),
+            ]
+        );
+        assert!(!h.m.cgroups.contains_key("b"));
+        assert!(h.m.cgroups.contains_key("a"));
+    }
+
+    #[test]
+    fn limits_dropped_on_reload_leave_the_cgroup_once_the_old_generation_goes() {
+        let mut h = Harness::new("cg-drop", &[("a", LIMITED)]);
+        h.bring_up(0);
+        let old = gen_of(&h, 0);
+        h.rewrite(&[("a", "")]);
+        h.m.reload(None).unwrap();
+        assert!(h.st().execs[1].cgroup.is_empty(), "no limits, no leaf");
+        h.dies(0, WaitStatus::exited(0));
+        assert_eq!(
+            h.st().ops()[2..],
+            [
+                CgroupOp::Kill("a".into(), old),
+                CgroupOp::RemoveLeaf("a".into(), old),
+                CgroupOp::RemovePool("a".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn stopping_removes_every_leaf_and_pool() {
+        let mut h = Harness::new("cg-stop", &[("a", LIMITED), ("b", "")]);
+        h.bring_up(0);
+        let g = gen_of(&h, 0);
+        h.m.remove_cgroups();
+        assert_eq!(
+            h.st().ops()[2..],
+            [
+                CgroupOp::RemoveLeaf("a".into(), g),
+                CgroupOp::RemovePool("a".into()),
+                CgroupOp::Close,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_host_without_cgroups_still_serves_the_pool() {
+        let fake = FakeOs::new();
+        fake.0.borrow_mut().no_cgroups = true;
+        let mut h = Harness::with_fake("cg-nohost", &[("a", LIMITED)], fake);
+        assert_eq!(h.execs(), 1);
+        assert!(h.st().execs[0].cgroup.is_empty());
+        assert_eq!(h.bring_up(0).len(), 2);
+        let log = h.log_text();
+        assert!(
+            log.contains(
+                "WARNING: [pool a] runs without a cgroup, its corral.* limits are not applied"
+            ),
+            "{log}"
+        );
+        assert!(h.m.cgroups.is_empty());
+    }
+
+    #[test]
+    fn status_shows_what_the_cgroup_counts() {
+        let mut h = Harness::new("cg-status", &[("a", LIMITED), ("b", "")]);
+        h.bring_up(0);
+        h.bring_up(1);
+        h.st().usage.insert(
+            "a".into(),
+            Usage {
+                cpu_usec: Some(2_500_000),
+                memory_bytes: Some(41_943_040),
+                oom_kills: Some(1),
+                pids: Some(3),
+            },
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&crate::control::status_json(&h.m, None).unwrap()).unwrap();
+        assert_eq!(
+            json[0]["cgroup"],
+            serde_json::json!({
+                "cpu seconds": 2.5,
+                "memory bytes": 41_943_040u64,
+                "oom kills": 1,
+                "pids current": 3,
+            })
+        );
+        assert!(json[1].get("cgroup").is_none(), "b has no cgroup");
+    }
 }

@@ -148,10 +148,17 @@ pub fn fixed_fd(fd: i32) -> std::os::fd::BorrowedFd<'static> {
 /// `placements` placed at `target`; stdin on /dev/null, stdout/stderr
 /// inherited. Only async-signal-safe calls run between fork and exec (every
 /// vector is prepared before).
+///
+/// The child first writes "0" (itself) into each of `join`, a cgroup's
+/// `cgroup.procs` files, so that it execs inside the cgroup and everything
+/// it ever forks starts there: no moment exists when a process of the pool
+/// runs outside. If it cannot join, it says so on stderr and exits 126
+/// without exec: a pool never runs unconfined by accident.
 pub fn spawn_self(
     argv: &[String],
     extra_env: &[(String, String)],
     placements: &[(std::os::fd::RawFd, std::os::fd::RawFd)],
+    join: &[std::path::PathBuf],
 ) -> Result<nix::unistd::Pid> {
     use std::ffi::CString;
     let cargs: Vec<CString> = argv
@@ -180,6 +187,7 @@ pub fn spawn_self(
                 .map_err(|_| SysError::new("exec environment", std::io::ErrorKind::InvalidInput))?,
         );
     }
+    let joins = prepare_joins(join)?;
     let exe = CString::new("/proc/self/exe").unwrap_or_default();
     let null = CString::new("/dev/null").unwrap_or_default();
     // Move the sources out of the way first so that placing one never
@@ -192,6 +200,11 @@ pub fn spawn_self(
     }
     let res = match fork()? {
         Forked::Child => {
+            for (path, complaint) in &joins {
+                if !join_cgroup(path, complaint) {
+                    exit_now(126);
+                }
+            }
             for &(target, fd) in &staged {
                 if dup_to(fd, target).is_err() {
                     exit_now(127);
@@ -214,6 +227,42 @@ pub fn spawn_self(
         let _ = nix::unistd::close(d);
     }
     res
+}
+
+/// Each cgroup.procs path as a C string, with the line the child writes
+/// to stderr when it cannot join (formatted now: the child may not).
+fn prepare_joins(join: &[std::path::PathBuf]) -> Result<Vec<(std::ffi::CString, Vec<u8>)>> {
+    use std::os::unix::ffi::OsStrExt;
+    join.iter()
+        .map(|p| {
+            let c = std::ffi::CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| SysError::new("cgroup path", std::io::ErrorKind::InvalidInput))?;
+            let msg = format!("corral: cannot enter cgroup {}\n", p.display()).into_bytes();
+            Ok((c, msg))
+        })
+        .collect()
+}
+
+/// In a freshly forked child: move ourselves into the cgroup whose
+/// cgroup.procs is `path`. Async-signal-safe: open, write, close.
+fn join_cgroup(path: &std::ffi::CStr, complaint: &[u8]) -> bool {
+    // SAFETY: open/write/close are async-signal-safe; `path` and
+    // `complaint` were built before fork and outlive these calls.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        let ok = fd >= 0 && libc::write(fd, b"0".as_ptr() as *const libc::c_void, 1) == 1;
+        if fd >= 0 {
+            libc::close(fd);
+        }
+        if !ok {
+            libc::write(
+                2,
+                complaint.as_ptr() as *const libc::c_void,
+                complaint.len(),
+            );
+        }
+        ok
+    }
 }
 
 /// Is `pid` a child of `parent`? Read from /proc, so the master can check a

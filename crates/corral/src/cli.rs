@@ -23,6 +23,9 @@ pub struct Flags {
     pub allow_root: bool,
     /// corral's own: where `corral reload`/`status` reach this master.
     pub control_socket: Option<PathBuf>,
+    /// corral's own: the cgroup under the master's own that holds the
+    /// pools' cgroups (default `corral`); one per master on a host.
+    pub cgroup_subtree: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -52,6 +55,7 @@ const OPTIONS: &[(char, &str, bool)] = &[
     ('R', "allow-to-run-as-root", false),
     // corral's own, long form only.
     ('\u{1}', "control-socket", true),
+    ('\u{2}', "cgroup-subtree", true),
 ];
 
 impl Flags {
@@ -75,6 +79,7 @@ impl Flags {
             'O' => self.force_stderr = true,
             'R' => self.allow_root = true,
             '\u{1}' => self.control_socket = Some(PathBuf::from(v())),
+            '\u{2}' => self.cgroup_subtree = Some(v()),
             _ => {}
         }
     }
@@ -213,6 +218,18 @@ mod tests {
         assert_eq!(f.prefix, Some(PathBuf::from("/srv")));
         assert_eq!(f.daemonize, Some(false));
         assert!(f.force_stderr);
+    }
+
+    #[test]
+    fn corral_long_options() {
+        let f = p(&[
+            "--cgroup-subtree",
+            "corral-b",
+            "--control-socket=/run/c.sock",
+        ])
+        .unwrap();
+        assert_eq!(f.cgroup_subtree.as_deref(), Some("corral-b"));
+        assert_eq!(f.control_socket, Some(PathBuf::from("/run/c.sock")));
     }
 
     #[test]

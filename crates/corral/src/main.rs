@@ -219,6 +219,7 @@ fn fpm(args: &[String]) -> i32 {
                 .clone()
                 .unwrap_or_else(default_control_socket),
         ),
+        cgroup_subtree: flags.cgroup_subtree.clone(),
         ready_pipe,
     };
     corral_master::run(opts, config, log)
@@ -376,6 +377,24 @@ fn status(args: &[String]) -> i32 {
     }
 }
 
+/// A pool's cgroup counters, in the same layout (nothing for a pool
+/// without a cgroup).
+fn cgroup_text(cg: &serde_json::Value) -> String {
+    let mut out = String::new();
+    let Some(cg) = cg.as_object() else {
+        return out;
+    };
+    if let Some(s) = cg.get("cpu seconds").and_then(|v| v.as_f64()) {
+        out.push_str(&format!("{:<22}{s:.2}\n", "cpu seconds:"));
+    }
+    for key in ["memory bytes", "oom kills", "pids current"] {
+        if let Some(v) = cg.get(key) {
+            out.push_str(&format!("{:<22}{v}\n", format!("{key}:")));
+        }
+    }
+    out
+}
+
 /// The JSON status as php-fpm's plain-text layout, one block per pool.
 fn status_text(json: &str) -> String {
     let Ok(serde_json::Value::Array(pools)) = serde_json::from_str::<serde_json::Value>(json)
@@ -400,6 +419,7 @@ fn status_text(json: &str) -> String {
                 .unwrap_or_else(|| v.to_string());
             out.push_str(&format!("{:<22}{}\n", format!("{key}:"), v));
         }
+        out.push_str(&cgroup_text(&p["cgroup"]));
         for proc_ in p["processes"].as_array().into_iter().flatten() {
             out.push_str(&format!(
                 "  pid {:<8} {:<28} requests {:<6} {} {}\n",
@@ -413,4 +433,26 @@ fn status_text(json: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn status_text_shows_a_pool_cgroup() {
+        let json = r#"[{"pool":"www","process manager":"static","accepted conn":3,
+            "idle processes":2,"active processes":0,"total processes":2,
+            "max children reached":0,"processes":[],
+            "cgroup":{"cpu seconds":1.234,"memory bytes":1048576,"oom kills":1,"pids current":3}},
+            {"pool":"b","process manager":"static","accepted conn":0,"idle processes":0,
+            "active processes":0,"total processes":0,"max children reached":0,"processes":[]}]"#;
+        let text = super::status_text(json);
+        assert!(
+            text.contains(
+                "max children reached: 0\ncpu seconds:          1.23\nmemory bytes:         1048576\noom kills:            1\npids current:         3\n"
+            ),
+            "{text}"
+        );
+        let b = text.split("pool:                 b").nth(1).unwrap();
+        assert!(!b.contains("cpu seconds"), "{text}");
+    }
 }

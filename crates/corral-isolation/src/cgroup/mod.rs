@@ -43,6 +43,9 @@ pub enum CgroupError {
     },
     #[error("no cgroup hierarchy with a usable controller is mounted (see /proc/self/mountinfo)")]
     NotMounted,
+    /// Setting up corral's subtree failed earlier, for this reason.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("cannot create cgroup {}: {source}", path.display())]
     Create {
         path: PathBuf,

@@ -467,6 +467,13 @@ pub fn pool_conf(extra: &str) -> String {
     out
 }
 
+/// One cgroup subtree per test server, named after its temp directory.
+fn cgroup_subtree(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| format!("corral-test-{}", std::process::id()))
+}
+
 /// Starts corral (`env!("CARGO_BIN_EXE_corral")`).
 pub struct Corral;
 
@@ -619,6 +626,9 @@ impl Server {
             // (/run/corral/control.sock as root); tests run many masters.
             cmd.arg("--control-socket")
                 .arg(dir.path().join("control.sock"));
+            // The same for the pools' cgroups (`corral` under the master's
+            // own cgroup by default): a master empties its subtree at start.
+            cmd.arg("--cgroup-subtree").arg(cgroup_subtree(dir.path()));
         }
         cmd.args(args);
         cmd.stdin(Stdio::null())
@@ -683,6 +693,11 @@ impl Server {
             }
             thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The cgroup under the master's own that holds this corral's pools.
+    pub fn cgroup_subtree(&self) -> String {
+        cgroup_subtree(self.dir.path())
     }
 
     /// `{dir}/control.sock`: where the harness tells corral to listen for
