@@ -546,6 +546,8 @@ fn a_pool_without_landlock_is_given_no_ports_to_deny() {
     let h = Harness::new("noports", &[("a", ""), ("b", "")]);
     let st = h.st();
     assert!(st.execs.iter().all(|e| e.args.deny_connect.is_empty()));
+}
+
 mod cgroups {
     use super::*;
     use crate::testing::{leaf_procs, CgroupOp};
