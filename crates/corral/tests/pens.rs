@@ -832,6 +832,56 @@ fn cgroup_dir_from(cgroups: &str, controller: &str) -> Option<PathBuf> {
     None
 }
 
+/// A pool cgroup dir and its ancestors, leaf first, up to (not including)
+/// the test's own cgroup or the hierarchy's root: where a pool's limits
+/// may be written (corral puts them on the pool, its prototypes in a leaf
+/// per generation).
+fn cgroup_chain(leaf: &Path, controller: &str) -> Vec<PathBuf> {
+    let own = cgroup_dir(std::process::id() as i32, controller);
+    let mut out = Vec::new();
+    let mut d = leaf.to_path_buf();
+    loop {
+        if Some(&d) == own.as_ref() || !d.join("cgroup.procs").exists() {
+            break;
+        }
+        let Some(parent) = d.parent().map(Path::to_path_buf) else {
+            break;
+        };
+        // The hierarchy's root has no parent with cgroup.procs.
+        if !parent.join("cgroup.procs").exists() {
+            break;
+        }
+        out.push(d);
+        d = parent;
+    }
+    out
+}
+
+/// The tightest limit along a pool's cgroup chain, as `file=value`.
+fn chain_limit(leaf: &Path, controller: &str, files: &[&str]) -> Option<String> {
+    cgroup_chain(leaf, controller)
+        .iter()
+        .filter_map(|d| cgroup_limit(d, files))
+        .min_by_key(|fv| fv.split_once('=').and_then(|(_, v)| v.parse::<u64>().ok()).unwrap_or(u64::MAX))
+}
+
+/// OOM kills along a pool's cgroup chain, per member.
+fn chain_ooms(leaf: &Path, controller: &str) -> Vec<(PathBuf, u64)> {
+    cgroup_chain(leaf, controller)
+        .into_iter()
+        .filter_map(|d| oom_kills(&d).map(|n| (d, n)))
+        .collect()
+}
+
+/// The most OOM kills any member of the chain gained.
+fn oom_delta(before: &[(PathBuf, u64)], after: &[(PathBuf, u64)]) -> u64 {
+    after
+        .iter()
+        .map(|(d, n)| n - before.iter().find(|(b, _)| b == d).map(|(_, m)| *m).unwrap_or(0).min(*n))
+        .max()
+        .unwrap_or(0)
+}
+
 /// OOM kills counted in a memory cgroup (v1 `memory.oom_control`, v2
 /// `memory.events`).
 fn oom_kills(dir: &Path) -> Option<u64> {
@@ -1579,19 +1629,27 @@ fn memory_hog(ctx: &Ctx) -> Verdict {
         return Verdict::Broken("no process of the attacker's PHP user runs".into());
     };
     let victims_before = uid_pids(ctx.v.php_uid);
-    let mcg = cgroup_dir(apid, "memory").or_else(|| cgroup_dir(apid, ""));
+    let (mctl, mcg) = match cgroup_dir(apid, "memory") {
+        Some(d) => ("memory", Some(d)),
+        None => ("", cgroup_dir(apid, "")),
+    };
+    let files = ["memory.limit_in_bytes", "memory.max"];
+    let limit_desc = mcg
+        .as_deref()
+        .and_then(|d| chain_limit(d, mctl, &files))
+        .unwrap_or_else(|| "no memory limit".into());
     // 1 GiB past memory_limit, or 256 MiB past the pool's cgroup limit.
     let limit = pool_value(&ctx.a.pool_file, "php_admin_value[memory_limit]").and_then(|v| size_mb(&v)).unwrap_or(128);
-    let cg_max = mcg
-        .as_deref()
-        .and_then(|d| cgroup_limit(d, &["memory.limit_in_bytes", "memory.max"]))
-        .and_then(|v| v.split_once('=').and_then(|(_, n)| n.parse::<u64>().ok()))
+    let cg_max = limit_desc
+        .split_once('=')
+        .and_then(|(_, n)| n.parse::<u64>().ok())
         .map(|b| b >> 20);
     let target = (limit + 1024).max(cg_max.map(|m| m + 256).unwrap_or(0)).min(3072);
-    let own = cgroup_dir(std::process::id() as i32, "memory");
-    let ooms_before = mcg.as_deref().and_then(oom_kills).unwrap_or(0);
+    let own = cgroup_dir(std::process::id() as i32, mctl);
+    let before = mcg.as_deref().map(|d| chain_ooms(d, mctl)).unwrap_or_default();
     let r = ctx.native(&["memhog", &target.to_string()], 60);
-    let ooms_after = mcg.as_deref().and_then(oom_kills).unwrap_or(0);
+    let after = mcg.as_deref().map(|d| chain_ooms(d, mctl)).unwrap_or_default();
+    let ooms = oom_delta(&before, &after);
     let victim = ctx.victim_serves();
     let lost: Vec<i32> = victims_before.iter().copied().filter(|p| !common::pid_alive(*p)).collect();
     let cg = mcg.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "?".into());
@@ -1599,7 +1657,7 @@ fn memory_hog(ctx: &Ctx) -> Verdict {
         Ok(r) => r,
         Err(e) => {
             return Verdict::Escaped(format!(
-                "the attacker's worker itself died ({e}); oom kills in {cg}: {ooms_before} -> {ooms_after}"
+                "the attacker's worker itself died ({e}); OOM kills in {cg} and its parents: {ooms}"
             ))
         }
     };
@@ -1608,10 +1666,6 @@ fn memory_hog(ctx: &Ctx) -> Verdict {
     }
     let touched = r.last("n_touched_mb").unwrap_or("0");
     let sig = r.get("native_signal").unwrap_or("?");
-    let limit_desc = mcg
-        .as_deref()
-        .and_then(|d| cgroup_limit(d, &["memory.limit_in_bytes", "memory.max"]))
-        .unwrap_or_else(|| "no memory limit".into());
     let in_pool_cgroup = mcg.is_some() && mcg != own && !cg.ends_with("/memory") && !cg.ends_with("/unified");
     let mut problems = Vec::new();
     if let Some(done) = r.get("n_done_mb") {
@@ -1622,8 +1676,8 @@ fn memory_hog(ctx: &Ctx) -> Verdict {
     }
     if !in_pool_cgroup {
         problems.push(format!("ran in memory cgroup {cg}, not a cgroup of its own pool ({limit_desc})"));
-    } else if ooms_after <= ooms_before {
-        problems.push(format!("no OOM kill counted in {cg} ({ooms_before} -> {ooms_after})"));
+    } else if ooms == 0 {
+        problems.push(format!("no OOM kill counted in {cg} or its parents ({limit_desc})"));
     }
     if let Err(e) = victim {
         problems.push(e);
@@ -1633,7 +1687,7 @@ fn memory_hog(ctx: &Ctx) -> Verdict {
     }
     if problems.is_empty() {
         Verdict::Blocked(format!(
-            "killed by SIGKILL after {touched} of {target} MiB; OOM kills in {cg} {ooms_before} -> {ooms_after} ({limit_desc}); the victim serves"
+            "killed by SIGKILL after {touched} of {target} MiB; {ooms} OOM kill(s) in the pool's cgroup ({limit_desc}, leaf {cg}); the victim serves"
         ))
     } else {
         Verdict::Escaped(format!("target {target} MiB: {}", problems.join("; ")))
@@ -1644,8 +1698,11 @@ fn fork_bomb(ctx: &Ctx) -> Verdict {
     let Some(apid) = ctx.attacker_pid() else {
         return Verdict::Broken("no process of the attacker's PHP user runs".into());
     };
-    let pcg = cgroup_dir(apid, "pids").or_else(|| cgroup_dir(apid, ""));
-    let pids_max = pcg.as_deref().and_then(|d| cgroup_limit(d, &["pids.max"]));
+    let (pctl, pcg) = match cgroup_dir(apid, "pids") {
+        Some(d) => ("pids", Some(d)),
+        None => ("", cgroup_dir(apid, "")),
+    };
+    let pids_max = pcg.as_deref().and_then(|d| chain_limit(d, pctl, &["pids.max"]));
     let (port, host) = (ctx.web.port(), ctx.a.domain.clone());
     let path = format!(
         "/pens_attacker.php?probe=native&timeout=40&{}&a0=forkbomb&a1={FORK_CAP}&a2=4000",
