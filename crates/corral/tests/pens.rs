@@ -672,6 +672,23 @@ impl Report {
     }
 }
 
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 fn clip(s: &str, n: usize) -> String {
     if s.len() <= n {
         return s.to_string();
@@ -1084,14 +1101,41 @@ fn fcgi_status_exec(ctx: &Ctx) -> Verdict {
             ("secret_file", ctx.v.docroot.join("wp-config.php").display().to_string()),
         ],
     ));
-    match r.get("ran_as") {
-        Some(uid) => Verdict::Escaped(format!(
-            "the attacker's code ran as uid {uid} (victim's PHP user is {}); wp-config.php {}",
+    // The same request from outside any pen (root, the test): the status
+    // listener itself must refuse to run code, whoever reaches it (a host
+    // account, a pool without Landlock), not only because Landlock keeps
+    // this attacker from connecting.
+    let code = "<?php echo \"PENSRCE uid=\", getmyuid(), \"\\n\"; exit;";
+    let ini = format!(
+        "allow_url_include=On\nauto_prepend_file=\"data://text/plain;base64,{}\"\nopen_basedir=/\n",
+        base64(code.as_bytes())
+    );
+    let script = ctx.v.docroot.join("index.php").display().to_string();
+    let req = common::Request::php(&script)
+        .param("PHP_ADMIN_VALUE", &ini)
+        .param("PHP_VALUE", &ini);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", ctx.status_port).parse().unwrap();
+    let from_root = match common::request_timeout(&common::Listen::Tcp(addr), &req, Duration::from_secs(10)) {
+        Ok(reply) if reply.body.contains("PENSRCE") => Some(format!("ran code for root's request too: {}", clip(reply.body.trim(), 60))),
+        Ok(reply) => {
+            let _ = reply;
+            None
+        }
+        Err(_) => None,
+    };
+    match (r.get("ran_as"), from_root) {
+        (Some(uid), root) => Verdict::Escaped(format!(
+            "the attacker's code ran as uid {uid} (victim's PHP user is {}); wp-config.php {}; from root: {}",
             ctx.v.php_uid,
-            if r.get("secret_read").is_some_and(|s| s.contains(&ctx.wp_secret)) { "read" } else { "not read" }
+            if r.get("secret_read").is_some_and(|s| s.contains(&ctx.wp_secret)) { "read" } else { "not read" },
+            if root.is_some() { "code ran too" } else { "no code" }
         )),
-        None => Verdict::Blocked(format!(
-            "connected={} {}",
+        (None, Some(root)) => Verdict::Escaped(format!(
+            "the attacker could not connect ({}), but the status listener {root}",
+            r.get("error").unwrap_or("")
+        )),
+        (None, None) => Verdict::Blocked(format!(
+            "connected={} {}; from root: status only, no code",
             r.get("connected").unwrap_or("?"),
             clip(&format!("error={} stdout={}", r.get("error").unwrap_or(""), r.get("stdout").unwrap_or("").replace('\n', " ")), 200)
         )),
@@ -1841,7 +1885,11 @@ fn abstract_socket(ctx: &Ctx) -> Verdict {
         return Verdict::Blocked(format!("no native code: {}", r.get("native_refused").unwrap_or("")));
     }
     if r.is("n_connect", "ok") {
-        Verdict::Escaped(format!("connected to @{name} (root's, outside the pool); it said {:?}", r.get("n_said").unwrap_or("")))
+        Verdict::Escaped(format!(
+            "connected to @{name} (root's, outside the pool; it said {:?}): Landlock's abstract-socket scope (ABI 6) is not applied{}",
+            r.get("n_said").unwrap_or(""),
+            if ctx.kind == Kind::Corral { ", by choice in docs/isolation.md (monitoring agents listen there)" } else { "" }
+        ))
     } else {
         Verdict::Blocked(format!("connect: {}", r.get("n_connect").unwrap_or("?")))
     }
