@@ -409,6 +409,8 @@ def noisy_section(dirname, w):
       " files as `corral site add` wrote them (with the template's `corral.*` limits, if"
       " any); php-fpm 8.2 runs the same files with the `corral.*` lines removed, in the same"
       " run, right after.\n")
+    if meta.get("note"):
+        w(f"{meta['note']}\n")
     body = []
     for s in SERVERS:
         alone = get(_noisy_row(rows, s, "alone"), "lat_ms.p99")
@@ -780,7 +782,23 @@ def _read(path):
         return None
 
 
-def _oom_kills(d):
+def _chain(leaf, controller):
+    """A pool's cgroup and its parents, leaf first, up to (not including)
+    this process's own cgroup or the hierarchy's root: corral writes the
+    limits on the pool and starts each generation in a leaf below it."""
+    own = _cgroup_dir(os.getpid(), controller)
+    out = []
+    d = leaf
+    while d and d != own and os.path.exists(f"{d}/cgroup.procs"):
+        parent = os.path.dirname(d)
+        if not os.path.exists(f"{parent}/cgroup.procs"):
+            break
+        out.append(d)
+        d = parent
+    return out
+
+
+def _oom_one(d):
     for name in ("memory.oom_control", "memory.events"):
         t = _read(f"{d}/{name}") if d else None
         if t:
@@ -790,20 +808,31 @@ def _oom_kills(d):
     return None
 
 
+def _oom_kills(leaf, controller="memory"):
+    """OOM kills along a pool's chain (the most any member counted)."""
+    counts = [c for c in (_oom_one(d) for d in _chain(leaf, controller)) if c is not None]
+    return max(counts) if counts else (0 if leaf else None)
+
+
 def _limits(pid):
-    """What confines a pool's processes: its cgroups and their limits."""
+    """What confines a pool's processes: the tightest value of each limit
+    along its cgroup chain."""
     out = {}
+    unlimited = {"max", "-1", "9223372036854771712"}
     mem = _cgroup_dir(pid, "memory")
     pids = _cgroup_dir(pid, "pids")
     cpu = _cgroup_dir(pid, "cpu")
     out["memory_cgroup"] = mem
-    for d, keys in ((mem, ("memory.limit_in_bytes", "memory.max")), (pids, ("pids.max",)),
-                    (cpu, ("cpu.shares", "cpu.weight", "cpu.cfs_quota_us", "cpu.max"))):
+    for d, ctl, keys in ((mem, "memory", ("memory.limit_in_bytes", "memory.max")),
+                         (pids, "pids", ("pids.max",)),
+                         (cpu, "cpu", ("cpu.shares", "cpu.weight", "cpu.cfs_quota_us", "cpu.max"))):
         for k in keys:
-            v = _read(f"{d}/{k}") if d else None
-            if v is not None:
-                out[k] = v
-    unlimited = {"max", "-1", "9223372036854771712"}
+            vals = [v for v in (_read(f"{c}/{k}") for c in _chain(d, ctl)) if v is not None]
+            set_ = [v for v in vals if v not in unlimited]
+            if set_:
+                out[k] = min(set_, key=lambda v: int(v) if v.isdigit() else 1 << 62)
+            elif vals:
+                out[k] = vals[0]
     out["memory_limited"] = any(out.get(k) not in (None, *unlimited)
                                 for k in ("memory.limit_in_bytes", "memory.max"))
     out["pids_limited"] = out.get("pids.max") not in (None, *unlimited)
@@ -1042,11 +1071,6 @@ def _phase(binary, server, case, v, a, dur, secs, commands):
     sampler.stop = True
     sampler.join()
     rec["attacker_peak_procs"] = max(peak, sampler.peak)
-    pcg = lim.get("pids_cgroup")
-    ev = _read(f"{pcg}/pids.events") if pcg else None
-    if ev:
-        m = re.search(r"^max (\d+)", ev, re.M)
-        rec["attacker_pids_max_hits"] = int(m.group(1)) if m else None
     oom1 = _oom_kills(mem_cg)
     rec["attacker_oom_kills"] = (oom1 - oom0) if oom0 is not None and oom1 is not None else None
     vpids_now = _uid_pids(v["php_uid"])
@@ -1074,6 +1098,7 @@ def cmd_noisy(binary, root, out_dir, dur="8s"):
     commands = []
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "dur": dur,
             "corral_rev": os.environ.get("BENCH_REV", "?"),
+            "note": os.environ.get("BENCH_NOTE", ""),
             "fork_cap": FORK_CAP, "loadavg": " ".join(_read("/proc/loadavg").split()[:3])}
     try:
         env = dict(os.environ, PHP_INI_SCAN_DIR=PHP_SCAN_DIR)
@@ -1098,10 +1123,8 @@ def cmd_noisy(binary, root, out_dir, dur="8s"):
         commands.append(" ".join(add))
         _run(add, env=senv)
         vpool = f"{sb}/pool.d/{dv}.conf"
-        df = [x.strip() for x in (_pool_value(vpool, "php_admin_value[disable_functions]") or "").split(",")
-              if x.strip() and x.strip() not in EXEC_FUNCTIONS]
         add = [binary, "site", "add", da, "--user", ua, "--template", "wordpress",
-               "--set", "disable_functions=" + (",".join(df) or "pens_nothing_disabled"),
+               "--set", "corral.allow_functions=" + " ".join(EXEC_FUNCTIONS),
                "--set", "open_basedir=/"]
         commands.append(" ".join(add) + "   # as in tests/pens.rs: exec functions back, open_basedir off")
         _run(add, env=senv)

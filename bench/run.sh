@@ -20,6 +20,7 @@
 #   BENCH_PORT_BASE=18080 nginx listens on BASE+1 .. BASE+6 (127.0.0.1)
 #   BENCH_KEEP=1          keep the temp dir (configs, logs, raw outputs)
 #   BENCH_NOISY_DURATION=8s  one victim measurement in the noisy-neighbour test
+#   BENCH_NOTE="..."      a line printed in section 7 (e.g. what was merged)
 #   BENCH_ONLY=noisy      run only the noisy-neighbour test; BENCHMARKS.md is
 #                         rewritten with the other sections' last results
 #                         (bench/results/results.jsonl) and the new section 7
