@@ -33,8 +33,8 @@ mod sites_support;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::linux::net::SocketAddrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,14 +43,26 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{free_port, process_table, require_bin, require_root, run_cmd, uid_of_pid, Kind, Server};
-use sites_support::{http_get, mkdir_as_owner, ok, write_as_owner, SitesApache, SitesNginx, UserGuard, WebServer};
+use common::{
+    free_port, process_table, require_bin, require_root, run_cmd, uid_of_pid, Kind, Server,
+};
+use sites_support::{
+    http_get, mkdir_as_owner, ok, write_as_owner, SitesApache, SitesNginx, UserGuard, WebServer,
+};
 
 /// The resource probes would disturb each other: one suite at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The exec family the attacker's pool gets back (and nothing else).
-const EXEC_FUNCTIONS: &[&str] = &["exec", "passthru", "shell_exec", "system", "proc_open", "popen", "pcntl_exec"];
+const EXEC_FUNCTIONS: &[&str] = &[
+    "exec",
+    "passthru",
+    "shell_exec",
+    "system",
+    "proc_open",
+    "popen",
+    "pcntl_exec",
+];
 
 /// Fork bomb cap: well above any sane pids limit, well below the host's.
 const FORK_CAP: u64 = 1000;
@@ -109,9 +121,10 @@ impl Verdict {
     /// On one line.
     fn detail(&self) -> String {
         match self {
-            Verdict::Blocked(d) | Verdict::Escaped(d) | Verdict::NotApplicable(d) | Verdict::Broken(d) => {
-                d.trim().replace('\n', " / ")
-            }
+            Verdict::Blocked(d)
+            | Verdict::Escaped(d)
+            | Verdict::NotApplicable(d)
+            | Verdict::Broken(d) => d.trim().replace('\n', " / "),
         }
     }
 }
@@ -173,7 +186,14 @@ fn suite(web: Web) {
     if !require_root() {
         return;
     }
-    for bin in ["setfacl", "gcc", "nsenter", "ipcs", "python3", common::PHP_FPM] {
+    for bin in [
+        "setfacl",
+        "gcc",
+        "nsenter",
+        "ipcs",
+        "python3",
+        common::PHP_FPM,
+    ] {
         if require_bin(bin).is_none() {
             return;
         }
@@ -201,7 +221,11 @@ fn suite(web: Web) {
     fs::create_dir_all(&build).unwrap();
     fs::set_permissions(&build, fs::Permissions::from_mode(0o700)).unwrap();
     let src = common::workspace_root().join("tests/native");
-    gcc(&[&src.join("pens_native.c"), Path::new("-o"), &build.join("pens-native")]);
+    gcc(&[
+        &src.join("pens_native.c"),
+        Path::new("-o"),
+        &build.join("pens-native"),
+    ]);
     gcc(&[
         Path::new("-shared"),
         Path::new("-fPIC"),
@@ -214,7 +238,11 @@ fn suite(web: Web) {
     fs::set_permissions(&bin_dir, fs::Permissions::from_mode(0o755)).unwrap();
     // Root's copy for the oracles that run as the victim (nsenter -S).
     fs::copy(build.join("pens-native"), bin_dir.join("pens-native")).unwrap();
-    fs::set_permissions(bin_dir.join("pens-native"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(
+        bin_dir.join("pens-native"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     let setuid_helper = bin_dir.join("pens-euid");
     gcc(&[&src.join("pens_euid.c"), Path::new("-o"), &setuid_helper]);
     fs::set_permissions(&setuid_helper, fs::Permissions::from_mode(0o4755)).unwrap();
@@ -226,7 +254,8 @@ fn suite(web: Web) {
         p("pool.d").display()
     );
     let mut corral = Some(
-        Server::try_start_with(Kind::Corral, &corral_conf, None, &[], &[], false).unwrap_or_else(|e| panic!("{e}")),
+        Server::try_start_with(Kind::Corral, &corral_conf, None, &[], &[], false)
+            .unwrap_or_else(|e| panic!("{e}")),
     );
     let web_server: Box<dyn WebServer> = match web {
         Web::Nginx => Box::new(SitesNginx::start(&p("nginx")).expect("nginx")),
@@ -244,7 +273,14 @@ fn suite(web: Web) {
     let status_port = free_port();
     let env_secret = format!("env-secret-{tok}");
     let (da, dv) = (format!("{tag}a{pid}.test"), format!("{tag}v{pid}.test"));
-    let mut args = vec!["add", dv.as_str(), "--user", uv.as_str(), "--template", "wordpress"];
+    let mut args = vec![
+        "add",
+        dv.as_str(),
+        "--user",
+        uv.as_str(),
+        "--template",
+        "wordpress",
+    ];
     args.extend(&web_args);
     let sl = format!("pm.status_listen=127.0.0.1:{status_port}");
     let es = format!("env[DB_PASSWORD]={env_secret}");
@@ -255,7 +291,14 @@ fn suite(web: Web) {
     // The attacker: the same template, its exec functions back (the
     // template's own knob for it), open_basedir off.
     let allow = format!("corral.allow_functions={}", EXEC_FUNCTIONS.join(" "));
-    let mut args = vec!["add", da.as_str(), "--user", ua.as_str(), "--template", "wordpress"];
+    let mut args = vec![
+        "add",
+        da.as_str(),
+        "--user",
+        ua.as_str(),
+        "--template",
+        "wordpress",
+    ];
     args.extend(&web_args);
     args.extend(["--set", allow.as_str(), "--set", "open_basedir=/"]);
     let quota = provision_attacker(&sandbox, &env, &args);
@@ -264,7 +307,11 @@ fn suite(web: Web) {
 
     // The sites' files.
     let wp_secret = format!("wp-secret-{tok}");
-    write_as_owner(&victim.docroot.join("index.php"), "<?php echo 'victim index';", &uv);
+    write_as_owner(
+        &victim.docroot.join("index.php"),
+        "<?php echo 'victim index';",
+        &uv,
+    );
     write_as_owner(
         &victim.docroot.join("wp-config.php"),
         &format!("<?php\ndefine('DB_PASSWORD', '{wp_secret}');\n"),
@@ -274,12 +321,30 @@ fn suite(web: Web) {
     let victim_page = fs::read_to_string(fixtures.join("pens_victim.php")).unwrap();
     write_as_owner(&victim.docroot.join("pens_victim.php"), &victim_page, &uv);
     let attacker_page = fs::read_to_string(fixtures.join("pens_attacker.php")).unwrap();
-    write_as_owner(&attacker.docroot.join("pens_attacker.php"), &attacker_page, &ua);
-    write_as_owner(&attacker.docroot.join("index.php"), "<?php echo 'attacker index';", &ua);
+    write_as_owner(
+        &attacker.docroot.join("pens_attacker.php"),
+        &attacker_page,
+        &ua,
+    );
+    write_as_owner(
+        &attacker.docroot.join("index.php"),
+        "<?php echo 'attacker index';",
+        &ua,
+    );
     let abin = attacker.home.join("bin");
     mkdir_as_owner(&abin, &ua);
-    install_as(&build.join("pens-native"), &abin.join("pens-native"), &attacker, 0o750);
-    install_as(&build.join("pens_preload.so"), &abin.join("pens_preload.so"), &attacker, 0o640);
+    install_as(
+        &build.join("pens-native"),
+        &abin.join("pens-native"),
+        &attacker,
+        0o750,
+    );
+    install_as(
+        &build.join("pens_preload.so"),
+        &abin.join("pens_preload.so"),
+        &attacker,
+        0o640,
+    );
     // The same binary as the attacker's PHP would have written it from an
     // upload: a second way in when the owner's copy is out of its reach.
     let uploaded = attacker.docroot.join("wp-content/uploads/pens-native");
@@ -316,7 +381,14 @@ fn suite(web: Web) {
         for probe in PROBES {
             let t = Instant::now();
             let v = (probe.run)(&ctx);
-            eprintln!("[pens {} corral] {} -> {} ({} ms): {}", web.name(), probe.name, v.word(), t.elapsed().as_millis(), v.detail());
+            eprintln!(
+                "[pens {} corral] {} -> {} ({} ms): {}",
+                web.name(),
+                probe.name,
+                v.word(),
+                t.elapsed().as_millis(),
+                v.detail()
+            );
             results.insert(probe.name, (v, None));
         }
     }
@@ -338,7 +410,10 @@ fn suite(web: Web) {
         fs::set_permissions(&dst, fs::metadata(&t.pool_file).unwrap().permissions()).unwrap();
         fpm_pool_files.push(dst);
     }
-    let fpm_conf = format!("[global]\nerror_log = {{dir}}/error.log\ninclude = {}/*.conf\n", fpm_pool_dir.display());
+    let fpm_conf = format!(
+        "[global]\nerror_log = {{dir}}/error.log\ninclude = {}/*.conf\n",
+        fpm_pool_dir.display()
+    );
     match Server::try_start_with(Kind::PhpFpm, &fpm_conf, None, &[], &[], false) {
         Ok(fpm) => {
             wait_http(web_server.as_ref(), &victim.domain, "/pens_victim.php");
@@ -347,7 +422,7 @@ fn suite(web: Web) {
                 kind: Kind::PhpFpm,
                 a: &attacker,
                 v: &victim,
-                    status_port,
+                status_port,
                 env_secret: env_secret.clone(),
                 wp_secret: wp_secret.clone(),
                 native: abin.join("pens-native"),
@@ -367,7 +442,14 @@ fn suite(web: Web) {
             for probe in PROBES {
                 let t = Instant::now();
                 let v = (probe.run)(&ctx);
-                eprintln!("[pens {} php-fpm] {} -> {} ({} ms): {}", web.name(), probe.name, v.word(), t.elapsed().as_millis(), v.detail());
+                eprintln!(
+                    "[pens {} php-fpm] {} -> {} ({} ms): {}",
+                    web.name(),
+                    probe.name,
+                    v.word(),
+                    t.elapsed().as_millis(),
+                    v.detail()
+                );
                 results.get_mut(probe.name).unwrap().1 = Some(v);
             }
             drop(fpm);
@@ -394,7 +476,13 @@ fn suite(web: Web) {
     let count = |w: &str, fpm: bool| {
         results
             .values()
-            .filter(|(c, f)| if fpm { f.as_ref().is_some_and(|f| f.word() == w) } else { c.word() == w })
+            .filter(|(c, f)| {
+                if fpm {
+                    f.as_ref().is_some_and(|f| f.word() == w)
+                } else {
+                    c.word() == w
+                }
+            })
             .count()
     };
     table.push_str(&format!(
@@ -412,7 +500,9 @@ fn suite(web: Web) {
             probe.blocked,
             c.word(),
             c.detail(),
-            f.as_ref().map(|f| format!("{} {}", f.word(), f.detail())).unwrap_or_else(|| "-".into())
+            f.as_ref()
+                .map(|f| format!("{} {}", f.word(), f.detail()))
+                .unwrap_or_else(|| "-".into())
         ));
     }
     // Past the harness's capture, so the table shows in CI logs.
@@ -427,7 +517,9 @@ fn suite(web: Web) {
                 v.detail(),
                 probe.blocked
             )),
-            v @ Verdict::Broken(_) => Some(format!("{} could not tell: {}", probe.name, v.detail())),
+            v @ Verdict::Broken(_) => {
+                Some(format!("{} could not tell: {}", probe.name, v.detail()))
+            }
             _ => None,
         })
         .collect();
@@ -449,7 +541,16 @@ fn sandbox(web: Web) -> tempfile::TempDir {
         .tempdir_in("/var/lib")
         .expect("sandbox under /var/lib");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    for d in ["home", "pool.d", "nginx", "apache/sites-available", "apache/sites-enabled", "state", "run", "templates"] {
+    for d in [
+        "home",
+        "pool.d",
+        "nginx",
+        "apache/sites-available",
+        "apache/sites-enabled",
+        "state",
+        "run",
+        "templates",
+    ] {
         fs::create_dir_all(dir.path().join(d)).unwrap();
         fs::set_permissions(dir.path().join(d), fs::Permissions::from_mode(0o755)).unwrap();
     }
@@ -468,7 +569,11 @@ enum Quota {
 }
 
 /// Adds the attacker, with `--disk-quota` when corral offers it.
-fn provision_attacker(sb: &sites_support::Sandbox, env: &[(String, String)], args: &[&str]) -> Quota {
+fn provision_attacker(
+    sb: &sites_support::Sandbox,
+    env: &[(String, String)],
+    args: &[&str],
+) -> Quota {
     let mut with_quota = args.to_vec();
     with_quota.extend(["--disk-quota", DISK_QUOTA]);
     let o = sb.site(env, &[], &with_quota);
@@ -479,7 +584,9 @@ fn provision_attacker(sb: &sites_support::Sandbox, env: &[(String, String)], arg
     let quota = if o.code == Some(64) {
         Quota::Missing(format!("`corral site add` has no --disk-quota ({first})"))
     } else {
-        Quota::Unsupported(format!("`corral site add --disk-quota {DISK_QUOTA}` refused: {first}"))
+        Quota::Unsupported(format!(
+            "`corral site add --disk-quota {DISK_QUOTA}` refused: {first}"
+        ))
     };
     ok(&sb.site(env, &[], args));
     quota
@@ -506,7 +613,11 @@ fn gcc(args: &[&Path]) {
         .args(args)
         .output()
         .expect("run gcc");
-    assert!(out.status.success(), "gcc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "gcc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn install_as(from: &Path, to: &Path, t: &Tenant, mode: u32) {
@@ -542,7 +653,10 @@ fn token() -> String {
         .unwrap()
         .subsec_nanos();
     let n = N.fetch_add(1, Ordering::Relaxed);
-    format!("{:06x}", (t ^ (std::process::id() << 8) ^ (n * 0x9e37)) & 0xffffff)
+    format!(
+        "{:06x}",
+        (t ^ (std::process::id() << 8) ^ (n * 0x9e37)) & 0xffffff
+    )
 }
 
 fn wait_http(web: &dyn WebServer, host: &str, path: &str) {
@@ -605,7 +719,11 @@ impl Drop for Cleanup {
                 }
             }
         }
-        let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let tokens = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         for dir in ["/tmp", "/var/tmp", "/dev/shm"] {
             for e in fs::read_dir(dir).into_iter().flatten().flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -623,7 +741,16 @@ fn sysv_objects(kind: &str) -> Vec<(i64, u32)> {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
     let col = |n: &str| header.iter().position(|h| *h == n);
-    let (Some(ic), Some(uc)) = (col(if kind == "msg" { "msqid" } else if kind == "sem" { "semid" } else { "shmid" }), col("uid")) else {
+    let (Some(ic), Some(uc)) = (
+        col(if kind == "msg" {
+            "msqid"
+        } else if kind == "sem" {
+            "semid"
+        } else {
+            "shmid"
+        }),
+        col("uid"),
+    ) else {
         return Vec::new();
     };
     lines
@@ -645,13 +772,24 @@ struct Report {
 
 impl Report {
     fn get(&self, k: &str) -> Option<&str> {
-        self.lines.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+        self.lines
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
     }
     fn last(&self, k: &str) -> Option<&str> {
-        self.lines.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+        self.lines
+            .iter()
+            .rev()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
     }
     fn all(&self, k: &str) -> Vec<&str> {
-        self.lines.iter().filter(|(key, _)| key == k).map(|(_, v)| v.as_str()).collect()
+        self.lines
+            .iter()
+            .filter(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
     fn is(&self, k: &str, v: &str) -> bool {
         self.get(k) == Some(v)
@@ -664,7 +802,9 @@ impl Report {
         let mut s: Vec<String> = self
             .lines
             .iter()
-            .filter(|(k, _)| !["probe", "end", "uid"].contains(&k.as_str()) && !skip.contains(&k.as_str()))
+            .filter(|(k, _)| {
+                !["probe", "end", "uid"].contains(&k.as_str()) && !skip.contains(&k.as_str())
+            })
             .map(|(k, v)| format!("{k}={}", clip(v, 160)))
             .collect();
         s.dedup();
@@ -676,7 +816,11 @@ fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -703,7 +847,9 @@ fn clip(s: &str, n: usize) -> String {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -751,7 +897,8 @@ impl Ctx<'_> {
         for (k, v) in args {
             q.push_str(&format!("&{k}={}", urlencode(v)));
         }
-        let r = http_get(self.web.port(), &self.a.domain, &q).map_err(|e| format!("GET {probe}: {e}"))?;
+        let r = http_get(self.web.port(), &self.a.domain, &q)
+            .map_err(|e| format!("GET {probe}: {e}"))?;
         let lines = r
             .body
             .lines()
@@ -797,8 +944,14 @@ impl Ctx<'_> {
     /// The victim still serves, as itself.
     fn victim_serves(&self) -> Result<(), String> {
         match self.get(self.v, "/pens_victim.php") {
-            Ok(r) if r.status == 200 && r.body.contains(&format!("uid={}", self.v.php_uid)) => Ok(()),
-            Ok(r) => Err(format!("the victim answered {}: {}", r.status, clip(&r.body, 200))),
+            Ok(r) if r.status == 200 && r.body.contains(&format!("uid={}", self.v.php_uid)) => {
+                Ok(())
+            }
+            Ok(r) => Err(format!(
+                "the victim answered {}: {}",
+                r.status,
+                clip(&r.body, 200)
+            )),
             Err(e) => Err(format!("the victim did not answer: {e}")),
         }
     }
@@ -839,7 +992,11 @@ fn cgroup_dir_from(cgroups: &str, controller: &str) -> Option<PathBuf> {
         let mut f = entry.splitn(3, ':');
         let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
         if controller.is_empty() && ctrls.is_empty() {
-            let base = if Path::new("/sys/fs/cgroup/unified").is_dir() { "/sys/fs/cgroup/unified" } else { "/sys/fs/cgroup" };
+            let base = if Path::new("/sys/fs/cgroup/unified").is_dir() {
+                "/sys/fs/cgroup/unified"
+            } else {
+                "/sys/fs/cgroup"
+            };
             return Some(PathBuf::from(format!("{base}{path}")));
         }
         if !controller.is_empty() && ctrls.split(',').any(|c| c == controller) {
@@ -879,7 +1036,11 @@ fn chain_limit(leaf: &Path, controller: &str, files: &[&str]) -> Option<String> 
     cgroup_chain(leaf, controller)
         .iter()
         .filter_map(|d| cgroup_limit(d, files))
-        .min_by_key(|fv| fv.split_once('=').and_then(|(_, v)| v.parse::<u64>().ok()).unwrap_or(u64::MAX))
+        .min_by_key(|fv| {
+            fv.split_once('=')
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+                .unwrap_or(u64::MAX)
+        })
 }
 
 /// OOM kills along a pool's cgroup chain, per member.
@@ -894,7 +1055,14 @@ fn chain_ooms(leaf: &Path, controller: &str) -> Vec<(PathBuf, u64)> {
 fn oom_delta(before: &[(PathBuf, u64)], after: &[(PathBuf, u64)]) -> u64 {
     after
         .iter()
-        .map(|(d, n)| n - before.iter().find(|(b, _)| b == d).map(|(_, m)| *m).unwrap_or(0).min(*n))
+        .map(|(d, n)| {
+            n - before
+                .iter()
+                .find(|(b, _)| b == d)
+                .map(|(_, m)| *m)
+                .unwrap_or(0)
+                .min(*n)
+        })
         .max()
         .unwrap_or(0)
 }
@@ -902,9 +1070,15 @@ fn oom_delta(before: &[(PathBuf, u64)], after: &[(PathBuf, u64)]) -> u64 {
 /// OOM kills counted in a memory cgroup (v1 `memory.oom_control`, v2
 /// `memory.events`).
 fn oom_kills(dir: &Path) -> Option<u64> {
-    for (file, key) in [("memory.oom_control", "oom_kill"), ("memory.events", "oom_kill")] {
+    for (file, key) in [
+        ("memory.oom_control", "oom_kill"),
+        ("memory.events", "oom_kill"),
+    ] {
         if let Ok(text) = fs::read_to_string(dir.join(file)) {
-            if let Some(n) = text.lines().find_map(|l| l.strip_prefix(&format!("{key} "))) {
+            if let Some(n) = text
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{key} ")))
+            {
                 return n.trim().parse().ok();
             }
         }
@@ -922,9 +1096,14 @@ fn cgroup_limit(dir: &Path, files: &[&str]) -> Option<String> {
 
 /// EPERM, EACCES, ESRCH, or ENOENT for a /proc entry that is not shown.
 fn is_errno_refusal(v: &str) -> bool {
-    ["Operation not permitted", "No such process", "Permission denied", "No such file or directory"]
-        .iter()
-        .any(|e| v.contains(e))
+    [
+        "Operation not permitted",
+        "No such process",
+        "Permission denied",
+        "No such file or directory",
+    ]
+    .iter()
+    .any(|e| v.contains(e))
 }
 
 fn whoami(ctx: &Ctx) {
@@ -1097,8 +1276,14 @@ fn fcgi_status_exec(ctx: &Ctx) -> Verdict {
         "fcgi_status_exec",
         &[
             ("addr", format!("127.0.0.1:{}", ctx.status_port)),
-            ("script", ctx.v.docroot.join("index.php").display().to_string()),
-            ("secret_file", ctx.v.docroot.join("wp-config.php").display().to_string()),
+            (
+                "script",
+                ctx.v.docroot.join("index.php").display().to_string()
+            ),
+            (
+                "secret_file",
+                ctx.v.docroot.join("wp-config.php").display().to_string()
+            ),
         ],
     ));
     // The same request from outside any pen (root, the test): the status
@@ -1115,14 +1300,18 @@ fn fcgi_status_exec(ctx: &Ctx) -> Verdict {
         .param("PHP_ADMIN_VALUE", &ini)
         .param("PHP_VALUE", &ini);
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", ctx.status_port).parse().unwrap();
-    let from_root = match common::request_timeout(&common::Listen::Tcp(addr), &req, Duration::from_secs(10)) {
-        Ok(reply) if reply.body.contains("PENSRCE") => Some(format!("ran code for root's request too: {}", clip(reply.body.trim(), 60))),
-        Ok(reply) => {
-            let _ = reply;
-            None
-        }
-        Err(_) => None,
-    };
+    let from_root =
+        match common::request_timeout(&common::Listen::Tcp(addr), &req, Duration::from_secs(10)) {
+            Ok(reply) if reply.body.contains("PENSRCE") => Some(format!(
+                "ran code for root's request too: {}",
+                clip(reply.body.trim(), 60)
+            )),
+            Ok(reply) => {
+                let _ = reply;
+                None
+            }
+            Err(_) => None,
+        };
     match (r.get("ran_as"), from_root) {
         (Some(uid), root) => Verdict::Escaped(format!(
             "the attacker's code ran as uid {uid} (victim's PHP user is {}); wp-config.php {}; from root: {}",
@@ -1150,7 +1339,10 @@ fn fcgi_status_uris(ctx: &Ctx) -> Verdict {
     thread::sleep(Duration::from_millis(800));
     let r = ctx.attack(
         "fcgi_status_uris",
-        &[("addr", format!("127.0.0.1:{}", ctx.status_port)), ("path", "/fpm-status".into())],
+        &[
+            ("addr", format!("127.0.0.1:{}", ctx.status_port)),
+            ("path", "/fpm-status".into()),
+        ],
     );
     let slept = sleeper.join();
     let r = attack!(r);
@@ -1179,11 +1371,18 @@ fn victim_socket(ctx: &Ctx) -> Verdict {
         "victim_socket",
         &[
             ("sock", ctx.v.socket.display().to_string()),
-            ("script", ctx.v.docroot.join("index.php").display().to_string()),
+            (
+                "script",
+                ctx.v.docroot.join("index.php").display().to_string()
+            ),
         ],
     ));
     if r.is("connected", "yes") {
-        Verdict::Escaped(format!("connected to {}: {}", ctx.v.socket.display(), clip(r.get("stdout").unwrap_or(""), 100)))
+        Verdict::Escaped(format!(
+            "connected to {}: {}",
+            ctx.v.socket.display(),
+            clip(r.get("stdout").unwrap_or(""), 100)
+        ))
     } else {
         Verdict::Blocked(r.get("error").unwrap_or("").to_string())
     }
@@ -1191,7 +1390,10 @@ fn victim_socket(ctx: &Ctx) -> Verdict {
 
 fn proc_list(ctx: &Ctx) -> Verdict {
     let r = attack!(ctx.attack("proc_list", &[("victim_uid", ctx.v.php_uid.to_string())]));
-    let n: usize = r.get("victim_pids").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let n: usize = r
+        .get("victim_pids")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     if n > 0 {
         Verdict::Escaped(format!(
             "{n} of the victim's processes visible among {} pids: {}",
@@ -1199,7 +1401,10 @@ fn proc_list(ctx: &Ctx) -> Verdict {
             clip(r.get("victim_cmdlines").unwrap_or(""), 200)
         ))
     } else {
-        Verdict::Blocked(format!("{} pids visible, none of the victim's", r.get("visible_pids").unwrap_or("?")))
+        Verdict::Blocked(format!(
+            "{} pids visible, none of the victim's",
+            r.get("visible_pids").unwrap_or("?")
+        ))
     }
 }
 
@@ -1220,7 +1425,11 @@ fn proc_private(ctx: &Ctx) -> Verdict {
         }
     }
     if got.is_empty() {
-        Verdict::Blocked(format!("pid {pid}: exists={} {}", r.get("exists").unwrap_or("?"), clip(&r.brief(&["exists"]), 200)))
+        Verdict::Blocked(format!(
+            "pid {pid}: exists={} {}",
+            r.get("exists").unwrap_or("?"),
+            clip(&r.brief(&["exists"]), 200)
+        ))
     } else {
         Verdict::Escaped(format!("pid {pid}: {}", got.join(", ")))
     }
@@ -1232,9 +1441,19 @@ fn ptrace_kill(ctx: &Ctx) -> Verdict {
     };
     let r = attack!(ctx.native(&["trace", &pid.to_string()], 20));
     if !r.native_ran() {
-        return Verdict::Blocked(format!("no native code: {}", r.get("native_refused").unwrap_or("")));
+        return Verdict::Blocked(format!(
+            "no native code: {}",
+            r.get("native_refused").unwrap_or("")
+        ));
     }
-    let keys = ["n_ptrace_attach", "n_ptrace_seize", "n_vm_readv", "n_proc_mem", "n_kill0", "n_sigcont"];
+    let keys = [
+        "n_ptrace_attach",
+        "n_ptrace_seize",
+        "n_vm_readv",
+        "n_proc_mem",
+        "n_kill0",
+        "n_sigcont",
+    ];
     let mut allowed = Vec::new();
     for k in keys {
         match r.get(k) {
@@ -1244,7 +1463,10 @@ fn ptrace_kill(ctx: &Ctx) -> Verdict {
         }
     }
     if allowed.is_empty() {
-        Verdict::Blocked(format!("pid {pid}: {}", r.brief(&["native_launch", "native_exit", "native_signal"])))
+        Verdict::Blocked(format!(
+            "pid {pid}: {}",
+            r.brief(&["native_launch", "native_exit", "native_signal"])
+        ))
     } else {
         // kill(2) lets any process send SIGCONT within its own session:
         // pools that share the master's session can wake each other's
@@ -1252,13 +1474,25 @@ fn ptrace_kill(ctx: &Ctx) -> Verdict {
         let sid = |p: i32| {
             fs::read_to_string(format!("/proc/{p}/stat"))
                 .ok()
-                .and_then(|s| s[s.rfind(')')? + 1..].split_whitespace().nth(4).map(str::to_string))
+                .and_then(|s| {
+                    s[s.rfind(')')? + 1..]
+                        .split_whitespace()
+                        .nth(4)
+                        .map(str::to_string)
+                })
         };
-        let same_session = ctx.attacker_pid().and_then(sid).is_some_and(|a| Some(a) == sid(pid));
+        let same_session = ctx
+            .attacker_pid()
+            .and_then(sid)
+            .is_some_and(|a| Some(a) == sid(pid));
         Verdict::Escaped(format!(
             "pid {pid}: {}{}",
             allowed.join(", "),
-            if same_session { " (the attacker's worker shares the victim's session)" } else { "" }
+            if same_session {
+                " (the attacker's worker shares the victim's session)"
+            } else {
+                ""
+            }
         ))
     }
 }
@@ -1279,7 +1513,12 @@ fn tmp_plant(ctx: &Ctx) -> Verdict {
     ];
     let mut seen = Vec::new();
     for c in &candidates {
-        let o = nsenter(vpid, &["-m"], None, &["/bin/sh", "-c", &format!("test -e '{c}' || test -L '{c}'")]);
+        let o = nsenter(
+            vpid,
+            &["-m"],
+            None,
+            &["/bin/sh", "-c", &format!("test -e '{c}' || test -L '{c}'")],
+        );
         if o.code == Some(0) {
             seen.push(c.clone());
         } else if o.code != Some(1) {
@@ -1288,9 +1527,15 @@ fn tmp_plant(ctx: &Ctx) -> Verdict {
     }
     let planted = r.brief(&["native_launch", "native_exit", "native_signal"]);
     if seen.is_empty() {
-        Verdict::Blocked(format!("the victim sees none; the attacker reported {}", clip(&planted, 240)))
+        Verdict::Blocked(format!(
+            "the victim sees none; the attacker reported {}",
+            clip(&planted, 240)
+        ))
     } else {
-        Verdict::Escaped(format!("the victim's mount namespace shows {}", seen.join(" ")))
+        Verdict::Escaped(format!(
+            "the victim's mount namespace shows {}",
+            seen.join(" ")
+        ))
     }
 }
 
@@ -1300,20 +1545,40 @@ fn tmp_read(ctx: &Ctx) -> Verdict {
         return Verdict::Broken("no process of the victim's PHP user runs".into());
     };
     let secret = format!("victim-tmp-secret-{tok}");
-    let files: Vec<String> = ["/tmp", "/var/tmp", "/dev/shm"].iter().map(|d| format!("{d}/pens-{tok}-victim")).collect();
+    let files: Vec<String> = ["/tmp", "/var/tmp", "/dev/shm"]
+        .iter()
+        .map(|d| format!("{d}/pens-{tok}-victim"))
+        .collect();
     let script = files
         .iter()
         .map(|f| format!("printf '{secret}' > '{f}'"))
         .collect::<Vec<_>>()
         .join(" && ");
-    let o = nsenter(vpid, &["-m"], Some((ctx.v.php_uid, ctx.v.gid)), &["/bin/sh", "-c", &format!("umask 022 && {script}")]);
+    let o = nsenter(
+        vpid,
+        &["-m"],
+        Some((ctx.v.php_uid, ctx.v.gid)),
+        &["/bin/sh", "-c", &format!("umask 022 && {script}")],
+    );
     if o.code != Some(0) {
-        return Verdict::Broken(format!("the victim's temp files could not be made in its namespace: {}", o.all()));
+        return Verdict::Broken(format!(
+            "the victim's temp files could not be made in its namespace: {}",
+            o.all()
+        ));
     }
-    let r = attack!(ctx.attack("tmp_read", &[("files", files.join(",")), ("victim_uid", ctx.v.php_uid.to_string())]));
+    let r = attack!(ctx.attack(
+        "tmp_read",
+        &[
+            ("files", files.join(",")),
+            ("victim_uid", ctx.v.php_uid.to_string())
+        ]
+    ));
     let read: Vec<&String> = files
         .iter()
-        .filter(|f| r.get(&format!("read_{f}")).is_some_and(|v| v.contains(&secret)))
+        .filter(|f| {
+            r.get(&format!("read_{f}"))
+                .is_some_and(|v| v.contains(&secret))
+        })
         .collect();
     let names = r.get("victim_names").unwrap_or("");
     if read.is_empty() {
@@ -1322,7 +1587,13 @@ fn tmp_read(ctx: &Ctx) -> Verdict {
             if names.is_empty() { "none" } else { names }
         ))
     } else {
-        Verdict::Escaped(format!("read {}", read.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")))
+        Verdict::Escaped(format!(
+            "read {}",
+            read.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ))
     }
 }
 
@@ -1343,8 +1614,21 @@ fn pool_config(ctx: &Ctx) -> Verdict {
     let r = attack!(ctx.attack(
         "read_files",
         &[
-            ("files", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(",")),
-            ("dirs", dirs.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(",")),
+            (
+                "files",
+                files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            (
+                "dirs",
+                dirs.iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
         ],
     ));
     let leaked = r.body.contains(&ctx.env_secret);
@@ -1356,17 +1640,30 @@ fn pool_config(ctx: &Ctx) -> Verdict {
     }
     let readable: Vec<String> = files
         .iter()
-        .filter(|f| r.get(&format!("file_{}", f.display())).is_some_and(|v| v.starts_with("read")))
+        .filter(|f| {
+            r.get(&format!("file_{}", f.display()))
+                .is_some_and(|v| v.starts_with("read"))
+        })
         .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     if leaked {
-        Verdict::Escaped(format!("the attacker read the victim's env[] secret; readable: {}", readable.join(" ")))
+        Verdict::Escaped(format!(
+            "the attacker read the victim's env[] secret; readable: {}",
+            readable.join(" ")
+        ))
     } else if !loose.is_empty() {
-        Verdict::Escaped(format!("not read here, but world-readable: {}", loose.join(", ")))
+        Verdict::Escaped(format!(
+            "not read here, but world-readable: {}",
+            loose.join(", ")
+        ))
     } else {
         Verdict::Blocked(format!(
             "readable: {}",
-            if readable.is_empty() { "none".to_string() } else { readable.join(" ") }
+            if readable.is_empty() {
+                "none".to_string()
+            } else {
+                readable.join(" ")
+            }
         ))
     }
 }
@@ -1377,15 +1674,24 @@ fn docroot_read(ctx: &Ctx) -> Verdict {
         "read_files",
         &[
             ("files", cfg.clone()),
-            ("dirs", format!("{},{}", ctx.v.home.display(), ctx.v.docroot.display())),
+            (
+                "dirs",
+                format!("{},{}", ctx.v.home.display(), ctx.v.docroot.display())
+            ),
             ("cat", cfg),
         ],
     ));
-    let listed: Vec<&str> = [ctx.v.home.display().to_string(), ctx.v.docroot.display().to_string()]
-        .iter()
-        .filter(|d| r.get(&format!("dir_{d}")).is_some_and(|v| v.starts_with("listed")))
-        .map(|_| "listed")
-        .collect();
+    let listed: Vec<&str> = [
+        ctx.v.home.display().to_string(),
+        ctx.v.docroot.display().to_string(),
+    ]
+    .iter()
+    .filter(|d| {
+        r.get(&format!("dir_{d}"))
+            .is_some_and(|v| v.starts_with("listed"))
+    })
+    .map(|_| "listed")
+    .collect();
     if r.body.contains(&ctx.wp_secret) {
         Verdict::Escaped("the attacker read the victim's wp-config.php".into())
     } else if !listed.is_empty() {
@@ -1400,7 +1706,13 @@ fn symlink_serve(ctx: &Ctx) -> Verdict {
     let target = ctx.v.docroot.join("wp-config.php").display().to_string();
     let up = ctx.a.docroot.join("wp-content/uploads");
     let by_php = up.join(format!("pens-{tok}-leak.txt"));
-    let r = attack!(ctx.attack("symlink", &[("link", by_php.display().to_string()), ("target", target.clone())]));
+    let r = attack!(ctx.attack(
+        "symlink",
+        &[
+            ("link", by_php.display().to_string()),
+            ("target", target.clone())
+        ]
+    ));
     // If PHP may not make symlinks, the web server's own rule still has to
     // hold: the test makes one owned by the PHP user (as native code that
     // got past Landlock would), and one the owner made (e.g. over SFTP).
@@ -1409,25 +1721,40 @@ fn symlink_serve(ctx: &Ctx) -> Verdict {
     for (link, uid) in [(&by_php_native, ctx.a.php_uid), (&by_owner, ctx.a.uid)] {
         let _ = fs::remove_file(link);
         std::os::unix::fs::symlink(&target, link).unwrap();
-        let _ = Command::new("chown").args(["-h", &format!("{uid}:{}", ctx.a.gid)]).arg(link).status();
+        let _ = Command::new("chown")
+            .args(["-h", &format!("{uid}:{}", ctx.a.gid)])
+            .arg(link)
+            .status();
     }
     let mut leaks = Vec::new();
     let mut seen = Vec::new();
     for (who, path) in [
         ("PHP's", format!("/wp-content/uploads/pens-{tok}-leak.txt")),
-        ("the PHP user's", format!("/wp-content/uploads/pens-{tok}-leak3.txt")),
+        (
+            "the PHP user's",
+            format!("/wp-content/uploads/pens-{tok}-leak3.txt"),
+        ),
         ("owner's", format!("/pens-{tok}-leak2.txt")),
     ] {
         match ctx.get(ctx.a, &path) {
-            Ok(resp) if resp.body.contains(&ctx.wp_secret) => leaks.push(format!("{who} symlink {path} → {}", resp.status)),
+            Ok(resp) if resp.body.contains(&ctx.wp_secret) => {
+                leaks.push(format!("{who} symlink {path} → {}", resp.status))
+            }
             Ok(resp) => seen.push(format!("{path} {}", resp.status)),
             Err(e) => return Verdict::Broken(e),
         }
     }
     if leaks.is_empty() {
-        Verdict::Blocked(format!("symlink by PHP: {}; served: {}", r.get("symlink").unwrap_or("?"), seen.join(", ")))
+        Verdict::Blocked(format!(
+            "symlink by PHP: {}; served: {}",
+            r.get("symlink").unwrap_or("?"),
+            seen.join(", ")
+        ))
     } else {
-        Verdict::Escaped(format!("served the victim's wp-config.php: {}", leaks.join(", ")))
+        Verdict::Escaped(format!(
+            "served the victim's wp-config.php: {}",
+            leaks.join(", ")
+        ))
     }
 }
 
@@ -1435,7 +1762,10 @@ fn uploads_exec(ctx: &Ctx) -> Verdict {
     let up = ctx.a.docroot.join("wp-content/uploads/pens-evil.php");
     let r = attack!(ctx.attack("upload_php", &[("path", up.display().to_string())]));
     if !r.is("upload", "written") {
-        return Verdict::Broken(format!("the attacker could not write into its uploads: {}", r.brief(&[])));
+        return Verdict::Broken(format!(
+            "the attacker could not write into its uploads: {}",
+            r.brief(&[])
+        ));
     }
     let paths = [
         "/wp-content/uploads/pens-evil.php",
@@ -1452,8 +1782,14 @@ fn uploads_exec(ctx: &Ctx) -> Verdict {
     let mut statuses = Vec::new();
     for p in paths {
         match ctx.get(ctx.a, p) {
-            Ok(resp) if resp.body.contains("PENSEXEC") => ran.push(format!("{p} ({})", resp.status)),
-            Ok(resp) => statuses.push(format!("{} {}", p.trim_start_matches("/wp-content"), resp.status)),
+            Ok(resp) if resp.body.contains("PENSEXEC") => {
+                ran.push(format!("{p} ({})", resp.status))
+            }
+            Ok(resp) => statuses.push(format!(
+                "{} {}",
+                p.trim_start_matches("/wp-content"),
+                resp.status
+            )),
             Err(e) => return Verdict::Broken(e),
         }
     }
@@ -1469,7 +1805,10 @@ fn ld_preload(ctx: &Ctx) -> Verdict {
     let mark = ctx.a.home.join(format!("tmp/pens-{tok}-preload"));
     let r = attack!(ctx.attack(
         "ld_preload",
-        &[("so", ctx.preload.display().to_string()), ("mark", mark.display().to_string())],
+        &[
+            ("so", ctx.preload.display().to_string()),
+            ("mark", mark.display().to_string())
+        ],
     ));
     let marker = r.get("marker").unwrap_or("absent");
     let usable = format!(
@@ -1498,7 +1837,14 @@ fn ipc_keys(pid: i32) -> Result<String, String> {
 fn sysv_php(ctx: &Ctx) -> Verdict {
     let tok = ctx.cleanup.token();
     let key = 0x5100_0000u32 | (u32::from_str_radix(&tok, 16).unwrap() & 0xfffff) << 2;
-    let r = attack!(ctx.attack("sysv_php", &[("key", key.to_string()), ("tok", tok.clone()), ("mb", "64".into())]));
+    let r = attack!(ctx.attack(
+        "sysv_php",
+        &[
+            ("key", key.to_string()),
+            ("tok", tok.clone()),
+            ("mb", "64".into())
+        ]
+    ));
     let made: Vec<String> = ["shmop_open", "shm_attach", "sem_get", "msg_get_queue"]
         .iter()
         .filter(|k| r.get(k).is_some_and(|v| v.starts_with("created")))
@@ -1512,7 +1858,10 @@ fn sysv_php(ctx: &Ctx) -> Verdict {
         Ok(v) => v,
         Err(e) => return Verdict::Broken(e),
     };
-    let visible: Vec<&String> = keys.iter().filter(|k| victim_view.contains(k.as_str())).collect();
+    let visible: Vec<&String> = keys
+        .iter()
+        .filter(|k| victim_view.contains(k.as_str()))
+        .collect();
     // Outliving the request: still there in the attacker's own namespace.
     let outlived = ctx
         .attacker_pid()
@@ -1520,10 +1869,7 @@ fn sysv_php(ctx: &Ctx) -> Verdict {
         .map(|a| keys.iter().filter(|k| a.contains(k.as_str())).count())
         .unwrap_or(0);
     if made.is_empty() {
-        return Verdict::Blocked(format!(
-            "nothing created: {}",
-            clip(&r.brief(&[]), 240)
-        ));
+        return Verdict::Blocked(format!("nothing created: {}", clip(&r.brief(&[]), 240)));
     }
     if visible.is_empty() {
         Verdict::Blocked(format!(
@@ -1535,7 +1881,11 @@ fn sysv_php(ctx: &Ctx) -> Verdict {
         Verdict::Escaped(format!(
             "created {}; outlived the request and visible to the victim: {}",
             made.join(" "),
-            visible.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+            visible
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
         ))
     }
 }
@@ -1558,25 +1908,39 @@ fn sysv_native(ctx: &Ctx) -> Verdict {
         &[&ctx.native_root.display().to_string(), "sysv", &vtok, "0"],
     );
     if !o.stdout.contains("shmget=ok") {
-        return Verdict::Broken(format!("the victim's segment could not be made: {}", o.all()));
+        return Verdict::Broken(format!(
+            "the victim's segment could not be made: {}",
+            o.all()
+        ));
     }
     let tok = ctx.cleanup.token();
     let r = attack!(ctx.native(&["sysv", &tok, &native_key(&vtok).to_string()], 20));
     if !r.native_ran() {
-        return Verdict::Blocked(format!("no native code: {}", r.get("native_refused").unwrap_or("")));
+        return Verdict::Blocked(format!(
+            "no native code: {}",
+            r.get("native_refused").unwrap_or("")
+        ));
     }
     let mut escapes = Vec::new();
     if r.is("n_host_shmat", "ok") {
-        escapes.push(format!("attached the victim's segment (read {:?})", r.get("n_host_content").unwrap_or("")));
+        escapes.push(format!(
+            "attached the victim's segment (read {:?})",
+            r.get("n_host_content").unwrap_or("")
+        ));
     }
     let key = format!("0x{:08x}", native_key(&tok) as u32);
     match ipc_keys(vpid) {
-        Ok(view) if view.contains(&key) => escapes.push(format!("its objects ({key}) are visible to the victim")),
+        Ok(view) if view.contains(&key) => {
+            escapes.push(format!("its objects ({key}) are visible to the victim"))
+        }
         Ok(_) => {}
         Err(e) => return Verdict::Broken(e),
     }
     if escapes.is_empty() {
-        Verdict::Blocked(clip(&r.brief(&["native_launch", "native_exit", "native_signal", "n_shm_key"]), 240))
+        Verdict::Blocked(clip(
+            &r.brief(&["native_launch", "native_exit", "native_signal", "n_shm_key"]),
+            240,
+        ))
     } else {
         Verdict::Escaped(escapes.join("; "))
     }
@@ -1589,13 +1953,20 @@ fn opcache_peek(ctx: &Ctx) -> Verdict {
             return Verdict::Broken(e);
         }
     }
-    let r = attack!(ctx.attack("opcache", &[("victim_prefix", ctx.v.home.display().to_string())]));
+    let r = attack!(ctx.attack(
+        "opcache",
+        &[("victim_prefix", ctx.v.home.display().to_string())]
+    ));
     match r.get("victim_scripts") {
-        Some(s) if !s.is_empty() => Verdict::Escaped(format!("the attacker's OPcache lists the victim's {s}")),
+        Some(s) if !s.is_empty() => {
+            Verdict::Escaped(format!("the attacker's OPcache lists the victim's {s}"))
+        }
         _ => Verdict::Blocked(format!(
             "{} scripts cached, none of the victim's{}",
             r.get("cached_scripts").unwrap_or("0"),
-            r.get("status").map(|s| format!(" ({s})")).unwrap_or_default()
+            r.get("status")
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default()
         )),
     }
 }
@@ -1603,23 +1974,45 @@ fn opcache_peek(ctx: &Ctx) -> Verdict {
 fn sessions(ctx: &Ctx) -> Verdict {
     let tok = ctx.cleanup.token();
     let secret = format!("session-secret-{tok}");
-    let resp = match ctx.get(ctx.v, &format!("/pens_victim.php?do=session&secret={secret}")) {
+    let resp = match ctx.get(
+        ctx.v,
+        &format!("/pens_victim.php?do=session&secret={secret}"),
+    ) {
         Ok(r) => r,
         Err(e) => return Verdict::Broken(e),
     };
-    let Some(id) = resp.body.lines().find_map(|l| l.strip_prefix("session=")).map(str::to_string) else {
-        return Verdict::Broken(format!("the victim made no session: {} {}", resp.status, resp.body));
+    let Some(id) = resp
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("session="))
+        .map(str::to_string)
+    else {
+        return Verdict::Broken(format!(
+            "the victim made no session: {} {}",
+            resp.status, resp.body
+        ));
     };
     let dir = ctx.v.home.join("sessions");
     let file = dir.join(format!("sess_{id}"));
     let planted = dir.join(format!("sess_pens{tok}"));
-    let r = attack!(ctx.attack("read_files", &[("files", file.display().to_string()), ("dirs", dir.display().to_string())]));
-    let w = attack!(ctx.attack("write_files", &[("files", planted.display().to_string()), ("tok", tok)]));
+    let r = attack!(ctx.attack(
+        "read_files",
+        &[
+            ("files", file.display().to_string()),
+            ("dirs", dir.display().to_string())
+        ]
+    ));
+    let w = attack!(ctx.attack(
+        "write_files",
+        &[("files", planted.display().to_string()), ("tok", tok)]
+    ));
     let mut escapes = Vec::new();
     if r.body.contains(&secret) {
         escapes.push("read the victim's session".to_string());
     }
-    if r.get(&format!("dir_{}", dir.display())).is_some_and(|v| v.starts_with("listed")) {
+    if r.get(&format!("dir_{}", dir.display()))
+        .is_some_and(|v| v.starts_with("listed"))
+    {
         escapes.push("listed the victim's sessions".to_string());
     }
     if planted.exists() || w.get(&format!("write_{}", planted.display())) == Some("written") {
@@ -1640,29 +2033,52 @@ fn control_socket(ctx: &Ctx) -> Verdict {
     let reply = r.get("reply").unwrap_or("");
     let mode = fs::metadata(sock).map(|m| m.mode() & 0o777).unwrap_or(0);
     if reply.contains(&ctx.v.domain) {
-        Verdict::Escaped(format!("the master answered the attacker with the victim's status: {}", clip(reply, 120)))
+        Verdict::Escaped(format!(
+            "the master answered the attacker with the victim's status: {}",
+            clip(reply, 120)
+        ))
     } else if mode & 0o006 != 0 {
-        Verdict::Escaped(format!("{} is {mode:o}: any local user may connect", sock.display()))
+        Verdict::Escaped(format!(
+            "{} is {mode:o}: any local user may connect",
+            sock.display()
+        ))
     } else {
-        Verdict::Blocked(format!("mode {mode:o}; connect: {}", r.get("connect").unwrap_or("?")))
+        Verdict::Blocked(format!(
+            "mode {mode:o}; connect: {}",
+            r.get("connect").unwrap_or("?")
+        ))
     }
 }
 
 fn master_log(ctx: &Ctx) -> Verdict {
-    let r = attack!(ctx.attack("read_files", &[("files", ctx.master_log.display().to_string())]));
-    let v = r.get(&format!("file_{}", ctx.master_log.display())).unwrap_or("");
+    let r = attack!(ctx.attack(
+        "read_files",
+        &[("files", ctx.master_log.display().to_string())]
+    ));
+    let v = r
+        .get(&format!("file_{}", ctx.master_log.display()))
+        .unwrap_or("");
     let mode = world_readable(&ctx.master_log);
     if v.starts_with("read") {
         Verdict::Escaped(format!(
             "the attacker read the master's log{}",
-            if v.contains(&ctx.v.domain) { ", which names the victim's pool" } else { "" }
+            if v.contains(&ctx.v.domain) {
+                ", which names the victim's pool"
+            } else {
+                ""
+            }
         ))
     } else if let Some(m) = mode {
-        Verdict::Escaped(format!("{} is {m:o} (world-readable wherever it lives)", ctx.master_log.display()))
+        Verdict::Escaped(format!(
+            "{} is {m:o} (world-readable wherever it lives)",
+            ctx.master_log.display()
+        ))
     } else {
         Verdict::Blocked(format!(
             "mode {:o}; {}",
-            fs::metadata(&ctx.master_log).map(|m| m.mode() & 0o777).unwrap_or(0),
+            fs::metadata(&ctx.master_log)
+                .map(|m| m.mode() & 0o777)
+                .unwrap_or(0),
             clip(v, 100)
         ))
     }
@@ -1683,20 +2099,37 @@ fn memory_hog(ctx: &Ctx) -> Verdict {
         .and_then(|d| chain_limit(d, mctl, &files))
         .unwrap_or_else(|| "no memory limit".into());
     // 1 GiB past memory_limit, or 256 MiB past the pool's cgroup limit.
-    let limit = pool_value(&ctx.a.pool_file, "php_admin_value[memory_limit]").and_then(|v| size_mb(&v)).unwrap_or(128);
+    let limit = pool_value(&ctx.a.pool_file, "php_admin_value[memory_limit]")
+        .and_then(|v| size_mb(&v))
+        .unwrap_or(128);
     let cg_max = limit_desc
         .split_once('=')
         .and_then(|(_, n)| n.parse::<u64>().ok())
         .map(|b| b >> 20);
-    let target = (limit + 1024).max(cg_max.map(|m| m + 256).unwrap_or(0)).min(3072);
+    let target = (limit + 1024)
+        .max(cg_max.map(|m| m + 256).unwrap_or(0))
+        .min(3072);
     let own = cgroup_dir(std::process::id() as i32, mctl);
-    let before = mcg.as_deref().map(|d| chain_ooms(d, mctl)).unwrap_or_default();
+    let before = mcg
+        .as_deref()
+        .map(|d| chain_ooms(d, mctl))
+        .unwrap_or_default();
     let r = ctx.native(&["memhog", &target.to_string()], 60);
-    let after = mcg.as_deref().map(|d| chain_ooms(d, mctl)).unwrap_or_default();
+    let after = mcg
+        .as_deref()
+        .map(|d| chain_ooms(d, mctl))
+        .unwrap_or_default();
     let ooms = oom_delta(&before, &after);
     let victim = ctx.victim_serves();
-    let lost: Vec<i32> = victims_before.iter().copied().filter(|p| !common::pid_alive(*p)).collect();
-    let cg = mcg.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "?".into());
+    let lost: Vec<i32> = victims_before
+        .iter()
+        .copied()
+        .filter(|p| !common::pid_alive(*p))
+        .collect();
+    let cg = mcg
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "?".into());
     let r = match r {
         Ok(r) => r,
         Err(e) => {
@@ -1706,22 +2139,33 @@ fn memory_hog(ctx: &Ctx) -> Verdict {
         }
     };
     if !r.native_ran() {
-        return Verdict::Blocked(format!("no native code: {}", r.get("native_refused").unwrap_or("")));
+        return Verdict::Blocked(format!(
+            "no native code: {}",
+            r.get("native_refused").unwrap_or("")
+        ));
     }
     let touched = r.last("n_touched_mb").unwrap_or("0");
     let sig = r.get("native_signal").unwrap_or("?");
-    let in_pool_cgroup = mcg.is_some() && mcg != own && !cg.ends_with("/memory") && !cg.ends_with("/unified");
+    let in_pool_cgroup =
+        mcg.is_some() && mcg != own && !cg.ends_with("/memory") && !cg.ends_with("/unified");
     let mut problems = Vec::new();
     if let Some(done) = r.get("n_done_mb") {
         problems.push(format!("allocated and touched all {done} MiB"));
     }
     if sig != "9" {
-        problems.push(format!("not SIGKILLed (signal {sig}, exit {})", r.get("native_exit").unwrap_or("?")));
+        problems.push(format!(
+            "not SIGKILLed (signal {sig}, exit {})",
+            r.get("native_exit").unwrap_or("?")
+        ));
     }
     if !in_pool_cgroup {
-        problems.push(format!("ran in memory cgroup {cg}, not a cgroup of its own pool ({limit_desc})"));
+        problems.push(format!(
+            "ran in memory cgroup {cg}, not a cgroup of its own pool ({limit_desc})"
+        ));
     } else if ooms == 0 {
-        problems.push(format!("no OOM kill counted in {cg} or its parents ({limit_desc})"));
+        problems.push(format!(
+            "no OOM kill counted in {cg} or its parents ({limit_desc})"
+        ));
     }
     if let Err(e) = victim {
         problems.push(e);
@@ -1746,7 +2190,9 @@ fn fork_bomb(ctx: &Ctx) -> Verdict {
         Some(d) => ("pids", Some(d)),
         None => ("", cgroup_dir(apid, "")),
     };
-    let pids_max = pcg.as_deref().and_then(|d| chain_limit(d, pctl, &["pids.max"]));
+    let pids_max = pcg
+        .as_deref()
+        .and_then(|d| chain_limit(d, pctl, &["pids.max"]));
     let (port, host) = (ctx.web.port(), ctx.a.domain.clone());
     let path = format!(
         "/pens_attacker.php?probe=native&timeout=40&{}&a0=forkbomb&a1={FORK_CAP}&a2=4000",
@@ -1758,7 +2204,10 @@ fn fork_bomb(ctx: &Ctx) -> Verdict {
     let t = Instant::now();
     let victim = ctx.victim_serves();
     let victim_ms = t.elapsed().as_millis();
-    let host_fork = Command::new("/bin/true").status().map(|s| s.success()).unwrap_or(false);
+    let host_fork = Command::new("/bin/true")
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     let during = uid_pids(ctx.a.php_uid).len();
     let resp = match bomb.join() {
         Ok(Ok(r)) => r,
@@ -1776,7 +2225,10 @@ fn fork_bomb(ctx: &Ctx) -> Verdict {
     }
     let forked: u64 = get("n_forked").parse().unwrap_or(0);
     let err = get("n_fork_error");
-    let cg = pcg.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "?".into());
+    let cg = pcg
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "?".into());
     let mut problems = Vec::new();
     if forked >= FORK_CAP {
         problems.push(format!("all {forked} forks succeeded"));
@@ -1806,9 +2258,14 @@ fn fork_bomb(ctx: &Ctx) -> Verdict {
 fn cgroup_escape(ctx: &Ctx) -> Verdict {
     let r = attack!(ctx.native(&["cgroup"], 20));
     if !r.native_ran() {
-        return Verdict::Blocked(format!("no native code: {}", r.get("native_refused").unwrap_or("")));
+        return Verdict::Blocked(format!(
+            "no native code: {}",
+            r.get("native_refused").unwrap_or("")
+        ));
     }
-    let tried = r.all("n_move_to_root").len() + r.all("n_move_to_parent").len() + r.all("n_lift_limit").len();
+    let tried = r.all("n_move_to_root").len()
+        + r.all("n_move_to_parent").len()
+        + r.all("n_lift_limit").len();
     let ok: Vec<String> = r
         .lines
         .iter()
@@ -1817,7 +2274,11 @@ fn cgroup_escape(ctx: &Ctx) -> Verdict {
         .map(|(k, v)| format!("{} {v}", &k[2..]))
         .collect();
     if r.is("n_escaped", "yes") || !ok.is_empty() {
-        Verdict::Escaped(format!("{}; cgroups after: {}", ok.join(", "), r.get("n_cgroup_after").unwrap_or("")))
+        Verdict::Escaped(format!(
+            "{}; cgroups after: {}",
+            ok.join(", "),
+            r.get("n_cgroup_after").unwrap_or("")
+        ))
     } else {
         Verdict::Blocked(format!(
             "{tried} attempts refused; cgroups: {}",
@@ -1839,11 +2300,15 @@ fn disk_fill(ctx: &Ctx) -> Verdict {
         Quota::Unsupported(why) => Verdict::NotApplicable(format!(
             "{why}; without it the attacker wrote {written} MiB ({stopped})"
         )),
-        Quota::Missing(why) => Verdict::Escaped(format!("no quota: {why}; the attacker wrote {written} MiB ({stopped})")),
+        Quota::Missing(why) => Verdict::Escaped(format!(
+            "no quota: {why}; the attacker wrote {written} MiB ({stopped})"
+        )),
         Quota::Applied(q) => {
             let w: f64 = written.parse().unwrap_or(f64::MAX);
             if stopped.contains("quota") && w <= (*q as f64) + 1.0 {
-                Verdict::Blocked(format!("stopped at {written} MiB of a {q} MiB quota: {stopped}"))
+                Verdict::Blocked(format!(
+                    "stopped at {written} MiB of a {q} MiB quota: {stopped}"
+                ))
             } else {
                 Verdict::Escaped(format!("quota {q} MiB, wrote {written} MiB: {stopped}"))
             }
@@ -1868,7 +2333,8 @@ fn abstract_socket(ctx: &Ctx) -> Verdict {
     let d2 = done.clone();
     let server = thread::spawn(move || {
         let until = Instant::now() + Duration::from_secs(30);
-        while !stop.load(Ordering::Relaxed) && !d2.load(Ordering::Relaxed) && Instant::now() < until {
+        while !stop.load(Ordering::Relaxed) && !d2.load(Ordering::Relaxed) && Instant::now() < until
+        {
             match listener.accept() {
                 Ok((mut s, _)) => {
                     let _ = s.write_all(b"hello-from-outside\n");
@@ -1882,7 +2348,10 @@ fn abstract_socket(ctx: &Ctx) -> Verdict {
     let _ = server.join();
     let r = attack!(r);
     if !r.native_ran() {
-        return Verdict::Blocked(format!("no native code: {}", r.get("native_refused").unwrap_or("")));
+        return Verdict::Blocked(format!(
+            "no native code: {}",
+            r.get("native_refused").unwrap_or("")
+        ));
     }
     if r.is("n_connect", "ok") {
         Verdict::Escaped(format!(
@@ -1898,7 +2367,10 @@ fn abstract_socket(ctx: &Ctx) -> Verdict {
 fn setuid_nnp(ctx: &Ctx) -> Verdict {
     let r = attack!(ctx.native(&["nnp", &ctx.setuid_helper.display().to_string()], 20));
     if !r.native_ran() {
-        return Verdict::Blocked(format!("no native code: {}", r.get("native_refused").unwrap_or("")));
+        return Verdict::Blocked(format!(
+            "no native code: {}",
+            r.get("native_refused").unwrap_or("")
+        ));
     }
     let nnp = r.get("n_nonewprivs").unwrap_or("?");
     match r.get("n_setuid_euid") {
@@ -1928,12 +2400,21 @@ fn userns_unmask(ctx: &Ctx) -> Verdict {
     let proc_entry = format!("/proc/{vpid}");
     // Before peeling: what the attacker sees plainly.
     let plain = attack!(ctx.attack("read_files", &[("files", host_file.clone())]));
-    let plain_sees = plain.get(&format!("file_{host_file}")).is_some_and(|v| v.starts_with("read"));
+    let plain_sees = plain
+        .get(&format!("file_{host_file}"))
+        .is_some_and(|v| v.starts_with("read"));
     let r = attack!(ctx.native(&["userns", &host_file, &proc_entry], 20));
     if !r.native_ran() {
-        return Verdict::Blocked(format!("no native code: {}", r.get("native_refused").unwrap_or("")));
+        return Verdict::Blocked(format!(
+            "no native code: {}",
+            r.get("native_refused").unwrap_or("")
+        ));
     }
-    let sees: Vec<&str> = r.all("n_sees").into_iter().filter(|s| s.ends_with(" yes")).collect();
+    let sees: Vec<&str> = r
+        .all("n_sees")
+        .into_iter()
+        .filter(|s| s.ends_with(" yes"))
+        .collect();
     let how = format!(
         "unshare {}; {}",
         r.get("n_unshare").unwrap_or("?"),
@@ -1942,26 +2423,40 @@ fn userns_unmask(ctx: &Ctx) -> Verdict {
     if sees.is_empty() {
         Verdict::Blocked(how)
     } else if plain_sees {
-        Verdict::Escaped(format!("nothing hides them in the first place: sees {} ({how})", sees.join(", ")))
+        Verdict::Escaped(format!(
+            "nothing hides them in the first place: sees {} ({how})",
+            sees.join(", ")
+        ))
     } else {
         Verdict::Escaped(format!("after unsharing, sees {} ({how})", sees.join(", ")))
     }
 }
 
 fn core_dump(ctx: &Ctx) -> Verdict {
-    let pattern = fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default().trim().to_string();
+    let pattern = fs::read_to_string("/proc/sys/kernel/core_pattern")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let dir = ctx.a.home.join("tmp");
     let r = attack!(ctx.native(&["core", &dir.display().to_string()], 30));
     if !r.native_ran() {
-        return Verdict::Blocked(format!("no native code: {}", r.get("native_refused").unwrap_or("")));
+        return Verdict::Blocked(format!(
+            "no native code: {}",
+            r.get("native_refused").unwrap_or("")
+        ));
     }
     let dumped = r.get("n_core_dumped").unwrap_or("?");
     let child = r.get("n_child").unwrap_or("0");
     if pattern.starts_with('|') {
-        return Verdict::Blocked(format!("core_pattern pipes to a root helper ({pattern}); dumped: {dumped}"));
+        return Verdict::Blocked(format!(
+            "core_pattern pipes to a root helper ({pattern}); dumped: {dumped}"
+        ));
     }
     let target_dir = if pattern.starts_with('/') {
-        Path::new(&pattern).parent().unwrap_or(Path::new("/")).to_path_buf()
+        Path::new(&pattern)
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .to_path_buf()
     } else {
         dir.clone()
     };
@@ -1970,7 +2465,10 @@ fn core_dump(ctx: &Ctx) -> Verdict {
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.metadata().is_ok_and(|m| m.uid() == ctx.a.php_uid && m.is_file()))
+        .filter(|e| {
+            e.metadata()
+                .is_ok_and(|m| m.uid() == ctx.a.php_uid && m.is_file())
+        })
         .filter(|e| {
             let n = e.file_name().to_string_lossy().into_owned();
             n.starts_with("core") || n.contains(child)
@@ -1981,11 +2479,18 @@ fn core_dump(ctx: &Ctx) -> Verdict {
         let _ = fs::remove_file(f);
     }
     if !found.is_empty() && !target_dir.starts_with(&ctx.a.home) {
-        Verdict::Escaped(format!("core written outside the attacker's home: {:?} (core_pattern {pattern})", found))
+        Verdict::Escaped(format!(
+            "core written outside the attacker's home: {:?} (core_pattern {pattern})",
+            found
+        ))
     } else {
         Verdict::Blocked(format!(
             "core_pattern {pattern:?}; dumped: {dumped}; {}",
-            if found.is_empty() { "no core file".to_string() } else { format!("core stayed in its own {}", target_dir.display()) }
+            if found.is_empty() {
+                "no core file".to_string()
+            } else {
+                format!("core stayed in its own {}", target_dir.display())
+            }
         ))
     }
 }
