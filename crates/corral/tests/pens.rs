@@ -245,7 +245,8 @@ fn suite(web: Web) {
     .unwrap();
     let setuid_helper = bin_dir.join("pens-euid");
     gcc(&[&src.join("pens_euid.c"), Path::new("-o"), &setuid_helper]);
-    fs::set_permissions(&setuid_helper, fs::Permissions::from_mode(0o4755)).unwrap();
+    // Setuid only while its probe runs (see setuid_nnp).
+    fs::set_permissions(&setuid_helper, fs::Permissions::from_mode(0o755)).unwrap();
 
     // corral with the sandbox's pool dir, and the web server.
     let corral_conf = format!(
@@ -2365,7 +2366,15 @@ fn abstract_socket(ctx: &Ctx) -> Verdict {
 }
 
 fn setuid_nnp(ctx: &Ctx) -> Verdict {
-    let r = attack!(ctx.native(&["nnp", &ctx.setuid_helper.display().to_string()], 20));
+    // A setuid-root file on the host only for this one request, even if
+    // the test dies.
+    let mode = |m| fs::set_permissions(&ctx.setuid_helper, fs::Permissions::from_mode(m));
+    if let Err(e) = mode(0o4755) {
+        return Verdict::Broken(format!("chmod 4755 {}: {e}", ctx.setuid_helper.display()));
+    }
+    let r = ctx.native(&["nnp", &ctx.setuid_helper.display().to_string()], 20);
+    let _ = mode(0o755);
+    let r = attack!(r);
     if !r.native_ran() {
         return Verdict::Blocked(format!(
             "no native code: {}",
