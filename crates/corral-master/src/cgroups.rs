@@ -44,7 +44,8 @@ impl Cgroups {
         match &mut self.state {
             State::Open(t) => Ok(t),
             State::Failed(why) => Err(CgroupError::Unavailable(why.clone())),
-            State::Unopened => unreachable!("opened above"),
+            // Not reached: opened above. Said as an error, not a panic.
+            State::Unopened => Err(CgroupError::Unavailable("cgroups not set up".into())),
         }
     }
 
