@@ -10,12 +10,26 @@ Subcommands (all print JSON unless noted):
   wrk FILE               parse `wrk --latency` output
   cold FILE...           median/max latency of `corral bench --json` outputs
   report DIR OUT.md      write BENCHMARKS.md from DIR/results.jsonl + DIR/meta.json
+                         (+ DIR/noisy.jsonl and DIR/noisy-meta.json when present)
+  noisy BIN ROOT OUT_DIR DUR
+                         noisy neighbour: two sites made by `corral site add`,
+                         the victim's CPU-bound page measured alone and while the
+                         attacker burns CPU, hogs memory and forks, on corral and
+                         then on php-fpm 8.2 with the same pool files (corral.*
+                         lines removed); writes OUT_DIR/noisy.jsonl and
+                         OUT_DIR/noisy-meta.json
 """
 import json
 import os
 import re
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
+import threading
+import time
 
 SERVERS = ("php-fpm", "corral")
 
@@ -314,6 +328,138 @@ def table(header, body):
     return "\n".join(lines)
 
 
+def load_noisy(dirname):
+    path = os.path.join(dirname, "noisy.jsonl")
+    if not os.path.exists(path):
+        return None, None
+    with open(path) as f:
+        rows = [json.loads(x) for x in f if x.strip()]
+    with open(os.path.join(dirname, "noisy-meta.json")) as f:
+        return rows, json.load(f)
+
+
+def _noisy_row(rows, server, case):
+    for r in rows:
+        if r["server"] == server and r["case"] == case:
+            return r
+    return None
+
+
+def noisy_summary(dirname):
+    rows, _ = load_noisy(dirname)
+    if not rows:
+        return []
+    out = []
+    for case, label in (("alone", "alone"), ("cpu", "attacker burning CPU"),
+                        ("mem", "attacker hogging memory"), ("fork", "attacker forking")):
+        f = get(_noisy_row(rows, "php-fpm", case), "lat_ms.p99")
+        c = get(_noisy_row(rows, "corral", case), "lat_ms.p99")
+        out.append((f"noisy neighbour: victim p99 ms, {label}", fmt(f, 1), fmt(c, 1), ratio(c, f),
+                    "lower"))
+    return out
+
+
+def noisy_targets(rows, server):
+    """(target, met?, evidence) for one server."""
+    alone = get(_noisy_row(rows, server, "alone"), "lat_ms.p99")
+    out = []
+    for case in ("cpu", "mem", "fork"):
+        p99 = get(_noisy_row(rows, server, case), "lat_ms.p99")
+        r = p99 / alone if p99 and alone else None
+        out.append((f"victim p99 with the attacker {dict(cpu='burning CPU', mem='hogging memory', fork='forking')[case]}"
+                    " within 1.5x of alone", r is not None and r <= 1.5,
+                    f"{fmt(p99, 1)} ms vs {fmt(alone, 1)} ms = {r:.2f}x" if r else "–"))
+    m = _noisy_row(rows, server, "mem") or {}
+    ok = (m.get("hogs_completed") == 0 and (m.get("hogs_killed") or 0) > 0
+          and (m.get("attacker_oom_kills") or 0) > 0 and m.get("oom_kills_elsewhere") == 0
+          and not m.get("victim_oom_kills") and m.get("errors") == 0)
+    out.append(("the memory hog ends in its own cgroup's OOM, the victim untouched", ok,
+                f"{m.get('hogs_completed')} hogs of {m.get('hog_mb', '?')} MiB completed,"
+                f" {m.get('hogs_killed')} SIGKILLed; OOM kills in the attacker's memory cgroup:"
+                f" {m.get('attacker_oom_kills')}, in the victim's: {m.get('victim_oom_kills')},"
+                f" elsewhere on the host: {m.get('oom_kills_elsewhere')}; victim errors: {m.get('errors')}"))
+    fk = _noisy_row(rows, server, "fork") or {}
+    lim = fk.get("attacker_limits") or {}
+    forks = fk.get("forks")
+    out.append(("forks stop at the pids limit", bool(lim.get("pids_limited")) and forks is not None
+                and forks < fk.get("fork_cap", FORK_CAP),
+                f"{forks} of {FORK_CAP} forks ({fk.get('fork_error')}), peak {fk.get('attacker_peak_procs')}"
+                f" attacker processes, pids.max {lim.get('pids.max', '–')}"))
+    return out
+
+
+def noisy_section(dirname, w):
+    rows, meta = load_noisy(dirname)
+    if not rows:
+        return
+    w("## 7. Noisy neighbour\n")
+    w(f"Run on **{meta['date']}** (git {meta.get('corral_rev', '?')}; load average before:"
+      f" {meta.get('loadavg')}), with `sudo BENCH_ONLY=noisy bench/run.sh` (also part of the"
+      " full run). Two sites are made by `corral site add --template wordpress` under /var/lib,"
+      " as in `crates/corral/tests/pens.rs`: a victim with the template's defaults, and an"
+      " attacker whose exec functions are back and `open_basedir` off (it runs native code:"
+      " `tests/native/pens_native.c`). The victim's page is `tests/php/pens_victim.php?do=cpu`"
+      f" (n = {meta.get('victim_n')}, about 5 ms of CPU alone), measured with"
+      f" `corral bench -c 1 -d {meta['dur']}` on its socket, alone and while the attacker"
+      f" (a) burns CPU with {meta.get('attacker_max_children')} concurrent requests of 200 ms"
+      f" (its `pm.max_children`), (b) hogs memory: a native process touching"
+      f" {meta.get('hog_mb')} MiB (memory_limit + 1 GiB, or 256 MiB past the pool's own"
+      f" limit), request after request, (c) forks: one request forks up to {FORK_CAP}"
+      " CPU-burning processes and holds them for the measurement. corral runs the pool"
+      " files as `corral site add` wrote them (with the template's `corral.*` limits, if"
+      " any); php-fpm 8.2 runs the same files with the `corral.*` lines removed, in the same"
+      " run, right after.\n")
+    if meta.get("note"):
+        w(f"{meta['note']}\n")
+    body = []
+    for s in SERVERS:
+        alone = get(_noisy_row(rows, s, "alone"), "lat_ms.p99")
+        for case in NOISY_CASES:
+            r = _noisy_row(rows, s, case)
+            if not r:
+                continue
+            p99 = get(r, "lat_ms.p99")
+            if case == "cpu":
+                what = f"{r.get('attacker_requests')} attacker requests"
+            elif case == "mem":
+                what = (f"hogs completed {r.get('hogs_completed')}, SIGKILLed {r.get('hogs_killed')};"
+                        f" attacker cgroup OOM kills {r.get('attacker_oom_kills')}")
+            elif case == "fork":
+                what = f"{r.get('forks')} forks ({r.get('fork_error')}), peak {r.get('attacker_peak_procs')} processes"
+            else:
+                what = ""
+            body.append([case, s, fmt(get(r, "lat_ms.p50"), 1), fmt(p99, 1),
+                         f"{p99 / alone:.2f}x" if p99 and alone else "–",
+                         fmt(r.get("errors")), fmt(r.get("oom_kills_elsewhere")), what])
+    w(table(["attack", "server", "victim p50 ms", "victim p99 ms", "p99 / alone",
+             "victim errors", "OOM kills outside the attacker's cgroup", "attacker"], body))
+    w("")
+    lim = (_noisy_row(rows, "corral", "alone") or {}).get("attacker_limits") or {}
+    shown = {k: v for k, v in lim.items() if "." in k and "cgroup" not in k}
+    w("The attacker's cgroup under corral: "
+      + (", ".join(f"`{k}` = {v}" for k, v in shown.items()) or "none found")
+      + f" (memory cgroup `{lim.get('memory_cgroup')}`).\n")
+    pool = (meta.get("pool_files") or {}).get("attacker", "")
+    lines = [l.strip() for l in pool.splitlines() if l.strip().startswith("corral.")]
+    w("The `corral.*` lines of the attacker's pool file (php-fpm runs it without them): "
+      + (", ".join(f"`{l}`" for l in lines) if lines else "none: the template sets no limits")
+      + ".\n")
+    w("Targets (issue 9):\n")
+    body = []
+    for s in SERVERS:
+        for target, met, ev in noisy_targets(rows, s):
+            body.append([s, target, "**met**" if met else "not met", ev])
+    w(table(["server", "target", "", "evidence"], body))
+    w("")
+    w("The exact commands (`$S` is the run's sandbox under /var/lib):\n")
+    w("```")
+    w(meta.get("commands", ""))
+    w("```\n")
+    w("Raw results: `bench/results/noisy.jsonl`. The machine is shared (2 CPUs, other"
+      " work running), so single numbers move between runs; the ratios within one run are"
+      " what to compare.\n")
+
+
 def cmd_report(dirname, out_md):
     rows, meta = load(dirname)
     R = meta["rounds"]
@@ -355,7 +501,8 @@ def cmd_report(dirname, out_md):
       " above.\n")
 
     w("## Headline\n")
-    w(table(["what", "php-fpm", "corral", "corral/php-fpm", "better"], summary(rows, meta)))
+    w(table(["what", "php-fpm", "corral", "corral/php-fpm", "better"],
+            summary(rows, meta) + noisy_summary(dirname)))
     w("")
 
     # 1 -----------------------------------------------------------------
@@ -534,6 +681,8 @@ def cmd_report(dirname, out_md):
              "failed", "p99 ms", "max ms"], body))
     w("")
 
+    noisy_section(dirname, w)
+
     w("## Exact commands\n")
     w("Reproduce everything with `sudo bench/run.sh` (`BENCH_QUICK=1` for a ~3 minute smoke"
       " run; `BENCH_ROUNDS`, `BENCH_POOLS`, `BENCH_WORKERS`, `BENCH_DURATION` override the"
@@ -556,13 +705,527 @@ def cmd_report(dirname, out_md):
         f.write("\n".join(md))
 
 
+# ----------------------------------------------------------- noisy neighbour
+# The sites live under /var/lib, not /tmp: a pool's private /tmp must not
+# hide its own home. Users are `cbn{a,v}-PID`; everything is removed in
+# `finally`, also on Ctrl-C.
+NOISY_CASES = ("alone", "cpu", "mem", "fork")
+FORK_CAP = 200
+FPM_BIN = "/usr/sbin/php-fpm8.2"
+PHP_INI = "/etc/php/8.2/fpm/php.ini"
+PHP_SCAN_DIR = "/etc/php/8.2/fpm/conf.d"
+EXEC_FUNCTIONS = ("exec", "passthru", "shell_exec", "system", "proc_open", "popen", "pcntl_exec")
+
+
+def _log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] noisy: {msg}", file=sys.stderr, flush=True)
+
+
+def _pool_value(path, key):
+    with open(path) as f:
+        for line in f:
+            k, sep, v = line.partition("=")
+            if sep and k.strip() == key:
+                return v.strip().strip('"')
+    return None
+
+
+def _size_mb(v):
+    if not v:
+        return None
+    v = v.strip()
+    mult = {"k": 1 / 1024, "m": 1, "g": 1024}.get(v[-1].lower())
+    try:
+        return int(float(v[:-1]) * mult) if mult else int(int(v) / 1048576)
+    except ValueError:
+        return None
+
+
+def _uid_pids(uid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/status") as f:
+                st = f.read()
+        except OSError:
+            continue
+        m = re.search(r"^Uid:\s+(\d+)", st, re.M)
+        if m and int(m.group(1)) == uid and "\nState:\tZ" not in st:
+            out.append(int(d))
+    return out
+
+
+def _cgroup_dir(pid, controller):
+    """The v1 controller's (or, with "", the v2) cgroup dir of pid."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        if controller == "" and ctrls == "":
+            base = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
+            return base + path
+        if controller and controller in ctrls.split(","):
+            return f"/sys/fs/cgroup/{ctrls}{path}"
+    return None
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _chain(leaf, controller):
+    """A pool's cgroup and its parents, leaf first, up to (not including)
+    this process's own cgroup or the hierarchy's root: corral writes the
+    limits on the pool and starts each generation in a leaf below it."""
+    own = _cgroup_dir(os.getpid(), controller)
+    out = []
+    d = leaf
+    while d and d != own and os.path.exists(f"{d}/cgroup.procs"):
+        parent = os.path.dirname(d)
+        if not os.path.exists(f"{parent}/cgroup.procs"):
+            break
+        out.append(d)
+        d = parent
+    return out
+
+
+def _oom_one(d):
+    for name in ("memory.oom_control", "memory.events"):
+        t = _read(f"{d}/{name}") if d else None
+        if t:
+            m = re.search(r"^oom_kill (\d+)", t, re.M)
+            if m:
+                return int(m.group(1))
+    return None
+
+
+def _oom_kills(leaf, controller="memory"):
+    """OOM kills along a pool's chain (the most any member counted)."""
+    counts = [c for c in (_oom_one(d) for d in _chain(leaf, controller)) if c is not None]
+    return max(counts) if counts else (0 if leaf else None)
+
+
+def _limits(pid):
+    """What confines a pool's processes: the tightest value of each limit
+    along its cgroup chain."""
+    out = {}
+    unlimited = {"max", "-1", "9223372036854771712"}
+    mem = _cgroup_dir(pid, "memory")
+    pids = _cgroup_dir(pid, "pids")
+    cpu = _cgroup_dir(pid, "cpu")
+    out["memory_cgroup"] = mem
+    for d, ctl, keys in ((mem, "memory", ("memory.limit_in_bytes", "memory.max")),
+                         (pids, "pids", ("pids.max",)),
+                         (cpu, "cpu", ("cpu.shares", "cpu.weight", "cpu.cfs_quota_us", "cpu.max"))):
+        for k in keys:
+            vals = [v for v in (_read(f"{c}/{k}") for c in _chain(d, ctl)) if v is not None]
+            set_ = [v for v in vals if v not in unlimited]
+            if set_:
+                out[k] = min(set_, key=lambda v: int(v) if v.isdigit() else 1 << 62)
+            elif vals:
+                out[k] = vals[0]
+    out["memory_limited"] = any(out.get(k) not in (None, *unlimited)
+                                for k in ("memory.limit_in_bytes", "memory.max"))
+    out["pids_limited"] = out.get("pids.max") not in (None, *unlimited)
+    out["pids_cgroup"] = pids
+    return out
+
+
+def _run(cmd, env=None, check=True, timeout=120):
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+class _Server:
+    """corral or php-fpm in the foreground, logging to a file; stopped with
+    TERM then KILL of its whole process group."""
+
+    def __init__(self, argv, log, env):
+        self.log = log
+        with open(log, "w") as out:
+            self.p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                      start_new_session=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if "ready to handle connections" in (_read(log) or ""):
+                return
+            if self.p.poll() is not None:
+                raise RuntimeError(f"{argv[0]} exited: {_read(log)}")
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{argv[0]} not ready within 30 s: {_read(log)}")
+
+    def stop(self):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.p.wait()
+
+
+def _bench(binary, sock, script, query, conc, dur, warm="0s"):
+    """`corral bench` to a pool's socket; returns its JSON."""
+    cmd = [binary, "bench", "-t", f"unix:{sock}", "-s", script, "-q", query, "-c", str(conc),
+           "-d", dur, "-w", warm, "--timeout", "30s", "--json"]
+    r = _run(cmd, timeout=300)
+    return json.loads(r.stdout), " ".join(cmd)
+
+
+class _Background:
+    """A `corral bench` (the attacker's load) running while the victim is measured."""
+
+    def __init__(self, cmd):
+        self.cmd = cmd
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  start_new_session=True)
+
+    def result(self, timeout):
+        try:
+            out, _ = self.p.communicate(timeout=timeout)
+            return json.loads(out) if out.strip() else {}
+        except (subprocess.TimeoutExpired, ValueError):
+            os.killpg(self.p.pid, signal.SIGKILL)
+            self.p.communicate()
+            return {}
+
+
+def fcgi_get(sock, script, query, timeout):
+    """One FastCGI GET on a unix socket; returns the response body (text)."""
+    import socket
+    import struct
+
+    def rec(t, content):
+        return struct.pack("!BBHHBx", 1, t, 1, len(content), 0) + content
+
+    def pair(k, v):
+        k, v = k.encode(), v.encode()
+        enc = lambda n: bytes([n]) if n < 128 else struct.pack("!I", n | 0x80000000)
+        return enc(len(k)) + enc(len(v)) + k + v
+    params = {"REQUEST_METHOD": "GET", "SCRIPT_FILENAME": script, "SCRIPT_NAME": "/" + os.path.basename(script),
+              "QUERY_STRING": query, "DOCUMENT_ROOT": os.path.dirname(script), "SERVER_PROTOCOL": "HTTP/1.1",
+              "GATEWAY_INTERFACE": "CGI/1.1", "REMOTE_ADDR": "127.0.0.1"}
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(sock)
+    body = b"".join(pair(k, v) for k, v in params.items())
+    s.sendall(rec(1, struct.pack("!HB5x", 1, 0)) + rec(4, body) + rec(4, b"") + rec(5, b""))
+    buf, out = b"", b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+        while len(buf) >= 8:
+            _, t, _, n, pad = struct.unpack("!BBHHBx", buf[:8])
+            if len(buf) < 8 + n + pad:
+                break
+            if t == 6:
+                out += buf[8:8 + n]
+            buf = buf[8 + n + pad:]
+            if t == 3:
+                s.close()
+                return out.decode(errors="replace").partition("\r\n\r\n")[2]
+    s.close()
+    return out.decode(errors="replace").partition("\r\n\r\n")[2]
+
+
+class _HogLoop(threading.Thread):
+    """The attacker's memory hog, request after request, for `secs`."""
+
+    def __init__(self, a, query, secs):
+        super().__init__(daemon=True)
+        self.a, self.query, self.until = a, query, time.time() + secs
+        self.done = self.killed = self.other = 0
+        self.last, self.stop = "", False
+        self.start()
+
+    def run(self):
+        while not self.stop and time.time() < self.until:
+            try:
+                body = fcgi_get(self.a["socket"], self.a["script"], self.query, 70)
+            except OSError as e:
+                body = f"error={e}"
+            kv = dict(l.split("=", 1) for l in body.splitlines() if "=" in l)
+            if "n_done_mb" in kv:
+                self.done += 1
+            elif kv.get("native_signal") == "9":
+                self.killed += 1
+            else:
+                self.other += 1
+                self.last = body.replace("\n", " ")
+
+
+class _AttackerRequest(threading.Thread):
+    """One long request to the attacker's page, in the background."""
+
+    def __init__(self, a, query, timeout):
+        super().__init__(daemon=True)
+        self.a, self.query, self.timeout, self.body = a, query, timeout, ""
+        self.start()
+
+    def run(self):
+        try:
+            self.body = fcgi_get(self.a["socket"], self.a["script"], self.query, self.timeout)
+        except OSError as e:
+            self.body = f"error={e}"
+
+
+class _Peak(threading.Thread):
+    """The most processes a uid had at once, sampled every 100 ms."""
+
+    def __init__(self, uid):
+        super().__init__(daemon=True)
+        self.uid, self.peak, self.stop = uid, 0, False
+        self.start()
+
+    def run(self):
+        while not self.stop:
+            self.peak = max(self.peak, len(_uid_pids(self.uid)))
+            time.sleep(0.1)
+
+
+def _host_oom_kills():
+    m = re.search(r"^oom_kill (\d+)", _read("/proc/vmstat") or "", re.M)
+    return int(m.group(1)) if m else None
+
+
+def _phase(binary, server, case, v, a, dur, secs, commands):
+    """One measurement of the victim, with the attack `case` running."""
+    rec = {"section": "noisy", "case": case, "server": server, "round": 1,
+           "fork_cap": FORK_CAP, "hog_mb": a["hog_mb"]}
+    apid = min(_uid_pids(a["php_uid"]) or [0])
+    vpids = _uid_pids(v["php_uid"])
+    lim = _limits(apid) if apid else {}
+    rec["attacker_limits"] = lim
+    mem_cg = lim.get("memory_cgroup")
+    oom0 = _oom_kills(mem_cg)
+    host0 = _host_oom_kills()
+    voom0 = _oom_kills(_cgroup_dir(min(vpids or [0]), "memory")) if vpids else None
+    attack = None
+    fork = None
+    hog = None
+    native = f"native={a['native']}&home={a['home']}"
+    if case == "cpu":
+        cmd = [binary, "bench", "-t", f"unix:{a['socket']}", "-s", a["script"],
+               "-q", "probe=burn&ms=200", "-c", str(a["max_children"]), "-d", f"{secs + 2}s",
+               "--timeout", "30s", "--json"]
+        attack = _Background(cmd)
+        commands.append(" ".join(cmd) + "   # attacker, in the background")
+    elif case == "mem":
+        q = f"probe=native&timeout=60&{native}&a0=memhog&a1={a['hog_mb']}"
+        hog = _HogLoop(a, q, secs + 2)
+        commands.append(f"GET {a['script']}?{q}   # attacker, one after the other (bench.py fcgi_get)")
+    elif case == "fork":
+        q = (f"probe=native&timeout=60&{native}&a0=forkbomb&a1={FORK_CAP}"
+             f"&a2={int((secs + 2) * 1000)}&a3=burn")
+        fork = _AttackerRequest(a, q, secs + 60)
+        commands.append(f"GET {a['script']}?{q}   # attacker, one request (bench.py fcgi_get)")
+    sampler = _Peak(a["php_uid"])
+    if case != "alone":
+        time.sleep(1)
+    peak = len(_uid_pids(a["php_uid"]))
+    res, cmd = _bench(binary, v["socket"], v["script"], "do=cpu&n=" + str(v["n"]), 1, dur,
+                      "1s" if case == "alone" else "0s")
+    peak = max(peak, len(_uid_pids(a["php_uid"])))
+    if case == "alone":
+        commands.append(cmd + "   # the victim, alone and during each attack")
+    lat = res.get("latency_us", {})
+    rec.update({"rps": res.get("rps"), "requests": res.get("requests"),
+                "errors": res.get("errors_total"), "first_error": res.get("first_error"),
+                "lat_ms": {k: (x / 1000.0 if x is not None else None) for k, x in lat.items()}})
+    if attack:
+        ar = attack.result(secs + 90)
+        rec["attacker_requests"] = ar.get("requests")
+        rec["attacker_errors"] = ar.get("errors_total")
+        rec["attacker_status"] = ar.get("status_codes")
+    if hog:
+        hog.stop = True
+        hog.join(90)
+        rec["hogs_completed"], rec["hogs_killed"], rec["hogs_other"] = hog.done, hog.killed, hog.other
+        rec["hog_last"] = hog.last[:300]
+    if fork:
+        fork.join(secs + 70)
+        kv = dict(l.split("=", 1) for l in fork.body.splitlines() if "=" in l)
+        rec["forks"] = int(kv["n_forked"]) if kv.get("n_forked", "").isdigit() else None
+        rec["fork_error"] = kv.get("n_fork_error") or kv.get("native_refused") or fork.body[:200]
+    sampler.stop = True
+    sampler.join()
+    rec["attacker_peak_procs"] = max(peak, sampler.peak)
+    oom1 = _oom_kills(mem_cg)
+    rec["attacker_oom_kills"] = (oom1 - oom0) if oom0 is not None and oom1 is not None else None
+    vpids_now = _uid_pids(v["php_uid"])
+    voom1 = _oom_kills(_cgroup_dir(min(vpids_now or [0]), "memory")) if vpids_now else None
+    rec["victim_oom_kills"] = (voom1 - voom0) if voom0 is not None and voom1 is not None else None
+    # OOM kills anywhere on the host that were not in the attacker's cgroup.
+    host1 = _host_oom_kills()
+    att = rec["attacker_oom_kills"] or 0
+    rec["oom_kills_elsewhere"] = (host1 - host0 - att) if host0 is not None and host1 is not None else None
+    time.sleep(1)
+    return rec
+
+
+def cmd_noisy(binary, root, out_dir, dur="8s"):
+    secs = float(dur.rstrip("s"))
+    pid = os.getpid()
+    ua, uv = f"cbna-{pid}", f"cbnv-{pid}"
+    sb = tempfile.mkdtemp(prefix="corral-bench-noisy-", dir="/var/lib")
+    os.chmod(sb, 0o755)
+    for d in ("home", "pool.d", "fpm-pool.d", "nginx", "state", "run", "templates", "log", "bin"):
+        os.makedirs(f"{sb}/{d}", exist_ok=True)
+        os.chmod(f"{sb}/{d}", 0o755)
+    servers = []
+    rows = []
+    commands = []
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "dur": dur,
+            "corral_rev": os.environ.get("BENCH_REV", "?"),
+            "note": os.environ.get("BENCH_NOTE", ""),
+            "fork_cap": FORK_CAP, "loadavg": " ".join(_read("/proc/loadavg").split()[:3])}
+    try:
+        env = dict(os.environ, PHP_INI_SCAN_DIR=PHP_SCAN_DIR)
+        conf = f"{sb}/corral.conf"
+        with open(conf, "w") as f:
+            f.write(f"[global]\nerror_log = {sb}/log/corral.log\nprocess_control_timeout = 2s\n"
+                    f"include = {sb}/pool.d/*.conf\n\n[keeper]\nlisten = {sb}/run/keeper.sock\n"
+                    "user = nobody\npm = static\npm.max_children = 1\n")
+        ctl = f"{sb}/run/control.sock"
+        argv = [binary, "-F", "-c", PHP_INI, "-y", conf, "--control-socket", ctl]
+        commands.append("PHP_INI_SCAN_DIR=%s %s" % (PHP_SCAN_DIR, " ".join(argv)))
+        corral = _Server(argv, f"{sb}/log/corral.out", env)
+        servers.append(corral)
+        senv = dict(env, **{f"CORRAL_SITES_{k}": v for k, v in {
+            "HOME_BASE": f"{sb}/home", "POOL_DIR": f"{sb}/pool.d", "SOCKET_DIR": f"{sb}/run",
+            "NGINX_DIR": f"{sb}/nginx", "STATE_DIR": f"{sb}/state",
+            "TEMPLATE_DIR": f"{sb}/templates", "CONTROL_SOCKET": ctl, "FPM_CONFIG": conf,
+            "WEBSERVER_TEST": "true", "WEBSERVER_RELOAD": "true", "NO_VERIFY": "1",
+            "LISTEN": "127.0.0.1:1"}.items()})
+        dv, da = f"victim{pid}.bench", f"attacker{pid}.bench"
+        add = [binary, "site", "add", dv, "--user", uv, "--template", "wordpress"]
+        commands.append(" ".join(add))
+        _run(add, env=senv)
+        vpool = f"{sb}/pool.d/{dv}.conf"
+        add = [binary, "site", "add", da, "--user", ua, "--template", "wordpress",
+               "--set", "corral.allow_functions=" + " ".join(EXEC_FUNCTIONS),
+               "--set", "open_basedir=/"]
+        commands.append(" ".join(add) + "   # as in tests/pens.rs: exec functions back, open_basedir off")
+        _run(add, env=senv)
+        apool = f"{sb}/pool.d/{da}.conf"
+
+        def tenant(dom, user):
+            import pwd
+            p = pwd.getpwnam(f"{user}-php")
+            o = pwd.getpwnam(user)
+            home = f"{sb}/home/{user}"
+            return {"domain": dom, "user": user, "home": home, "php_uid": p.pw_uid,
+                    "uid": o.pw_uid, "gid": o.pw_gid,
+                    "docroot": f"{home}/htdocs/{dom}", "socket": f"{sb}/run/corral-{dom}.sock"}
+        v, a = tenant(dv, uv), tenant(da, ua)
+
+        def install(src, dst, t, mode):
+            shutil.copyfile(src, dst)
+            os.chown(dst, t["uid"], t["gid"])
+            os.chmod(dst, mode)
+        install(f"{root}/tests/php/pens_victim.php", f"{v['docroot']}/pens_victim.php", v, 0o640)
+        install(f"{root}/tests/php/pens_attacker.php", f"{a['docroot']}/pens_attacker.php", a, 0o640)
+        os.makedirs(f"{a['home']}/bin")
+        os.chown(f"{a['home']}/bin", a["uid"], a["gid"])
+        os.chmod(f"{a['home']}/bin", 0o2750)
+        _run(["gcc", "-O1", "-o", f"{sb}/bin/pens-native", f"{root}/tests/native/pens_native.c"])
+        install(f"{sb}/bin/pens-native", f"{a['home']}/bin/pens-native", a, 0o750)
+        v["script"] = f"{v['docroot']}/pens_victim.php"
+        a["script"] = f"{a['docroot']}/pens_attacker.php"
+        a["native"] = f"{a['home']}/bin/pens-native"
+        a["max_children"] = int(_pool_value(apool, "pm.max_children") or 5)
+        limit = _size_mb(_pool_value(apool, "php_admin_value[memory_limit]")) or 128
+        pool_max = _size_mb(_pool_value(apool, "corral.memory_max"))
+        a["hog_mb"] = min(3072, max(limit + 1024, (pool_max or 0) + 256))
+        # The victim's page: about 5 ms of CPU alone.
+        v["n"] = 200000
+        r, _ = _bench(binary, v["socket"], v["script"], f"do=cpu&n={v['n']}", 1, "1s")
+        p50 = (r.get("latency_us", {}).get("p50") or 5000) / 1000.0
+        v["n"] = max(20000, int(v["n"] * 5.0 / max(p50, 0.1)))
+        meta.update({"victim_n": v["n"], "attacker_max_children": a["max_children"],
+                     "hog_mb": a["hog_mb"], "pool_files": {}})
+        for name, path in (("victim", vpool), ("attacker", apool)):
+            with open(path) as f:
+                meta["pool_files"][name] = f.read().replace(sb, "$S")
+
+        for server in ("corral", "php-fpm"):
+            if server == "php-fpm":
+                corral.stop()
+                servers.remove(corral)
+                for src in (vpool, apool):
+                    with open(src) as f:
+                        lines = [l for l in f if not l.lstrip().startswith("corral.")]
+                    dst = f"{sb}/fpm-pool.d/{os.path.basename(src)}"
+                    with open(dst, "w") as f:
+                        f.writelines(lines)
+                fconf = f"{sb}/php-fpm.conf"
+                with open(fconf, "w") as f:
+                    f.write(f"[global]\nerror_log = {sb}/log/php-fpm.log\n"
+                            f"include = {sb}/fpm-pool.d/*.conf\n")
+                argv = [FPM_BIN, "-F", "-c", PHP_INI, "-y", fconf]
+                commands.append("PHP_INI_SCAN_DIR=%s %s   # the same pool files without corral.* lines"
+                                % (PHP_SCAN_DIR, " ".join(argv)))
+                fpm = _Server(argv, f"{sb}/log/php-fpm.log", env)
+                servers.append(fpm)
+            # Warm both pools (OPcache, a second worker).
+            _bench(binary, v["socket"], v["script"], f"do=cpu&n={v['n']}", 2, "1s")
+            _bench(binary, a["socket"], a["script"], "probe=burn&ms=5", 2, "1s")
+            for case in NOISY_CASES:
+                _log(f"{server}: victim {case}")
+                rec = _phase(binary, server, case, v, a, dur, secs, commands if server == "corral" else [])
+                rows.append(rec)
+                _log(f"  p50 {fmt(get(rec, 'lat_ms.p50'), 2)} ms, p99 {fmt(get(rec, 'lat_ms.p99'), 2)} ms,"
+                     f" errors {rec.get('errors')}, attacker OOM kills {rec.get('attacker_oom_kills')},"
+                     f" peak attacker processes {rec.get('attacker_peak_procs')}")
+    finally:
+        for s in servers:
+            s.stop()
+        for u in (ua, uv):
+            for name in (f"{u}-php", u):
+                subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+        time.sleep(0.2)
+        for u in (ua, uv):
+            for name in (f"{u}-php", u):
+                subprocess.run(["userdel", name], capture_output=True)
+            subprocess.run(["groupdel", u], capture_output=True)
+        shutil.rmtree(sb, ignore_errors=True)
+    meta["commands"] = "\n".join(commands).replace(sb, "$S").replace(root.rstrip("/") + "/", "")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(f"{out_dir}/noisy.jsonl", "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    with open(f"{out_dir}/noisy-meta.json", "w") as f:
+        json.dump(meta, f, indent=1)
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
         sys.exit(64)
     cmd, args = sys.argv[1], sys.argv[2:]
     fn = {"mem": cmd_mem, "emit": cmd_emit, "memsummary": cmd_memsummary, "peak": cmd_peak, "listening": cmd_listening, "wrk": cmd_wrk, "cold": cmd_cold,
-          "report": cmd_report}.get(cmd)
+          "report": cmd_report, "noisy": cmd_noisy}.get(cmd)
     if fn is None:
         print(__doc__, file=sys.stderr)
         sys.exit(64)

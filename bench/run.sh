@@ -3,6 +3,7 @@
 #
 #   sudo bench/run.sh                 # full run (~15-20 min on 2 CPUs)
 #   sudo BENCH_QUICK=1 bench/run.sh   # smoke run (~3 min)
+#   sudo BENCH_ONLY=noisy bench/run.sh # only section 7, noisy neighbour (~2-3 min)
 #
 # Installs what it needs (apt-get), builds corral (release), starts php-fpm8.2
 # and corral with the same pool settings, nginx in front of both, MariaDB for
@@ -18,6 +19,11 @@
 #   BENCH_RELOADS=20      reloads in the reload-under-load test
 #   BENCH_PORT_BASE=18080 nginx listens on BASE+1 .. BASE+6 (127.0.0.1)
 #   BENCH_KEEP=1          keep the temp dir (configs, logs, raw outputs)
+#   BENCH_NOISY_DURATION=8s  one victim measurement in the noisy-neighbour test
+#   BENCH_NOTE="..."      a line printed in section 7 (e.g. what was merged)
+#   BENCH_ONLY=noisy      run only the noisy-neighbour test; BENCHMARKS.md is
+#                         rewritten with the other sections' last results
+#                         (bench/results/results.jsonl) and the new section 7
 #
 # Every process it starts (php-fpm, corral, nginx, wrk, mariadbd if it was not
 # already running) is stopped on exit, also on error or Ctrl-C.
@@ -39,6 +45,9 @@ else
   APP_DUR="${BENCH_APP_DURATION:-8s}"; POOLS="${BENCH_POOLS:-1000}"
   RELOAD_GAP=0.5; MEM_LOAD=3s; COLD_N=5
 fi
+ONLY="${BENCH_ONLY:-}"
+case "$ONLY" in ""|noisy) ;; *) echo "bench/run.sh: BENCH_ONLY must be empty or 'noisy'" >&2; exit 64 ;; esac
+if [ "$QUICK" = 1 ]; then NOISY_DUR="${BENCH_NOISY_DURATION:-4s}"; else NOISY_DUR="${BENCH_NOISY_DURATION:-8s}"; fi
 WORKERS="${BENCH_WORKERS:-4}"
 RELOADS="${BENCH_RELOADS:-20}"
 PORT_BASE="${BENCH_PORT_BASE:-18080}"
@@ -112,7 +121,8 @@ forget() { # pid: drop from STARTED after we stopped it
 
 # ------------------------------------------------------------- dependencies
 PKGS=(php8.2-fpm php8.2-cli php8.2-opcache php8.2-mysql libphp8.2-embed nginx wrk dokuwiki
-      wordpress mariadb-server mariadb-client python3-matplotlib curl procps)
+      wordpress mariadb-server mariadb-client python3-matplotlib curl procps acl gcc)
+[ "$ONLY" = noisy ] && PKGS=(php8.2-fpm php8.2-cli php8.2-opcache libphp8.2-embed procps acl gcc)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -131,19 +141,56 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian's python3 (with python3-matplotlib), not whatever python3 is first in PATH.
 PYTHON=/usr/bin/python3
-"$PYTHON" -c 'import matplotlib' 2>/dev/null \
-  || "$PYTHON" -m pip install --break-system-packages matplotlib >/dev/null \
-  || die "matplotlib is missing for $PYTHON (apt-get install python3-matplotlib)"
 python3() { "$PYTHON" "$@"; }
-for b in "$FPM_BIN" nginx wrk curl mariadbd mariadb "$PYTHON"; do
-  command -v "$b" >/dev/null || die "$b not found after installing packages"
-done
+if [ "$ONLY" = noisy ]; then
+  for b in "$FPM_BIN" gcc setfacl "$PYTHON"; do
+    command -v "$b" >/dev/null || die "$b not found after installing packages"
+  done
+else
+  "$PYTHON" -c 'import matplotlib' 2>/dev/null \
+    || "$PYTHON" -m pip install --break-system-packages matplotlib >/dev/null \
+    || die "matplotlib is missing for $PYTHON (apt-get install python3-matplotlib)"
+  for b in "$FPM_BIN" nginx wrk curl mariadbd mariadb gcc setfacl "$PYTHON"; do
+    command -v "$b" >/dev/null || die "$b not found after installing packages"
+  done
+fi
 
 log "building corral (cargo build --release -p corral)"
 command -v cargo >/dev/null || die "cargo not found (install rustup's toolchain)"
 (cd "$ROOT" && cargo build --release -p corral 2>&1 | tail -2) || die "cargo build failed"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/corral"
 [ -x "$BIN" ] || die "$BIN was not built"
+
+git_rev() {
+  local rev
+  rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  if [ -n "$(git -C "$ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then
+    rev="$rev + uncommitted changes in crates/"
+  fi
+  echo "$rev"
+}
+
+# --------------------------------------------------- 7. noisy neighbour
+# Two sites made by `corral site add` (users cbn{a,v}-PID, sandbox under
+# /var/lib), the victim measured alone and under attack, on corral and then
+# on php-fpm; bench.py removes users, processes and files itself.
+run_noisy() { # OUT_DIR
+  log "7. noisy neighbour: the victim alone and while the attacker burns CPU, hogs memory, forks ($NOISY_DUR each; corral, then php-fpm)"
+  BENCH_REV="$(git_rev)" python3 "$PY" noisy "$BIN" "$ROOT" "$1" "$NOISY_DUR" || die "the noisy-neighbour test failed"
+}
+if [ "$ONLY" = noisy ]; then
+  [ -s "$RESULTS_DIR/results.jsonl" ] || die "BENCH_ONLY=noisy needs an earlier full run's $RESULTS_DIR/results.jsonl"
+  run_noisy "$RESULTS_DIR"
+  python3 "$PY" report "$RESULTS_DIR" "$ROOT/BENCHMARKS.md" || die "writing BENCHMARKS.md failed"
+  log "done: $ROOT/BENCHMARKS.md (section 7 and the headline's noisy rows are new)"
+  python3 - "$ROOT/BENCHMARKS.md" <<'EOF'
+import sys
+t = open(sys.argv[1]).read()
+s = t.index("## 7."); e = t.index("## Exact commands")
+print(t[s:e])
+EOF
+  exit 0
+fi
 
 # ------------------------------------------------------------------ layout
 W=$(mktemp -d /tmp/corral-bench.XXXXXX)
@@ -646,12 +693,11 @@ done
 stop_pid "$NGINX_PID" 10; forget "$NGINX_PID"
 if [ -n "$MARIADB_PID" ]; then stop_pid "$MARIADB_PID" 30; forget "$MARIADB_PID"; fi
 
+run_noisy "$W/noisy"
+
 # ------------------------------------------------------------- report
 log "writing BENCHMARKS.md and charts"
-rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then
-  rev="$rev + uncommitted changes in crates/"
-fi
+rev=$(git_rev)
 FULL_COMMANDS="$(cat "$COMMANDS")"
 export META_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" META_REV="$rev" META_LOADAVG="$LOADAVG" \
   META_SANITY="$SANITY" META_COMMANDS="$FULL_COMMANDS" META_PEAK="$PEAK"
@@ -686,7 +732,7 @@ json.dump(meta, open(sys.argv[1], "w"), indent=1)
 EOF
 mkdir -p "$RESULTS_DIR/configs"
 rm -f "$RESULTS_DIR"/*.png "$RESULTS_DIR/configs"/*
-cp "$W/results.jsonl" "$W/meta.json" "$RESULTS_DIR/"
+cp "$W/results.jsonl" "$W/meta.json" "$W/noisy/noisy.jsonl" "$W/noisy/noisy-meta.json" "$RESULTS_DIR/"
 cp "$W/conf/fpm.conf" "$W/conf/corral.conf" "$W/conf/nginx.conf" "$RESULTS_DIR/configs/"
 head -40 "$W/conf/d-fpm.conf" >"$RESULTS_DIR/configs/density-first-pools.conf"
 python3 "$PY" report "$RESULTS_DIR" "$ROOT/BENCHMARKS.md" || die "writing BENCHMARKS.md failed"
