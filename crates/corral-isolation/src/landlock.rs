@@ -44,8 +44,11 @@
 //!
 //! **Scope** (ABI 6 and later): signals to processes outside the pool's
 //! domain are refused, so a pool cannot signal another pool or a host
-//! process of the same user. Abstract unix sockets are *not* scoped:
-//! monitoring agents listen on them (New Relic's `@newrelic`).
+//! process of the same user; and connecting to an abstract unix socket
+//! created outside the pool is refused, so a pool cannot reach another
+//! pool's (or a host daemon's) abstract sockets, which no file mode
+//! protects. An agent that listens on one (New Relic's `@newrelic` by
+//! default) must be given a path socket instead.
 //!
 //! The rights handled are pinned to [`TARGET`] (ABI 7) and applied best
 //! effort: an older kernel enforces what it has, and the report names
@@ -337,7 +340,7 @@ pub fn restrict(rules: &Rules) -> Result<Report, LandlockError> {
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(AccessFs::from_all(TARGET))?
-        .scope(Scope::Signal)?;
+        .scope(Scope::Signal | Scope::AbstractUnixSocket)?;
     if !rules.deny_ports.is_empty() {
         ruleset = ruleset.handle_access(AccessNet::ConnectTcp)?;
     }
@@ -396,7 +399,7 @@ pub fn restrict(rules: &Rules) -> Result<Report, LandlockError> {
         (ABI::V5, "device ioctls are not controlled (ABI 5)"),
         (
             ABI::V6,
-            "signals to other pools are not scoped (ABI 6); file modes still apply",
+            "signals and abstract unix sockets of other pools are not scoped (ABI 6); file modes still apply",
         ),
     ] {
         if abi < need {
