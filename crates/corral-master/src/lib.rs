@@ -24,6 +24,7 @@ pub mod slowlog;
 pub mod systemd;
 pub mod timeouts;
 pub mod users;
+pub mod worker_output;
 
 pub use log::Logger;
 pub use master::{run, MasterOptions, EXIT_CONFIG, EXIT_OK, EXIT_SOFTWARE};

@@ -742,6 +742,18 @@ static void reset_request_info(void)
 	SG(request_info).proto_num = 1000;
 }
 
+/* php-fpm's fpm_stdio_flush_child(), called from fpm_request_end(): ends
+ * the line the master is assembling from this worker's output
+ * (catch_workers_output), so output a request leaves without a newline is
+ * logged then and never joined to the next request's. The marker is
+ * FPM_STDIO_CMD_FLUSH with its NUL; without capture, stderr is /dev/null. */
+static void flush_worker_output(void)
+{
+	static const char marker[] = "\0fscf";
+	ssize_t written = write(STDERR_FILENO, marker, sizeof(marker));
+	(void) written;
+}
+
 int corral_php_run(corral_request *r)
 {
 	zend_file_handle fh;
@@ -824,6 +836,9 @@ int corral_php_run(corral_request *r)
 	} zend_catch {
 		r->recycle = 1;
 	} zend_end_try();
+	/* Where php-fpm's fpm_request_end() does it: after the script, before
+	 * shutdown functions and php_request_shutdown(). */
+	flush_worker_output();
 
 	if (primary) {
 		efree(primary);
