@@ -102,6 +102,7 @@ impl Generation {
             })?),
             None => None,
         };
+        create_slowlog(&cfg)?;
         // Room for max_children plus workers still finishing after a stop.
         let nslots = (cfg.pm_max_children as usize * 2).max(4);
         let (board, board_fd) = SharedWords::create(
@@ -576,17 +577,36 @@ pub fn describe_status(status: WaitStatus) -> String {
 }
 
 /// Open a log for appending, created 0600 as php-fpm creates its logs.
-pub fn open_log(path: &std::path::Path) -> Result<OwnedFd, corral_sys::SysError> {
+fn open_append(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(path)
-        .map(OwnedFd::from)
-        .map_err(|e| {
-            corral_sys::SysError::new(format!("failed to open access log ({})", path.display()), e)
-        })
+}
+
+/// An access log, opened by the master for the pool's workers.
+pub fn open_log(path: &std::path::Path) -> Result<OwnedFd, corral_sys::SysError> {
+    open_append(path).map(OwnedFd::from).map_err(|e| {
+        corral_sys::SysError::new(format!("failed to open access log ({})", path.display()), e)
+    })
+}
+
+/// php-fpm creates a pool's slow log as it reads the configuration, when
+/// request_slowlog_timeout is set: the file is there from the start (for
+/// log shippers and logrotate), and a path that cannot be written fails
+/// the start rather than the first slow request.
+fn create_slowlog(cfg: &Pool) -> Result<(), crate::error::PoolError> {
+    match &cfg.slowlog {
+        Some(path) if !cfg.request_slowlog_timeout.is_zero() => open_append(path)
+            .map(drop)
+            .map_err(|source| crate::error::PoolError::Slowlog {
+                path: path.clone(),
+                source,
+            }),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

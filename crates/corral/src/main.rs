@@ -160,17 +160,9 @@ fn fpm(args: &[String]) -> i32 {
     }
     let daemonize = flags.daemonize.unwrap_or(config.global.daemonize);
     let to_stderr = !daemonize && (std::io::stderr().is_terminal() || flags.force_stderr);
-    if !to_stderr {
-        if config.global.error_log == corral_config::ErrorLog::Syslog {
-            log.use_syslog(&config.global.syslog_ident, config.global.syslog_facility);
-        }
-        if let corral_config::ErrorLog::File(p) = &config.global.error_log {
-            if let Err(e) = log.open(p.clone()) {
-                log.error(&format!("failed to open error_log ({}): {e}", p.display()));
-                return EXIT_CONFIG;
-            }
-            log.echo_stderr = true;
-        }
+    if let Err(msg) = open_error_log(&mut log, &config.global, to_stderr) {
+        log.error(&msg);
+        return EXIT_CONFIG;
     }
     let mut ready_pipe = None;
     if daemonize {
@@ -235,6 +227,44 @@ fn prototype(encoded: &str) -> i32 {
     }
 }
 
+/// The master's error_log. php-fpm opens (and so creates) the file even
+/// when it logs to stderr (-O, a terminal): the file exists for whatever
+/// watches it, and a path that cannot be written fails the start either way.
+fn open_error_log(
+    log: &mut Logger,
+    global: &corral_config::Global,
+    to_stderr: bool,
+) -> Result<(), String> {
+    match &global.error_log {
+        corral_config::ErrorLog::Syslog if !to_stderr => {
+            log.use_syslog(&global.syslog_ident, global.syslog_facility);
+        }
+        corral_config::ErrorLog::File(p) => {
+            let failed =
+                |e: std::io::Error| format!("failed to open error_log ({}): {e}", p.display());
+            if to_stderr {
+                create_log(p).map_err(failed)?;
+            } else {
+                log.open(p.clone()).map_err(failed)?;
+                log.echo_stderr = true;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Creates (0600) or opens a log file without keeping it open.
+fn create_log(p: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(p)
+        .map(drop)
+}
+
 /// `[global]` rlimit_files, rlimit_core and process.priority apply to the
 /// master, as in php-fpm (a failure is fatal there too).
 fn master_limits(g: &corral_config::Global) -> Result<(), String> {
@@ -263,15 +293,7 @@ fn master_limits(g: &corral_config::Global) -> Result<(), String> {
 /// Open (creating, 0600) every log the configuration names, as php-fpm's
 /// test mode does, so a bad path fails `-t` rather than the start.
 fn open_logs(config: &corral_config::Config) -> Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let open = |p: &Path| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(p)
-            .map(|_| ())
-    };
+    let open = create_log;
     if let corral_config::ErrorLog::File(p) = &config.global.error_log {
         open(p).map_err(|e| format!("failed to open error_log ({}): {e}", p.display()))?;
     }

@@ -524,3 +524,45 @@ fn systemd_notify_ready_status_reloading() {
     );
     check_traffic();
 }
+
+/// The files a master creates as it starts: mode of `name` in `dir`, if
+/// it exists.
+fn created(dir: &std::path::Path, name: &str) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(dir.join(name))
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}
+
+/// `-O` logs to stderr, yet php-fpm still creates the error_log file; a
+/// pool with request_slowlog_timeout gets its slow log at start, before
+/// any request is slow. Both 0600, corral as php-fpm8.2.
+#[test]
+fn error_log_and_slowlog_exist_from_the_start() {
+    let conf = pool_conf("slowlog = {dir}/slow.log\nrequest_slowlog_timeout = 5s");
+    let mut kinds = vec![Kind::Corral];
+    if require_php_fpm().is_some() {
+        kinds.push(Kind::PhpFpm);
+    }
+    for kind in kinds {
+        let s = Server::start(kind, &conf, None, &[]);
+        assert!(
+            !s.log.lines().is_empty()
+                && !fs::read_to_string(s.dir().join("error.log")).is_ok_and(|t| !t.is_empty()),
+            "{kind:?}: with -O the log goes to stderr, the file stays empty"
+        );
+        assert_eq!(
+            created(s.dir(), "error.log"),
+            Some(0o600),
+            "{kind:?}: error_log"
+        );
+        assert_eq!(
+            created(s.dir(), "slow.log"),
+            Some(0o600),
+            "{kind:?}: slowlog"
+        );
+    }
+    // Without request_slowlog_timeout there is no slow log to create.
+    let s = Corral::start(&pool_conf("slowlog = {dir}/slow.log"));
+    assert_eq!(created(s.dir(), "slow.log"), None);
+}
