@@ -43,7 +43,6 @@ static struct {
 	bool nph;
 	bool fix_pathinfo;
 	bool discard_path;
-	bool fcgi_script_path_encoded;
 	bool fcgi_logging;
 	char *error_header;
 	char *fpm_config;
@@ -486,7 +485,6 @@ PHP_INI_BEGIN()
 	ZEND_INI_ENTRY1("cgi.nph", "0", PHP_INI_ALL, on_update_bool_field, &cgi.nph)
 	ZEND_INI_ENTRY1("cgi.fix_pathinfo", "1", PHP_INI_SYSTEM, on_update_bool_field, &cgi.fix_pathinfo)
 	ZEND_INI_ENTRY1("cgi.discard_path", "0", PHP_INI_SYSTEM, on_update_bool_field, &cgi.discard_path)
-	ZEND_INI_ENTRY1("fastcgi.script_path_encoded", "1", PHP_INI_SYSTEM, on_update_bool_field, &cgi.fcgi_script_path_encoded)
 	ZEND_INI_ENTRY1("fastcgi.logging", "1", PHP_INI_SYSTEM, on_update_bool_field, &cgi.fcgi_logging)
 	ZEND_INI_ENTRY1("fastcgi.error_header", NULL, PHP_INI_SYSTEM, on_update_str_field, &cgi.error_header)
 	ZEND_INI_ENTRY1("fpm.config", NULL, PHP_INI_SYSTEM, on_update_str_field, &cgi.fpm_config)
@@ -528,6 +526,38 @@ PHP_FUNCTION(fastcgi_finish_request)
 	RETURN_TRUE;
 }
 
+static bool same_name(const corral_param *a, const corral_param *b)
+{
+	return a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0;
+}
+
+/* Whether params[i] is the first of its name. */
+static bool first_of_name(corral_request *r, size_t i)
+{
+	for (size_t k = 0; k < i; k++) {
+		if (same_name(&r->params[k], &r->params[i])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The last param named as params[i]: a repeated param's value wins. */
+static const corral_param *last_of_name(corral_request *r, size_t i)
+{
+	const corral_param *last = &r->params[i];
+	for (size_t k = i + 1; k < r->n_params; k++) {
+		if (same_name(&r->params[k], &r->params[i])) {
+			last = &r->params[k];
+		}
+	}
+	return last;
+}
+
+/* In php-fpm's order: fcgi_loadenv() walks its params hash, whose list
+ * fcgi_hash_set() prepends to, so the param that arrived last comes first;
+ * a repeated name keeps the place where it first arrived, with its last
+ * value. */
 PHP_FUNCTION(apache_request_headers)
 {
 	corral_request *r = REQ();
@@ -536,9 +566,13 @@ PHP_FUNCTION(apache_request_headers)
 	if (!r) {
 		return;
 	}
-	for (size_t i = 0; i < r->n_params; i++) {
-		sapi_add_request_header(r->params[i].name, (unsigned int) r->params[i].name_len,
-			(char *) r->params[i].value, (unsigned int) r->params[i].value_len, return_value);
+	for (size_t i = r->n_params; i-- > 0;) {
+		if (!first_of_name(r, i)) {
+			continue;
+		}
+		const corral_param *p = last_of_name(r, i);
+		sapi_add_request_header(p->name, (unsigned int) p->name_len,
+			(char *) p->value, (unsigned int) p->value_len, return_value);
 	}
 }
 
