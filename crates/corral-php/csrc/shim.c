@@ -166,7 +166,6 @@ static int sapi_corral_send_headers(sapi_headers_struct *sapi_headers)
 	zend_llist_position pos;
 	bool status_written = false;
 	int response_status = SG(sapi_headers).http_response_code;
-	corral_request *r = REQ();
 
 	if (SG(request_info).no_headers == 1) {
 		return SAPI_HEADER_SENT_SUCCESSFULLY;
@@ -243,9 +242,6 @@ static int sapi_corral_send_headers(sapi_headers_struct *sapi_headers)
 		h = (sapi_header_struct *) zend_llist_get_next_ex(&sapi_headers->headers, &pos);
 	}
 	PHPWRITE_H("\r\n", 2);
-	if (r) {
-		r->status = response_status;
-	}
 	return SAPI_HEADER_SENT_SUCCESSFULLY;
 }
 
@@ -882,9 +878,12 @@ int corral_php_run(corral_request *r)
 		efree(SG(request_info).path_translated);
 		SG(request_info).path_translated = NULL;
 	}
-	if (!SG(headers_sent)) {
-		r->status = SG(sapi_headers).http_response_code;
-	}
+	/* The access log's %s, as php-fpm's fpm_log_write() reads it at this
+	 * point: the response code PHP holds now, even one a script set after
+	 * its output had sent the headers (http_response_code(500) after echo
+	 * logs 500), and not a "Status:" header line, which PHP never parses
+	 * into it (php-fpm logs 200 then, and so does corral). */
+	r->status = SG(sapi_headers).http_response_code;
 	zend_first_try {
 		php_request_shutdown(NULL);
 	} zend_catch {

@@ -566,3 +566,39 @@ fn error_log_and_slowlog_exist_from_the_start() {
     let s = Corral::start(&pool_conf("slowlog = {dir}/slow.log"));
     assert_eq!(created(s.dir(), "slow.log"), None);
 }
+
+/// `%s` for each headers.php mode, in order, as `mode status` lines.
+fn logged_statuses(kind: Kind, modes: &[&str]) -> Vec<String> {
+    // One worker: the lines come in request order.
+    let conf =
+        pool_conf("pm.max_children = 1\naccess.log = {dir}/access.log\naccess.format = \"%q %s\"");
+    let s = Server::start(kind, &conf, None, &[]);
+    for mode in modes {
+        s.get("headers.php", &format!("mode={mode}"));
+    }
+    let path = s.dir().join("access.log");
+    let last = format!("mode={}", modes[modes.len() - 1]);
+    wait_file(&path, &last, Duration::from_secs(3))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim_start_matches("mode=").to_string())
+        .collect()
+}
+
+/// `%s` is the response code PHP holds when the request ends, as
+/// php-fpm's fpm_log_write() reads it: a code set after the output had
+/// sent the headers is logged, a `Status:` header line is not (PHP never
+/// parses it into the code).
+#[test]
+fn access_log_status_is_the_code_php_holds_at_the_end() {
+    let modes = ["late", "code", "status", "redirect"];
+    let ours = logged_statuses(Kind::Corral, &modes);
+    assert_eq!(ours, ["late 500", "code 404", "status 200", "redirect 302"]);
+    if require_php_fpm().is_some() {
+        assert_eq!(
+            ours,
+            logged_statuses(Kind::PhpFpm, &modes),
+            "corral (left), php-fpm (right)"
+        );
+    }
+}
