@@ -196,6 +196,10 @@ fn fpm(args: &[String]) -> i32 {
         }
     }
 
+    let control_socket = flags
+        .control_socket
+        .clone()
+        .unwrap_or_else(|| default_control_socket(&path, flags.prefix.as_deref()));
     let opts = MasterOptions {
         config_path: std::fs::canonicalize(&path).unwrap_or(path),
         prefix: flags.prefix.clone(),
@@ -204,12 +208,7 @@ fn fpm(args: &[String]) -> i32 {
         force_stderr: flags.force_stderr,
         php_args: flags.php_args(),
         allow_root: flags.allow_root,
-        control_socket: Some(
-            flags
-                .control_socket
-                .clone()
-                .unwrap_or_else(default_control_socket),
-        ),
+        control_socket: Some(control_socket),
         ready_pipe,
     };
     corral_master::run(opts, config, log)
@@ -315,47 +314,81 @@ fn open_logs(config: &corral_config::Config) -> Result<(), String> {
     Ok(())
 }
 
-/// Where the master listens for `corral reload` / `corral status` unless
-/// `--control-socket` says otherwise.
-fn default_control_socket() -> PathBuf {
+/// Where a master started on `config` (and `-p prefix`) listens for
+/// `corral reload` / `corral status` unless `--control-socket` says
+/// otherwise: its own socket, named after its configuration, in
+/// /run/corral for root, else in the user's runtime directory.
+fn default_control_socket(config: &Path, prefix: Option<&Path>) -> PathBuf {
     if corral_sys::cred::is_root() {
-        PathBuf::from("/run/corral/control.sock")
-    } else {
-        let dir = std::env::var_os("XDG_RUNTIME_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
-        dir.join(format!(
-            "corral-{}.sock",
-            corral_sys::cred::current_account().uid
-        ))
+        return corral_ipc::control::root_socket(config, prefix);
+    }
+    let dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    dir.join(format!(
+        "corral-{}-{}",
+        corral_sys::cred::current_account().uid,
+        corral_ipc::control::socket_name(config, prefix)
+    ))
+}
+
+/// Which master a subcommand talks to: `--control-socket PATH`, or the
+/// one started on `-y/--fpm-config FILE` (default: Debian's
+/// php-fpm.conf, as for the master) and `-p/--prefix DIR`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Target {
+    socket: Option<PathBuf>,
+    config: Option<PathBuf>,
+    prefix: Option<PathBuf>,
+}
+
+impl Target {
+    fn socket(&self) -> PathBuf {
+        if let Some(s) = &self.socket {
+            return s.clone();
+        }
+        let config = self
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(corral_config::paths::DEBIAN_FPM_CONFIG));
+        default_control_socket(&config, self.prefix.as_deref())
     }
 }
 
-/// Split `--control-socket[=]PATH` out of a subcommand's arguments.
-fn control_arg(args: &[String]) -> (PathBuf, Vec<String>) {
-    let mut path = None;
+/// Split the [`Target`] options (`--opt VALUE`, `--opt=VALUE`, `-y VALUE`)
+/// out of a subcommand's arguments.
+fn control_arg(args: &[String]) -> (Target, Vec<String>) {
+    let mut target = Target::default();
     let mut rest = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        if let Some(v) = a.strip_prefix("--control-socket=") {
-            path = Some(PathBuf::from(v));
-        } else if a == "--control-socket" {
-            path = it.next().map(PathBuf::from);
-        } else {
-            rest.push(a.clone());
-        }
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let slot = match name {
+            "--control-socket" => &mut target.socket,
+            "-y" | "--fpm-config" => &mut target.config,
+            "-p" | "--prefix" => &mut target.prefix,
+            _ => {
+                rest.push(a.clone());
+                continue;
+            }
+        };
+        *slot = inline.or_else(|| it.next().cloned()).map(PathBuf::from);
     }
-    (path.unwrap_or_else(default_control_socket), rest)
+    (target, rest)
 }
 
 /// `corral reload [POOL...]`: re-read the configuration; only changed pools
 /// restart, and only the named ones when names are given.
 fn reload(args: &[String]) -> i32 {
-    let (sock, pools) = control_arg(args);
+    let (target, pools) = control_arg(args);
     if pools.iter().any(|p| p.starts_with('-')) {
-        eprintln!("usage: corral reload [POOL...] [--control-socket PATH]");
+        eprintln!("usage: corral reload [POOL...] [-y CONFIG] [-p PREFIX] [--control-socket PATH]");
         return EXIT_USAGE;
     }
+    let sock = target.socket();
     match corral_ipc::control::request(&sock, &ControlRequest::Reload { pools }) {
         Ok(ControlReply { ok: true, text }) => {
             println!("{text}");
@@ -374,7 +407,8 @@ fn reload(args: &[String]) -> i32 {
 
 /// `corral status [POOL] [--json]`.
 fn status(args: &[String]) -> i32 {
-    let (sock, rest) = control_arg(args);
+    let (target, rest) = control_arg(args);
+    let sock = target.socket();
     let json = rest.iter().any(|a| a == "--json");
     let pool = rest.iter().find(|a| !a.starts_with('-')).cloned();
     match corral_ipc::control::request(&sock, &ControlRequest::Status { pool }) {
@@ -434,4 +468,41 @@ fn status_text(json: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn subcommands_name_their_master_like_the_master_was_started() {
+        let (t, rest) = control_arg(&args(&["www", "-y", "/etc/a.conf", "--prefix=/srv", "x"]));
+        assert_eq!(rest, args(&["www", "x"]));
+        assert_eq!(t.config, Some(PathBuf::from("/etc/a.conf")));
+        assert_eq!(t.prefix, Some(PathBuf::from("/srv")));
+        assert_eq!(
+            t.socket(),
+            default_control_socket(Path::new("/etc/a.conf"), Some(Path::new("/srv")))
+        );
+        let (t, _) = control_arg(&args(&[
+            "--fpm-config=/etc/b.conf",
+            "--control-socket",
+            "/c.sock",
+        ]));
+        assert_eq!(
+            t.socket(),
+            PathBuf::from("/c.sock"),
+            "an explicit socket wins"
+        );
+        let (t, _) = control_arg(&args(&[]));
+        assert_eq!(
+            t.socket(),
+            default_control_socket(Path::new(corral_config::paths::DEBIAN_FPM_CONFIG), None),
+            "the master's own default"
+        );
+    }
 }
