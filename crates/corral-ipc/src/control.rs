@@ -5,6 +5,11 @@
 //!
 //! Wire form: the request is `reload [POOL...]` or `status [POOL]` and a
 //! newline; the reply is `OK` or `ERROR`, a newline, and free text.
+//!
+//! Where: one socket per master, named after the configuration it was
+//! started on ([`socket_name`]), so masters side by side (8.2's and 8.3's
+//! php-fpm.conf, or one file under two `-p` prefixes) never share one, and
+//! `corral reload -y FILE` finds the master started with `-y FILE`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -115,6 +120,59 @@ impl ControlReply {
     }
 }
 
+/// Where root's masters put their control sockets.
+pub const ROOT_DIR: &str = "/run/corral";
+
+/// The file name of the control socket of a master started on `config`
+/// with global prefix `prefix`: the config's file name (tidied, cut short)
+/// and a hash of both paths made absolute, for example
+/// `php-fpm.conf-1f0e3c5a9b7d2e64.sock`. Computed from the command line
+/// alone, so a client finds the master even when the file on disk is
+/// broken, missing or changed since. Bounded in length: a socket path must
+/// fit in 108 bytes.
+pub fn socket_name(config: &Path, prefix: Option<&Path>) -> String {
+    let config = absolute(config);
+    let mut identity = config.as_os_str().as_encoded_bytes().to_vec();
+    if let Some(p) = prefix {
+        identity.push(0);
+        identity.extend_from_slice(absolute(p).as_os_str().as_encoded_bytes());
+    }
+    let stem: String = config
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '.' | '-' | '_' => c,
+            _ => '_',
+        })
+        .take(32)
+        .collect();
+    format!("{stem}-{:016x}.sock", fnv1a(&identity))
+}
+
+/// [`socket_name`] in [`ROOT_DIR`]: where a root master started on
+/// `config` listens unless told otherwise.
+pub fn root_socket(config: &Path, prefix: Option<&Path>) -> std::path::PathBuf {
+    Path::new(ROOT_DIR).join(socket_name(config, prefix))
+}
+
+/// The path as the master resolves it: symlinks and `..` followed when it
+/// exists, made absolute when it does not.
+fn absolute(p: &Path) -> std::path::PathBuf {
+    std::fs::canonicalize(p)
+        .or_else(|_| std::path::absolute(p))
+        .unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// FNV-1a, 64 bits: the same name from every build (std's hasher makes
+/// no such promise across Rust versions).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// Bind the master's control socket, refusing to steal it from a master
 /// that still answers there.
 pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
@@ -190,6 +248,41 @@ mod tests {
             let r = ControlReply { ok, text: text.trim_end().to_string() };
             prop_assert_eq!(ControlReply::decode(&r.encode()), r);
         }
+    }
+
+    #[test]
+    fn each_configuration_gets_its_own_socket() {
+        let a = socket_name(Path::new("/etc/php/8.2/fpm/php-fpm.conf"), None);
+        let b = socket_name(Path::new("/etc/php/8.3/fpm/php-fpm.conf"), None);
+        assert_ne!(a, b, "php-fpm8.2 and php-fpm8.3 side by side");
+        assert!(
+            a.starts_with("php-fpm.conf-") && a.ends_with(".sock"),
+            "{a}"
+        );
+        let under = |p: &str| socket_name(Path::new("/srv/x.conf"), Some(Path::new(p)));
+        assert_ne!(
+            under("/srv/a"),
+            under("/srv/b"),
+            "one file under two prefixes"
+        );
+        assert_eq!(under("/srv/a"), under("/srv/a"), "the same every time");
+        let long = socket_name(Path::new(&format!("/tmp/{}.conf", "x".repeat(300))), None);
+        assert!(root_socket(Path::new(&long), None).as_os_str().len() < 108);
+    }
+
+    #[test]
+    fn a_config_reached_another_way_names_the_same_socket() {
+        let dir = std::env::temp_dir().join(format!("corral-ipc-name-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let conf = dir.join("pools.conf");
+        std::fs::write(&conf, "").unwrap();
+        let link = dir.join("link.conf");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&conf, &link).unwrap();
+        let name = socket_name(&conf, None);
+        assert_eq!(socket_name(&dir.join("sub/../pools.conf"), None), name);
+        assert_eq!(socket_name(&link, None), name);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

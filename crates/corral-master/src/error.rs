@@ -37,6 +37,12 @@ pub enum PoolError {
         #[source]
         source: corral_sys::SysError,
     },
+    #[error("Unable to create or open slowlog({}): {source}", path.display())]
+    Slowlog {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A prototype could not be started; the pool retries after a back-off.

@@ -12,6 +12,21 @@ use corral_sys::nix::sys::signal::Signal;
 use crate::ids::{GenId, PoolId};
 use crate::master::{notify_launcher, Master, State, EXIT_OK};
 
+/// The ready sources, signals last: what workers wrote before a signal came
+/// is logged before the master acts on it, so "Terminating ..." follows a
+/// worker's last words (a worker logs before it closes the connection its
+/// client then reacts to).
+fn signals_last(srcs: Vec<Source>, ready: &[bool]) -> Vec<Source> {
+    let (mut signals, mut rest): (Vec<Source>, Vec<Source>) = srcs
+        .into_iter()
+        .zip(ready)
+        .filter(|(_, &ok)| ok)
+        .map(|(src, _)| src)
+        .partition(|src| matches!(src, Source::Signals));
+    rest.append(&mut signals);
+    rest
+}
+
 impl Master {
     pub(crate) fn event_loop(&mut self) -> i32 {
         let mut last_tick = Instant::now();
@@ -58,10 +73,8 @@ impl Master {
                 .collect();
             drop(pfds);
 
-            for (src, ok) in srcs.into_iter().zip(ready) {
-                if ok {
-                    self.dispatch(src);
-                }
+            for src in signals_last(srcs, &ready) {
+                self.dispatch(src);
             }
             self.after_events();
 
@@ -381,4 +394,19 @@ pub(crate) enum Source {
     Accept(PoolId),
     /// A worker's captured stdout or stderr.
     Output(PoolId, GenId, i32, usize),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_is_handled_after_what_else_was_ready_in_its_turn() {
+        let srcs = vec![Source::Signals, Source::Control, Source::Signals];
+        assert_eq!(
+            signals_last(srcs.clone(), &[true, true, false]),
+            [Source::Control, Source::Signals]
+        );
+        assert_eq!(signals_last(srcs, &[false, false, true]), [Source::Signals]);
+    }
 }

@@ -26,6 +26,7 @@ pub mod slowlog;
 pub mod systemd;
 pub mod timeouts;
 pub mod users;
+pub mod worker_output;
 
 pub use cgroups::DEFAULT_SUBTREE as DEFAULT_CGROUP_SUBTREE;
 pub use log::Logger;

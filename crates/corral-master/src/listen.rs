@@ -1,10 +1,10 @@
 //! Listening sockets, created by the master as root before any privilege
 //! is dropped, so tenants never need the right to bind them.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::OwnedFd;
 
-use corral_config::{Listen, Pool};
+use corral_config::{Listen, LogLevel, Pool};
 use corral_sys::cred;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +19,28 @@ pub enum ListenError {
     NoGroup { pool: String, group: String },
     #[error("unable to resolve address '{0}'")]
     Resolve(String),
+    /// Named as configured (`9008`, not the address tried), with the errno
+    /// as php-fpm's ZLOG_SYSERROR writes it.
+    #[error(
+        "unable to bind listening socket for address '{address}': {}",
+        syserror(source)
+    )]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `strerror (errno)`, how php-fpm ends a message about a failed call.
+fn syserror(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => format!(
+            "{} ({n})",
+            corral_sys::nix::errno::Errno::from_raw(n).desc()
+        ),
+        None => e.to_string(),
+    }
 }
 
 /// A key naming the socket (php-fpm's FPM_SOCKETS key).
@@ -42,20 +64,40 @@ fn resolve(host: &str, port: u16) -> Result<IpAddr, ListenError> {
         .ok_or_else(|| ListenError::Resolve(host.to_string()))
 }
 
-/// Create the pool's socket with its owner, group, mode and ACLs.
-pub fn open(pool: &Pool, warn: &mut dyn FnMut(String)) -> Result<OwnedFd, ListenError> {
+/// php-fpm's `fpm_socket_af_inet_listening_socket`: a host:port binds
+/// that address; a port alone tries `::` first, which also takes IPv4
+/// clients, quietly, and then 0.0.0.0 after a NOTICE (IPv6 may be off).
+fn listen_inet(
+    pool: &Pool,
+    host: Option<&str>,
+    port: u16,
+    note: &mut dyn FnMut(LogLevel, String),
+) -> Result<OwnedFd, ListenError> {
+    let bind = |ip: IpAddr, dual_stack: bool| {
+        corral_sys::socket::listen_tcp(SocketAddr::new(ip, port), dual_stack, pool.listen_backlog)
+            .map_err(|source| ListenError::Bind {
+                address: pool.listen_address.clone(),
+                source,
+            })
+    };
+    match host {
+        Some(h) => bind(resolve(h, port)?, false),
+        None => bind(IpAddr::V6(Ipv6Addr::UNSPECIFIED), true).or_else(|_| {
+            note(
+                LogLevel::Notice,
+                "Failed implicitly binding to ::, retrying with 0.0.0.0".into(),
+            );
+            bind(IpAddr::V4(Ipv4Addr::UNSPECIFIED), false)
+        }),
+    }
+}
+
+/// Create the pool's socket with its owner, group, mode and ACLs; `note`
+/// takes what is worth logging on the way.
+pub fn open(pool: &Pool, note: &mut dyn FnMut(LogLevel, String)) -> Result<OwnedFd, ListenError> {
+    let mut warn = |msg: String| note(LogLevel::Warning, msg);
     match &pool.listen {
-        Listen::Tcp { host, port } => {
-            let ip = match host {
-                Some(h) => Some(resolve(h, *port)?),
-                None => None,
-            };
-            Ok(corral_sys::socket::listen_tcp(
-                ip,
-                *port,
-                pool.listen_backlog,
-            )?)
-        }
+        Listen::Tcp { host, port } => listen_inet(pool, host.as_deref(), *port, note),
         Listen::Unix(path) => {
             if corral_sys::socket::unix_in_use(path) {
                 return Err(ListenError::InUse(path.display().to_string()));

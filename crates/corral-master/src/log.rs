@@ -68,15 +68,25 @@ impl Logger {
         Ok(())
     }
 
+    /// How a line at `level` starts: `[time] LEVEL: `, or `[LEVEL] ` for
+    /// syslog, which stamps the time itself.
+    pub fn prefix(&self, level: LogLevel) -> String {
+        if self.syslog.is_some() {
+            format!("[{}] ", level.name())
+        } else {
+            format!("[{}] {}: ", stamp(), level.name())
+        }
+    }
+
     pub fn log(&mut self, level: LogLevel, msg: &str) {
         if level < self.level {
             return;
         }
+        let mut line = self.prefix(level) + msg;
         if let Some(prio) = self.syslog {
-            corral_sys::process::syslog(prio, &format!("[{}] {msg}", level.name()));
+            corral_sys::process::syslog(prio, &line);
             return;
         }
-        let mut line = format!("[{}] {}: {}", stamp(), level.name(), msg);
         if line.len() > self.limit {
             let mut cut = self.limit.saturating_sub(3);
             while !line.is_char_boundary(cut) {

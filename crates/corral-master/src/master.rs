@@ -7,7 +7,7 @@ use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use corral_config::{Config, Pool};
+use corral_config::{Config, LogLevel, Pool};
 use corral_ipc::ToPrototype;
 use corral_sys::nix::sys::signal::Signal;
 
@@ -268,10 +268,12 @@ impl Master {
 
     /// A pool's socket and its first generation (not started yet).
     pub(crate) fn open_pool(&mut self, p: &Pool) -> Result<PoolSup, PoolError> {
-        let mut warnings = Vec::new();
-        let fd = self.os.open_listener(p, &mut |w| warnings.push(w));
-        for w in warnings {
-            self.log.warning(&w);
+        let mut warnings: Vec<(LogLevel, String)> = Vec::new();
+        let fd = self
+            .os
+            .open_listener(p, &mut |level, msg| warnings.push((level, msg)));
+        for (level, msg) in warnings {
+            self.log.log(level, &msg);
         }
         let fd = fd?;
         let gen = Generation::new(self.ids.generation(), p.clone())?;

@@ -7,7 +7,7 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use corral_config::Pool;
+use corral_config::{LogLevel, Pool};
 use corral_ipc::{Handoff, PrototypeArgs, WaitStatus};
 use corral_isolation::cgroup::{Applied, CgroupError, Killed, Usage};
 use corral_isolation::Limits;
@@ -41,7 +41,7 @@ pub trait Os {
     fn open_listener(
         &mut self,
         pool: &Pool,
-        warn: &mut dyn FnMut(String),
+        note: &mut dyn FnMut(LogLevel, String),
     ) -> Result<OwnedFd, ListenError>;
     /// A TCP socket's (queue, backlog), for the status page.
     fn listen_queue(&self, fd: RawFd) -> Option<(u64, u64)>;
@@ -130,9 +130,9 @@ impl Os for RealOs {
     fn open_listener(
         &mut self,
         pool: &Pool,
-        warn: &mut dyn FnMut(String),
+        note: &mut dyn FnMut(LogLevel, String),
     ) -> Result<OwnedFd, ListenError> {
-        crate::listen::open(pool, warn)
+        crate::listen::open(pool, note)
     }
 
     fn listen_queue(&self, fd: RawFd) -> Option<(u64, u64)> {

@@ -15,6 +15,7 @@ use crate::restart::RestartPolicy;
 
 use crate::log::Logger;
 use crate::pm::{self, Action, PmState, PoolView, WorkerView};
+use crate::worker_output::{Format, LineSink, OutputStream, Pipe, READ_CHUNK};
 
 pub struct Worker {
     pub slot: usize,
@@ -22,18 +23,23 @@ pub struct Worker {
     pub started_us: u64,
     /// Stopped by the process manager: not replaced.
     pub stopped_by_pm: bool,
-    pub output: Vec<Capture>,
+    pub output: Captured,
     /// The request (by its accept time) last written to the slow log.
     pub traced_request: u64,
     /// The request (by its accept time) this worker was terminated for.
     pub terminated_request: u64,
 }
 
-/// A worker's captured stdout or stderr (catch_workers_output).
-pub struct Capture {
-    pub fd: OwnedFd,
-    pub stream: &'static str,
-    pub partial: Vec<u8>,
+/// A worker's captured stdout and stderr (catch_workers_output): the read
+/// ends of its pipes, each kept in its place until it closes, and the one
+/// line both are writing, as php-fpm keeps one stream per child.
+pub struct Captured {
+    pub pipes: [Option<OwnedFd>; 2],
+    pub stream: OutputStream,
+}
+
+impl Captured {
+    const PIPES: [Pipe; 2] = [Pipe::Stdout, Pipe::Stderr];
 }
 
 pub struct Prototype {
@@ -128,6 +134,7 @@ impl Generation {
             })?),
             None => None,
         };
+        create_slowlog(&cfg)?;
         // Room for max_children plus workers still finishing after a stop.
         let nslots = (cfg.pm_max_children as usize * 2).max(4);
         let (board, board_fd) = SharedWords::create(
@@ -403,18 +410,17 @@ impl Generation {
             ));
             return;
         }
-        let mut output = Vec::new();
-        let mut it = fds.into_iter();
-        if let (Some(out), Some(err)) = (it.next(), it.next()) {
-            for (fd, stream) in [(out, "stdout"), (err, "stderr")] {
+        let mut pipes = [None, None];
+        if let Ok([out, err]) = <[OwnedFd; 2]>::try_from(fds) {
+            for fd in [&out, &err] {
                 let _ = corral_sys::socket::set_nonblocking(fd.as_raw_fd(), true);
-                output.push(Capture {
-                    fd,
-                    stream,
-                    partial: Vec::new(),
-                });
             }
+            pipes = [Some(out), Some(err)];
         }
+        let output = Captured {
+            pipes,
+            stream: OutputStream::new(&self.cfg.name, pid),
+        };
         let level = if replacement {
             LogLevel::Notice
         } else {
@@ -453,9 +459,7 @@ impl Generation {
             self.idle_since = Some(Instant::now());
         }
         Reader::new(self.board.words()).clear_slot(w.slot);
-        for c in &mut w.output {
-            drain_capture(&self.cfg, pid, c, log, true);
-        }
+        drain_all(&self.cfg, &mut w.output, log);
         let elapsed = w.started.elapsed();
         let how = describe_status(status);
         let clean = status.code() == Some(0) || status.signal() == Some(libc::SIGQUIT);
@@ -493,79 +497,101 @@ impl Generation {
     pub fn capture_fds(&self) -> Vec<(i32, usize, RawFd)> {
         let mut out = Vec::new();
         for (&pid, w) in &self.workers {
-            for (i, c) in w.output.iter().enumerate() {
-                out.push((pid, i, c.fd.as_raw_fd()));
+            for (i, fd) in w.output.pipes.iter().enumerate() {
+                if let Some(fd) = fd {
+                    out.push((pid, i, fd.as_raw_fd()));
+                }
             }
         }
         out
     }
 
     pub fn read_capture(&mut self, pid: i32, idx: usize, log: &mut Logger) {
-        let cfg = &self.cfg;
         if let Some(w) = self.workers.get_mut(&pid) {
-            let closed = w
-                .output
-                .get_mut(idx)
-                .is_some_and(|c| drain_capture(cfg, pid, c, log, false));
-            if closed {
-                w.output.remove(idx);
-            }
+            drain_pipe(&self.cfg, &mut w.output, idx, log);
         }
     }
 }
 
-/// Read what a worker wrote and log it line by line, php-fpm style.
-/// Returns true when the pipe is closed.
-fn drain_capture(cfg: &Pool, pid: i32, c: &mut Capture, log: &mut Logger, at_exit: bool) -> bool {
-    let mut buf = [0u8; 4096];
+/// The log as the place finished worker lines go. A decorated line is a
+/// WARNING and obeys log_level; undecorated output is written as it is.
+struct LogSink<'a> {
+    log: &'a mut Logger,
+    decorate: bool,
+}
+
+impl LineSink for LogSink<'_> {
+    fn prefix(&mut self) -> Vec<u8> {
+        self.log.prefix(LogLevel::Warning).into_bytes()
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        if !self.decorate || LogLevel::Warning >= self.log.level {
+            self.log.raw(LogLevel::Warning, line);
+        }
+    }
+}
+
+fn output_format(cfg: &Pool, log: &Logger) -> Format {
+    Format {
+        limit: log.limit,
+        decorate: cfg.decorate_workers_output,
+    }
+}
+
+/// Read what a worker wrote on one pipe and log it, php-fpm style, in
+/// php-fpm's read size; the pipe is closed once the worker's end is.
+fn drain_pipe(cfg: &Pool, c: &mut Captured, idx: usize, log: &mut Logger) {
+    let Some(fd) = c.pipes.get(idx).and_then(Option::as_ref) else {
+        return;
+    };
+    let pipe = Captured::PIPES[idx];
+    let fmt = output_format(cfg, log);
+    let first = c.stream.first_read();
+    let mut sink = LogSink {
+        log,
+        decorate: fmt.decorate,
+    };
+    let mut buf = [0u8; READ_CHUNK];
+    // A tenant cannot hold the master here: the rest waits for the next turn.
+    let mut budget: usize = 64 * 1024;
     let mut closed = false;
-    loop {
-        match corral_sys::nix::unistd::read(c.fd.as_raw_fd(), &mut buf) {
+    while budget > 0 {
+        match corral_sys::nix::unistd::read(fd.as_raw_fd(), &mut buf) {
             Ok(0) => {
                 closed = true;
                 break;
             }
-            Ok(n) => c.partial.extend_from_slice(&buf[..n]),
+            Ok(n) => {
+                c.stream.feed(pipe, &buf[..n], fmt, &mut sink);
+                budget = budget.saturating_sub(n);
+            }
             Err(corral_sys::nix::errno::Errno::EINTR) => continue,
-            Err(_) => break,
+            Err(corral_sys::nix::errno::Errno::EAGAIN) => break,
+            Err(_) => {
+                closed = true;
+                break;
+            }
         }
-        // A tenant cannot make the master buffer without bound.
-        if c.partial.len() > 64 * 1024 {
-            break;
-        }
     }
-    let limit = 1024usize.saturating_sub(100);
-    while let Some(nl) = c.partial.iter().position(|&b| b == b'\n') {
-        let line: Vec<u8> = c.partial.drain(..=nl).collect();
-        emit(cfg, pid, c.stream, &line[..line.len() - 1], false, log);
+    if closed {
+        c.stream.closed(first, fmt, &mut sink);
+        c.pipes[idx] = None;
     }
-    while c.partial.len() > limit {
-        let line: Vec<u8> = c.partial.drain(..limit).collect();
-        emit(cfg, pid, c.stream, &line, false, log);
-    }
-    if (closed || at_exit) && !c.partial.is_empty() {
-        let line = std::mem::take(&mut c.partial);
-        emit(cfg, pid, c.stream, &line, true, log);
-    }
-    closed
 }
 
-fn emit(cfg: &Pool, pid: i32, stream: &str, line: &[u8], cut: bool, log: &mut Logger) {
-    let text = String::from_utf8_lossy(line);
-    if cfg.decorate_workers_output {
-        let suffix = if cut { ", pipe is closed" } else { "" };
-        log.log(
-            LogLevel::Warning,
-            &format!(
-                "[pool {}] child {} said into {}: \"{}\"{}",
-                cfg.name, pid, stream, text, suffix
-            ),
-        );
-    } else {
-        let mut raw = text.into_owned().into_bytes();
-        raw.push(b'\n');
-        log.raw(LogLevel::Warning, &raw);
+/// A worker exited: what is left in its pipes is logged, stdout first as
+/// php-fpm fires the events, and then its open line.
+fn drain_all(cfg: &Pool, c: &mut Captured, log: &mut Logger) {
+    for idx in 0..c.pipes.len() {
+        drain_pipe(cfg, c, idx, log);
     }
+    let fmt = output_format(cfg, log);
+    let mut sink = LogSink {
+        log,
+        decorate: fmt.decorate,
+    };
+    c.stream.close(fmt, &mut sink);
 }
 
 /// php-fpm's wording for a wait status.
@@ -585,17 +611,36 @@ pub fn describe_status(status: WaitStatus) -> String {
 }
 
 /// Open a log for appending, created 0600 as php-fpm creates its logs.
-pub fn open_log(path: &std::path::Path) -> Result<OwnedFd, corral_sys::SysError> {
+fn open_append(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(path)
-        .map(OwnedFd::from)
-        .map_err(|e| {
-            corral_sys::SysError::new(format!("failed to open access log ({})", path.display()), e)
-        })
+}
+
+/// An access log, opened by the master for the pool's workers.
+pub fn open_log(path: &std::path::Path) -> Result<OwnedFd, corral_sys::SysError> {
+    open_append(path).map(OwnedFd::from).map_err(|e| {
+        corral_sys::SysError::new(format!("failed to open access log ({})", path.display()), e)
+    })
+}
+
+/// php-fpm creates a pool's slow log as it reads the configuration, when
+/// request_slowlog_timeout is set: the file is there from the start (for
+/// log shippers and logrotate), and a path that cannot be written fails
+/// the start rather than the first slow request.
+fn create_slowlog(cfg: &Pool) -> Result<(), crate::error::PoolError> {
+    match &cfg.slowlog {
+        Some(path) if !cfg.request_slowlog_timeout.is_zero() => open_append(path)
+            .map(drop)
+            .map_err(|source| crate::error::PoolError::Slowlog {
+                path: path.clone(),
+                source,
+            }),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ impl Os for FakeOs {
     fn open_listener(
         &mut self,
         _pool: &Pool,
-        _warn: &mut dyn FnMut(String),
+        _note: &mut dyn FnMut(corral_config::LogLevel, String),
     ) -> Result<OwnedFd, ListenError> {
         // Any descriptor will do: the loop that would poll it is not run.
         let s = std::os::unix::net::UnixDatagram::unbound().expect("socket in the fake");

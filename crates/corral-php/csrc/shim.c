@@ -43,7 +43,6 @@ static struct {
 	bool nph;
 	bool fix_pathinfo;
 	bool discard_path;
-	bool fcgi_script_path_encoded;
 	bool fcgi_logging;
 	char *error_header;
 	char *fpm_config;
@@ -167,7 +166,6 @@ static int sapi_corral_send_headers(sapi_headers_struct *sapi_headers)
 	zend_llist_position pos;
 	bool status_written = false;
 	int response_status = SG(sapi_headers).http_response_code;
-	corral_request *r = REQ();
 
 	if (SG(request_info).no_headers == 1) {
 		return SAPI_HEADER_SENT_SUCCESSFULLY;
@@ -244,9 +242,6 @@ static int sapi_corral_send_headers(sapi_headers_struct *sapi_headers)
 		h = (sapi_header_struct *) zend_llist_get_next_ex(&sapi_headers->headers, &pos);
 	}
 	PHPWRITE_H("\r\n", 2);
-	if (r) {
-		r->status = response_status;
-	}
 	return SAPI_HEADER_SENT_SUCCESSFULLY;
 }
 
@@ -486,7 +481,6 @@ PHP_INI_BEGIN()
 	ZEND_INI_ENTRY1("cgi.nph", "0", PHP_INI_ALL, on_update_bool_field, &cgi.nph)
 	ZEND_INI_ENTRY1("cgi.fix_pathinfo", "1", PHP_INI_SYSTEM, on_update_bool_field, &cgi.fix_pathinfo)
 	ZEND_INI_ENTRY1("cgi.discard_path", "0", PHP_INI_SYSTEM, on_update_bool_field, &cgi.discard_path)
-	ZEND_INI_ENTRY1("fastcgi.script_path_encoded", "1", PHP_INI_SYSTEM, on_update_bool_field, &cgi.fcgi_script_path_encoded)
 	ZEND_INI_ENTRY1("fastcgi.logging", "1", PHP_INI_SYSTEM, on_update_bool_field, &cgi.fcgi_logging)
 	ZEND_INI_ENTRY1("fastcgi.error_header", NULL, PHP_INI_SYSTEM, on_update_str_field, &cgi.error_header)
 	ZEND_INI_ENTRY1("fpm.config", NULL, PHP_INI_SYSTEM, on_update_str_field, &cgi.fpm_config)
@@ -528,6 +522,38 @@ PHP_FUNCTION(fastcgi_finish_request)
 	RETURN_TRUE;
 }
 
+static bool same_name(const corral_param *a, const corral_param *b)
+{
+	return a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0;
+}
+
+/* Whether params[i] is the first of its name. */
+static bool first_of_name(corral_request *r, size_t i)
+{
+	for (size_t k = 0; k < i; k++) {
+		if (same_name(&r->params[k], &r->params[i])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The last param named as params[i]: a repeated param's value wins. */
+static const corral_param *last_of_name(corral_request *r, size_t i)
+{
+	const corral_param *last = &r->params[i];
+	for (size_t k = i + 1; k < r->n_params; k++) {
+		if (same_name(&r->params[k], &r->params[i])) {
+			last = &r->params[k];
+		}
+	}
+	return last;
+}
+
+/* In php-fpm's order: fcgi_loadenv() walks its params hash, whose list
+ * fcgi_hash_set() prepends to, so the param that arrived last comes first;
+ * a repeated name keeps the place where it first arrived, with its last
+ * value. */
 PHP_FUNCTION(apache_request_headers)
 {
 	corral_request *r = REQ();
@@ -536,9 +562,13 @@ PHP_FUNCTION(apache_request_headers)
 	if (!r) {
 		return;
 	}
-	for (size_t i = 0; i < r->n_params; i++) {
-		sapi_add_request_header(r->params[i].name, (unsigned int) r->params[i].name_len,
-			(char *) r->params[i].value, (unsigned int) r->params[i].value_len, return_value);
+	for (size_t i = r->n_params; i-- > 0;) {
+		if (!first_of_name(r, i)) {
+			continue;
+		}
+		const corral_param *p = last_of_name(r, i);
+		sapi_add_request_header(p->name, (unsigned int) p->name_len,
+			(char *) p->value, (unsigned int) p->value_len, return_value);
 	}
 }
 
@@ -742,6 +772,18 @@ static void reset_request_info(void)
 	SG(request_info).proto_num = 1000;
 }
 
+/* php-fpm's fpm_stdio_flush_child(), called from fpm_request_end(): ends
+ * the line the master is assembling from this worker's output
+ * (catch_workers_output), so output a request leaves without a newline is
+ * logged then and never joined to the next request's. The marker is
+ * FPM_STDIO_CMD_FLUSH with its NUL; without capture, stderr is /dev/null. */
+static void flush_worker_output(void)
+{
+	static const char marker[] = "\0fscf";
+	ssize_t written = write(STDERR_FILENO, marker, sizeof(marker));
+	(void) written;
+}
+
 int corral_php_run(corral_request *r)
 {
 	zend_file_handle fh;
@@ -824,6 +866,9 @@ int corral_php_run(corral_request *r)
 	} zend_catch {
 		r->recycle = 1;
 	} zend_end_try();
+	/* Where php-fpm's fpm_request_end() does it: after the script, before
+	 * shutdown functions and php_request_shutdown(). */
+	flush_worker_output();
 
 	if (primary) {
 		efree(primary);
@@ -833,9 +878,12 @@ int corral_php_run(corral_request *r)
 		efree(SG(request_info).path_translated);
 		SG(request_info).path_translated = NULL;
 	}
-	if (!SG(headers_sent)) {
-		r->status = SG(sapi_headers).http_response_code;
-	}
+	/* The access log's %s, as php-fpm's fpm_log_write() reads it at this
+	 * point: the response code PHP holds now, even one a script set after
+	 * its output had sent the headers (http_response_code(500) after echo
+	 * logs 500), and not a "Status:" header line, which PHP never parses
+	 * into it (php-fpm logs 200 then, and so does corral). */
+	r->status = SG(sapi_headers).http_response_code;
 	zend_first_try {
 		php_request_shutdown(NULL);
 	} zend_catch {

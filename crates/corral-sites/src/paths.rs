@@ -28,7 +28,9 @@ pub struct Paths {
     pub state_dir: PathBuf,
     /// Operator templates, searched before the shipped ones (`/etc/corral/templates`).
     pub template_dir: PathBuf,
-    /// corral's control socket (`/run/corral/control.sock`).
+    /// The control socket of the corral running `fpm_config`
+    /// (`/run/corral/php-fpm.conf-HASH.sock`, see
+    /// [`corral_ipc::control::socket_name`]).
     pub control_socket: PathBuf,
     /// The php-fpm.conf corral runs with, loaded whole after a pool file
     /// is written; `None` = `/etc/php/<php_version>/fpm/php-fpm.conf`.
@@ -67,7 +69,7 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("template-dir", "operator templates [/etc/corral/templates]"),
     (
         "control-socket",
-        "corral's control socket [/run/corral/control.sock]",
+        "corral's control socket [the one of the master on --fpm-config]",
     ),
     (
         "fpm-config",
@@ -91,6 +93,17 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("web-group", "web server group [www-data]"),
     ("mem-total", "RAM to plan with, e.g. 2G [MemTotal]"),
 ];
+
+/// The php-fpm.conf the host's corral runs on: `--fpm-config`, or Debian's
+/// for the default PHP version (what `corral` itself defaults to).
+fn default_fpm_config(get: &impl Fn(&str) -> Option<String>) -> PathBuf {
+    get("fpm-config").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "/etc/php/{}/fpm/php-fpm.conf",
+            crate::spec::DEFAULT_PHP_VERSION
+        ))
+    })
+}
 
 impl Paths {
     /// Debian defaults overridden by `CORRAL_SITES_*` variables.
@@ -172,7 +185,10 @@ impl Paths {
             apache_enabled_dir: path("apache-enabled-dir", "/etc/apache2/sites-enabled"),
             state_dir: path("state-dir", "/var/lib/corral/sites"),
             template_dir: path("template-dir", "/etc/corral/templates"),
-            control_socket: path("control-socket", "/run/corral/control.sock"),
+            control_socket: get("control-socket").map_or_else(
+                || corral_ipc::control::root_socket(&default_fpm_config(&get), None),
+                PathBuf::from,
+            ),
             fpm_config: get("fpm-config").map(PathBuf::from),
             nginx_conf: path("nginx-conf", "/etc/nginx/nginx.conf"),
             webserver_test: get("webserver-test"),
@@ -247,4 +263,35 @@ impl Paths {
 /// `path` with `dir` replaced, for messages.
 pub fn show(p: &Path) -> String {
     p.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn knobs<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |flag| {
+            pairs
+                .iter()
+                .find(|(f, _)| *f == flag)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn the_control_socket_is_the_one_of_the_master_on_fpm_config() {
+        use corral_ipc::control::root_socket;
+        let debian = Paths::resolve(knobs(&[])).unwrap();
+        assert_eq!(
+            debian.control_socket,
+            root_socket(Path::new("/etc/php/8.2/fpm/php-fpm.conf"), None)
+        );
+        let other = Paths::resolve(knobs(&[("fpm-config", "/etc/php/8.3/fpm/php-fpm.conf")]));
+        assert_eq!(
+            other.unwrap().control_socket,
+            root_socket(Path::new("/etc/php/8.3/fpm/php-fpm.conf"), None)
+        );
+        let given = Paths::resolve(knobs(&[("control-socket", "/tmp/c.sock")])).unwrap();
+        assert_eq!(given.control_socket, PathBuf::from("/tmp/c.sock"));
+    }
 }

@@ -49,44 +49,23 @@ pub fn listen_unix(path: &Path, mode: u32, backlog_n: i32) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Bind and listen on TCP. `host = None` is php-fpm's port-only form: try
-/// `[::]` (dual stack) first, then 0.0.0.0.
-pub fn listen_tcp(host: Option<IpAddr>, port: u16, backlog_n: i32) -> Result<OwnedFd> {
-    let candidates: Vec<SocketAddr> = match host {
-        Some(ip) => vec![SocketAddr::new(ip, port)],
-        None => vec![
-            SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), port),
-            SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port),
-        ],
+/// Bind and listen on one TCP address. `dual_stack` turns IPV6_V6ONLY off
+/// on an IPv6 socket, so `[::]` takes IPv4 clients too (as mapped
+/// addresses) whatever net.ipv6.bindv6only says.
+pub fn listen_tcp(addr: SocketAddr, dual_stack: bool, backlog_n: i32) -> std::io::Result<OwnedFd> {
+    let family = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
     };
-    let mut last = None;
-    for addr in candidates {
-        let what = format!("unable to bind listening socket for address '{addr}'");
-        let family = if addr.is_ipv4() {
-            AddressFamily::Inet
-        } else {
-            AddressFamily::Inet6
-        };
-        let fd = match socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None) {
-            Ok(fd) => fd,
-            Err(e) => {
-                last = Some(SysError::errno(what, e));
-                continue;
-            }
-        };
-        let _ = setsockopt(&fd, sockopt::ReuseAddr, &true);
-        if addr.is_ipv6() && host.is_none() {
-            let _ = setsockopt(&fd, sockopt::Ipv6V6Only, &false);
-        }
-        let sa = SockaddrStorage::from(addr);
-        if let Err(e) = bind(fd.as_raw_fd(), &sa) {
-            last = Some(SysError::errno(what, e));
-            continue;
-        }
-        listen(&fd, backlog(backlog_n)).map_err(|e| SysError::errno(what, e))?;
-        return Ok(fd);
+    let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    let _ = setsockopt(&fd, sockopt::ReuseAddr, &true);
+    if addr.is_ipv6() && dual_stack {
+        let _ = setsockopt(&fd, sockopt::Ipv6V6Only, &false);
     }
-    Err(last.unwrap_or_else(|| SysError::new("listen", std::io::ErrorKind::AddrNotAvailable)))
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    listen(&fd, backlog(backlog_n))?;
+    Ok(fd)
 }
 
 /// Whether a listening socket still takes connections. Any process that

@@ -9,7 +9,6 @@
 pub struct CgiOptions {
     pub fix_pathinfo: bool,
     pub discard_path: bool,
-    pub script_path_encoded: bool,
     /// php.ini `doc_root`, used when the web server sends no DOCUMENT_ROOT.
     pub doc_root: Option<Vec<u8>>,
 }
@@ -19,7 +18,6 @@ impl Default for CgiOptions {
         CgiOptions {
             fix_pathinfo: true,
             discard_path: false,
-            script_path_encoded: true,
             doc_root: None,
         }
     }
@@ -138,7 +136,7 @@ pub fn resolve(
         }
     };
     rw.strip_iis_script_name();
-    rw.strip_apache_proxy_prefix(opts);
+    rw.strip_apache_proxy_prefix();
     if opts.fix_pathinfo {
         rw.fix_pathinfo(opts, fs);
     } else {
@@ -221,8 +219,9 @@ impl Rewrite {
 
     /// Apache's mod_proxy_fcgi sends
     /// SCRIPT_FILENAME=proxy:fcgi://host:port/path?query: the script is the
-    /// path, and its PATH_INFO is still part of SCRIPT_NAME.
-    fn strip_apache_proxy_prefix(&mut self, opts: &CgiOptions) {
+    /// path, and its PATH_INFO is still part of SCRIPT_NAME. The path stays
+    /// as Apache sent it, URL-encoded: php-fpm 8.2 decodes nothing here.
+    fn strip_apache_proxy_prefix(&mut self) {
         let Some(sf) = self.script_filename.clone() else {
             return;
         };
@@ -239,9 +238,6 @@ impl Rewrite {
         };
         if let Some(q) = fixed.iter().position(|&b| b == b'?') {
             fixed.truncate(q);
-        }
-        if self.apache && !opts.script_path_encoded {
-            fixed = raw_url_decode(&fixed);
         }
         self.env.set("SCRIPT_FILENAME", Some(&fixed));
         if self.script == self.script_filename {
@@ -277,7 +273,7 @@ impl Rewrite {
         let redirected = self.follow_mod_fastcgi_redirect(redirect_url.as_deref());
         let sp = self.script.clone().unwrap_or_default();
         if !sp.is_empty() && (sp.ends_with(b"/") || !fs.resolves(&sp)) {
-            self.split_script_path(&sp, &orig, document_root.as_deref(), opts, fs);
+            self.split_script_path(&sp, &orig, document_root.as_deref(), fs);
         } else {
             self.keep_script(&orig, redirect_url.is_some(), redirected);
         }
@@ -320,12 +316,11 @@ impl Rewrite {
         sp: &[u8],
         orig: &Orig,
         document_root: Option<&[u8]>,
-        opts: &CgiOptions,
         fs: &dyn FileSystem,
     ) {
         match file_prefix(sp, fs) {
             Some(pt) => {
-                self.move_tail_to_path_info(sp, &pt, orig, opts);
+                self.move_tail_to_path_info(sp, &pt, orig);
                 self.set_script_filename(&pt, orig);
                 self.script = Some(pt.clone());
                 self.set_path_translated(&pt, orig, document_root);
@@ -339,21 +334,19 @@ impl Rewrite {
 
     /// What follows the script in its path becomes PATH_INFO, unless the web
     /// server's PATH_INFO already says so; SCRIPT_NAME loses it too.
-    fn move_tail_to_path_info(&mut self, sp: &[u8], pt: &[u8], orig: &Orig, opts: &CgiOptions) {
+    fn move_tail_to_path_info(&mut self, sp: &[u8], pt: &[u8], orig: &Orig) {
         let slen = sp.len() - pt.len();
         let Some(pi) = self.new_path_info(sp, pt, orig) else {
             return;
         };
-        let decoded = match &orig.path_info {
+        match &orig.path_info {
             Some(opi) => {
                 self.env.set("ORIG_PATH_INFO", Some(opi));
                 self.script_name_before(opi, &pi, orig);
-                None
             }
-            None if self.apache => self.strip_path_info_from_script_name(&pi, slen, orig, opts),
-            None => None,
-        };
-        let pi = decoded.unwrap_or(pi);
+            None if self.apache => self.strip_path_info_from_script_name(&pi, slen, orig),
+            None => {}
+        }
         self.env.set("PATH_INFO", Some(&pi));
         self.path_info = Some(pi);
     }
@@ -393,17 +386,14 @@ impl Rewrite {
     }
 
     /// ProxyPass cannot set PATH_INFO, so it is still part of SCRIPT_NAME,
-    /// maybe URL-encoded: take it off. Returns PATH_INFO decoded when it had
-    /// to be decoded to match.
-    fn strip_path_info_from_script_name(
-        &mut self,
-        pi: &[u8],
-        slen: usize,
-        orig: &Orig,
-        opts: &CgiOptions,
-    ) -> Option<Vec<u8>> {
-        let sn = self.script_name.clone()?;
-        let decoded = (opts.script_path_encoded && pi.contains(&b'%')).then(|| raw_url_decode(pi));
+    /// which Apache sends decoded while the path is encoded (bug #74129):
+    /// take it off, comparing decoded when it has to. PATH_INFO itself stays
+    /// encoded, as php-fpm 8.2 leaves it (and PHP_SELF with it).
+    fn strip_path_info_from_script_name(&mut self, pi: &[u8], slen: usize, orig: &Orig) {
+        let Some(sn) = self.script_name.clone() else {
+            return;
+        };
+        let decoded = pi.contains(&b'%').then(|| raw_url_decode(pi));
         let tail_start = if sn.len() > slen && sn[sn.len() - slen..] == pi[..] {
             Some(sn.len() - slen)
         } else {
@@ -421,7 +411,6 @@ impl Rewrite {
             self.request_uri = Some(trimmed.clone());
             self.script_name = Some(trimmed);
         }
-        decoded
     }
 
     /// SCRIPT_FILENAME names the file found, keeping the old value in
@@ -765,10 +754,10 @@ mod tests {
             get(&r, "ORIG_SCRIPT_FILENAME"),
             Some("/www/index.php/x%2Fy")
         );
-        assert_eq!(get(&r, "PATH_INFO"), Some("/x/y"));
+        assert_eq!(get(&r, "PATH_INFO"), Some("/x%2Fy"), "as Apache sent it");
         assert_eq!(get(&r, "SCRIPT_NAME"), Some("/index.php"));
         assert_eq!(get(&r, "ORIG_SCRIPT_NAME"), Some("/index.php/x/y"));
-        assert_eq!(get(&r, "PATH_TRANSLATED"), Some("/www/x/y"));
+        assert_eq!(get(&r, "PATH_TRANSLATED"), Some("/www/x%2Fy"));
         assert_eq!(r.request_uri.as_deref(), Some(&b"/index.php"[..]));
     }
 

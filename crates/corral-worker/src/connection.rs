@@ -47,9 +47,6 @@ pub fn cgi_options(engine: &Engine) -> CgiOptions {
     CgiOptions {
         fix_pathinfo: engine.ini_bool("cgi.fix_pathinfo").unwrap_or(true),
         discard_path: engine.ini_bool("cgi.discard_path").unwrap_or(false),
-        script_path_encoded: engine
-            .ini_bool("fastcgi.script_path_encoded")
-            .unwrap_or(true),
         doc_root: engine
             .ini_string("doc_root")
             .filter(|s| !s.is_empty())

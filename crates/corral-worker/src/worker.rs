@@ -13,7 +13,9 @@ use crate::log::WorkerLog;
 use crate::PoolRuntime;
 
 /// php-fpm's listen.allowed_clients: the list is split on ',' without
-/// trimming, and an entry that is not an address admits nobody.
+/// trimming, and an entry that is not an address admits nobody. Addresses
+/// compare as [`client_ip`] names them, so `127.0.0.1` admits an IPv4
+/// client of a dual-stack `[::]` socket.
 pub struct AllowedClients(Option<Vec<IpAddr>>);
 
 impl AllowedClients {
@@ -24,7 +26,7 @@ impl AllowedClients {
         let mut ips = Vec::new();
         for item in list {
             match item.parse::<IpAddr>() {
-                Ok(ip) => ips.push(ip),
+                Ok(ip) => ips.push(ip.to_canonical()),
                 Err(_) => log.line(
                     LogLevel::Error,
                     format!("Wrong IP address '{item}' in listen.allowed_clients").as_bytes(),
@@ -44,6 +46,13 @@ impl AllowedClients {
             (Some(list), Some(ip)) => list.contains(&ip),
         }
     }
+}
+
+/// The client as php-fpm names it (`fcgi_get_last_client_ip`): an IPv4
+/// client of a dual-stack `[::]` socket arrives as `::ffff:a.b.c.d` and is
+/// `a.b.c.d` for listen.allowed_clients, the access log and the error log.
+fn client_ip(sock: RawFd) -> Option<IpAddr> {
+    corral_sys::socket::peer_ip(sock).map(|ip| ip.to_canonical())
 }
 
 /// The accept loop. Never returns: the worker leaves through `exit_now`.
@@ -109,7 +118,7 @@ pub fn run(
             }
         };
         let peer = if inet {
-            corral_sys::socket::peer_ip(sock.as_raw_fd())
+            client_ip(sock.as_raw_fd())
         } else {
             None
         };
@@ -125,5 +134,36 @@ pub fn run(
             ConnEnd::Closed => {}
             ConnEnd::ExitWorker => corral_sys::process::exit_now(0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowed(list: &[&str]) -> AllowedClients {
+        let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        AllowedClients::parse(
+            Some(&list),
+            &WorkerLog {
+                min_level: LogLevel::Error,
+            },
+        )
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse::<IpAddr>().unwrap().to_canonical())
+    }
+
+    #[test]
+    fn an_ipv4_client_of_a_dual_stack_socket_is_its_ipv4_address() {
+        let v4 = allowed(&["127.0.0.1"]);
+        assert!(v4.admits(ip("::ffff:127.0.0.1")));
+        assert!(v4.admits(ip("127.0.0.1")));
+        assert!(!v4.admits(ip("::1")));
+        let v6 = allowed(&["::1"]);
+        assert!(!v6.admits(ip("::ffff:127.0.0.1")));
+        assert!(v6.admits(ip("::1")));
+        assert!(!v6.admits(ip("::2")), "all 16 bytes count");
     }
 }

@@ -161,17 +161,9 @@ fn fpm(args: &[String]) -> i32 {
     }
     let daemonize = flags.daemonize.unwrap_or(config.global.daemonize);
     let to_stderr = !daemonize && (std::io::stderr().is_terminal() || flags.force_stderr);
-    if !to_stderr {
-        if config.global.error_log == corral_config::ErrorLog::Syslog {
-            log.use_syslog(&config.global.syslog_ident, config.global.syslog_facility);
-        }
-        if let corral_config::ErrorLog::File(p) = &config.global.error_log {
-            if let Err(e) = log.open(p.clone()) {
-                log.error(&format!("failed to open error_log ({}): {e}", p.display()));
-                return EXIT_CONFIG;
-            }
-            log.echo_stderr = true;
-        }
+    if let Err(msg) = open_error_log(&mut log, &config.global, to_stderr) {
+        log.error(&msg);
+        return EXIT_CONFIG;
     }
     let mut ready_pipe = None;
     if daemonize {
@@ -205,6 +197,10 @@ fn fpm(args: &[String]) -> i32 {
         }
     }
 
+    let control_socket = flags
+        .control_socket
+        .clone()
+        .unwrap_or_else(|| default_control_socket(&path, flags.prefix.as_deref()));
     let opts = MasterOptions {
         config_path: std::fs::canonicalize(&path).unwrap_or(path),
         prefix: flags.prefix.clone(),
@@ -213,12 +209,7 @@ fn fpm(args: &[String]) -> i32 {
         force_stderr: flags.force_stderr,
         php_args: flags.php_args(),
         allow_root: flags.allow_root,
-        control_socket: Some(
-            flags
-                .control_socket
-                .clone()
-                .unwrap_or_else(default_control_socket),
-        ),
+        control_socket: Some(control_socket),
         cgroup_subtree: flags.cgroup_subtree.clone(),
         ready_pipe,
     };
@@ -235,6 +226,44 @@ fn prototype(encoded: &str) -> i32 {
             EXIT_USAGE
         }
     }
+}
+
+/// The master's error_log. php-fpm opens (and so creates) the file even
+/// when it logs to stderr (-O, a terminal): the file exists for whatever
+/// watches it, and a path that cannot be written fails the start either way.
+fn open_error_log(
+    log: &mut Logger,
+    global: &corral_config::Global,
+    to_stderr: bool,
+) -> Result<(), String> {
+    match &global.error_log {
+        corral_config::ErrorLog::Syslog if !to_stderr => {
+            log.use_syslog(&global.syslog_ident, global.syslog_facility);
+        }
+        corral_config::ErrorLog::File(p) => {
+            let failed =
+                |e: std::io::Error| format!("failed to open error_log ({}): {e}", p.display());
+            if to_stderr {
+                create_log(p).map_err(failed)?;
+            } else {
+                log.open(p.clone()).map_err(failed)?;
+                log.echo_stderr = true;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Creates (0600) or opens a log file without keeping it open.
+fn create_log(p: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(p)
+        .map(drop)
 }
 
 /// `[global]` rlimit_files, rlimit_core and process.priority apply to the
@@ -265,15 +294,7 @@ fn master_limits(g: &corral_config::Global) -> Result<(), String> {
 /// Open (creating, 0600) every log the configuration names, as php-fpm's
 /// test mode does, so a bad path fails `-t` rather than the start.
 fn open_logs(config: &corral_config::Config) -> Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let open = |p: &Path| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(p)
-            .map(|_| ())
-    };
+    let open = create_log;
     if let corral_config::ErrorLog::File(p) = &config.global.error_log {
         open(p).map_err(|e| format!("failed to open error_log ({}): {e}", p.display()))?;
     }
@@ -295,47 +316,81 @@ fn open_logs(config: &corral_config::Config) -> Result<(), String> {
     Ok(())
 }
 
-/// Where the master listens for `corral reload` / `corral status` unless
-/// `--control-socket` says otherwise.
-fn default_control_socket() -> PathBuf {
+/// Where a master started on `config` (and `-p prefix`) listens for
+/// `corral reload` / `corral status` unless `--control-socket` says
+/// otherwise: its own socket, named after its configuration, in
+/// /run/corral for root, else in the user's runtime directory.
+fn default_control_socket(config: &Path, prefix: Option<&Path>) -> PathBuf {
     if corral_sys::cred::is_root() {
-        PathBuf::from("/run/corral/control.sock")
-    } else {
-        let dir = std::env::var_os("XDG_RUNTIME_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
-        dir.join(format!(
-            "corral-{}.sock",
-            corral_sys::cred::current_account().uid
-        ))
+        return corral_ipc::control::root_socket(config, prefix);
+    }
+    let dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    dir.join(format!(
+        "corral-{}-{}",
+        corral_sys::cred::current_account().uid,
+        corral_ipc::control::socket_name(config, prefix)
+    ))
+}
+
+/// Which master a subcommand talks to: `--control-socket PATH`, or the
+/// one started on `-y/--fpm-config FILE` (default: Debian's
+/// php-fpm.conf, as for the master) and `-p/--prefix DIR`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Target {
+    socket: Option<PathBuf>,
+    config: Option<PathBuf>,
+    prefix: Option<PathBuf>,
+}
+
+impl Target {
+    fn socket(&self) -> PathBuf {
+        if let Some(s) = &self.socket {
+            return s.clone();
+        }
+        let config = self
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(corral_config::paths::DEBIAN_FPM_CONFIG));
+        default_control_socket(&config, self.prefix.as_deref())
     }
 }
 
-/// Split `--control-socket[=]PATH` out of a subcommand's arguments.
-fn control_arg(args: &[String]) -> (PathBuf, Vec<String>) {
-    let mut path = None;
+/// Split the [`Target`] options (`--opt VALUE`, `--opt=VALUE`, `-y VALUE`)
+/// out of a subcommand's arguments.
+fn control_arg(args: &[String]) -> (Target, Vec<String>) {
+    let mut target = Target::default();
     let mut rest = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        if let Some(v) = a.strip_prefix("--control-socket=") {
-            path = Some(PathBuf::from(v));
-        } else if a == "--control-socket" {
-            path = it.next().map(PathBuf::from);
-        } else {
-            rest.push(a.clone());
-        }
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let slot = match name {
+            "--control-socket" => &mut target.socket,
+            "-y" | "--fpm-config" => &mut target.config,
+            "-p" | "--prefix" => &mut target.prefix,
+            _ => {
+                rest.push(a.clone());
+                continue;
+            }
+        };
+        *slot = inline.or_else(|| it.next().cloned()).map(PathBuf::from);
     }
-    (path.unwrap_or_else(default_control_socket), rest)
+    (target, rest)
 }
 
 /// `corral reload [POOL...]`: re-read the configuration; only changed pools
 /// restart, and only the named ones when names are given.
 fn reload(args: &[String]) -> i32 {
-    let (sock, pools) = control_arg(args);
+    let (target, pools) = control_arg(args);
     if pools.iter().any(|p| p.starts_with('-')) {
-        eprintln!("usage: corral reload [POOL...] [--control-socket PATH]");
+        eprintln!("usage: corral reload [POOL...] [-y CONFIG] [-p PREFIX] [--control-socket PATH]");
         return EXIT_USAGE;
     }
+    let sock = target.socket();
     match corral_ipc::control::request(&sock, &ControlRequest::Reload { pools }) {
         Ok(ControlReply { ok: true, text }) => {
             println!("{text}");
@@ -354,7 +409,8 @@ fn reload(args: &[String]) -> i32 {
 
 /// `corral status [POOL] [--json]`.
 fn status(args: &[String]) -> i32 {
-    let (sock, rest) = control_arg(args);
+    let (target, rest) = control_arg(args);
+    let sock = target.socket();
     let json = rest.iter().any(|a| a == "--json");
     let pool = rest.iter().find(|a| !a.starts_with('-')).cloned();
     match corral_ipc::control::request(&sock, &ControlRequest::Status { pool }) {
@@ -437,6 +493,40 @@ fn status_text(json: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn subcommands_name_their_master_like_the_master_was_started() {
+        let (t, rest) = control_arg(&args(&["www", "-y", "/etc/a.conf", "--prefix=/srv", "x"]));
+        assert_eq!(rest, args(&["www", "x"]));
+        assert_eq!(t.config, Some(PathBuf::from("/etc/a.conf")));
+        assert_eq!(t.prefix, Some(PathBuf::from("/srv")));
+        assert_eq!(
+            t.socket(),
+            default_control_socket(Path::new("/etc/a.conf"), Some(Path::new("/srv")))
+        );
+        let (t, _) = control_arg(&args(&[
+            "--fpm-config=/etc/b.conf",
+            "--control-socket",
+            "/c.sock",
+        ]));
+        assert_eq!(
+            t.socket(),
+            PathBuf::from("/c.sock"),
+            "an explicit socket wins"
+        );
+        let (t, _) = control_arg(&args(&[]));
+        assert_eq!(
+            t.socket(),
+            default_control_socket(Path::new(corral_config::paths::DEBIAN_FPM_CONFIG), None),
+            "the master's own default"
+        );
+    }
+
     #[test]
     fn status_text_shows_a_pool_cgroup() {
         let json = r#"[{"pool":"www","process manager":"static","accepted conn":3,

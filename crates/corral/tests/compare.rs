@@ -138,6 +138,17 @@ fn server_vars_match_php_fpm() {
                 .param("DOCUMENT_ROOT", &www),
         ),
         (
+            "Apache ProxyPass with an encoded path (bug #74129)",
+            Request::php("/x.php")
+                .param(
+                    "SCRIPT_FILENAME",
+                    format!("proxy:fcgi://127.0.0.1:9000{server_php}/1%202"),
+                )
+                .param("SCRIPT_NAME", "/server.php/1 2")
+                .param("REQUEST_URI", "/server.php/1%202")
+                .param("DOCUMENT_ROOT", &www),
+        ),
+        (
             "PATH_TRANSLATED only (IIS style)",
             Request::new()
                 .param("REQUEST_METHOD", "GET")
@@ -298,6 +309,14 @@ fn php_features_match_php_fpm() {
                 .header("X-A", "1")
                 .header("X-Multi-Word-Name", "2")
                 .body("text/plain", ""),
+        ),
+        (
+            "getallheaders in the SAPI's order",
+            Request::php(&p.script("getallheaders.php"))
+                .query("order=sapi")
+                .header("X-A", "1")
+                .header("X-B", "2")
+                .body("text/plain", "x"),
         ),
         (
             "user.ini",

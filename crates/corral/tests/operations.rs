@@ -524,3 +524,81 @@ fn systemd_notify_ready_status_reloading() {
     );
     check_traffic();
 }
+
+/// The files a master creates as it starts: mode of `name` in `dir`, if
+/// it exists.
+fn created(dir: &std::path::Path, name: &str) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(dir.join(name))
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}
+
+/// `-O` logs to stderr, yet php-fpm still creates the error_log file; a
+/// pool with request_slowlog_timeout gets its slow log at start, before
+/// any request is slow. Both 0600, corral as php-fpm8.2.
+#[test]
+fn error_log_and_slowlog_exist_from_the_start() {
+    let conf = pool_conf("slowlog = {dir}/slow.log\nrequest_slowlog_timeout = 5s");
+    let mut kinds = vec![Kind::Corral];
+    if require_php_fpm().is_some() {
+        kinds.push(Kind::PhpFpm);
+    }
+    for kind in kinds {
+        let s = Server::start(kind, &conf, None, &[]);
+        assert!(
+            !s.log.lines().is_empty()
+                && !fs::read_to_string(s.dir().join("error.log")).is_ok_and(|t| !t.is_empty()),
+            "{kind:?}: with -O the log goes to stderr, the file stays empty"
+        );
+        assert_eq!(
+            created(s.dir(), "error.log"),
+            Some(0o600),
+            "{kind:?}: error_log"
+        );
+        assert_eq!(
+            created(s.dir(), "slow.log"),
+            Some(0o600),
+            "{kind:?}: slowlog"
+        );
+    }
+    // Without request_slowlog_timeout there is no slow log to create.
+    let s = Corral::start(&pool_conf("slowlog = {dir}/slow.log"));
+    assert_eq!(created(s.dir(), "slow.log"), None);
+}
+
+/// `%s` for each headers.php mode, in order, as `mode status` lines.
+fn logged_statuses(kind: Kind, modes: &[&str]) -> Vec<String> {
+    // One worker: the lines come in request order.
+    let conf =
+        pool_conf("pm.max_children = 1\naccess.log = {dir}/access.log\naccess.format = \"%q %s\"");
+    let s = Server::start(kind, &conf, None, &[]);
+    for mode in modes {
+        s.get("headers.php", &format!("mode={mode}"));
+    }
+    let path = s.dir().join("access.log");
+    let last = format!("mode={}", modes[modes.len() - 1]);
+    wait_file(&path, &last, Duration::from_secs(3))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim_start_matches("mode=").to_string())
+        .collect()
+}
+
+/// `%s` is the response code PHP holds when the request ends, as
+/// php-fpm's fpm_log_write() reads it: a code set after the output had
+/// sent the headers is logged, a `Status:` header line is not (PHP never
+/// parses it into the code).
+#[test]
+fn access_log_status_is_the_code_php_holds_at_the_end() {
+    let modes = ["late", "code", "status", "redirect"];
+    let ours = logged_statuses(Kind::Corral, &modes);
+    assert_eq!(ours, ["late 500", "code 404", "status 200", "redirect 302"]);
+    if require_php_fpm().is_some() {
+        assert_eq!(
+            ours,
+            logged_statuses(Kind::PhpFpm, &modes),
+            "corral (left), php-fpm (right)"
+        );
+    }
+}

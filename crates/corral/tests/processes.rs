@@ -442,3 +442,106 @@ fn reload_on_sigusr2_applies_php_ini_and_keeps_serving() {
     );
     let _ = std::io::stderr().flush();
 }
+
+/// What a `[::]` pool with `allowed_clients` did for an IPv4 and an IPv6
+/// client: (served?, access-log client field) for each.
+fn dual_stack_clients(kind: Kind, allowed: &str) -> Vec<(bool, Option<String>)> {
+    let conf = pool_conf(&format!(
+        "listen = [::]:{{port}}\nlisten.allowed_clients = {allowed}\naccess.log = {{dir}}/access.log"
+    ));
+    let s = Server::start(kind, &conf, None, &[]);
+    let port = s.placeholders.port;
+    let req = Request::php(&s.script("info.php")).document_root(&s.www().display().to_string());
+    let mut out = Vec::new();
+    for client in [format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
+        let before = fs::read_to_string(s.dir().join("access.log")).unwrap_or_default();
+        let served = request_on(&Listen::Tcp(client.parse().unwrap()), &req).is_ok();
+        thread::sleep(Duration::from_millis(200));
+        let after = fs::read_to_string(s.dir().join("access.log")).unwrap_or_default();
+        let logged = after[before.len()..]
+            .lines()
+            .next()
+            .and_then(|l| l.split_whitespace().next())
+            .map(str::to_string);
+        out.push((served, logged));
+    }
+    out
+}
+
+/// On a dual-stack `[::]` socket an IPv4 client is `127.0.0.1`, not
+/// `::ffff:127.0.0.1`: allowed_clients admits it by its IPv4 address and
+/// the access log names it so (php-fpm's fcgi_get_last_client_ip).
+#[test]
+fn dual_stack_ipv4_clients_are_their_ipv4_address() {
+    if !have_ipv6() {
+        return skip("no IPv6 loopback");
+    }
+    let v4 = (true, Some("127.0.0.1".to_string()));
+    let v6 = (true, Some("::1".to_string()));
+    let refused = (false, None);
+    let mut kinds = vec![Kind::Corral];
+    if require_php_fpm().is_some() {
+        kinds.push(Kind::PhpFpm);
+    }
+    for kind in kinds {
+        assert_eq!(
+            dual_stack_clients(kind, "127.0.0.1"),
+            [v4.clone(), refused.clone()],
+            "{kind:?}: allowed_clients = 127.0.0.1"
+        );
+        assert_eq!(
+            dual_stack_clients(kind, "127.0.0.1,::1"),
+            [v4.clone(), v6.clone()],
+            "{kind:?}: allowed_clients = 127.0.0.1,::1"
+        );
+        assert_eq!(
+            dual_stack_clients(kind, "::1"),
+            [refused.clone(), v6.clone()],
+            "{kind:?}: allowed_clients = ::1"
+        );
+    }
+}
+
+/// The start-up log of a pool listening on a bare port whose `[::]` is
+/// taken (dual stack, so IPv4 too), without times.
+fn port_only_in_use(kind: Kind) -> Vec<String> {
+    let port = free_port_on("[::]");
+    let busy = std::net::TcpListener::bind(format!("[::]:{port}")).expect("occupy [::]");
+    let conf = pool_conf(&format!("listen = {port}"));
+    let log = match Server::try_start(kind, &conf, None, &[]) {
+        Ok(_) => panic!("{kind:?} started although port {port} is taken"),
+        Err(log) => log,
+    };
+    drop(busy);
+    log.lines()
+        .filter_map(|l| l.split_once("] ").map(|(_, m)| m.to_string()))
+        .filter(|m| m.starts_with("NOTICE: Failed") || m.starts_with("ERROR: "))
+        .map(|m| m.replace(&port.to_string(), "PORT"))
+        .collect()
+}
+
+/// A port-only `listen` tries `::` first (IPv6 and mapped IPv4), says so
+/// when it falls back to 0.0.0.0, and names the address as configured,
+/// with php-fpm's `strerror (errno)`.
+#[test]
+fn port_only_listen_tries_ipv6_first_and_reports_like_php_fpm() {
+    if !have_ipv6() {
+        return skip("no IPv6 loopback");
+    }
+    let ours = port_only_in_use(Kind::Corral);
+    assert_eq!(
+        ours,
+        [
+            "NOTICE: Failed implicitly binding to ::, retrying with 0.0.0.0",
+            "ERROR: unable to bind listening socket for address 'PORT': Address already in use (98)",
+            "ERROR: FPM initialization failed",
+        ]
+    );
+    if require_php_fpm().is_some() {
+        assert_eq!(
+            ours,
+            port_only_in_use(Kind::PhpFpm),
+            "corral (left), php-fpm (right)"
+        );
+    }
+}

@@ -139,6 +139,35 @@ fn apache_proxy_fcgi_prefix() {
     }
 }
 
+/// Apache's ProxyPass sends the path encoded in SCRIPT_FILENAME and
+/// decoded in SCRIPT_NAME (bug #74129): php-fpm 8.2 matches them decoded
+/// to trim SCRIPT_NAME but leaves PATH_INFO, and so PHP_SELF, encoded.
+#[test]
+fn apache_proxy_pass_leaves_an_encoded_path_info_encoded() {
+    let s = Corral::start(&pool_conf(""));
+    let www = s.www().display().to_string();
+    let req = Request::php("/x.php")
+        .param(
+            "SCRIPT_FILENAME",
+            format!("proxy:fcgi://127.0.0.1:9000{www}/server.php/a%20b"),
+        )
+        .param("SCRIPT_NAME", "/server.php/a b")
+        .param("REQUEST_URI", "/server.php/a%20b")
+        .param("DOCUMENT_ROOT", &www);
+    let r = s.request(&req);
+    assert_eq!(r.status, 200, "{r:?}");
+    for want in [
+        format!("\"SCRIPT_FILENAME\": \"{www}/server.php\""),
+        "\"PATH_INFO\": \"/a%20b\"".to_string(),
+        "\"SCRIPT_NAME\": \"/server.php\"".to_string(),
+        "\"ORIG_SCRIPT_NAME\": \"/server.php/a b\"".to_string(),
+        "\"PHP_SELF\": \"/server.php/a%20b\"".to_string(),
+        format!("\"PATH_TRANSLATED\": \"{www}/a%20b\""),
+    ] {
+        assert!(r.body.contains(&want), "missing {want} in\n{}", r.body);
+    }
+}
+
 #[test]
 fn missing_script_is_404_primary_script_unknown() {
     let s = Corral::start(&pool_conf(""));
@@ -717,5 +746,30 @@ fn ping_path() {
     assert_eq!(
         r.header("Cache-Control"),
         Some("no-cache, no-store, must-revalidate, max-age=0")
+    );
+}
+
+/// getallheaders() in php-fpm's order: its params hash lists the last
+/// param to arrive first, so request headers come newest first, before
+/// the ones nginx sends ahead of them.
+#[test]
+fn getallheaders_lists_the_last_param_first() {
+    let s = Corral::start(&pool_conf(""));
+    let req = Request::php(&s.script("getallheaders.php"))
+        .query("order=sapi")
+        .header("X-First", "1")
+        .header("X-Second", "2");
+    let r = s.request(&req);
+    assert_eq!(r.status, 200, "{r:?}");
+    let lines: Vec<&str> = r.body.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "X-Second: 2",
+            "X-First: 1",
+            "Host: localhost",
+            "Content-Length: ",
+            "Content-Type: "
+        ]
     );
 }

@@ -7,6 +7,8 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::process::CommandExt;
 use std::thread;
 use std::time::Duration;
 
@@ -746,4 +748,126 @@ fn kept_alive_connection_counts_each_request_once() {
     // more for the wait on the kept connection after its last request.
     let v = json_status(&s, "json");
     assert_eq!(v["accepted conn"], u64::from(N) + 1, "{v}");
+}
+
+/// A master started the php-fpm way, `corral -F -O -y FILE`, without
+/// `--control-socket` (the harness always gives one); killed on drop.
+struct PlainMaster {
+    child: std::process::Child,
+    log: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl PlainMaster {
+    fn start(conf: &std::path::Path) -> PlainMaster {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(corral_bin())
+            .args(["-F", "-O", "-y"])
+            .arg(conf)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("start corral");
+        let (tx, log) = std::sync::mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut m = PlainMaster {
+            child,
+            log,
+            seen: Vec::new(),
+        };
+        while let Ok(line) = m.log.recv_timeout(Duration::from_secs(10)) {
+            m.seen.push(line);
+            if m.seen
+                .last()
+                .unwrap()
+                .contains("ready to handle connections")
+            {
+                return m;
+            }
+        }
+        panic!(
+            "corral on {} not ready:\n{}",
+            conf.display(),
+            m.seen.join("\n")
+        );
+    }
+}
+
+impl Drop for PlainMaster {
+    /// TERM first, so the master removes its socket and pid file, then
+    /// KILL for whatever of its group is left.
+    fn drop(&mut self) {
+        let pid = self.child.id() as i32;
+        // SAFETY: signals only the master and the process group this test
+        // created.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        for _ in 0..250 {
+            if self.child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+/// `corral SUBCOMMAND ARGS...`: (success, stdout + stderr).
+fn corral_cli(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(corral_bin())
+        .args(args)
+        .output()
+        .expect("run corral");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// Two masters on one host, each started on its own php-fpm.conf as
+/// php-fpm8.2 and php-fpm8.3 would be: each gets its own control socket,
+/// and `corral status|reload -y FILE` reaches the one started on FILE.
+#[test]
+fn masters_side_by_side_each_answer_for_their_own_config() {
+    let dir = temp_dir("two-masters");
+    let conf = |name: &str| {
+        let path = dir.path().join(format!("{name}.conf"));
+        let user = if is_root() { "user = nobody\n" } else { "" };
+        fs::write(
+            &path,
+            format!(
+                "[global]\nerror_log = {d}/{name}.log\npid = {d}/{name}.pid\n[{name}]\nlisten = {d}/{name}.sock\n{user}pm = static\npm.max_children = 1\n",
+                d = dir.path().display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let (a, b) = (conf("alpha"), conf("beta"));
+    let ma = PlainMaster::start(&a);
+    let mb = PlainMaster::start(&b);
+    for m in [&ma, &mb] {
+        assert!(
+            !m.seen.iter().any(|l| l.contains("control socket")),
+            "no master may find its socket taken:\n{}",
+            m.seen.join("\n")
+        );
+    }
+    for (conf, mine, theirs) in [(&a, "alpha", "beta"), (&b, "beta", "alpha")] {
+        let conf = conf.display().to_string();
+        let (ok, text) = corral_cli(&["status", "--json", "-y", &conf]);
+        assert!(ok, "{text}");
+        assert!(
+            text.contains(&format!("\"{mine}\"")) && !text.contains(&format!("\"{theirs}\"")),
+            "status -y {conf} must show {mine} only: {text}"
+        );
+        let (ok, text) = corral_cli(&["reload", &format!("--fpm-config={conf}")]);
+        assert!(ok, "reload --fpm-config={conf}: {text}");
+    }
 }
