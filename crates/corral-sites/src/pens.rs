@@ -2,6 +2,7 @@
 //! directives of the resolved template, finished for one site before the
 //! pool file is rendered.
 //!
+//! * `corral.cpu_max = auto` becomes every CPU of the host but one.
 //! * `corral.memory_max = auto` and `corral.pids_max = auto` become numbers
 //!   derived from the pool's own size, so that `site set
 //!   pm.max_children=N` or `memory_limit=…` moves the limits with it; an
@@ -80,6 +81,7 @@ pub fn finish(r: &mut Resolved) -> Result<(), (String, String)> {
     }
     derive_auto(r, "corral.memory_max", memory_max)?;
     derive_auto(r, "corral.pids_max", |r| Ok(pids_max(r)))?;
+    derive_auto(r, "corral.cpu_max", |_| Ok(cpu_max(host_cpus())))?;
     for (key, switch, flag) in NEEDS {
         let on = match r.get(switch) {
             Some(v) if *flag => is_yes(v),
@@ -128,6 +130,19 @@ fn memory_max(r: &Resolved) -> Result<String, String> {
     let children = crate::render_pool::max_children(r);
     let bytes = children * per_worker * (100 + WORKER_HEADROOM_PERCENT) / 100 + POOL_HEADROOM;
     Ok(format!("{}M", bytes.div_ceil(1 << 20)))
+}
+
+/// Every CPU of the host but one, and at least one: a site can use the
+/// machine, but never all of it, so a site burning CPU at full concurrency
+/// leaves a core for its neighbours' requests. Weights alone share CPU
+/// fairly only on average; the cap is what keeps a neighbour's tail
+/// latency down.
+fn cpu_max(cpus: u32) -> String {
+    format!("{}%", cpus.saturating_sub(1).max(1) * 100)
+}
+
+fn host_cpus() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
 
 fn pids_max(r: &Resolved) -> String {
@@ -207,6 +222,13 @@ mod tests {
             nginx: None,
             apache: None,
         }
+    }
+
+    #[test]
+    fn auto_cpu_cap_leaves_a_cpu_for_the_neighbours() {
+        assert_eq!(cpu_max(1), "100%");
+        assert_eq!(cpu_max(2), "100%");
+        assert_eq!(cpu_max(16), "1500%");
     }
 
     #[test]
