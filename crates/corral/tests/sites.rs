@@ -568,10 +568,14 @@ fn site_set_reloads_only_that_pool() {
         &["set", &da, "corral.memory_max=none", "corral.cpu_max="],
     ));
     let pool = fs::read_to_string(sb.path("pool.d").join(format!("{da}.conf"))).unwrap();
+    // `KEY=` goes back to the template's value: cpu_max = auto, every CPU
+    // of the host but one.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let auto_cpu = format!("corral.cpu_max = {}%", cpus.saturating_sub(1).max(1) * 100);
     assert!(
         !pool.contains("corral.memory_max")
             && !pool.contains("corral.swap_max")
-            && !pool.contains("corral.cpu_max"),
+            && pool.contains(&auto_cpu),
         "{pool}"
     );
     ok(&sb.site(&env, &[], &["set", &da, "corral.memory_max="]));
