@@ -18,8 +18,25 @@ use crate::pool::{Listen, Pool};
 const RUNS_PHP: &str = "can send it FastCGI requests and run any PHP code as this pool's user";
 const SHOWS_STATUS: &str = "can read this pool's status page, with the URIs of its requests";
 
-/// One warning per TCP `listen` / `pm.status_listen` a tenant can reach.
-pub(crate) fn warnings(pools: &[Pool]) -> Vec<Diagnostic> {
+/// One TCP listener another tenant can reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exposure {
+    pub pool: String,
+    /// `listen` or `pm.status_listen`.
+    pub directive: &'static str,
+    pub address: String,
+    /// What whoever reaches it can do, as the end of a sentence.
+    pub consequence: &'static str,
+    /// `None`: no `listen.allowed_clients` at all; `Some(list)`: the list
+    /// admits loopback, where every pool's PHP connects from.
+    pub loopback_allowed: Option<String>,
+    /// How many pools the host runs (the loopback case needs more than one).
+    pub pools: usize,
+}
+
+/// Every TCP `listen` / `pm.status_listen` a tenant can reach. The one
+/// rule both the config warnings and `corral doctor` report from.
+pub fn exposures(pools: &[Pool]) -> Vec<Exposure> {
     let mut out = Vec::new();
     for p in pools {
         let status = p.settings.non_empty("pm.status_listen");
@@ -29,12 +46,39 @@ pub(crate) fn warnings(pools: &[Pool]) -> Vec<Diagnostic> {
         ];
         for (directive, address, consequence) in listeners {
             let Some(address) = address else { continue };
-            if let Some(e) = exposure(p, pools.len(), directive, address, consequence) {
-                out.push(e.into());
-            }
+            out.extend(exposure(p, pools.len(), directive, address, consequence));
         }
     }
     out
+}
+
+/// One warning per exposure.
+pub(crate) fn warnings(pools: &[Pool]) -> Vec<Diagnostic> {
+    exposures(pools)
+        .into_iter()
+        .map(|e| ConfigError::from(e).into())
+        .collect()
+}
+
+impl From<Exposure> for ConfigError {
+    fn from(e: Exposure) -> ConfigError {
+        match e.loopback_allowed {
+            None => ConfigError::TcpListenerOpen {
+                pool: e.pool,
+                directive: e.directive,
+                address: e.address,
+                consequence: e.consequence,
+            },
+            Some(allowed) => ConfigError::TcpListenerLoopback {
+                pool: e.pool,
+                directive: e.directive,
+                address: e.address,
+                allowed,
+                pools: e.pools,
+                consequence: e.consequence,
+            },
+        }
+    }
 }
 
 fn exposure(
@@ -43,18 +87,20 @@ fn exposure(
     directive: &'static str,
     address: String,
     consequence: &'static str,
-) -> Option<ConfigError> {
+) -> Option<Exposure> {
     let Listen::Tcp { host, .. } = Listen::parse(&address) else {
         return None;
     };
-    let pool = p.name.clone();
+    let found = |loopback_allowed| Exposure {
+        pool: p.name.clone(),
+        directive,
+        address: address.clone(),
+        consequence,
+        loopback_allowed,
+        pools,
+    };
     let Some(allowed) = &p.listen_allowed_clients else {
-        return Some(ConfigError::TcpListenerOpen {
-            pool,
-            directive,
-            address,
-            consequence,
-        });
+        return Some(found(None));
     };
     // No host binds every address, loopback included.
     let on_loopback = match host.as_deref() {
@@ -62,14 +108,7 @@ fn exposure(
         Some(h) => reaches_loopback(h),
     };
     let admits_loopback = allowed.iter().any(|c| is_loopback(c));
-    (pools > 1 && on_loopback && admits_loopback).then(|| ConfigError::TcpListenerLoopback {
-        pool,
-        directive,
-        address,
-        allowed: allowed.join(","),
-        pools,
-        consequence,
-    })
+    (pools > 1 && on_loopback && admits_loopback).then(|| found(Some(allowed.join(","))))
 }
 
 /// Whether a socket bound to `host` accepts connections to a loopback

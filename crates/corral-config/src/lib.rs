@@ -19,7 +19,7 @@ mod build;
 pub mod directives;
 mod dump;
 pub mod error;
-mod exposure;
+pub mod exposure;
 pub mod global;
 pub mod ini;
 pub mod isolation;

@@ -5,7 +5,8 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use corral_config::{Listen, Pool};
+use corral_config::exposure::Exposure;
+use corral_config::Pool;
 
 use super::Finding;
 
@@ -29,11 +30,11 @@ pub fn check(fpm_config: &Path) -> Vec<Finding> {
             )]
         }
     };
-    let n = config.pools.len();
+    let exposed = corral_config::exposure::exposures(&config.pools);
     let mut out: Vec<Finding> = config
         .pools
         .iter()
-        .flat_map(|p| pool_findings(p, n))
+        .flat_map(|p| pool_findings(p, &exposed))
         .collect();
     if out.is_empty() {
         out.push(Finding::ok(
@@ -45,42 +46,13 @@ pub fn check(fpm_config: &Path) -> Vec<Finding> {
     out
 }
 
-fn pool_findings(p: &Pool, pools: usize) -> Vec<Finding> {
-    let mut out = Vec::new();
+fn pool_findings(p: &Pool, exposed: &[Exposure]) -> Vec<Finding> {
     let check = format!("pool {}", p.name);
-    let tcp = |l: &Listen| matches!(l, Listen::Tcp { .. });
-    let listeners = [
-        (
-            "listen",
-            tcp(&p.listen),
-            "send it FastCGI and run any PHP (PHP_ADMIN_VALUE) as this pool's user",
-        ),
-        (
-            "pm.status_listen",
-            p.pm_status_listen.as_ref().is_some_and(tcp),
-            "read its status page with the URIs of its requests",
-        ),
-    ];
-    for (directive, on_tcp, then) in listeners {
-        if !on_tcp {
-            continue;
-        }
-        let why = match &p.listen_allowed_clients {
-            None => "no listen.allowed_clients".to_string(),
-            Some(a) if pools > 1 && a.iter().any(|c| is_loopback(c)) => format!(
-                "listen.allowed_clients = {} admits loopback, where every pool's PHP connects from",
-                a.join(",")
-            ),
-            Some(_) => continue,
-        };
-        out.push(Finding::weak(
-            &check,
-            format!("{directive} on TCP, {why}"),
-            format!(
-                "another tenant's PHP can {then}: listen on a unix socket only the web server may connect to (listen.mode 0660)"
-            ),
-        ));
-    }
+    let mut out: Vec<Finding> = exposed
+        .iter()
+        .filter(|e| e.pool == p.name)
+        .map(|e| exposure_finding(&check, e))
+        .collect();
     if let Ok(m) = std::fs::metadata(&p.source.file) {
         if m.mode() & 0o077 != 0 {
             out.push(Finding::weak(
@@ -93,9 +65,20 @@ fn pool_findings(p: &Pool, pools: usize) -> Vec<Finding> {
     out
 }
 
-fn is_loopback(client: &str) -> bool {
-    let c = client.trim();
-    c == "localhost"
-        || c.parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+/// A listener corral's config rule (the `-t` warning) finds reachable.
+fn exposure_finding(check: &str, e: &Exposure) -> Finding {
+    let why = match &e.loopback_allowed {
+        None => "no listen.allowed_clients".to_string(),
+        Some(a) => format!(
+            "listen.allowed_clients = {a} admits loopback, where every pool's PHP connects from"
+        ),
+    };
+    Finding::weak(
+        check,
+        format!("{} on TCP, {why}", e.directive),
+        format!(
+            "another tenant's PHP {}: listen on a unix socket only the web server may connect to (listen.mode 0660)",
+            e.consequence
+        ),
+    )
 }
