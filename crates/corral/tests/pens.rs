@@ -542,20 +542,7 @@ fn sandbox(web: Web) -> tempfile::TempDir {
         .tempdir_in("/var/lib")
         .expect("sandbox under /var/lib");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    for d in [
-        "home",
-        "pool.d",
-        "nginx",
-        "apache/sites-available",
-        "apache/sites-enabled",
-        "state",
-        "run",
-        "templates",
-    ] {
-        fs::create_dir_all(dir.path().join(d)).unwrap();
-        fs::set_permissions(dir.path().join(d), fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    dir
+    sites_support::Sandbox::in_dir(dir).dir
 }
 
 /// What `--disk-quota` did for the attacker.

@@ -49,7 +49,12 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new(tag: &str) -> Sandbox {
-        let dir = common::temp_dir(&format!("sites-{tag}"));
+        Sandbox::in_dir(common::temp_dir(&format!("sites-{tag}")))
+    }
+
+    /// The host's layout in `dir` (a test that needs its sandbox outside
+    /// /tmp makes the directory itself).
+    pub fn in_dir(dir: tempfile::TempDir) -> Sandbox {
         for d in [
             "home",
             "pool.d",
