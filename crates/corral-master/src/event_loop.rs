@@ -56,8 +56,10 @@ impl Master {
                 .saturating_sub(last_tick.elapsed())
                 .min(beat.saturating_sub(last_beat.elapsed()));
             // A request's timeout is checked when it falls due, not at the
-            // next heartbeat after it.
-            if let Some(due) = self.next_timeout_due() {
+            // next heartbeat after it. Requests that start during this wait
+            // fall due later, and the heartbeat finds them in time.
+            let timeout_due = self.next_timeout_due();
+            if let Some(due) = timeout_due {
                 wait = wait.min(due.saturating_duration_since(Instant::now()));
             }
             // A crash-loop back-off ends when it ends, not at the next tick.
@@ -78,7 +80,7 @@ impl Master {
             }
             self.after_events();
 
-            let due = self.next_timeout_due().is_some_and(|d| d <= Instant::now());
+            let due = timeout_due.is_some_and(|d| d <= Instant::now());
             if last_beat.elapsed() >= beat || due {
                 last_beat = Instant::now();
                 self.check_timeouts();
