@@ -11,21 +11,14 @@ const LIBPHP: &str = "/usr/lib/libphp8.2.so";
 
 /// The files PHP would load for these `-c`/`-n` arguments, in order.
 pub fn files(php_args: &[String]) -> Vec<PathBuf> {
-    let mut ini: Option<PathBuf> = None;
-    let mut no_ini = false;
-    let mut it = php_args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-c" => ini = it.next().map(PathBuf::from),
-            "-n" => no_ini = true,
-            _ => {}
-        }
-    }
-    if no_ini {
+    let php = corral_ipc::PhpArgs::from_words(php_args);
+    if php.no_ini {
         return Vec::new();
     }
     let mut out = Vec::new();
-    let ini = ini.unwrap_or_else(|| PathBuf::from(FPM_INI_DIR));
+    let ini = php
+        .ini_path
+        .map_or_else(|| PathBuf::from(FPM_INI_DIR), PathBuf::from);
     if ini.is_dir() {
         // PHP prefers php-<sapi>.ini over php.ini in the same place.
         if let Some(f) = ["php-fpm-fcgi.ini", "php.ini"]
