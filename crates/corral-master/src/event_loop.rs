@@ -304,6 +304,7 @@ impl Master {
             return;
         };
         g.publish(queue);
+        g.expire_unverified(now, &mut self.log);
         g.tick(now_us, &mut room, &mut self.log);
         if g.should_sleep(now) {
             g.sleeping = true;

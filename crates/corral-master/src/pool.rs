@@ -17,6 +17,23 @@ use crate::log::Logger;
 use crate::pm::{self, Action, PmState, PoolView, WorkerView};
 use crate::worker_output::{Format, LineSink, OutputStream, Pipe, READ_CHUNK};
 
+/// A reported worker whose pid /proc showed with another parent.
+///
+/// Under fast recycling that is innocent: the worker exited, the prototype
+/// reaped it and the pid went to another process before the master read
+/// the report. The prototype sends the exit right after reaping, so its
+/// report arrives soon; a pid that no report explains within
+/// [`UNVERIFIED_GRACE`] was a lie and is logged.
+#[derive(Debug)]
+pub struct Unverified {
+    pub pid: i32,
+    pub slot: usize,
+    pub since: Instant,
+}
+
+/// How long a worker may stay unverified before it is called a lie.
+pub const UNVERIFIED_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub struct Worker {
     pub slot: usize,
     pub started: Instant,
@@ -93,6 +110,9 @@ pub struct Generation {
     /// whether that spawn replaces a dead worker (logged at NOTICE, as
     /// php-fpm does; start-up and pm spawns are DEBUG).
     pub reserved: Vec<(usize, bool)>,
+    /// Workers the prototype reported whose parent /proc did not confirm,
+    /// held back until their exit report explains it (see `started`).
+    pub unverified: Vec<Unverified>,
     pub pm: PmState,
     /// When to start the prototype again after it died or failed to start.
     pub restart_at: Option<Instant>,
@@ -155,6 +175,7 @@ impl Generation {
             proto: None,
             workers: HashMap::new(),
             reserved: Vec::new(),
+            unverified: Vec::new(),
             pm: PmState::default(),
             restart_at: None,
             restarts: RestartPolicy::default(),
@@ -218,7 +239,9 @@ impl Generation {
 
     fn free_slot(&self) -> Option<usize> {
         (0..self.nslots).find(|s| {
-            !self.reserved.iter().any(|r| r.0 == *s) && !self.workers.values().any(|w| w.slot == *s)
+            !self.reserved.iter().any(|r| r.0 == *s)
+                && !self.unverified.iter().any(|u| u.slot == *s)
+                && !self.workers.values().any(|w| w.slot == *s)
         })
     }
 
@@ -269,7 +292,9 @@ impl Generation {
 
     fn spawn_as(&mut self, n: u32, replacement: bool, room: &mut u32, log: &mut Logger) {
         for _ in 0..n {
-            if self.workers.len() + self.reserved.len() >= self.cfg.pm_max_children as usize {
+            if self.workers.len() + self.reserved.len() + self.unverified.len()
+                >= self.cfg.pm_max_children as usize
+            {
                 return;
             }
             if *room == 0 {
@@ -344,6 +369,22 @@ impl Generation {
         });
     }
 
+    /// Reported workers no exit report explained in time: the prototype
+    /// named a pid that is not its child. Their slots are freed.
+    pub fn expire_unverified(&mut self, now: Instant, log: &mut Logger) {
+        let name = &self.cfg.name;
+        self.unverified.retain(|u| {
+            let keep = now.duration_since(u.since) < UNVERIFIED_GRACE;
+            if !keep {
+                log.warning(&format!(
+                    "[pool {name}] prototype reported pid {} which is not its child",
+                    u.pid
+                ));
+            }
+            keep
+        });
+    }
+
     pub fn tick(&mut self, now_us: u64, room: &mut u32, log: &mut Logger) {
         if !self.proto.as_ref().is_some_and(|p| p.ready) || !self.reserved.is_empty() {
             return;
@@ -384,14 +425,18 @@ impl Generation {
     /// kernel says its parent is. A worker that already exited (fast
     /// recycling: `pm.max_requests = 2`) has no parent to show any more;
     /// its exit report follows on the same channel, so it is recorded and
-    /// then removed, without a false alarm. Signals are never sent on the
-    /// strength of this record alone: every kill checks the parent again.
+    /// then removed, without a false alarm. If its pid was reused in
+    /// between, /proc names a stranger as the parent: that worker is held
+    /// as [`Unverified`] until its exit report arrives. Signals are never
+    /// sent on the strength of this record alone: every kill checks the
+    /// parent again.
     pub fn started(
         &mut self,
         pid: i32,
         slot: usize,
         parent: Option<i32>,
         fds: Vec<OwnedFd>,
+        now: Instant,
         log: &mut Logger,
     ) {
         let Some(pos) = self.reserved.iter().position(|r| r.0 == slot) else {
@@ -404,10 +449,11 @@ impl Generation {
         let (_, replacement) = self.reserved.remove(pos);
         let proto = self.proto.as_ref().map(|p| p.pid);
         if parent.is_some() && parent != proto {
-            log.warning(&format!(
-                "[pool {}] prototype reported pid {pid} which is not its child",
-                self.cfg.name
-            ));
+            self.unverified.push(Unverified {
+                pid,
+                slot,
+                since: now,
+            });
             return;
         }
         let mut pipes = [None, None];
@@ -452,6 +498,14 @@ impl Generation {
         normal_state: bool,
         log: &mut Logger,
     ) -> bool {
+        if let Some(pos) = self.unverified.iter().position(|u| u.pid == pid) {
+            self.unverified.remove(pos);
+            log.debug(&format!(
+                "[pool {}] child {pid} exited before the master saw it run",
+                self.cfg.name
+            ));
+            return true;
+        }
         let Some(mut w) = self.workers.remove(&pid) else {
             return false;
         };

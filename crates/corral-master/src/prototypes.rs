@@ -355,9 +355,14 @@ impl Master {
                     gen.start_initial(&mut room, &mut self.log);
                 }
             }
-            FromPrototype::Started { pid, slot, .. } => {
-                gen.started(pid, slot as usize, parent, fds, &mut self.log)
-            }
+            FromPrototype::Started { pid, slot, .. } => gen.started(
+                pid,
+                slot as usize,
+                parent,
+                fds,
+                self.os.now(),
+                &mut self.log,
+            ),
             FromPrototype::Exited { pid, status } => {
                 let crashed = is_crash(status);
                 let replace = gen.exited(pid, status, normal, &mut self.log);

@@ -356,8 +356,15 @@ fn what_a_lying_prototype_claims_is_not_believed() {
     let gen = h.m.pools[&p].current.as_ref().unwrap();
     assert!(!gen.workers.contains_key(&4242));
     assert!(!gen.workers.contains_key(&4243));
+    // No exit report explains 4242 within the grace: it was a lie.
+    assert!(!h.log_text().contains("which is not its child"));
+    h.advance(crate::pool::UNVERIFIED_GRACE + Duration::from_millis(1));
+    h.m.maintenance();
     let log = h.log_text();
-    assert!(log.contains("which is not its child"), "{log}");
+    assert!(
+        log.contains("prototype reported pid 4242 which is not its child"),
+        "{log}"
+    );
     assert!(log.contains("unexpected slot 99"), "{log}");
     assert!(log.contains("ignoring a malformed message"), "{log}");
     assert!(h.st().signals.is_empty(), "nobody was signalled");
@@ -399,6 +406,64 @@ fn fast_recycling_is_not_a_warning() {
     let log = h.log_text();
     assert!(!log.contains("WARNING"), "{log}");
     assert_eq!(h.orders(0).len(), 1, "the recycled worker is replaced");
+}
+
+#[test]
+fn a_recycled_worker_whose_pid_was_reused_is_not_a_warning() {
+    let mut h = Harness::new("reused", &[("a", "pm.max_requests = 2")]);
+    let pids = h.bring_up(0);
+    h.says(
+        0,
+        FromPrototype::Exited {
+            pid: pids[0],
+            status: WaitStatus::exited(0),
+        },
+    );
+    let slot = match h.orders(0).as_slice() {
+        [ToPrototype::Spawn { slot }] => *slot,
+        other => panic!("expected one replacement spawn, got {other:?}"),
+    };
+    // The replacement served its two requests and was reaped, and its pid
+    // went to a stranger before the master read the report.
+    let reused = h.st().new_pid();
+    h.st().parents.insert(reused, 1);
+    h.says(
+        0,
+        FromPrototype::Started {
+            pid: reused,
+            slot,
+            captured: false,
+        },
+    );
+    let (p, _) = h.ids_of(0);
+    assert!(!h.m.pools[&p]
+        .current
+        .as_ref()
+        .unwrap()
+        .workers
+        .contains_key(&reused));
+    h.says(
+        0,
+        FromPrototype::Exited {
+            pid: reused,
+            status: WaitStatus::exited(0),
+        },
+    );
+    h.advance(crate::pool::UNVERIFIED_GRACE * 2);
+    h.m.maintenance();
+    let log = h.log_text();
+    assert!(!log.contains("WARNING"), "{log}");
+    assert!(h.st().signals.is_empty(), "the stranger was not signalled");
+    match h.orders(0).as_slice() {
+        [ToPrototype::Spawn { .. }] => {}
+        other => panic!("the recycled worker is replaced once, got {other:?}"),
+    }
+    assert!(h.m.pools[&p]
+        .current
+        .as_ref()
+        .unwrap()
+        .unverified
+        .is_empty());
 }
 
 #[test]
