@@ -56,6 +56,18 @@ d:u::rwx,d:g::r-x,d:o::---,d:m::r-x";
 const WRITABLE_WEB_ACL: &str = "u::rwx,g::rwx,o::---,u:WEB:r-x,m::rwx,\
 d:u::rwx,d:g::rwx,d:o::---,d:u:WEB:r-x,d:m::rwx";
 const WRITABLE_ACL: &str = "u::rwx,g::rwx,o::---,d:u::rwx,d:g::rwx,d:o::---";
+/// PHP's upload (and sys_temp) dir: writable like the others, and files
+/// created in it carry a read-only web server entry (`d:u:WEB:r--`, never
+/// `x`). `move_uploaded_file()` renames the temp file into the uploads dir,
+/// and a rename keeps the ACL the file was created with: without this entry
+/// every original upload stayed unreadable to the web server (403) while
+/// the resized copies, created in place, were served. The dir itself has
+/// no web server entry, so the web server cannot enter it: uploads in
+/// progress and temp files stay out of its reach, and a moved file is
+/// readable exactly where the directories above it let the web server
+/// through (the web root's writable dirs), nowhere else. Sessions live in
+/// their own dir, which keeps no such entry.
+const TMP_ACL: &str = "u::rwx,g::rwx,o::---,d:u::rwx,d:g::rwx,d:u:WEB:r--,d:m::rwx,d:o::---";
 /// Traverse only, for the web server.
 const TRAVERSE_ACL: &str = "u::rwx,g::r-x,o::---,u:WEB:--x,m::r-x";
 
@@ -112,13 +124,9 @@ impl Layout {
         if self.docroot != self.site_dir {
             out.push(d("docroot", &self.docroot, 0o2750, CODE_ACL));
         }
-        for (name, p) in [
-            ("logs", &self.logs),
-            ("tmp", &self.tmp),
-            ("sessions", &self.sessions),
-        ] {
-            out.push(d(name, p, 0o2770, WRITABLE_ACL));
-        }
+        out.push(d("logs", &self.logs, 0o2770, WRITABLE_ACL));
+        out.push(d("tmp", &self.tmp, 0o2770, TMP_ACL));
+        out.push(d("sessions", &self.sessions, 0o2770, WRITABLE_ACL));
         for w in &self.writable {
             let full = self.site_dir.join(w);
             // Parents below the site dir are code dirs.
@@ -217,6 +225,18 @@ mod tests {
         assert!(dirs[2].acl.contains("u:WEB:--x"));
         assert!(dirs[3].acl.contains("u:WEB:r-x"));
         assert!(!dirs[7].acl.contains("WEB"));
+        // tmp: files made there (uploads) carry a read-only web server
+        // entry, the dir itself none; sessions and logs carry none.
+        let tmp = dirs.iter().find(|d| d.name == "tmp").unwrap();
+        assert!(tmp.acl.contains("d:u:WEB:r--") && !tmp.acl.contains(",u:WEB"));
+        for n in ["logs", "sessions"] {
+            assert!(!dirs
+                .iter()
+                .find(|d| d.name == n)
+                .unwrap()
+                .acl
+                .contains("WEB"));
+        }
     }
 
     #[test]

@@ -97,6 +97,7 @@ pub fn values(
                 format!("$uri $uri/ {front}?$args")
             },
         ),
+        ("client_max_body_size", body_limit(r)),
         (
             "fallback_resource",
             if front.is_empty() {
@@ -106,6 +107,19 @@ pub fn values(
             },
         ),
     ]
+}
+
+/// The largest request body PHP accepts (`post_max_size`, PHP's and
+/// Debian's default 8M when no template sets it), for nginx's
+/// `client_max_body_size`: nginx's own default of 1M made every upload
+/// above 1 MiB a 413 although the pool allowed 64M.
+pub fn body_limit(r: &Resolved) -> String {
+    ["php_admin_value", "php_value"]
+        .iter()
+        .find_map(|k| r.get(&format!("{k}[post_max_size]")))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "8M".into())
 }
 
 /// Every directory PHP may write, absolute and space-separated (the

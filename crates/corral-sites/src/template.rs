@@ -67,6 +67,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "server_alias",
     "try_files",
     "fallback_resource",
+    "client_max_body_size",
 ];
 
 /// Where a directive's value came from.

@@ -149,3 +149,13 @@ fn site_set_moves_and_switches_the_pens() {
     .to_string();
     assert!(e.contains("corral.cpu_weight"), "{e}");
 }
+
+#[test]
+fn nginx_accepts_the_bodies_the_pool_accepts() {
+    let vhost = |t: &str, sets: &[(&str, &str)]| {
+        plan::desired(&spec(t, sets), &paths()).unwrap().vhost_text
+    };
+    assert!(vhost("wordpress", &[]).contains("client_max_body_size 64M;"));
+    assert!(vhost("default", &[]).contains("client_max_body_size 8M;"));
+    assert!(vhost("default", &[("post_max_size", "20M")]).contains("client_max_body_size 20M;"));
+}

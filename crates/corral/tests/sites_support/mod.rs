@@ -6,6 +6,8 @@
 //! and a guard that deletes the test's users even when a test panics.
 #![allow(dead_code)]
 
+pub mod files;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -50,6 +52,17 @@ pub struct Sandbox {
 impl Sandbox {
     pub fn new(tag: &str) -> Sandbox {
         Sandbox::in_dir(common::temp_dir(&format!("sites-{tag}")))
+    }
+
+    /// A sandbox under /var/lib: a pool whose private /tmp is not told
+    /// about the site's tree (Landlock off) must still see its home.
+    pub fn outside_tmp(tag: &str) -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("corral-sites-{tag}-"))
+            .tempdir_in("/var/lib")
+            .expect("sandbox under /var/lib");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        Sandbox::in_dir(dir)
     }
 
     /// The host's layout in `dir` (a test that needs its sandbox outside
@@ -529,4 +542,67 @@ pub fn http_get(port: u16, host: &str, path: &str) -> std::io::Result<HttpRespon
         headers,
         body: body.to_string(),
     })
+}
+
+/// What curl got: status, body bytes, and where a redirect points.
+pub struct Fetched {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub redirect: String,
+}
+
+/// Runs curl (bounded to 60 s) with `args`; the body goes to a temp file so
+/// binary bodies arrive byte-exact.
+pub fn curl(args: &[&str]) -> Fetched {
+    let dir = common::temp_dir("curl");
+    let body = dir.path().join("body");
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "60", "-o"])
+        .arg(&body)
+        .args(["-w", "%{http_code}\n%{redirect_url}"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    let redirect = lines.next().unwrap_or("").to_string();
+    assert!(
+        status != 0,
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Fetched {
+        status,
+        body: fs::read(&body).unwrap_or_default(),
+        redirect,
+    }
+}
+
+/// Whether `user` can read `path` (a real open as that user, no root).
+pub fn readable_by(user: &str, path: &Path) -> bool {
+    let gid = Command::new("id")
+        .args(["-g", user])
+        .output()
+        .expect("id -g");
+    let gid = String::from_utf8_lossy(&gid.stdout).trim().to_string();
+    Command::new("setpriv")
+        .args([
+            &format!("--reuid={user}"),
+            &format!("--regid={gid}"),
+            "--init-groups",
+            "--",
+            "head",
+            "-c1",
+        ])
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
