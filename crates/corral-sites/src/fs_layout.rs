@@ -68,6 +68,29 @@ const WRITABLE_ACL: &str = "u::rwx,g::rwx,o::---,d:u::rwx,d:g::rwx,d:o::---";
 /// through (the web root's writable dirs), nowhere else. Sessions live in
 /// their own dir, which keeps no such entry.
 const TMP_ACL: &str = "u::rwx,g::rwx,o::---,d:u::rwx,d:g::rwx,d:u:WEB:r--,d:m::rwx,d:o::---";
+/// A code file inside the web root (what a re-lock gives a file PHP wrote),
+/// and outside it.
+const CODE_FILE_ACL: &str = "u::rw-,g::r--,o::---,u:WEB:r--,m::r--";
+const CODE_FILE_ACL_NO_WEB: &str = "u::rw-,g::r--,o::---";
+
+/// The ACL of a read-only code dir, in the web root (`served`) or not.
+pub fn code_dir_acl(served: bool) -> &'static str {
+    if served {
+        CODE_ACL
+    } else {
+        CODE_ACL_NO_WEB
+    }
+}
+
+/// The ACL of a read-only code file, in the web root (`served`) or not.
+pub fn code_file_acl(served: bool) -> &'static str {
+    if served {
+        CODE_FILE_ACL
+    } else {
+        CODE_FILE_ACL_NO_WEB
+    }
+}
+
 /// Traverse only, for the web server.
 const TRAVERSE_ACL: &str = "u::rwx,g::r-x,o::---,u:WEB:--x,m::r-x";
 
@@ -107,15 +130,9 @@ impl Layout {
             acl: acl.to_string(),
         };
         let web_serves = |p: &Path| p.starts_with(&self.docroot);
-        let code_acl = |p: &Path| {
-            // Dirs on the way to the docroot need traverse only; dirs in
-            // it need read.
-            if web_serves(p) {
-                CODE_ACL
-            } else {
-                CODE_ACL_NO_WEB
-            }
-        };
+        // Dirs on the way to the docroot need traverse only; dirs in it
+        // need read.
+        let code_acl = |p: &Path| code_dir_acl(web_serves(p));
         let mut out = vec![
             d("home", &self.home, 0o750, TRAVERSE_ACL),
             d("htdocs", &self.htdocs, 0o750, TRAVERSE_ACL),

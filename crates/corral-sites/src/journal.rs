@@ -63,6 +63,8 @@ enum Undo {
     Reload(Reload),
     /// We changed a group's disk quota: set the old limit again.
     RestoreQuota(crate::quota::Limit),
+    /// We re-locked a tree: put each inode's owner, mode and ACL back.
+    RestoreInodes(PathBuf, Vec<crate::relock::InodeState>),
 }
 
 /// Work deferred until every step succeeded.
@@ -212,6 +214,7 @@ impl Txn {
                     std::fs::rename(&to, &from).map_err(|e| SitesError::io(&to, e))
                 }
                 Undo::RestoreQuota(l) => crate::quota::set(&l),
+                Undo::RestoreInodes(root, states) => crate::relock::restore(&root, &states),
                 Undo::Reload(r) => {
                     if !reloads.contains(&r) {
                         reloads.push(r);
@@ -379,6 +382,44 @@ impl Txn {
             self.undo.push(Undo::RestoreAcl(dump));
         }
         acl::set(path, spec)
+    }
+
+    /// Re-locks a dir `corral.writable` no longer lists, and says what
+    /// changed (see [`relock`](crate::relock)).
+    pub fn relock_tree(&mut self, root: &Path, target: &crate::relock::Target) -> Result<()> {
+        let mut out = crate::relock::Outcome::default();
+        let walked = crate::relock::relock(root, target, self.dry_run, &mut out);
+        if !self.dry_run && !out.changed.is_empty() {
+            self.undo
+                .push(Undo::RestoreInodes(root.to_path_buf(), out.changed.clone()));
+        }
+        walked?;
+        if out.changed.is_empty() && out.foreign.is_empty() {
+            return Ok(());
+        }
+        let mut what = format!(
+            "re-lock {} (no longer in corral.writable): {} entr{} back to read-only for PHP \
+             (owner {}, dirs 2750, files 0640, no group write)",
+            root.display(),
+            out.changed.len(),
+            if out.changed.len() == 1 { "y" } else { "ies" },
+            target.owner
+        );
+        if !out.foreign.is_empty() {
+            what.push_str(&format!(
+                "; left {} entr{} owned by other users as they are: {}",
+                out.foreign.len(),
+                if out.foreign.len() == 1 { "y" } else { "ies" },
+                out.foreign
+                    .iter()
+                    .take(5)
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        self.note(what);
+        Ok(())
     }
 
     /// Moves a tree away now (undone by moving it back) and deletes it at

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acl;
+pub mod acl_xattr;
 pub mod cli;
 pub mod doctor;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod plan;
 pub mod quota;
 pub mod quota_step;
 pub mod registry;
+pub mod relock;
 pub mod render_apache;
 pub mod render_nginx;
 pub mod render_pool;

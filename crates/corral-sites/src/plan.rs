@@ -241,6 +241,11 @@ fn converge(
         })?;
     }
 
+    // ---- dirs corral.writable no longer lists
+    if let Some(o) = old {
+        relock_dropped(t, paths, &o.spec, &d.layout, uid, gid, web_uid, &php_user)?;
+    }
+
     t.step("disk-quota", |t| {
         let had = old.and_then(|o| o.spec.disk_quota);
         let gid = group.as_ref().map(|g| g.gid);
@@ -399,6 +404,46 @@ fn converge(
         )?;
         Ok(())
     })?;
+    Ok(())
+}
+
+/// Steps `relock:REL`: every dir the old spec let PHP write and this one
+/// does not goes back to read-only, with what it holds.
+#[allow(clippy::too_many_arguments)]
+fn relock_dropped(
+    t: &mut Txn,
+    paths: &Paths,
+    old: &SiteSpec,
+    now: &Layout,
+    uid: u32,
+    gid: u32,
+    web_uid: u32,
+    php_user: &str,
+) -> Result<()> {
+    let Ok(before) = desired(old, paths) else {
+        return Ok(());
+    };
+    let keep: Vec<PathBuf> = now.writable.iter().map(|w| now.site_dir.join(w)).collect();
+    let php_uid = users::user(php_user)?.map(|u| u.uid);
+    for w in &before.layout.writable {
+        let root = before.layout.site_dir.join(w);
+        if keep.contains(&root) || !root.starts_with(&now.site_dir) {
+            continue;
+        }
+        let Some(php_uid) = php_uid else {
+            continue;
+        };
+        let target = crate::relock::Target {
+            owner: old.user.clone(),
+            owner_uid: uid,
+            php_uid,
+            gid,
+            web_uid,
+            docroot: now.docroot.clone(),
+            keep: keep.clone(),
+        };
+        t.step(&format!("relock:{w}"), |t| t.relock_tree(&root, &target))?;
+    }
     Ok(())
 }
 
