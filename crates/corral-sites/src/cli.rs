@@ -32,6 +32,7 @@ pub fn usage() -> String {
         "         disk_quota; KEY= drops an override)",
         "  corral site disable|enable DOMAIN [--dry-run]",
         "  corral site templates",
+        "  corral site gc-sessions [DOMAIN]... [--quiet]   (what the cron file runs)",
         "  corral tune [POOL] [--json]",
         "host options (also CORRAL_SITES_<NAME> in the environment):",
     ];
@@ -121,6 +122,7 @@ fn run(args: &[String]) -> Result<i32> {
         "show" => show(&paths, &mut a),
         "set" => set(&paths, &mut a),
         "enable" | "disable" => toggle(&paths, &mut a, cmd == "enable"),
+        "gc-sessions" => gc_sessions(&paths, &mut a),
         "templates" => {
             for n in Library::new(&paths.template_dir).names() {
                 println!("{n}");
@@ -379,6 +381,20 @@ fn toggle(paths: &Paths, a: &mut Args, enable: bool) -> Result<i32> {
         opts,
         verb,
     )
+}
+
+fn gc_sessions(paths: &Paths, a: &mut Args) -> Result<i32> {
+    let mut quiet = false;
+    let mut only = Vec::new();
+    while let Some(w) = a.next() {
+        match w.as_str() {
+            "--quiet" | "-q" => quiet = true,
+            d if !d.starts_with('-') => only.push(d.to_string()),
+            other => return Err(SitesError::Usage(format!("unknown option '{other}'"))),
+        }
+    }
+    let failed = crate::sessions::gc_all(paths, &only, std::time::SystemTime::now(), quiet)?;
+    Ok(if failed == 0 { EXIT_OK } else { EXIT_FAIL })
 }
 
 fn list(paths: &Paths, a: &mut Args) -> Result<i32> {

@@ -52,6 +52,24 @@ pub struct Paths {
     pub web_group: String,
     /// Override of MemTotal in bytes (tests; hosts with cgroup limits).
     pub mem_total: Option<u64>,
+    /// Where the session-cleanup cron file goes (`/etc/cron.d`).
+    pub cron_dir: PathBuf,
+    /// Where per-site logrotate files go (`/etc/logrotate.d`).
+    pub logrotate_dir: PathBuf,
+    /// Where `site remove` keeps an archive of the home (`/var/lib/corral/archive`).
+    pub archive_dir: PathBuf,
+    /// The ACME challenge webroot certbot writes to (`/var/lib/corral/acme`).
+    pub acme_dir: PathBuf,
+    /// certbot's config dir, holding `live/DOMAIN/` (`/etc/letsencrypt`).
+    pub letsencrypt_dir: PathBuf,
+    /// The certbot command (run with `sh -c`, arguments appended).
+    pub certbot: String,
+    /// What TLS vhosts listen on (`443`).
+    pub tls_listen: String,
+    /// The php.ini dir of a PHP version; `None` = `/etc/php/VERSION/fpm`.
+    pub php_ini_dir: Option<PathBuf>,
+    /// Where `libphpVERSION.so` lives (`/usr/lib`).
+    pub libphp_dir: PathBuf,
 }
 
 /// (flag, help) of every knob, for usage text and parsing.
@@ -92,6 +110,21 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("web-user", "web server user [www-data]"),
     ("web-group", "web server group [www-data]"),
     ("mem-total", "RAM to plan with, e.g. 2G [MemTotal]"),
+    ("cron-dir", "session cleanup cron file [/etc/cron.d]"),
+    (
+        "logrotate-dir",
+        "per-site logrotate files [/etc/logrotate.d]",
+    ),
+    (
+        "archive-dir",
+        "archives of removed homes [/var/lib/corral/archive]",
+    ),
+    ("acme-dir", "ACME challenge webroot [/var/lib/corral/acme]"),
+    ("letsencrypt-dir", "certbot's config dir [/etc/letsencrypt]"),
+    ("certbot", "certbot command [certbot]"),
+    ("tls-listen", "TLS vhost listen address [443]"),
+    ("php-ini-dir", "php.ini dir [/etc/php/VERSION/fpm]"),
+    ("libphp-dir", "where libphpVERSION.so is [/usr/lib]"),
 ];
 
 /// The php-fpm.conf the host's corral runs on: `--fpm-config`, or Debian's
@@ -199,6 +232,15 @@ impl Paths {
             web_user: get("web-user").unwrap_or_else(|| "www-data".into()),
             web_group: get("web-group").unwrap_or_else(|| "www-data".into()),
             mem_total,
+            cron_dir: path("cron-dir", "/etc/cron.d"),
+            logrotate_dir: path("logrotate-dir", "/etc/logrotate.d"),
+            archive_dir: path("archive-dir", "/var/lib/corral/archive"),
+            acme_dir: path("acme-dir", "/var/lib/corral/acme"),
+            letsencrypt_dir: path("letsencrypt-dir", "/etc/letsencrypt"),
+            certbot: get("certbot").unwrap_or_else(|| "certbot".into()),
+            tls_listen: get("tls-listen").unwrap_or_else(|| "443".into()),
+            php_ini_dir: get("php-ini-dir").map(PathBuf::from),
+            libphp_dir: path("libphp-dir", "/usr/lib"),
         })
     }
 
@@ -214,6 +256,13 @@ impl Paths {
         self.fpm_config
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!("/etc/php/{php_version}/fpm/php-fpm.conf")))
+    }
+
+    /// The php.ini dir (php.ini and conf.d/) a PHP version's pools read.
+    pub fn php_ini_dir_for(&self, php_version: &str) -> PathBuf {
+        self.php_ini_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/etc/php/{php_version}/fpm")))
     }
 
     /// The site owner's home.

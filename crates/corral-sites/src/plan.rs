@@ -385,6 +385,23 @@ fn converge(
         })?;
     }
 
+    // ---- upkeep: log rotation, session cleanup
+    t.step("logrotate", |t| {
+        let text = crate::host_files::logrotate_text(spec, &d.layout);
+        host_file(
+            t,
+            &paths.logrotate_dir,
+            &crate::host_files::logrotate_file(paths, domain),
+            &text,
+            "logrotate is not installed: per-site logs are not rotated",
+        )
+    })?;
+    t.step("cron", |t| {
+        let exe = std::env::current_exe().map_err(|e| SitesError::io("/proc/self/exe", e))?;
+        let text = crate::host_files::cron_text(paths, &exe);
+        host_file(t, &paths.cron_dir, &crate::host_files::cron_file(paths), &text, "cron is not installed: run `corral site gc-sessions` from your scheduler to clean session files")
+    })?;
+
     // ---- registry
     t.step("registry", |t| {
         let rec = Record {
@@ -445,6 +462,16 @@ fn relock_dropped(
         t.step(&format!("relock:{w}"), |t| t.relock_tree(&root, &target))?;
     }
     Ok(())
+}
+
+/// Writes a root-owned `0644` file into a host dir, or says why not when
+/// the dir (its package) is missing.
+fn host_file(t: &mut Txn, dir: &Path, file: &Path, text: &str, missing: &str) -> Result<()> {
+    if !dir.is_dir() {
+        println!("no {}: {missing}", dir.display());
+        return Ok(());
+    }
+    t.write_file(file, text.as_bytes(), 0o644, 0, 0).map(|_| ())
 }
 
 /// `../sites-available/X.conf` when both dirs share a parent, as a2ensite
@@ -661,6 +688,19 @@ pub fn remove(paths: &Paths, rec: &Record, keep_files: bool, opts: RunOptions) -
         })?;
         t.step("registry", |t| {
             t.remove_file(&paths.registry_file(domain))?;
+            Ok(())
+        })?;
+        t.step("logrotate", |t| {
+            t.remove_file(&crate::host_files::logrotate_file(paths, domain))
+                .map(|_| ())
+        })?;
+        t.step("cron", |t| {
+            let others = registry::all(paths)?
+                .iter()
+                .any(|r| r.spec.domain != domain);
+            if !others {
+                t.remove_file(&crate::host_files::cron_file(paths))?;
+            }
             Ok(())
         })?;
         if keep_files {

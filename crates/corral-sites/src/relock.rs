@@ -239,7 +239,7 @@ fn set_or_remove(f: &File, name: &str, v: Option<&[u8]>) -> std::io::Result<()> 
 }
 
 /// `/proc/self/fd/N`: the open directory itself, whatever its path is now.
-fn fd_path(f: &File) -> PathBuf {
+pub(crate) fn fd_path(f: &File) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()))
 }
 
@@ -254,7 +254,7 @@ fn open_nofollow(p: &Path) -> std::io::Result<File> {
         .open(p)
 }
 
-fn open_dir_nofollow(p: &Path) -> std::io::Result<File> {
+pub(crate) fn open_dir_nofollow(p: &Path) -> std::io::Result<File> {
     std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nofollow() | OFlag::O_DIRECTORY.bits())
@@ -262,7 +262,7 @@ fn open_dir_nofollow(p: &Path) -> std::io::Result<File> {
 }
 
 /// Opens `root/rel` one component at a time, none of them a symlink.
-fn open_beneath(root: &Path, rel: &Path) -> std::io::Result<File> {
+pub(crate) fn open_beneath(root: &Path, rel: &Path) -> std::io::Result<File> {
     let mut f = open_dir_nofollow(root)?;
     for c in rel.components() {
         f = open_nofollow(&fd_path(&f).join(c.as_os_str()))?;

@@ -7,6 +7,7 @@ mod sites_support;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::time::Duration;
 
 use common::{require_bin, require_root};
 use sites_support::*;
@@ -166,4 +167,195 @@ fn narrowing_writable_relocks_what_php_wrote() {
         snapshot_diff(&before, &after)
     );
     ok(&sb.site(&env, &[], &["remove", &d]));
+}
+
+const SESSION_PHP: &str = r#"<?php
+session_start();
+$_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1;
+echo session_save_path(), '/sess_', session_id();
+"#;
+
+/// Session files made by real PHP, aged by hand, cleaned by the command
+/// the cron file holds: each site by its own pool's gc_maxlifetime.
+#[test]
+fn session_cleanup_honours_each_pools_lifetime() {
+    if !ready() {
+        return;
+    }
+    let (ua, ub) = (user_name("sa"), user_name("sb"));
+    let _users = UserGuard(vec![ua.clone(), ub.clone()]);
+    let sb = Sandbox::new("gc");
+    let corral = sb.start_corral();
+    let Some(nginx) = SitesNginx::start(&sb.path("nginx")) else {
+        return;
+    };
+    // The php.ini the pools without their own lifetime fall back to.
+    let ini = sb.path("php-ini");
+    fs::create_dir_all(ini.join("conf.d")).unwrap();
+    fs::write(
+        ini.join("php.ini"),
+        "[Session]\nsession.gc_maxlifetime = 7200\n",
+    )
+    .unwrap();
+    let mut env = sb.env(Some(&corral), Some(&nginx));
+    env.push(("CORRAL_SITES_PHP_INI_DIR".into(), ini.display().to_string()));
+    let pid = std::process::id();
+    let (da, db) = (format!("sa{pid}.test"), format!("sb{pid}.test"));
+    ok(&sb.site(
+        &env,
+        &[],
+        &[
+            "add",
+            &da,
+            "--user",
+            &ua,
+            "--set",
+            "session.gc_maxlifetime=60",
+        ],
+    ));
+    ok(&sb.site(&env, &[], &["add", &db, "--user", &ub]));
+
+    let cron = sb.path("cron/corral-sites");
+    let m = fs::metadata(&cron).expect("site add installed the cron file");
+    assert_eq!((m.uid(), m.mode() & 0o777), (0, 0o644));
+    let text = fs::read_to_string(&cron).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains(" root ") && l.contains("gc-sessions"))
+        .unwrap_or_else(|| panic!("no job in:\n{text}"));
+    let command = line.split_once(" root ").unwrap().1.to_string();
+
+    let mut sessions = Vec::new();
+    for (d, u) in [(&da, &ua), (&db, &ub)] {
+        write_as_owner(&sb.docroot(u, d).join("s.php"), SESSION_PHP, u);
+        let r = nginx.get(d, "/s.php");
+        assert_eq!(r.status, 200, "{}", r.body);
+        let fresh = std::path::PathBuf::from(r.body.trim());
+        assert!(fresh.exists(), "PHP wrote {}", fresh.display());
+        // The same file, ten minutes old.
+        let old = fresh.with_file_name("sess_oldoldoldoldoldoldoldold");
+        fs::copy(&fresh, &old).unwrap();
+        let ten_minutes_ago = std::time::SystemTime::now() - Duration::from_secs(600);
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(ten_minutes_ago)
+            .unwrap();
+        sessions.push((fresh, old));
+    }
+
+    // What cron would run, minus --quiet so the test can read it.
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command.replace(" --quiet", ""))
+        .envs(
+            env.iter()
+                .filter(|(k, _)| k == "CORRAL_SITES_PHP_INI_DIR")
+                .map(|(k, v)| (k, v)),
+        )
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (a, b) = (&sessions[0], &sessions[1]);
+    assert!(
+        !a.1.exists(),
+        "A's 10-minute-old session outlived A's 60 s:\n{said}"
+    );
+    assert!(a.0.exists(), "A's fresh session was removed:\n{said}");
+    assert!(
+        b.1.exists() && b.0.exists(),
+        "B (7200 s) was touched:\n{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "{da}: removed 1 session file(s) older than 60 s (the pool)"
+        )) && said.contains(&format!(
+            "{db}: removed 0 session file(s) older than 7200 s"
+        )),
+        "{said}"
+    );
+    // The session still works for its visitor.
+    ok(&sb.site(&env, &[], &["remove", &da]));
+    assert!(cron.exists(), "the cron file stays while a site is left");
+    ok(&sb.site(&env, &[], &["remove", &db]));
+    assert!(!cron.exists(), "removed with the last site");
+}
+
+/// The logrotate file logrotate accepts, and a forced rotation that PHP
+/// then logs past.
+#[test]
+fn per_site_logs_rotate() {
+    if !ready() {
+        return;
+    }
+    let Some(logrotate) = require_bin("logrotate") else {
+        return;
+    };
+    let u = user_name("l");
+    let _users = UserGuard(vec![u.clone()]);
+    let sb = Sandbox::new("rot");
+    let corral = sb.start_corral();
+    let Some(nginx) = SitesNginx::start(&sb.path("nginx")) else {
+        return;
+    };
+    let env = sb.env(Some(&corral), Some(&nginx));
+    let d = format!("l{}.test", std::process::id());
+    ok(&sb.site(&env, &[], &["add", &d, "--user", &u]));
+    let conf = sb.path(&format!("logrotate/corral-site-{d}"));
+    let m = fs::metadata(&conf).expect("logrotate file");
+    assert_eq!((m.uid(), m.mode() & 0o777), (0, 0o644));
+    write_as_owner(
+        &sb.docroot(&u, &d).join("log.php"),
+        "<?php error_log('corral-rotation-' . $_GET['n']); echo 'logged';",
+        &u,
+    );
+    assert_eq!(nginx.get(&d, "/log.php?n=1").body, "logged");
+    let log = sb.home(&u).join("logs/php-error.log");
+    assert!(fs::read_to_string(&log)
+        .unwrap()
+        .contains("corral-rotation-1"));
+
+    let state = sb.path("logrotate.state");
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(&logrotate)
+            .args(args)
+            .arg("-s")
+            .arg(&state)
+            .arg(&conf)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (o.status.success(), all)
+    };
+    let (good, said) = run(&["-d"]);
+    assert!(good && !said.contains("error:"), "logrotate -d:\n{said}");
+    assert!(said.contains("php-error.log"), "{said}");
+    let (good, said) = run(&["-f"]);
+    assert!(good && !said.contains("error:"), "logrotate -f:\n{said}");
+    let rotated = sb.home(&u).join("logs/php-error.log.1");
+    assert!(
+        fs::read_to_string(&rotated)
+            .unwrap()
+            .contains("corral-rotation-1"),
+        "rotated:\n{said}"
+    );
+    assert!(!log.exists(), "the live log was moved");
+    // PHP opens its log per message: the next one starts a new file.
+    assert_eq!(nginx.get(&d, "/log.php?n=2").body, "logged");
+    let fresh = fs::read_to_string(&log).unwrap();
+    assert!(fresh.contains("corral-rotation-2") && !fresh.contains("corral-rotation-1"));
+    let owner = fs::metadata(&log).unwrap().uid();
+    assert_eq!(Some(owner), common::uid_of(&format!("{u}-php")));
+    ok(&sb.site(&env, &[], &["remove", &d]));
+    assert!(!conf.exists(), "removed with the site");
 }

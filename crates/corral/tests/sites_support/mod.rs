@@ -77,6 +77,10 @@ impl Sandbox {
             "state",
             "run",
             "templates",
+            "cron",
+            "logrotate",
+            "archive",
+            "acme",
         ] {
             fs::create_dir_all(dir.path().join(d)).unwrap();
             fs::set_permissions(dir.path().join(d), fs::Permissions::from_mode(0o755)).unwrap();
@@ -123,6 +127,11 @@ impl Sandbox {
             ("APACHE_ENABLED_DIR", p("apache/sites-enabled")),
             ("STATE_DIR", p("state")),
             ("TEMPLATE_DIR", p("templates")),
+            ("CRON_DIR", p("cron")),
+            ("LOGROTATE_DIR", p("logrotate")),
+            ("ARCHIVE_DIR", p("archive")),
+            ("ACME_DIR", p("acme")),
+            ("LETSENCRYPT_DIR", p("letsencrypt")),
         ];
         match corral {
             Some(c) => {
@@ -169,6 +178,9 @@ impl Sandbox {
             "apache/sites-available",
             "apache/sites-enabled",
             "state",
+            "cron",
+            "logrotate",
+            "archive",
         ] {
             walk(&self.path(d), &mut out);
         }
