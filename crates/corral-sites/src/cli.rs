@@ -23,14 +23,15 @@ pub fn usage() -> String {
         "usage:",
         "  corral site add DOMAIN [--user U] [--php-version 8.2] [--webserver nginx|apache]",
         "                  [--template NAME] [--set KEY=VALUE]... [--alias NAME]... [--shell PATH]",
-        "                  [--disk-quota SIZE] [--dry-run] [--force]",
-        "  corral site remove DOMAIN [--keep-files] [--dry-run]",
+        "                  [--disk-quota SIZE] [--tls CERT,KEY | --certbot] [--offline]",
+        "                  [--dry-run] [--force]",
+        "  corral site remove DOMAIN [--yes] [--purge | --keep-files] [--dry-run]",
         "  corral site list [--json]",
         "  corral site show DOMAIN [--json]",
-        "  corral site set DOMAIN KEY=VALUE... [--disk-quota SIZE] [--dry-run] [--force]",
+        "  corral site set DOMAIN KEY=VALUE... [--disk-quota SIZE] [--offline] [--dry-run] [--force]",
         "        (KEY: a pool directive, a php.ini name, corral.*, php_version, template, aliases,",
-        "         disk_quota; KEY= drops an override)",
-        "  corral site disable|enable DOMAIN [--dry-run]",
+        "         disk_quota, tls=CERT,KEY|certbot; KEY= drops an override)",
+        "  corral site disable|enable DOMAIN [--offline] [--dry-run]",
         "  corral site templates",
         "  corral site gc-sessions [DOMAIN]... [--quiet]   (what the cron file runs)",
         "  corral tune [POOL] [--json]",
@@ -142,8 +143,21 @@ fn domain_arg(a: &mut Args) -> Result<String> {
         .next()
         .filter(|d| !d.starts_with('-'))
         .ok_or_else(|| SitesError::Usage("DOMAIN is missing".into()))?;
-    spec::check_domain(&d)?;
-    Ok(d)
+    spec::normalize_domain(&d)
+}
+
+/// Checks `--set`/`set` keys before anything is written (see
+/// [`keys`](crate::keys)): PHP is asked for its ini names only if needed.
+fn check_keys<'a>(
+    paths: &Paths,
+    php_version: &str,
+    keys: impl IntoIterator<Item = &'a str>,
+) -> Result<()> {
+    crate::keys::check_all(keys, || {
+        let exe = std::env::current_exe().map_err(|e| SitesError::io("/proc/self/exe", e))?;
+        let ini = paths.php_ini_dir_for(php_version);
+        crate::keys::IniNames::from_php(&exe, Some(&ini))
+    })
 }
 
 fn lock(paths: &Paths, opts: RunOptions) -> Result<Option<SiteLock>> {
@@ -166,6 +180,7 @@ fn add(paths: &Paths, a: &mut Args) -> Result<i32> {
         shell: spec::DEFAULT_SHELL.into(),
         enabled: true,
         disk_quota: None,
+        tls: None,
     };
     let mut opts = RunOptions::default();
     while let Some(w) = a.next() {
@@ -175,7 +190,12 @@ fn add(paths: &Paths, a: &mut Args) -> Result<i32> {
             "--webserver" => spec.webserver = WebServer::parse(&a.value("--webserver")?)?,
             "--template" => spec.template = a.value("--template")?,
             "--shell" => spec.shell = a.value("--shell")?,
-            "--alias" => spec.aliases.push(a.value("--alias")?),
+            "--alias" => spec
+                .aliases
+                .push(spec::normalize_domain(&a.value("--alias")?)?),
+            "--tls" => spec.tls = spec::Tls::parse(&a.value("--tls")?)?,
+            "--certbot" => spec.tls = Some(spec::Tls::Certbot),
+            "--offline" => opts.offline = true,
             "--disk-quota" => spec.disk_quota = disk_quota(&a.value("--disk-quota")?)?,
             "--set" => {
                 let (k, v) = split_kv(&a.value("--set")?)?;
@@ -191,6 +211,11 @@ fn add(paths: &Paths, a: &mut Args) -> Result<i32> {
         }
     }
     spec.validate()?;
+    check_keys(
+        paths,
+        &spec.php_version,
+        spec.sets.keys().map(String::as_str),
+    )?;
     let _lock = lock(paths, opts)?;
     let old = registry::load(paths, &spec.domain)?;
     if let Some(o) = &old {
@@ -286,18 +311,24 @@ fn registered(paths: &Paths, domain: &str) -> Result<Record> {
 
 fn remove(paths: &Paths, a: &mut Args) -> Result<i32> {
     let domain = domain_arg(a)?;
-    let mut keep = false;
+    let mut how = plan::Removal::Archive;
+    let mut yes = false;
     let mut opts = RunOptions::default();
     while let Some(w) = a.next() {
         match w.as_str() {
-            "--keep-files" => keep = true,
+            "--keep-files" => how = plan::Removal::KeepFiles,
+            "--purge" => how = plan::Removal::Purge,
+            "--yes" | "-y" => yes = true,
             "--dry-run" => opts.dry_run = true,
             other => return Err(SitesError::Usage(format!("unknown option '{other}'"))),
         }
     }
     let _lock = lock(paths, opts)?;
     let rec = registered(paths, &domain)?;
-    let txn = plan::remove(paths, &rec, keep, opts)?;
+    if !yes && !opts.dry_run {
+        confirm_removal(paths, &rec, how)?;
+    }
+    let txn = plan::remove(paths, &rec, how, opts)?;
     if opts.dry_run {
         println!("dry run: nothing was changed");
         println!("steps: {}", txn.steps.join(" "));
@@ -305,6 +336,46 @@ fn remove(paths: &Paths, a: &mut Args) -> Result<i32> {
         println!("site {domain}: removed");
     }
     Ok(EXIT_OK)
+}
+
+/// Asks on a terminal; refuses without one (a script says `--yes`).
+fn confirm_removal(paths: &Paths, rec: &Record, how: plan::Removal) -> Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let home = paths.home(&rec.spec.user);
+    let what = match how {
+        plan::Removal::Archive => format!(
+            "delete {} (an archive is kept in {}) and the accounts {} and {}",
+            home.display(),
+            paths.archive_dir.display(),
+            rec.spec.user,
+            rec.spec.php_user()
+        ),
+        plan::Removal::Purge => format!(
+            "delete {} WITHOUT an archive, and the accounts {} and {}",
+            home.display(),
+            rec.spec.user,
+            rec.spec.php_user()
+        ),
+        plan::Removal::KeepFiles => format!("keep {} and its accounts", home.display()),
+    };
+    let domain = rec.spec.domain.clone();
+    if !std::io::stdin().is_terminal() {
+        return Err(SitesError::Site {
+            domain,
+            why: format!("remove would {what}; pass --yes to confirm (stdin is not a terminal)"),
+        });
+    }
+    print!("Remove site {domain}: its pool, vhost and registry entry, and {what}? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+        return Ok(());
+    }
+    Err(SitesError::Site {
+        domain,
+        why: "not removed (not confirmed)".into(),
+    })
 }
 
 fn set(paths: &Paths, a: &mut Args) -> Result<i32> {
@@ -315,6 +386,7 @@ fn set(paths: &Paths, a: &mut Args) -> Result<i32> {
         match w.as_str() {
             "--dry-run" => opts.dry_run = true,
             "--force" => opts.force = true,
+            "--offline" => opts.offline = true,
             "--set" => changes.push(split_kv(&a.value("--set")?)?),
             "--disk-quota" => changes.push(("disk_quota".into(), a.value("--disk-quota")?)),
             kv if kv.contains('=') => changes.push(split_kv(kv)?),
@@ -327,6 +399,12 @@ fn set(paths: &Paths, a: &mut Args) -> Result<i32> {
     let _lock = lock(paths, opts)?;
     let old = registered(paths, &domain)?;
     let mut spec = old.spec.clone();
+    let directives: Vec<&str> = changes
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !matches!(*k, "tls" | "user" | "webserver" | "domain"))
+        .collect();
+    check_keys(paths, &spec.php_version, directives)?;
     for (k, v) in changes {
         match k.as_str() {
             "php_version" | "php-version" => spec.php_version = v,
@@ -336,9 +414,10 @@ fn set(paths: &Paths, a: &mut Args) -> Result<i32> {
                 spec.aliases = v
                     .split([',', ' '])
                     .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
+                    .map(spec::normalize_domain)
+                    .collect::<Result<_>>()?
             }
+            "tls" => spec.tls = spec::Tls::parse(&v)?,
             "user" | "webserver" | "domain" => {
                 return Err(SitesError::Usage(format!(
                     "'{k}' cannot change; remove the site and add it again"
@@ -367,6 +446,7 @@ fn toggle(paths: &Paths, a: &mut Args, enable: bool) -> Result<i32> {
     while let Some(w) = a.next() {
         match w.as_str() {
             "--dry-run" => opts.dry_run = true,
+            "--offline" => opts.offline = true,
             other => return Err(SitesError::Usage(format!("unknown option '{other}'"))),
         }
     }
@@ -484,24 +564,15 @@ fn tune_run(args: &[String]) -> Result<i32> {
         Some(m) => m,
         None => sizing::mem_total()?,
     };
-    let Some(running) = crate::fpm::pool_pids(&paths.control_socket) else {
+    let Some(running) = crate::fpm::pool_workers(&paths.control_socket) else {
         return Err(SitesError::Corral {
             socket: paths.control_socket.clone(),
             why: "not reachable; tune measures running workers".into(),
         });
     };
-    let pools = running.len();
-    let mut rows = Vec::new();
-    for (pool, pids) in &running {
-        if only.is_some_and(|o| o != pool) {
-            continue;
-        }
-        let m = sizing::measure(pool, pids);
-        let rec = sizing::recommend(mem, m.avg, pools);
-        rows.push((m, rec));
-    }
+    let report = sizing::tune(mem, &running, only.map(String::as_str));
     if let Some(o) = only {
-        if rows.is_empty() {
+        if report.advice.is_empty() {
             return Err(SitesError::Corral {
                 socket: paths.control_socket.clone(),
                 why: format!("no pool named '{o}'"),
@@ -509,46 +580,9 @@ fn tune_run(args: &[String]) -> Result<i32> {
         }
     }
     if json {
-        let v: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(m, rec)| {
-                serde_json::json!({
-                    "pool": m.pool,
-                    "workers_measured": m.measured,
-                    "avg_pss_bytes": m.avg,
-                    "estimated": m.measured == 0,
-                    "recommended_max_children": rec,
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({
-                "mem_total_bytes": mem,
-                "php_ram_bytes": sizing::php_ram(mem),
-                "pools": pools,
-                "recommendations": v,
-            })
-        );
-        return Ok(EXIT_OK);
-    }
-    println!(
-        "RAM for PHP: {} (80% of {}), shared by {pools} pool(s)",
-        sizing::mib(sizing::php_ram(mem)),
-        sizing::mib(mem)
-    );
-    println!("recommended pm.max_children = floor(RAM for PHP / average worker PSS / pools)");
-    println!(
-        "{:<32} {:>8} {:>14} {:>12}",
-        "POOL", "WORKERS", "AVG PSS", "MAX_CHILDREN"
-    );
-    for (m, rec) in rows {
-        let avg = if m.measured == 0 {
-            format!("~{} (est.)", sizing::mib(m.avg))
-        } else {
-            sizing::mib(m.avg)
-        };
-        println!("{:<32} {:>8} {:>14} {:>12}", m.pool, m.measured, avg, rec);
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.text());
     }
     Ok(EXIT_OK)
 }

@@ -42,9 +42,18 @@ pub fn reload_pool(socket: &Path, pool: &str) -> Result<Reloaded> {
     }
 }
 
-/// `(pool, worker pids)` of every running pool; `None` when corral is not
+/// One worker as `corral status` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Worker {
+    pub pid: i32,
+    /// Requests it has served: 0 = a fresh fork, whose memory is nearly
+    /// all shared with the prototype and says nothing about a real one.
+    pub requests: u64,
+}
+
+/// `(pool, workers)` of every running pool; `None` when corral is not
 /// reachable.
-pub fn pool_pids(socket: &Path) -> Option<Vec<(String, Vec<i32>)>> {
+pub fn pool_workers(socket: &Path) -> Option<Vec<(String, Vec<Worker>)>> {
     if !reachable(socket) {
         return None;
     }
@@ -53,21 +62,24 @@ pub fn pool_pids(socket: &Path) -> Option<Vec<(String, Vec<i32>)>> {
     if !reply.ok {
         return None;
     }
-    let text = reply.text;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&reply.text).ok()?;
     Some(
         v.as_array()?
             .iter()
             .map(|p| {
                 let name = p["pool"].as_str().unwrap_or_default().to_string();
-                let pids = p["processes"]
+                let workers = p["processes"]
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter_map(|x| x["pid"].as_i64())
-                    .map(|x| x as i32)
+                    .filter_map(|x| {
+                        Some(Worker {
+                            pid: i32::try_from(x["pid"].as_i64()?).ok()?,
+                            requests: x["requests"].as_u64().unwrap_or(0),
+                        })
+                    })
                     .collect();
-                (name, pids)
+                (name, workers)
             })
             .collect(),
     )

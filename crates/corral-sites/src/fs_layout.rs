@@ -212,6 +212,7 @@ mod tests {
             shell: "/usr/sbin/nologin".into(),
             enabled: true,
             disk_quota: None,
+            tls: None,
         }
     }
 

@@ -73,6 +73,26 @@ enum Commit {
     RemoveTree(PathBuf),
 }
 
+/// Who should own a directory: ids to apply, and names to print (in a dry
+/// run the accounts may not exist yet, and their ids are not known).
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+    /// `user:group`.
+    pub label: String,
+}
+
+impl Owner {
+    pub fn root() -> Owner {
+        Owner {
+            uid: 0,
+            gid: 0,
+            label: "root:root".into(),
+        }
+    }
+}
+
 /// A running transaction.
 pub struct Txn {
     pub dry_run: bool,
@@ -314,12 +334,14 @@ impl Txn {
     /// symlink or non-directory is refused: a tenant could otherwise point
     /// its own `logs` at /etc and have root chown it.
     /// Returns true when this transaction created it.
-    pub fn ensure_dir(&mut self, path: &Path, mode: u32, uid: u32, gid: u32) -> Result<bool> {
+    pub fn ensure_dir(&mut self, path: &Path, mode: u32, owner: &Owner) -> Result<bool> {
+        let (uid, gid) = (owner.uid, owner.gid);
         match std::fs::symlink_metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.note(format!(
-                    "create {} ({mode:04o}, {uid}:{gid})",
-                    path.display()
+                    "create {} ({mode:04o}, {})",
+                    path.display(),
+                    owner.label
                 ));
                 if self.dry_run {
                     return Ok(true);
@@ -343,11 +365,11 @@ impl Txn {
             Ok(m) => {
                 if m.mode() & 0o7777 != mode || m.uid() != uid || m.gid() != gid {
                     self.note(format!(
-                        "fix {}: {:04o} {}:{} -> {mode:04o} {uid}:{gid}",
+                        "fix {}: {:04o} {} -> {mode:04o} {}",
                         path.display(),
                         m.mode() & 0o7777,
-                        m.uid(),
-                        m.gid()
+                        ids_label(m.uid(), m.gid()),
+                        owner.label
                     ));
                     if self.dry_run {
                         return Ok(false);
@@ -422,6 +444,57 @@ impl Txn {
         Ok(())
     }
 
+    /// Writes a `tar.gz` of `src` (owners, modes, ACLs and xattrs kept,
+    /// symlinks stored as links) to `dest`, mode 0600 root; removed again
+    /// on rollback.
+    pub fn archive_tree(&mut self, src: &Path, dest: &Path) -> Result<()> {
+        self.note(format!("archive {} to {}", src.display(), dest.display()));
+        if self.dry_run {
+            return Ok(());
+        }
+        let (Some(parent), Some(name)) = (src.parent(), src.file_name()) else {
+            return Err(SitesError::Site {
+                domain: String::new(),
+                why: format!("cannot archive {}", src.display()),
+            });
+        };
+        // Created 0600 before tar writes a byte: the archive holds every
+        // secret of the site.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dest)
+            .map_err(|e| SitesError::io(dest, e))?;
+        self.undo.push(Undo::RemoveFile(dest.to_path_buf()));
+        let out = std::process::Command::new("tar")
+            .args([
+                "--create",
+                "--gzip",
+                "--acls",
+                "--xattrs",
+                "--numeric-owner",
+                "--file",
+            ])
+            .arg(dest)
+            .arg("--directory")
+            .arg(parent)
+            .arg("--")
+            .arg(name)
+            .output()
+            .map_err(|e| SitesError::Command {
+                command: "tar --create".into(),
+                output: e.to_string(),
+            })?;
+        if !out.status.success() {
+            return Err(SitesError::Command {
+                command: format!("tar --create --file {}", dest.display()),
+                output: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// Moves a tree away now (undone by moving it back) and deletes it at
     /// commit: removal of a site's files is the one thing no undo can
     /// restore, so it happens only once everything else worked.
@@ -469,11 +542,16 @@ impl Txn {
             }
         }
         self.note(format!(
-            "{} {}",
+            "{} {} ({mode:04o} {})",
             if prev.is_some() { "update" } else { "write" },
-            path.display()
+            path.display(),
+            ids_label(uid, gid)
         ));
         if self.dry_run {
+            if self.echo {
+                let before = prev.as_ref().map(|p| p.content.as_slice()).unwrap_or(b"");
+                print!("{}", text_diff(path, before, content));
+            }
             return Ok(true);
         }
         if let Some(dir) = path.parent() {
@@ -608,6 +686,30 @@ impl Txn {
     pub fn reloaded(&mut self, r: Reload) {
         self.undo.push(Undo::Reload(r));
     }
+}
+
+/// `name:group` of ids that exist, the numbers otherwise.
+fn ids_label(uid: u32, gid: u32) -> String {
+    let u = users::user_name_of(uid).unwrap_or_else(|| uid.to_string());
+    let g = users::group_name_of(gid).unwrap_or_else(|| gid.to_string());
+    format!("{u}:{g}")
+}
+
+/// A unified diff of a file's content, for dry runs (empty when equal;
+/// a note for content that is not text).
+pub fn text_diff(path: &Path, before: &[u8], after: &[u8]) -> String {
+    let (Ok(a), Ok(b)) = (std::str::from_utf8(before), std::str::from_utf8(after)) else {
+        return format!("    (binary content of {} changes)\n", path.display());
+    };
+    if a == b {
+        return String::new();
+    }
+    let shown = path.display().to_string();
+    similar::TextDiff::from_lines(a, b)
+        .unified_diff()
+        .context_radius(2)
+        .header(&shown, &shown)
+        .to_string()
 }
 
 /// Runs (once) the reloads a rollback owes.

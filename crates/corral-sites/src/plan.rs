@@ -39,6 +39,9 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Proceed (with a warning) when the memory plan does not fit.
     pub force: bool,
+    /// Write the files even though no corral master runs (its next start
+    /// loads them); without it, a change to an enabled site needs one.
+    pub offline: bool,
 }
 
 /// Everything rendered for a spec.
@@ -113,12 +116,7 @@ pub fn desired(spec: &SiteSpec, paths: &Paths) -> Result<Desired> {
     let layout = Layout::new(spec, paths, &public, &writable);
     let values = render_pool::values(spec, paths, &layout, &r);
     let pool_text = render_pool::render(spec, &r, &values);
-    let vhost_text = match spec.webserver {
-        WebServer::Nginx => crate::render_nginx::render(&spec.domain, &r, &values)?,
-        WebServer::Apache => {
-            crate::render_apache::render(&spec.domain, &r, &values, &paths.apache_listen())?
-        }
-    };
+    let vhost_text = crate::vhost::render(spec, paths, &lib, &r, &values)?;
     Ok(Desired {
         resolved: r,
         layout,
@@ -142,6 +140,23 @@ pub fn apply(
     opts: RunOptions,
 ) -> Result<(Outcome, Txn)> {
     let d = desired(spec, paths)?;
+    crate::preflight::check(spec, paths)?;
+    if spec.enabled && !opts.offline && !fpm::reachable(&paths.control_socket) {
+        let why = format!(
+            "no corral master answers on {}: the site's pool could not start and its vhost \
+             would point at a dead socket; start corral (corral -y {}), or pass --offline to \
+             write the files only",
+            paths.control_socket.display(),
+            paths.fpm_config_for(&spec.php_version).display()
+        );
+        if !opts.dry_run {
+            return Err(SitesError::Site {
+                domain: spec.domain.clone(),
+                why,
+            });
+        }
+        println!("warning: {why}");
+    }
     let mut txn = Txn::new(opts.dry_run);
     let files = SiteFiles::of(spec, paths);
     let old_files = old.map(|o| SiteFiles::of(&o.spec, paths));
@@ -231,9 +246,14 @@ fn converge(
 
     // ---- directories
     let web_uid = users::uid_of(&paths.web_user)?;
+    let site_owner = crate::journal::Owner {
+        uid,
+        gid,
+        label: format!("{}:{}", spec.user, spec.user),
+    };
     for dir in d.layout.dirs() {
         let created = t.step(&format!("dir:{}", dir.name), |t| {
-            t.ensure_dir(&dir.path, dir.mode, uid, gid)
+            t.ensure_dir(&dir.path, dir.mode, &site_owner)
         })?;
         let acl = dir.acl.replace("WEB", &web_uid.to_string());
         t.step(&format!("acl:{}", dir.name), |t| {
@@ -255,7 +275,8 @@ fn converge(
     // ---- pool file
     t.step("pool-dir", |t| {
         let dir = paths.pool_dir_for(&spec.php_version);
-        t.ensure_dir(&dir, POOL_DIR_MODE, 0, 0).map(|_| ())
+        t.ensure_dir(&dir, POOL_DIR_MODE, &crate::journal::Owner::root())
+            .map(|_| ())
     })?;
     let mut pool_live_changed = false;
     t.step("pool-file", |t| {
@@ -286,6 +307,12 @@ fn converge(
     })?;
 
     // ---- vhost
+    if matches!(spec.tls, Some(crate::spec::Tls::Certbot)) {
+        t.step("acme-dir", |t| {
+            t.ensure_dir(&paths.acme_dir, 0o755, &crate::journal::Owner::root())
+                .map(|_| ())
+        })?;
+    }
     let mut vhost_changed = false;
     t.step("vhost-file", |t| {
         if let Some(of) = old_files {
@@ -293,25 +320,18 @@ fn converge(
                 vhost_changed = true;
             }
         }
-        match spec.webserver {
-            WebServer::Nginx if !spec.enabled => {
-                vhost_changed |= t.remove_file(&files.vhost)?;
-            }
-            _ => {
-                let written = t.write_file(&files.vhost, d.vhost_text.as_bytes(), 0o644, 0, 0)?;
-                vhost_changed |= written && spec.enabled;
-            }
-        }
+        // A disabled site keeps a vhost: its 503 "suspended" page.
+        vhost_changed |= t.write_file(&files.vhost, d.vhost_text.as_bytes(), 0o644, 0, 0)?;
         Ok(())
     })?;
     if spec.webserver == WebServer::Apache || old_files.is_some_and(|o| o.link.is_some()) {
         t.step("vhost-enable", |t| {
             if let Some(of) = old_files.and_then(|o| o.link.as_ref()) {
-                if Some(of) != files.link.as_ref() || !spec.enabled {
+                if Some(of) != files.link.as_ref() {
                     vhost_changed |= t.remove_file(of)?;
                 }
             }
-            if let (Some(link), true) = (&files.link, spec.enabled) {
+            if let Some(link) = &files.link {
                 // What a2ensite makes: a relative link into sites-available.
                 let target = relative_target(link, &files.vhost);
                 vhost_changed |= t.ensure_symlink(link, &target)?;
@@ -321,7 +341,7 @@ fn converge(
     }
     let ws = spec.webserver;
     if vhost_changed {
-        webserver_test_step(t, paths, ws)?;
+        webserver_test_step(t, paths, ws, "webserver-test")?;
     }
 
     // ---- reloads
@@ -350,39 +370,33 @@ fn converge(
         pool_running = spec.enabled && fpm::reachable(&paths.control_socket);
     }
     if vhost_changed {
-        webserver_reload_step(t, paths, ws)?;
+        webserver_reload_step(t, paths, ws, "webserver-reload")?;
     }
 
     // ---- verify
     if spec.enabled && t.changed() && !paths.no_verify {
         t.step("verify", |t| {
-            if !pool_running {
-                println!("verify skipped: corral is not running, so the pool cannot answer yet");
-                return Ok(());
-            }
-            let token = verify::random_hex(16);
-            let name = format!("corral-probe-{}.php", verify::random_hex(8));
-            let probe = d.layout.docroot.join(&name);
-            let base = paths.verify_base();
-            if t.dry_run {
-                t.note(format!(
-                    "fetch {base}/{name} (Host: {domain}) and expect a token"
-                ));
-                return Ok(());
-            }
-            t.create_temp_file(&probe, verify::probe_script(&token).as_bytes(), uid, gid)?;
-            let r = verify::fetch_until(
-                &base,
-                domain,
-                &format!("/{name}"),
-                &token,
-                Duration::from_secs(15),
-            );
-            let _ = std::fs::remove_file(&probe);
-            r?;
-            println!("verified: {base}/ with Host {domain} runs PHP in pool {domain}");
-            Ok(())
+            verify_step(t, paths, spec, &d.layout, pool_running, uid, gid)
         })?;
+    }
+
+    // ---- certbot: the HTTP vhost above serves its challenge
+    if spec.enabled && crate::vhost::certbot_pending(spec, paths) {
+        t.step("certbot", |t| run_certbot(t, paths, spec))?;
+        if !t.dry_run {
+            let d2 = desired(spec, paths)?;
+            t.step("tls-vhost-file", |t| {
+                t.write_file(&files.vhost, d2.vhost_text.as_bytes(), 0o644, 0, 0)
+                    .map(|_| ())
+            })?;
+            webserver_test_step(t, paths, ws, "tls-webserver-test")?;
+            webserver_reload_step(t, paths, ws, "tls-webserver-reload")?;
+            if !paths.no_verify {
+                t.step("tls-verify", |t| {
+                    verify_step(t, paths, spec, &d2.layout, pool_running, uid, gid)
+                })?;
+            }
+        }
     }
 
     // ---- upkeep: log rotation, session cleanup
@@ -578,7 +592,7 @@ fn sizing_step(
 /// Every enabled registered site's (pool, max_children, average PSS),
 /// with `extra` replacing or adding one.
 pub fn memory_plan(paths: &Paths, extra: Option<(&str, u64)>) -> Result<Vec<sizing::Planned>> {
-    let running = fpm::pool_pids(&paths.control_socket).unwrap_or_default();
+    let running = fpm::pool_workers(&paths.control_socket).unwrap_or_default();
     let measured: Vec<sizing::PoolMemory> = running
         .iter()
         .map(|(p, pids)| sizing::measure(p, pids))
@@ -623,7 +637,8 @@ pub fn memory_plan(paths: &Paths, extra: Option<(&str, u64)>) -> Result<Vec<sizi
 /// `site remove`: pool, vhost, registry; then (unless `keep_files`) the
 /// home and the accounts. With `keep_files` the accounts stay too: files
 /// owned by a deleted uid would belong to whoever gets that uid next.
-pub fn remove(paths: &Paths, rec: &Record, keep_files: bool, opts: RunOptions) -> Result<Txn> {
+pub fn remove(paths: &Paths, rec: &Record, how: Removal, opts: RunOptions) -> Result<Txn> {
+    let keep_files = how == Removal::KeepFiles;
     let spec = &rec.spec;
     let files = SiteFiles::of(spec, paths);
     let mut txn = Txn::new(opts.dry_run);
@@ -637,7 +652,7 @@ pub fn remove(paths: &Paths, rec: &Record, keep_files: bool, opts: RunOptions) -
         })?;
         let mut vhost_changed = false;
         t.step("vhost-file", |t| {
-            vhost_changed |= t.remove_file(&files.vhost)? && spec.enabled;
+            vhost_changed |= t.remove_file(&files.vhost)?;
             Ok(())
         })?;
         if let Some(link) = &files.link {
@@ -647,7 +662,7 @@ pub fn remove(paths: &Paths, rec: &Record, keep_files: bool, opts: RunOptions) -
             })?;
         }
         if vhost_changed {
-            webserver_test_step(t, paths, spec.webserver)?;
+            webserver_test_step(t, paths, spec.webserver, "webserver-test")?;
         }
         if pool_changed {
             t.step("pool-reload", |t| {
@@ -665,7 +680,7 @@ pub fn remove(paths: &Paths, rec: &Record, keep_files: bool, opts: RunOptions) -
             })?;
         }
         if vhost_changed {
-            webserver_reload_step(t, paths, spec.webserver)?;
+            webserver_reload_step(t, paths, spec.webserver, "webserver-reload")?;
         }
         t.step("socket", |t| {
             let sock = paths.socket(domain);
@@ -720,7 +735,21 @@ pub fn remove(paths: &Paths, rec: &Record, keep_files: bool, opts: RunOptions) -
             crate::quota_step::converge(t, &home, gid, None, spec.disk_quota)
         })?;
         t.step("files", |t| {
-            t.remove_tree_at_commit(&paths.home(&spec.user))
+            let home = paths.home(&spec.user);
+            if how == Removal::Archive && home.exists() {
+                t.ensure_dir(&paths.archive_dir, 0o700, &crate::journal::Owner::root())?;
+                let dest = paths.archive_dir.join(format!(
+                    "{domain}-{}.tar.gz",
+                    utc_stamp(std::time::SystemTime::now())
+                ));
+                t.archive_tree(&home, &dest)?;
+                println!(
+                    "kept an archive of {} in {}",
+                    home.display(),
+                    dest.display()
+                );
+            }
+            t.remove_tree_at_commit(&home)
         })?;
         t.step("php-user", |t| t.delete_user(&spec.php_user()))?;
         t.step("user", |t| t.delete_user(&spec.user))?;
@@ -730,9 +759,44 @@ pub fn remove(paths: &Paths, rec: &Record, keep_files: bool, opts: RunOptions) -
     Ok(txn)
 }
 
-/// Step "webserver-test": the web server's own configuration check.
-fn webserver_test_step(t: &mut Txn, paths: &Paths, ws: WebServer) -> Result<()> {
-    t.step("webserver-test", |t| {
+/// What `site remove` does with the home.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Archive it to `<archive-dir>`, then delete it (the default).
+    Archive,
+    /// Delete it without an archive (`--purge`).
+    Purge,
+    /// Keep the home and the accounts (`--keep-files`).
+    KeepFiles,
+}
+
+/// `20261201T130500Z`, from the epoch seconds (no time zone database).
+pub fn utc_stamp(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Step `name` ("webserver-test"): the web server's own configuration check.
+fn webserver_test_step(t: &mut Txn, paths: &Paths, ws: WebServer, name: &str) -> Result<()> {
+    t.step(name, |t| {
         let cmd = webserver::test_command(paths, ws);
         t.note(format!("run `{cmd}`"));
         if !t.dry_run {
@@ -742,9 +806,9 @@ fn webserver_test_step(t: &mut Txn, paths: &Paths, ws: WebServer) -> Result<()> 
     })
 }
 
-/// Step "webserver-reload", recorded so a rollback reloads again.
-fn webserver_reload_step(t: &mut Txn, paths: &Paths, ws: WebServer) -> Result<()> {
-    t.step("webserver-reload", |t| {
+/// Step `name` ("webserver-reload"), recorded so a rollback reloads again.
+fn webserver_reload_step(t: &mut Txn, paths: &Paths, ws: WebServer, name: &str) -> Result<()> {
+    t.step(name, |t| {
         let cmd = webserver::reload_command(paths, ws);
         t.note(format!("run `{cmd}`"));
         if !t.dry_run {
@@ -753,4 +817,120 @@ fn webserver_reload_step(t: &mut Txn, paths: &Paths, ws: WebServer) -> Result<()
         }
         Ok(())
     })
+}
+
+/// The probe through the web server: over plain HTTP, or for a TLS site a
+/// 301 on plain HTTP and the token over HTTPS.
+fn verify_step(
+    t: &mut Txn,
+    paths: &Paths,
+    spec: &SiteSpec,
+    layout: &Layout,
+    pool_running: bool,
+    uid: u32,
+    gid: u32,
+) -> Result<()> {
+    let domain = spec.domain.as_str();
+    if !pool_running {
+        println!("verify skipped: corral is not running, so the pool cannot answer yet");
+        return Ok(());
+    }
+    let token = verify::random_hex(16);
+    let name = format!("corral-probe-{}.php", verify::random_hex(8));
+    let probe = layout.docroot.join(&name);
+    let base = paths.verify_base();
+    let tls = spec.tls.is_some() && !crate::vhost::certbot_pending(spec, paths);
+    let tls_port = paths
+        .tls_listen
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(443);
+    if t.dry_run {
+        let how = if tls {
+            format!(
+                "a 301 from {base}/{name} and the token from https://{domain}:{tls_port}/{name}"
+            )
+        } else {
+            format!("the token from {base}/{name}")
+        };
+        t.note(format!("expect {how} (Host: {domain})"));
+        return Ok(());
+    }
+    t.create_temp_file(&probe, verify::probe_script(&token).as_bytes(), uid, gid)?;
+    let path = format!("/{name}");
+    let r = if tls {
+        let ip = base
+            .trim_start_matches("http://")
+            .rsplit_once(':')
+            .map_or(base.trim_start_matches("http://"), |(h, _)| h)
+            .trim_end_matches('/')
+            .to_string();
+        verify::fetch_tls_until(
+            &ip,
+            tls_port,
+            domain,
+            &path,
+            &token,
+            Duration::from_secs(15),
+        )
+        .and_then(|()| match verify::status_of(&base, domain, &path)? {
+            301 => Ok(()),
+            other => Err(SitesError::Verify(format!(
+                "plain HTTP answered {other}, not a 301 to https"
+            ))),
+        })
+    } else {
+        verify::fetch_until(&base, domain, &path, &token, Duration::from_secs(15))
+    };
+    let _ = std::fs::remove_file(&probe);
+    r?;
+    if tls {
+        println!(
+            "verified: https://{domain}:{tls_port}/ runs PHP in pool {domain}; plain HTTP redirects"
+        );
+    } else {
+        println!("verified: {base}/ with Host {domain} runs PHP in pool {domain}");
+    }
+    Ok(())
+}
+
+/// certbot's webroot mode into the root-owned ACME dir; the deploy hook
+/// reloads the web server after each renewal (certbot remembers both).
+fn run_certbot(t: &mut Txn, paths: &Paths, spec: &SiteSpec) -> Result<()> {
+    let mut names = vec![spec.domain.clone()];
+    names.extend(spec.aliases.iter().cloned());
+    let reload = webserver::reload_command(paths, spec.webserver).replace('\'', "");
+    let mut cmd = format!(
+        "{} certonly --webroot -w {} --cert-name {} --non-interactive --agree-tos \
+         --keep-until-expiring --config-dir {} --deploy-hook '{reload}'",
+        paths.certbot,
+        paths.acme_dir.display(),
+        spec.domain,
+        paths.letsencrypt_dir.display()
+    );
+    for n in &names {
+        cmd.push_str(&format!(" -d {n}"));
+    }
+    if !paths.certbot.contains("--email") && !paths.certbot.contains(" -m ") {
+        cmd.push_str(" --register-unsafely-without-email");
+    }
+    t.note(format!("run `{cmd}`"));
+    if t.dry_run {
+        return Ok(());
+    }
+    webserver::run_shell(&cmd).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_stamps() {
+        let t = |s: u64| utc_stamp(std::time::UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(t(0), "19700101T000000Z");
+        assert_eq!(t(951_782_400), "20000229T000000Z");
+        assert_eq!(t(1_796_131_505), "20261201T132505Z");
+    }
 }

@@ -6,13 +6,17 @@
 //! set size: private pages plus a fair share of shared ones, so OPcache
 //! and libphp's text are not counted once per worker). So the plan fits
 //! when Σ over pools of `pm.max_children × average worker PSS` ≤ RAM for
-//! PHP. Averages are measured from running workers (via `corral status`
-//! pids and `/proc/PID/smaps_rollup`); a pool with no running worker is
-//! estimated at 40 MiB.
+//! PHP. PSS is measured from `/proc/PID/smaps_rollup` of the workers
+//! `corral status` lists that have served at least one request ("warmed
+//! up"): a fresh fork shares nearly every page with its prototype and
+//! measures 2–3 MiB, which once made `tune` recommend thousands of
+//! children. A pool with no warmed-up worker is estimated at 40 MiB.
 //!
 //! `corral tune` recommends, per pool,
-//! `floor(RAM for PHP / average PSS / number of pools)`: an equal share of
-//! the PHP RAM for every pool.
+//! `floor(RAM for PHP / number of pools / largest warmed-up worker PSS)`:
+//! an equal share of the PHP RAM for every pool, priced at the pool's
+//! biggest worker so that the share holds when every worker grows to it.
+//! It may be 0: then not even one such worker fits the share.
 
 use crate::error::{Result, SitesError};
 
@@ -65,22 +69,37 @@ pub fn pss(pid: i32) -> Option<u64> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolMemory {
     pub pool: String,
-    /// Workers whose PSS could be read.
+    /// Warmed-up workers whose PSS could be read.
     pub measured: usize,
-    /// Average PSS (measured, or the default estimate).
+    /// Workers left out: they have served no request yet.
+    pub fresh: usize,
+    /// Average PSS of the measured workers (or the default estimate).
     pub avg: u64,
+    /// The largest measured PSS (or the default estimate).
+    pub max: u64,
 }
 
-pub fn measure(pool: &str, pids: &[i32]) -> PoolMemory {
-    let v: Vec<u64> = pids.iter().filter_map(|p| pss(*p)).collect();
+pub fn measure(pool: &str, workers: &[crate::fpm::Worker]) -> PoolMemory {
+    let warmed: Vec<u64> = workers
+        .iter()
+        .filter(|w| w.requests > 0)
+        .filter_map(|w| pss(w.pid))
+        .collect();
+    let fresh = workers.iter().filter(|w| w.requests == 0).count();
+    let (avg, max) = if warmed.is_empty() {
+        (DEFAULT_WORKER_BYTES, DEFAULT_WORKER_BYTES)
+    } else {
+        (
+            warmed.iter().sum::<u64>() / warmed.len() as u64,
+            warmed.iter().copied().max().unwrap_or(0),
+        )
+    };
     PoolMemory {
         pool: pool.to_string(),
-        measured: v.len(),
-        avg: if v.is_empty() {
-            DEFAULT_WORKER_BYTES
-        } else {
-            v.iter().sum::<u64>() / v.len() as u64
-        },
+        measured: warmed.len(),
+        fresh,
+        avg,
+        max,
     }
 }
 
@@ -119,11 +138,136 @@ pub fn check(pools: &[Planned], mem_total: u64) -> std::result::Result<String, S
     }
 }
 
-/// The recommended `pm.max_children` for a pool with this average worker
-/// PSS when `pools` pools share the PHP RAM (at least 1).
-pub fn recommend(mem_total: u64, avg: u64, pools: usize) -> u64 {
+/// The recommended `pm.max_children` for a pool whose workers cost `per
+/// worker` bytes when `pools` pools share the PHP RAM: never more than
+/// the share holds (0 when not even one worker fits).
+pub fn recommend(mem_total: u64, per_worker: u64, pools: usize) -> u64 {
     let share = php_ram(mem_total) / pools.max(1) as u64;
-    (share / avg.max(1)).max(1)
+    share / per_worker.max(1)
+}
+
+/// One pool's line of `corral tune`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Advice {
+    pub memory: PoolMemory,
+    /// The per-worker price used: the largest warmed-up worker's PSS.
+    pub per_worker: u64,
+    pub recommended: u64,
+}
+
+/// What `corral tune` says, with every input it used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tune {
+    pub mem_total: u64,
+    pub php_ram: u64,
+    pub pools: usize,
+    pub advice: Vec<Advice>,
+}
+
+/// Measures `running` (every pool counts for the share; `only` limits
+/// what is reported).
+pub fn tune(
+    mem_total: u64,
+    running: &[(String, Vec<crate::fpm::Worker>)],
+    only: Option<&str>,
+) -> Tune {
+    let pools = running.len();
+    let advice = running
+        .iter()
+        .filter(|(p, _)| only.is_none_or(|o| o == p))
+        .map(|(p, w)| {
+            let memory = measure(p, w);
+            let per_worker = memory.max;
+            Advice {
+                recommended: recommend(mem_total, per_worker, pools),
+                per_worker,
+                memory,
+            }
+        })
+        .collect();
+    Tune {
+        mem_total,
+        php_ram: php_ram(mem_total),
+        pools,
+        advice,
+    }
+}
+
+impl Tune {
+    pub fn json(&self) -> serde_json::Value {
+        let v: Vec<serde_json::Value> = self
+            .advice
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "pool": a.memory.pool,
+                    "workers_measured": a.memory.measured,
+                    "workers_fresh_skipped": a.memory.fresh,
+                    "avg_pss_bytes": a.memory.avg,
+                    "max_pss_bytes": a.memory.max,
+                    "per_worker_bytes": a.per_worker,
+                    "estimated": a.memory.measured == 0,
+                    "share_bytes": self.php_ram / self.pools.max(1) as u64,
+                    "recommended_max_children": a.recommended,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "mem_total_bytes": self.mem_total,
+            "php_share": PHP_SHARE,
+            "php_ram_bytes": self.php_ram,
+            "pools": self.pools,
+            "recommendations": v,
+        })
+    }
+
+    pub fn text(&self) -> String {
+        let share = self.php_ram / self.pools.max(1) as u64;
+        let mut s = format!(
+            "inputs: MemTotal {}, RAM for PHP {} (80%), {} running pool(s), share {} each\n\
+             measured: PSS of workers that have served a request (fresh forks share their \
+             prototype's pages and are skipped)\n\
+             recommended pm.max_children = floor(share / largest measured worker PSS)\n",
+            mib(self.mem_total),
+            mib(self.php_ram),
+            self.pools,
+            mib(share)
+        );
+        s.push_str(&format!(
+            "{:<32} {:>8} {:>6} {:>12} {:>12} {:>12}\n",
+            "POOL", "MEASURED", "FRESH", "AVG PSS", "MAX PSS", "MAX_CHILDREN"
+        ));
+        for a in &self.advice {
+            let m = &a.memory;
+            let (avg, max) = if m.measured == 0 {
+                (format!("~{}", mib(m.avg)), format!("~{}", mib(m.max)))
+            } else {
+                (mib(m.avg), mib(m.max))
+            };
+            s.push_str(&format!(
+                "{:<32} {:>8} {:>6} {:>12} {:>12} {:>12}\n",
+                m.pool, m.measured, m.fresh, avg, max, a.recommended
+            ));
+        }
+        for a in &self.advice {
+            if a.memory.measured == 0 {
+                s.push_str(&format!(
+                    "{}: no worker has served a request yet; estimated at {} per worker                      (send it traffic and run tune again)\n",
+                    a.memory.pool,
+                    mib(DEFAULT_WORKER_BYTES)
+                ));
+            }
+            if a.recommended == 0 {
+                s.push_str(&format!(
+                    "{}: not even one worker of {} fits its share of {}\n",
+                    a.memory.pool,
+                    mib(a.per_worker),
+                    mib(share)
+                ));
+            }
+        }
+        s
+    }
 }
 
 #[cfg(test)]
@@ -143,7 +287,20 @@ mod tests {
         // 1 GiB host: 819 MiB for PHP; 2 pools of 40 MiB workers:
         // floor(819.2 / 40 / 2) = 10.
         assert_eq!(recommend(1 << 30, 40 << 20, 2), 10);
-        assert_eq!(recommend(1 << 30, 4 << 30, 1), 1);
+        // A worker larger than the share: none fits, and tune says 0.
+        assert_eq!(recommend(1 << 30, 4 << 30, 1), 0);
+        // Never more than memory allows, whatever the inputs.
+        for (mem, per, pools) in [
+            (24u64 << 30, 3 << 20, 7usize),
+            (1 << 30, 1, 1),
+            (512 << 20, 60 << 20, 3),
+        ] {
+            let r = recommend(mem, per, pools);
+            assert!(
+                r * per * pools as u64 <= php_ram(mem),
+                "{mem} {per} {pools}: {r}"
+            );
+        }
         let pools = vec![
             Planned {
                 pool: "a".into(),
@@ -161,9 +318,26 @@ mod tests {
     }
 
     #[test]
-    fn own_pss_is_readable() {
-        let m = measure("self", &[std::process::id() as i32]);
-        assert_eq!(m.measured, 1);
-        assert!(m.avg > 0);
+    fn only_warmed_up_workers_are_measured() {
+        use crate::fpm::Worker;
+        let me = std::process::id() as i32;
+        let m = measure(
+            "self",
+            &[Worker {
+                pid: me,
+                requests: 3,
+            }],
+        );
+        assert_eq!((m.measured, m.fresh), (1, 0));
+        assert!(m.avg > 0 && m.max == m.avg);
+        let m = measure(
+            "self",
+            &[Worker {
+                pid: me,
+                requests: 0,
+            }],
+        );
+        assert_eq!((m.measured, m.fresh), (0, 1));
+        assert_eq!(m.avg, DEFAULT_WORKER_BYTES);
     }
 }

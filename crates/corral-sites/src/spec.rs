@@ -58,6 +58,54 @@ pub struct SiteSpec {
     /// filesystem. Absent in registries written before quotas existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_quota: Option<u64>,
+    /// HTTPS: `--tls CERT,KEY` or `--certbot`. Absent = HTTP only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+}
+
+/// Where a site's certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "source")]
+pub enum Tls {
+    /// Files the operator manages (absolute paths, read by the web server
+    /// as root).
+    Files {
+        cert: std::path::PathBuf,
+        key: std::path::PathBuf,
+    },
+    /// certbot's webroot mode; the files are `<letsencrypt-dir>/live/DOMAIN/`.
+    Certbot,
+}
+
+impl Tls {
+    /// `CERT,KEY`, `certbot`, or empty for none (`site set DOMAIN tls=…`).
+    pub fn parse(v: &str) -> Result<Option<Tls>> {
+        let v = v.trim();
+        if v.is_empty() || v == "none" || v == "off" {
+            return Ok(None);
+        }
+        if v == "certbot" {
+            return Ok(Some(Tls::Certbot));
+        }
+        let (cert, key) = v.split_once(',').ok_or_else(|| {
+            SitesError::Usage(format!(
+                "--tls takes CERT,KEY (two absolute paths), not '{v}'; or use --certbot"
+            ))
+        })?;
+        let (cert, key) = (
+            std::path::PathBuf::from(cert.trim()),
+            std::path::PathBuf::from(key.trim()),
+        );
+        for p in [&cert, &key] {
+            let s = p.display().to_string();
+            if !p.is_absolute() || s.contains(char::is_whitespace) || s.contains([';', '"', '\'']) {
+                return Err(SitesError::Usage(format!(
+                    "--tls: '{s}' must be an absolute path without spaces, quotes or ';'"
+                )));
+            }
+        }
+        Ok(Some(Tls::Files { cert, key }))
+    }
 }
 
 fn yes() -> bool {
@@ -153,6 +201,50 @@ pub fn check_domain(d: &str) -> Result<()> {
     Ok(())
 }
 
+/// What the operator typed, as the name the site is known by: lowercased,
+/// an IDN turned into its punycode (`bücher.example` →
+/// `xn--bcher-kva.example`, what nginx, Apache and certificates match), a
+/// trailing dot dropped. IP addresses, `localhost` (and `*.localhost`) and
+/// single labels are refused: they are not a site's name, and a vhost for
+/// one would catch traffic meant for the host.
+pub fn normalize_domain(input: &str) -> Result<String> {
+    let bad = |why: &str| {
+        Err(SitesError::Domain {
+            domain: input.to_string(),
+            why: why.to_string(),
+        })
+    };
+    let trimmed = input.trim().trim_end_matches('.');
+    if trimmed.is_empty() {
+        return bad("is empty");
+    }
+    if trimmed.parse::<std::net::IpAddr>().is_ok()
+        || trimmed
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok()
+    {
+        return bad("is an IP address; a site needs a DNS name");
+    }
+    let ascii = match idna::domain_to_ascii(trimmed) {
+        Ok(a) => a,
+        Err(_) => return bad("is not a valid internationalised domain name"),
+    };
+    if ascii == "localhost" || ascii.ends_with(".localhost") {
+        return bad("is the host itself (localhost); a site needs its own name");
+    }
+    if !ascii.contains('.') {
+        return bad("is a single label; use a full name such as example.com");
+    }
+    let tld = ascii.rsplit('.').next().unwrap_or("");
+    if tld.bytes().all(|b| b.is_ascii_digit()) {
+        return bad("ends in a numeric label (an IP address?); a site needs a DNS name");
+    }
+    check_domain(&ascii)?;
+    Ok(ascii)
+}
+
 /// A Linux user name useradd accepts everywhere: `[a-z_][a-z0-9_-]*`,
 /// at most 32 bytes.
 pub fn check_user(name: &str) -> Result<()> {
@@ -237,6 +329,35 @@ mod tests {
         assert!(check_domain("a..b").is_err());
         assert!(check_domain("-a.b").is_err());
         assert!(check_domain("a b").is_err());
+    }
+
+    #[test]
+    fn domains_are_normalised() {
+        let n = |d: &str| normalize_domain(d);
+        assert_eq!(n("Example.COM").unwrap(), "example.com");
+        assert_eq!(n("www.Example.com.").unwrap(), "www.example.com");
+        assert_eq!(n("bücher.example").unwrap(), "xn--bcher-kva.example");
+        assert_eq!(n("ÉCOLE.fr").unwrap(), "xn--cole-9oa.fr");
+        for bad in [
+            "localhost",
+            "LocalHost",
+            "app.localhost",
+            "1.2.3.4",
+            "::1",
+            "[::1]",
+            "10.0.0",
+            "intranet",
+            "",
+            "a b.com",
+            "../etc",
+            "a..b",
+        ] {
+            assert!(n(bad).is_err(), "{bad} accepted");
+        }
+        let e = n("1.2.3.4").unwrap_err().to_string();
+        assert!(e.contains("IP address"), "{e}");
+        let e = n("intranet").unwrap_err().to_string();
+        assert!(e.contains("single label"), "{e}");
     }
 
     #[test]

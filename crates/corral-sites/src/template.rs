@@ -35,6 +35,22 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../templates/default.apache"),
     ),
     (
+        "redirect.nginx",
+        include_str!("../../../templates/redirect.nginx"),
+    ),
+    (
+        "redirect.apache",
+        include_str!("../../../templates/redirect.apache"),
+    ),
+    (
+        "suspended.nginx",
+        include_str!("../../../templates/suspended.nginx"),
+    ),
+    (
+        "suspended.apache",
+        include_str!("../../../templates/suspended.apache"),
+    ),
+    (
         "wordpress.pool",
         include_str!("../../../templates/wordpress.pool"),
     ),
@@ -68,6 +84,9 @@ pub const PLACEHOLDERS: &[&str] = &[
     "try_files",
     "fallback_resource",
     "client_max_body_size",
+    "tls",
+    "acme",
+    "https_port",
 ];
 
 /// Where a directive's value came from.
@@ -379,6 +398,29 @@ pub fn substitute(file: &str, text: &str, values: &[(&str, String)]) -> Result<S
             why,
         })?;
         out.push_str(&substitute_line(line, values));
+    }
+    Ok(out)
+}
+
+/// [`substitute`], dropping each line that held a placeholder and is
+/// empty once filled.
+pub fn substitute_dropping_empty(
+    file: &str,
+    text: &str,
+    values: &[(&str, String)],
+) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        check_placeholders(line).map_err(|why| SitesError::Template {
+            file: file.to_string(),
+            line: i + 1,
+            why,
+        })?;
+        let filled = substitute_line(line, values);
+        if filled.trim().is_empty() && line.contains("{{") {
+            continue;
+        }
+        out.push_str(&filled);
     }
     Ok(out)
 }

@@ -197,6 +197,14 @@ pub fn group_name_of(gid: u32) -> Option<String> {
     })
 }
 
+/// The name of a user by uid.
+pub fn user_name_of(uid: u32) -> Option<String> {
+    read("/etc/passwd").ok()?.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 3 && f[2].parse() == Ok(uid)).then(|| f[0].to_string())
+    })
+}
+
 /// The GECOS field, to re-create a deleted user as it was.
 pub fn comment_of(name: &str) -> Result<Option<String>> {
     Ok(read("/etc/passwd")?.lines().find_map(|l| {

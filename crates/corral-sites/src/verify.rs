@@ -101,3 +101,73 @@ fn get(addr: &str, host: &str, path: &str) -> std::io::Result<(u16, String)> {
         .unwrap_or(0);
     Ok((status, body.to_string()))
 }
+
+/// Over TLS: `base_ip`:`port` with SNI and Host `host`, through curl (the
+/// certificate is not judged here, `-k`: the web server's config test
+/// loaded it; this proves the TLS vhost runs the site's PHP). Same
+/// three-in-a-row rule as [`fetch_until`].
+pub fn fetch_tls_until(
+    ip: &str,
+    port: u16,
+    host: &str,
+    path: &str,
+    token: &str,
+    timeout: Duration,
+) -> Result<()> {
+    let url = format!("https://{host}:{port}{path}");
+    let resolve = format!("{host}:{port}:{ip}");
+    let want = format!("corral-probe:{token}");
+    let deadline = Instant::now() + timeout;
+    let mut good = 0;
+    loop {
+        let out = std::process::Command::new("curl")
+            .args(["-sk", "--max-time", "10", "--resolve", &resolve, &url])
+            .output();
+        let last = match out {
+            Err(e) => {
+                return Err(SitesError::Verify(format!(
+                    "cannot run curl to check {url} ({e}); install curl or pass --no-verify"
+                )))
+            }
+            Ok(o) if String::from_utf8_lossy(&o.stdout).contains(&want) => {
+                good += 1;
+                if good == 3 {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            Ok(o) => format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout)
+                    .chars()
+                    .take(300)
+                    .collect::<String>(),
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+        };
+        good = 0;
+        if Instant::now() > deadline {
+            return Err(SitesError::Verify(format!(
+                "GET {url} (at {ip}) did not return the probe token: {last}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The status of a plain GET (the HTTP->HTTPS redirect check).
+pub fn status_of(base: &str, host: &str, path: &str) -> Result<u16> {
+    let addr = base
+        .strip_prefix("http://")
+        .ok_or_else(|| SitesError::Verify(format!("only http:// URLs are supported: {base}")))?
+        .trim_end_matches('/');
+    let addr = if addr.contains(':') {
+        addr.to_string()
+    } else {
+        format!("{addr}:80")
+    };
+    get(&addr, host, path)
+        .map(|(s, _)| s)
+        .map_err(|e| SitesError::Verify(format!("GET http://{addr}{path} (Host: {host}): {e}")))
+}

@@ -24,6 +24,7 @@ fn spec(template: &str, sets: &[(&str, &str)]) -> SiteSpec {
         shell: "/usr/sbin/nologin".into(),
         enabled: true,
         disk_quota: None,
+        tls: None,
     }
 }
 

@@ -234,8 +234,8 @@ foreach (['putenv', 'mail', 'mb_send_mail', 'shmop_open', 'shm_attach', 'sem_get
     let o = ok(&sb.site(&env, &[], &["show", &da])).stdout.clone();
     assert!(o.contains(&format!("php_user:    {ua}-php")), "{o}");
 
-    ok(&sb.site(&env, &[], &["remove", &da]));
-    ok(&sb.site(&env, &[], &["remove", &db]));
+    ok(&sb.site(&env, &[], &["remove", &da, "--yes"]));
+    ok(&sb.site(&env, &[], &["remove", &db, "--yes"]));
 }
 
 #[test]
@@ -285,7 +285,7 @@ fn add_twice_changes_nothing() {
     assert_ne!(o.code, Some(0));
     assert!(o.stderr.contains("site set"), "{}", o.all());
     assert!(before == sb.snapshot(std::slice::from_ref(&u)));
-    ok(&sb.site(&env, &[], &["remove", &d]));
+    ok(&sb.site(&env, &[], &["remove", &d, "--yes"]));
 }
 
 #[test]
@@ -413,7 +413,11 @@ fn failure_at_every_step_leaves_the_host_as_it_was() {
     );
     let with_site = sb.snapshot(&users);
     for step in &steps {
-        let o = sb.site(&env, &[("CORRAL_SITES_FAIL_AT", step)], &["remove", &d]);
+        let o = sb.site(
+            &env,
+            &[("CORRAL_SITES_FAIL_AT", step)],
+            &["remove", &d, "--yes"],
+        );
         assert_ne!(
             o.code,
             Some(0),
@@ -430,8 +434,8 @@ fn failure_at_every_step_leaves_the_host_as_it_was() {
             &format!("remove failing at {step}: site not served again"),
         );
     }
-    ok(&sb.site(&env, &[], &["remove", &d]));
-    ok(&sb.site(&env, &[], &["remove", &dother]));
+    ok(&sb.site(&env, &[], &["remove", &d, "--yes"]));
+    ok(&sb.site(&env, &[], &["remove", &dother, "--yes"]));
 }
 
 fn wait_for(cond: impl Fn() -> bool, what: &str) {
@@ -468,7 +472,14 @@ fn remove_leaves_nothing_and_keep_files_keeps_files() {
     );
     assert_eq!(nginx.get(&d, "/").body, "hi");
 
-    ok(&sb.site(&env, &[], &["remove", &d]));
+    // Without --yes and without a terminal: refused, nothing changes.
+    let with_site = sb.snapshot(std::slice::from_ref(&u));
+    let o = sb.site(&env, &[], &["remove", &d]);
+    assert_ne!(o.code, Some(0));
+    assert!(o.stderr.contains("--yes"), "{}", o.all());
+    assert!(with_site == sb.snapshot(std::slice::from_ref(&u)));
+
+    ok(&sb.site(&env, &[], &["remove", &d, "--yes", "--purge"]));
     let after = sb.snapshot(std::slice::from_ref(&u));
     assert!(
         empty == after,
@@ -491,7 +502,7 @@ fn remove_leaves_nothing_and_keep_files_keeps_files() {
     ok(&sb.site(&env, &[], &["add", &d, "--user", &u]));
     let index = sb.docroot(&u, &d).join("index.php");
     write_as_owner(&index, "<?php echo 'kept';", &u);
-    ok(&sb.site(&env, &[], &["remove", &d, "--keep-files"]));
+    ok(&sb.site(&env, &[], &["remove", &d, "--yes", "--keep-files"]));
     assert!(index.exists());
     assert!(common::uid_of(&u).is_some());
     assert!(!sb.path("pool.d").join(format!("{d}.conf")).exists());
@@ -503,8 +514,30 @@ fn remove_leaves_nothing_and_keep_files_keeps_files() {
         || nginx.get(&d, "/").body == "kept",
         "kept files not served",
     );
-    ok(&sb.site(&env, &[], &["remove", &d]));
+    // The default: the home goes, an archive of it stays (root's, 0600).
+    let o = ok(&sb.site(&env, &[], &["remove", &d, "--yes"]))
+        .stdout
+        .clone();
     assert!(!sb.home(&u).exists());
+    assert!(o.contains("kept an archive"), "{o}");
+    let archives: Vec<_> = fs::read_dir(sb.path("archive"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+    let m = fs::metadata(&archives[0]).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o777), (0, 0o600));
+    let listing = std::process::Command::new("tar")
+        .args(["-tzvf"])
+        .arg(&archives[0])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains(&format!("{u}/htdocs/{d}/index.php")),
+        "{listing}"
+    );
 }
 
 #[test]
@@ -608,11 +641,17 @@ fn site_set_reloads_only_that_pool() {
         .path("pool.d")
         .join(format!("{da}.conf.disabled"))
         .exists());
-    assert!(!sb.path("nginx").join(format!("{da}.conf")).exists());
+    // The web server itself says the site is suspended (not its default
+    // server, not a dead socket's 502), for every path.
     wait_for(
-        || nginx.get(&da, "/m.php").status == 404,
-        "still served after disable",
+        || nginx.get(&da, "/m.php").status == 503,
+        "not suspended after disable",
     );
+    for path in ["/", "/m.php", "/wp-login.php", "/static.css"] {
+        let r = nginx.get(&da, path);
+        assert_eq!(r.status, 503, "{path}");
+        assert!(r.body.contains("suspended"), "{path}: {}", r.body);
+    }
     wait_for(
         || corral.control(&["status", &da]).code != Some(0),
         "pool still running after disable",
@@ -641,8 +680,8 @@ fn site_set_reloads_only_that_pool() {
     assert!(b["workers_measured"].as_u64().unwrap() >= 1, "{v}");
     assert!(b["recommended_max_children"].as_u64().unwrap() >= 1, "{v}");
 
-    ok(&sb.site(&env, &[], &["remove", &da]));
-    ok(&sb.site(&env, &[], &["remove", &db]));
+    ok(&sb.site(&env, &[], &["remove", &da, "--yes"]));
+    ok(&sb.site(&env, &[], &["remove", &db, "--yes"]));
 }
 
 #[test]
@@ -656,7 +695,7 @@ fn a_foreign_user_of_the_same_name_is_refused() {
     let sb = Sandbox::new("foreign");
     let env = sb.env(None, None);
     let before = sb.snapshot(std::slice::from_ref(&u));
-    let o = sb.site(&env, &[], &["add", &domain("x"), "--user", &u]);
+    let o = sb.site(&env, &[], &["add", &domain("x"), "--user", &u, "--offline"]);
     assert_ne!(o.code, Some(0));
     assert!(
         o.stderr.contains("is not a corral site's account"),
@@ -678,7 +717,7 @@ fn sizing_refuses_unless_forced_and_dry_run_changes_nothing() {
     env.push(("CORRAL_SITES_MEM_TOTAL".into(), "100M".into()));
     let d = domain("z");
     let before = sb.snapshot(std::slice::from_ref(&u));
-    let o = sb.site(&env, &[], &["add", &d, "--user", &u]);
+    let o = sb.site(&env, &[], &["add", &d, "--user", &u, "--offline"]);
     assert_ne!(o.code, Some(0));
     assert!(
         o.stderr.contains("not enough memory for PHP"),
@@ -732,7 +771,12 @@ fn concurrent_commands_are_serialised() {
         for (i, u) in names.iter().enumerate() {
             let (sb, env) = (&sb, &env);
             s.spawn(move || {
-                ok(&sb.site(env, &[], &["add", &domain(&format!("c{i}")), "--user", u])).code
+                ok(&sb.site(
+                    env,
+                    &[],
+                    &["add", &domain(&format!("c{i}")), "--user", u, "--offline"],
+                ))
+                .code
             });
         }
     });
@@ -748,7 +792,7 @@ fn concurrent_commands_are_serialised() {
     assert_eq!(uids.len(), 4);
     assert!(uids.iter().all(|u| *u >= 1000));
     for i in 0..4 {
-        ok(&sb.site(&env, &[], &["remove", &domain(&format!("c{i}"))]));
+        ok(&sb.site(&env, &[], &["remove", &domain(&format!("c{i}")), "--yes"]));
     }
 }
 
@@ -767,13 +811,13 @@ fn pool_dir_is_closed_and_a_failed_add_reopens_it() {
     let o = sb.site(
         &env,
         &[("CORRAL_SITES_FAIL_AT", "pool-file")],
-        &["add", &d, "--user", &u],
+        &["add", &d, "--user", &u, "--offline"],
     );
     assert_ne!(o.code, Some(0));
     assert_eq!(mode(), 0o755, "rolled back with the rest:\n{}", o.all());
-    ok(&sb.site(&env, &[], &["add", &d, "--user", &u]));
+    ok(&sb.site(&env, &[], &["add", &d, "--user", &u, "--offline"]));
     assert_eq!(mode(), 0o700);
     let m = fs::metadata(sb.path("pool.d").join(format!("{d}.conf"))).unwrap();
     assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (0o600, 0, 0));
-    ok(&sb.site(&env, &[], &["remove", &d]));
+    ok(&sb.site(&env, &[], &["remove", &d, "--yes"]));
 }

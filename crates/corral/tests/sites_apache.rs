@@ -115,20 +115,20 @@ fn apache_serves_an_isolated_site() {
     write_as_owner(&root.join(".env"), "secret", &u);
     assert_eq!(apache.get(&d, "/.env").status, 403);
 
-    // Disable removes the link only; enable brings it back.
+    // Disabled: Apache itself answers 503 "suspended" for every path;
+    // enabled again, the site is back.
     ok(&sb.site(&env, &[], &["disable", &d]));
-    assert!(
-        !link.exists()
-            && sb
-                .path("apache/sites-available")
-                .join(format!("{d}.conf"))
-                .exists()
-    );
-    ok(&sb.site(&env, &[], &["enable", &d]));
     assert!(link.exists());
+    for path in ["/", "/index.php", "/hello.txt"] {
+        let r = apache.get(&d, path);
+        assert_eq!(r.status, 503, "{path}: {}", apache.error_log());
+        assert!(r.body.contains("suspended"), "{path}: {}", r.body);
+    }
+    ok(&sb.site(&env, &[], &["enable", &d]));
+    assert_eq!(apache.get(&d, "/hello.txt").body, "static-apache");
 
     let before_remove = sb.path("apache/sites-available").join(format!("{d}.conf"));
-    ok(&sb.site(&env, &[], &["remove", &d]));
+    ok(&sb.site(&env, &[], &["remove", &d, "--yes"]));
     assert!(!before_remove.exists() && std::fs::symlink_metadata(&link).is_err());
     assert!(common::uid_of(&u).is_none());
 }

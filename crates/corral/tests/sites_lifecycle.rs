@@ -166,7 +166,7 @@ fn narrowing_writable_relocks_what_php_wrote() {
         "rollback left changes:\n{}",
         snapshot_diff(&before, &after)
     );
-    ok(&sb.site(&env, &[], &["remove", &d]));
+    ok(&sb.site(&env, &[], &["remove", &d, "--yes"]));
 }
 
 const SESSION_PHP: &str = r#"<?php
@@ -281,9 +281,9 @@ fn session_cleanup_honours_each_pools_lifetime() {
         "{said}"
     );
     // The session still works for its visitor.
-    ok(&sb.site(&env, &[], &["remove", &da]));
+    ok(&sb.site(&env, &[], &["remove", &da, "--yes"]));
     assert!(cron.exists(), "the cron file stays while a site is left");
-    ok(&sb.site(&env, &[], &["remove", &db]));
+    ok(&sb.site(&env, &[], &["remove", &db, "--yes"]));
     assert!(!cron.exists(), "removed with the last site");
 }
 
@@ -356,6 +356,6 @@ fn per_site_logs_rotate() {
     assert!(fresh.contains("corral-rotation-2") && !fresh.contains("corral-rotation-1"));
     let owner = fs::metadata(&log).unwrap().uid();
     assert_eq!(Some(owner), common::uid_of(&format!("{u}-php")));
-    ok(&sb.site(&env, &[], &["remove", &d]));
+    ok(&sb.site(&env, &[], &["remove", &d, "--yes"]));
     assert!(!conf.exists(), "removed with the site");
 }

@@ -114,7 +114,11 @@ fn disk_quota_without_quota_support_is_a_clear_error_and_rolls_back() {
     let d = domain("q");
     let before = sb.snapshot(std::slice::from_ref(&u));
 
-    let o = sb.site(&env, &[], &["add", &d, "--user", &u, "--disk-quota", "8M"]);
+    let o = sb.site(
+        &env,
+        &[],
+        &["add", &d, "--user", &u, "--disk-quota", "8M", "--offline"],
+    );
     assert_eq!(o.code, Some(1), "{}", o.all());
     let want = format!(
         "filesystem {} (ext4 on {}) has no group quotas: it is not mounted with grpquota",
@@ -134,7 +138,11 @@ fn disk_quota_without_quota_support_is_a_clear_error_and_rolls_back() {
 
     // Mounted with grpquota but never turned on: a different reason.
     mnt.remount("grpquota");
-    let o = sb.site(&env, &[], &["add", &d, "--user", &u, "--disk-quota", "8M"]);
+    let o = sb.site(
+        &env,
+        &[],
+        &["add", &d, "--user", &u, "--disk-quota", "8M", "--offline"],
+    );
     assert_eq!(o.code, Some(1), "{}", o.all());
     assert!(
         o.stderr
@@ -146,14 +154,14 @@ fn disk_quota_without_quota_support_is_a_clear_error_and_rolls_back() {
 
     // Without --disk-quota the filesystem is not asked; set then refuses
     // and leaves the site as it was.
-    ok(&sb.site(&env, &[], &["add", &d, "--user", &u]));
+    ok(&sb.site(&env, &[], &["add", &d, "--user", &u, "--offline"]));
     let registry = sb.path("state").join(format!("{d}.json"));
     let rec = fs::read_to_string(&registry).unwrap();
-    let o = sb.site(&env, &[], &["set", &d, "--disk-quota", "8M"]);
+    let o = sb.site(&env, &[], &["set", &d, "--disk-quota", "8M", "--offline"]);
     assert_eq!(o.code, Some(1), "{}", o.all());
     assert!(o.stderr.contains("has no group quotas"), "{}", o.all());
     assert_eq!(fs::read_to_string(&registry).unwrap(), rec);
-    ok(&sb.site(&env, &[], &["remove", &d]));
+    ok(&sb.site(&env, &[], &["remove", &d, "--yes"]));
 }
 
 #[test]
@@ -213,5 +221,5 @@ echo $r === $n ? "wrote $r" : 'failed: ' . (error_get_last()['message'] ?? '?');
     ok(&sb.site(&env, &[], &["set", &d, "--disk-quota", "32M"]));
     let r = nginx.get(&d, "/fill.php?mib=16");
     assert_eq!(r.body, format!("wrote {}", 16 << 20));
-    ok(&sb.site(&env, &[], &["remove", &d]));
+    ok(&sb.site(&env, &[], &["remove", &d, "--yes"]));
 }

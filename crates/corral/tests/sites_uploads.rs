@@ -192,7 +192,7 @@ fn walk_uploads(sb: &Sandbox, web: &dyn WebServer, server: &str, tag: &str, land
     let owned = root.join("wp-content/uploads/2026/12/invoice.pdf");
     assert!(readable_by(&u, &owned));
 
-    ok(&sb.site(&env, &[], &["remove", &d]));
+    ok(&sb.site(&env, &[], &["remove", &d, "--yes"]));
 }
 
 /// No execute bit in the mode, and no `x` in any ACL entry of a file.

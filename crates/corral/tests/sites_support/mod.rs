@@ -434,6 +434,7 @@ impl SitesApache {
              LoadModule authz_core_module {m}/mod_authz_core.so\n\
              LoadModule dir_module {m}/mod_dir.so\n\
              LoadModule mime_module {m}/mod_mime.so\n\
+             LoadModule alias_module {m}/mod_alias.so\n\
              LoadModule proxy_module {m}/mod_proxy.so\n\
              LoadModule proxy_fcgi_module {m}/mod_proxy_fcgi.so\n\
              TypesConfig /etc/mime.types\n\
