@@ -148,6 +148,7 @@ impl Sandbox {
                 v.push(("WEBSERVER_TEST", w.test_cmd()));
                 v.push(("WEBSERVER_RELOAD", w.reload_cmd()));
                 v.push(("LISTEN", format!("127.0.0.1:{}", w.port())));
+                v.push(("TLS_LISTEN", format!("127.0.0.1:{}", w.tls_port())));
             }
             None => {
                 v.push(("WEBSERVER_TEST", "true".into()));
@@ -311,6 +312,8 @@ pub fn mkdir_as_owner(path: &Path, user: &str) {
 /// What the site commands need to drive a web server.
 pub trait WebServer {
     fn port(&self) -> u16;
+    /// Where TLS vhosts listen (`--tls-listen`).
+    fn tls_port(&self) -> u16;
     fn test_cmd(&self) -> String;
     fn reload_cmd(&self) -> String;
     fn error_log(&self) -> String;
@@ -335,6 +338,7 @@ pub struct SitesNginx {
     child: Option<Child>,
     pub dir: tempfile::TempDir,
     pub port: u16,
+    pub tls_port: u16,
 }
 
 impl SitesNginx {
@@ -374,6 +378,7 @@ impl SitesNginx {
             child: Some(child),
             dir,
             port,
+            tls_port: free_port(),
         };
         wait_listen(port, || n.error_log());
         Some(n)
@@ -388,6 +393,9 @@ impl SitesNginx {
 impl WebServer for SitesNginx {
     fn port(&self) -> u16 {
         self.port
+    }
+    fn tls_port(&self) -> u16 {
+        self.tls_port
     }
     fn test_cmd(&self) -> String {
         format!("nginx -t -q {}", self.args())
@@ -416,6 +424,7 @@ pub struct SitesApache {
     child: Option<Child>,
     pub dir: tempfile::TempDir,
     pub port: u16,
+    pub tls_port: u16,
 }
 
 impl SitesApache {
@@ -423,18 +432,21 @@ impl SitesApache {
         let apache = common::require_bin("apache2")?;
         let dir = common::temp_dir("sites-apache");
         let port = free_port();
+        let tls_port = free_port();
         let d = dir.path().display();
         let m = "/usr/lib/apache2/modules";
         fs::create_dir_all(dir.path().join("empty")).unwrap();
         let conf = format!(
             "ServerRoot {d}\nDefaultRuntimeDir {d}\nPidFile {d}/apache.pid\nErrorLog {d}/error.log\n\
-             LogLevel warn\nMutex file:{d} default\nListen 127.0.0.1:{port}\nServerName localhost\n\
+             LogLevel warn\nMutex file:{d} default\nListen 127.0.0.1:{port}\nListen 127.0.0.1:{tls_port}\nServerName localhost\n\
              User www-data\nGroup www-data\n\
              LoadModule mpm_event_module {m}/mod_mpm_event.so\n\
              LoadModule authz_core_module {m}/mod_authz_core.so\n\
              LoadModule dir_module {m}/mod_dir.so\n\
              LoadModule mime_module {m}/mod_mime.so\n\
              LoadModule alias_module {m}/mod_alias.so\n\
+             LoadModule socache_shmcb_module {m}/mod_socache_shmcb.so\n\
+             LoadModule ssl_module {m}/mod_ssl.so\n\
              LoadModule proxy_module {m}/mod_proxy.so\n\
              LoadModule proxy_fcgi_module {m}/mod_proxy_fcgi.so\n\
              TypesConfig /etc/mime.types\n\
@@ -456,6 +468,7 @@ impl SitesApache {
             child: Some(child),
             dir,
             port,
+            tls_port,
         };
         wait_listen(port, || a.error_log());
         Some(a)
@@ -465,6 +478,9 @@ impl SitesApache {
 impl WebServer for SitesApache {
     fn port(&self) -> u16 {
         self.port
+    }
+    fn tls_port(&self) -> u16 {
+        self.tls_port
     }
     fn test_cmd(&self) -> String {
         format!("apache2 -t -f {}/apache.conf", self.dir.path().display())
