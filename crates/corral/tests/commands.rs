@@ -317,6 +317,8 @@ impl RootMaster {
             .spawn()
             .unwrap();
         let err = child.stderr.take().unwrap();
+        // Owned at once: a master that never gets ready is stopped too.
+        let master = RootMaster(child);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
@@ -328,7 +330,7 @@ impl RootMaster {
             let ready = line.contains("ready to handle connections");
             seen.push(line);
             if ready {
-                return RootMaster(child);
+                return master;
             }
         }
         panic!(
