@@ -153,14 +153,16 @@ mod tests {
         fn log(&mut self, _: corral_php::LogLevel, _: &[u8], _: bool) {}
     }
 
-    fn spec(method: &[u8]) -> RequestSpec<'static> {
+    static NO_PARAMS: corral_fastcgi::Params = corral_fastcgi::Params::new();
+
+    fn spec(method: &[u8]) -> RequestSpec<'_> {
         RequestSpec {
-            params: &[],
-            request_method: Some(method.to_vec()),
+            params: &NO_PARAMS,
+            request_method: Some(method),
             query_string: None,
             request_uri: Some(b"/x.php".to_vec()),
             path_translated: Some(b"/srv/x.php".to_vec()),
-            content_type: Vec::new(),
+            content_type: b"",
             content_length: 0,
             deny_extension: false,
         }
