@@ -57,10 +57,10 @@ pub fn respond(
     pool: &PoolRuntime,
     status: Option<(&str, &[std::sync::atomic::AtomicU64])>,
 ) -> u16 {
-    let head_only = spec.request_method.as_deref() == Some(b"HEAD");
+    let head_only = spec.request_method == Some(b"HEAD");
     match page {
         Page::Ping => ping(out, pool, head_only),
-        Page::Status => status_page(out, spec.query_string.as_deref(), pool, status, head_only),
+        Page::Status => status_page(out, spec.query_string, pool, status, head_only),
     }
 }
 
@@ -70,7 +70,7 @@ pub fn respond(
 pub fn not_found(out: &mut dyn RequestIo, spec: &RequestSpec<'_>) -> u16 {
     let _ =
         out.write_out(b"Status: 404 Not Found\r\nContent-type: text/html; charset=UTF-8\r\n\r\n");
-    if spec.request_method.as_deref() != Some(b"HEAD") {
+    if spec.request_method != Some(b"HEAD") {
         let _ = out.write_out(b"File not found.\n");
     }
     404

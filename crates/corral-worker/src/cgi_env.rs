@@ -53,6 +53,9 @@ fn bytes_path(b: &[u8]) -> &std::path::Path {
     std::path::Path::new(std::ffi::OsStr::from_bytes(b))
 }
 
+/// What the common case decides: the script and the request URI.
+type Decided = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// The outcome: the rewritten params plus what PHP's request_info gets.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Resolved {
@@ -130,11 +133,7 @@ pub fn resolve(params: Params, opts: &CgiOptions, fs: &dyn FileSystem) -> Resolv
 /// SCRIPT_FILENAME and the request URI is SCRIPT_NAME. Answered with a few
 /// lookups and no copy of the params; `None` hands the request to the
 /// general path. A property test holds the two to the same answers.
-fn common_case(
-    params: &Params,
-    opts: &CgiOptions,
-    fs: &dyn FileSystem,
-) -> Option<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+fn common_case(params: &Params, opts: &CgiOptions, fs: &dyn FileSystem) -> Option<Decided> {
     if !opts.fix_pathinfo {
         return None;
     }

@@ -263,12 +263,12 @@ fn announce(slot: Option<&SlotWriter<'_>>, spec: &RequestSpec<'_>, uri: &mut Vec
     };
     uri.clear();
     uri.extend_from_slice(spec.request_uri.as_deref().unwrap_or_default());
-    if let Some(q) = spec.query_string.as_deref().filter(|q| !q.is_empty()) {
+    if let Some(q) = spec.query_string.filter(|q| !q.is_empty()) {
         uri.push(b'?');
         uri.extend_from_slice(q);
     }
     s.request_info(
-        spec.request_method.as_deref().unwrap_or(b"-"),
+        spec.request_method.unwrap_or(b"-"),
         uri,
         spec.path_translated.as_deref().unwrap_or(b"-"),
         b"-",
