@@ -96,8 +96,8 @@ mod tests {
     #[test]
     fn fcgi_role_comes_first_and_once() {
         let mut params = Params::default();
-        params.push(b"REQUEST_METHOD".to_vec(), b"GET".to_vec());
-        params.push(b"FCGI_ROLE".to_vec(), b"FILTER".to_vec());
+        params.push(b"REQUEST_METHOD", b"GET");
+        params.push(b"FCGI_ROLE", b"FILTER");
         let r = resolve(params, &CgiOptions::default(), &NoFs);
         let names: Vec<&[u8]> = r.params.iter().map(|(n, _)| n).collect();
         assert_eq!(names, [&b"FCGI_ROLE"[..], b"REQUEST_METHOD"]);
