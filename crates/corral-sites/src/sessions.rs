@@ -138,9 +138,48 @@ pub fn ini_value(dir: &Path, key: &str) -> Option<(String, String)> {
     found
 }
 
-/// Cleans every registered site (or those in `only`), printing one line
-/// per site (errors only when `quiet`); returns how many sites failed.
-pub fn gc_all(paths: &Paths, only: &[String], now: SystemTime, quiet: bool) -> Result<usize> {
+/// One site's cleanup, for the command's output.
+#[derive(Debug, Clone)]
+pub struct GcReport {
+    pub domain: String,
+    pub sessions: Option<SiteSessions>,
+    pub cleaned: Cleaned,
+    pub error: Option<String>,
+}
+
+impl GcReport {
+    pub fn line(&self) -> String {
+        match (&self.error, &self.sessions) {
+            (Some(e), _) => format!("{}: {e}", self.domain),
+            (None, Some(s)) => format!(
+                "{}: removed {} session file(s) older than {} s ({}), kept {}, in {}",
+                self.domain,
+                self.cleaned.removed,
+                s.maxlifetime.as_secs(),
+                s.source,
+                self.cleaned.kept,
+                s.dir.display()
+            ),
+            (None, None) => format!("{}: nothing to clean", self.domain),
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "site": self.domain,
+            "dir": self.sessions.as_ref().map(|s| s.dir.clone()),
+            "gc_maxlifetime": self.sessions.as_ref().map(|s| s.maxlifetime.as_secs()),
+            "lifetime_from": self.sessions.as_ref().map(|s| s.source.clone()),
+            "removed": self.cleaned.removed,
+            "kept": self.cleaned.kept,
+            "error": self.error,
+        })
+    }
+}
+
+/// Cleans every registered site (or those in `only`); one report each,
+/// a site's failure does not stop the others.
+pub fn gc_all(paths: &Paths, only: &[String], now: SystemTime) -> Result<Vec<GcReport>> {
     let all = crate::registry::all(paths)?;
     for d in only {
         if !all.iter().any(|r| &r.spec.domain == d) {
@@ -150,31 +189,31 @@ pub fn gc_all(paths: &Paths, only: &[String], now: SystemTime, quiet: bool) -> R
             });
         }
     }
-    let mut failed = 0;
+    let mut out = Vec::new();
     for rec in all
         .iter()
         .filter(|r| only.is_empty() || only.contains(&r.spec.domain))
     {
         let home = paths.home(&rec.spec.user);
-        let r = of_site(paths, rec).and_then(|s| clean(&home, &s, now).map(|c| (s, c)));
-        match r {
-            Ok((s, c)) if !quiet => println!(
-                "{}: removed {} session file(s) older than {} s ({}), kept {}, in {}",
-                s.domain,
-                c.removed,
-                s.maxlifetime.as_secs(),
-                s.source,
-                c.kept,
-                s.dir.display()
-            ),
-            Ok(_) => {}
-            Err(e) => {
-                failed += 1;
-                eprintln!("corral site gc-sessions: {}: {e}", rec.spec.domain);
+        let mut report = GcReport {
+            domain: rec.spec.domain.clone(),
+            sessions: None,
+            cleaned: Cleaned::default(),
+            error: None,
+        };
+        match of_site(paths, rec) {
+            Ok(s) => {
+                match clean(&home, &s, now) {
+                    Ok(c) => report.cleaned = c,
+                    Err(e) => report.error = Some(e.to_string()),
+                }
+                report.sessions = Some(s);
             }
+            Err(e) => report.error = Some(e.to_string()),
         }
+        out.push(report);
     }
-    Ok(failed)
+    Ok(out)
 }
 
 /// Removes the site's session files older than its lifetime, as of `now`.
