@@ -40,6 +40,9 @@ pub enum SitesError {
     Registry { path: PathBuf, why: String },
     #[error("corral at {socket}: {why}")]
     Corral { socket: PathBuf, why: String },
+    /// A change that needs a running master, and none answers.
+    #[error("{why}")]
+    NoMaster { socket: PathBuf, why: String },
     #[error("verification failed: {0}")]
     Verify(String),
     #[error("not enough memory for PHP: {0}")]
@@ -99,6 +102,7 @@ impl SitesError {
             SitesError::Template { .. }
             | SitesError::TemplateMissing { .. }
             | SitesError::PoolInvalid { .. } => ExitCode::Config,
+            SitesError::NoMaster { .. } => ExitCode::Unavailable,
             SitesError::Io { source, .. }
                 if source.kind() == std::io::ErrorKind::PermissionDenied =>
             {

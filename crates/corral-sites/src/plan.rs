@@ -150,9 +150,9 @@ pub fn apply(
             paths.fpm_config_for(&spec.php_version).display()
         );
         if !opts.dry_run {
-            return Err(SitesError::Site {
-                domain: spec.domain.clone(),
-                why,
+            return Err(SitesError::NoMaster {
+                socket: paths.control_socket.clone(),
+                why: format!("site {}: {why}", spec.domain),
             });
         }
         println!("warning: {why}");

@@ -107,7 +107,7 @@ fn no_master_no_site_unless_offline() {
     let users = [u.clone()];
     let empty = sb.snapshot(&users);
     let o = sb.site(&env, &[], &["add", &d, "--user", &u]);
-    assert_ne!(o.code, Some(0));
+    assert_eq!(o.code, Some(69), "EX_UNAVAILABLE: {}", o.all());
     assert!(
         o.stderr.contains("no corral master answers") && o.stderr.contains("--offline"),
         "{}",
