@@ -21,7 +21,10 @@ PACKAGES=(
   e2fsprogs           # mkfs.ext4 for the disk-quota test's loop image
   quota               # quotacheck/quotaon, to turn quotas on for --disk-quota
   curl
-  logrotate           # the .deb's logrotate file, run by the package test
+  logrotate           # the .deb's logrotate file, run by the package test; per-site logrotate files
+  openssl             # self-signed certificates for the site TLS tests; --tls checks the name
+  certbot             # corral site add --certbot (webroot mode), tested against pebble
+  pebble              # a local ACME server (and its mock DNS) for the certbot test, loopback only
   build-essential
   pkg-config
 )

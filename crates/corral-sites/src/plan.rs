@@ -718,6 +718,12 @@ pub fn remove(paths: &Paths, rec: &Record, how: Removal, opts: RunOptions) -> Re
             }
             Ok(())
         })?;
+        if matches!(spec.tls, Some(crate::spec::Tls::Certbot)) && !t.dry_run {
+            println!(
+                "certbot's certificate for {domain} stays in {}; `certbot delete --cert-name {domain}` removes it",
+                paths.letsencrypt_dir.display()
+            );
+        }
         if keep_files {
             println!(
                 "kept {} and the accounts {} and {} (--keep-files)",
