@@ -123,7 +123,11 @@ mod tests {
         assert_eq!(read(&h), Some(sample()));
         assert_eq!(read(&h).unwrap().hit_ratio(), Some(0.75));
         write(&h, &sample());
-        assert_eq!(read(&h), Some(sample()), "the counter stays even between writes");
+        assert_eq!(
+            read(&h),
+            Some(sample()),
+            "the counter stays even between writes"
+        );
     }
 
     #[test]
