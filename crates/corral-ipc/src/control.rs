@@ -3,8 +3,8 @@
 //! the connection closes. The socket is 0600 and owned by the master's user
 //! (root), so only root can reload or read every pool's status.
 //!
-//! Wire form: the request is `reload [POOL...]` or `status [POOL]` and a
-//! newline; the reply is `OK` or `ERROR`, a newline, and free text.
+//! Wire form: the request is `reload [POOL...]`, `status [POOL]` or
+//! `metrics text|openmetrics|json` and a newline; the reply is `OK` or `ERROR`, a newline, and free text.
 //!
 //! Where: one socket per master, named after the configuration it was
 //! started on ([`socket_name`]), so masters side by side (8.2's and 8.3's
@@ -33,6 +33,37 @@ pub enum ControlRequest {
     Reload { pools: Vec<String> },
     /// Every pool's status, or one pool's, as JSON.
     Status { pool: Option<String> },
+    /// Every pool's metrics, as the metrics address serves them.
+    Metrics { format: MetricsFormat },
+}
+
+/// How `metrics` answers: Prometheus text, OpenMetrics, or the snapshot
+/// as JSON (what the dashboard and `corral top` read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsFormat {
+    Text,
+    OpenMetrics,
+    Json,
+}
+
+impl MetricsFormat {
+    pub fn word(self) -> &'static str {
+        match self {
+            MetricsFormat::Text => "text",
+            MetricsFormat::OpenMetrics => "openmetrics",
+            MetricsFormat::Json => "json",
+        }
+    }
+
+    pub fn from_word(w: &str) -> Option<MetricsFormat> {
+        [
+            MetricsFormat::Text,
+            MetricsFormat::OpenMetrics,
+            MetricsFormat::Json,
+        ]
+        .into_iter()
+        .find(|f| f.word() == w)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +74,12 @@ pub struct ControlReply {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    #[error("unknown command (reload [POOL...] | status [POOL])")]
+    #[error("unknown command (reload [POOL...] | status [POOL] | metrics text|openmetrics|json)")]
     Unknown,
     #[error("'status' takes at most one pool")]
     StatusArgs,
+    #[error("'metrics' takes one format: text, openmetrics or json")]
+    MetricsArgs,
     #[error("the request is longer than {MAX_REQUEST} bytes")]
     TooLong,
     #[error("cannot read the request: {0}")]
@@ -68,6 +101,7 @@ impl ControlRequest {
             ControlRequest::Reload { pools } => format!("reload {}\n", pools.join(" ")),
             ControlRequest::Status { pool: None } => "status\n".into(),
             ControlRequest::Status { pool: Some(p) } => format!("status {p}\n"),
+            ControlRequest::Metrics { format } => format!("metrics {}\n", format.word()),
         }
     }
 
@@ -83,6 +117,13 @@ impl ControlRequest {
                     return Err(ControlError::StatusArgs);
                 }
                 Ok(ControlRequest::Status { pool })
+            }
+            Some("metrics") => {
+                let format = words.next().and_then(MetricsFormat::from_word);
+                match (format, words.next()) {
+                    (Some(format), None) => Ok(ControlRequest::Metrics { format }),
+                    _ => Err(ControlError::MetricsArgs),
+                }
             }
             _ => Err(ControlError::Unknown),
         }
@@ -234,6 +275,12 @@ mod tests {
             proptest::collection::vec(NAME, 0..5)
                 .prop_map(|pools| ControlRequest::Reload { pools }),
             proptest::option::of(NAME).prop_map(|pool| ControlRequest::Status { pool }),
+            proptest::sample::select(vec![
+                MetricsFormat::Text,
+                MetricsFormat::OpenMetrics,
+                MetricsFormat::Json
+            ])
+            .prop_map(|format| ControlRequest::Metrics { format }),
         ]
     }
 
@@ -299,6 +346,12 @@ mod tests {
             ControlRequest::decode(""),
             Err(ControlError::Unknown)
         ));
+        for bad in ["metrics", "metrics xml", "metrics json json"] {
+            assert!(
+                matches!(ControlRequest::decode(bad), Err(ControlError::MetricsArgs)),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
