@@ -25,6 +25,7 @@ pub(crate) fn serve(m: &mut Master, stream: UnixStream) {
             Ok(j) => ControlReply::ok(j),
             Err(e) => ControlReply::error(e.to_string()),
         },
+        Ok(ControlRequest::Metrics { format }) => ControlReply::ok(m.metrics_text(format)),
         Err(corral_ipc::control::ControlError::Read(_)) => return,
         Err(e) => ControlReply::error(e.to_string()),
     };

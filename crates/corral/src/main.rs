@@ -24,6 +24,7 @@ fn main() {
             Some("reload") => reload(&args[2..]),
             Some("bench") => corral_bench::main(&args[2..]),
             Some("status") => status(&args[2..]),
+            Some("metrics") => with_target(&args[2..], corral_metrics::cli::main),
             Some("site") => corral_sites::cli::main(&args[2..]),
             Some("tune") => corral_sites::cli::tune(&args[2..]),
             Some("doctor") => corral_sites::doctor::main(&args[2..]),
@@ -405,6 +406,13 @@ fn reload(args: &[String]) -> i32 {
             EXIT_SOFTWARE
         }
     }
+}
+
+/// A subcommand of a library crate that talks to the master: it gets the
+/// control socket (`-y/-p/--control-socket`) and the rest of its arguments.
+fn with_target(args: &[String], run: fn(&Path, &[String]) -> i32) -> i32 {
+    let (target, rest) = control_arg(args);
+    run(&target.socket(), &rest)
 }
 
 /// `corral status [POOL] [--json]`.
