@@ -69,308 +69,121 @@ struct SnapshotCollector(Snapshot);
 type Enc<'a> = DescriptorEncoder<'a>;
 type Res = Result<(), std::fmt::Error>;
 
-/// One value per pool, when the pool has it.
-fn per_pool<V>(
-    enc: &mut Enc<'_>,
-    pools: &[PoolSnapshot],
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
+/// A sample's value: counts print as integers, the rest as floats.
+#[derive(Debug, Clone, Copy)]
+enum Num {
+    U(u64),
+    F(f64),
+}
+
+/// One per-pool family: its name (before the unit and `_total` suffixes
+/// the encoder adds), help, unit, type, and the pool's value when it has
+/// one.
+struct Series {
+    name: &'static str,
+    help: &'static str,
+    unit: Option<Unit>,
     kind: MetricType,
-    value: impl Fn(&PoolSnapshot) -> Option<V>,
-) -> Res
-where
-    V: Into<f64>,
-{
-    let rows: Vec<(&str, f64)> = pools
+    value: fn(&PoolSnapshot) -> Option<Num>,
+}
+
+const fn s(
+    name: &'static str,
+    help: &'static str,
+    unit: Option<Unit>,
+    kind: MetricType,
+    value: fn(&PoolSnapshot) -> Option<Num>,
+) -> Series {
+    Series {
+        name,
+        help,
+        unit,
+        kind,
+        value,
+    }
+}
+
+use MetricType::{Counter, Gauge};
+use Num::{F, U};
+const SECONDS: Option<Unit> = Some(Unit::Seconds);
+const BYTES: Option<Unit> = Some(Unit::Bytes);
+
+/// php-fpm_exporter's pool set, under its names.
+#[rustfmt::skip]
+const PHPFPM: &[Series] = &[
+    s("phpfpm_up", "1 while the pool can serve (its prototype runs, or waits dormant for a connection).", None, Gauge,
+        |p| Some(U(u64::from(matches!(p.prototype, PrototypeState::Running | PrototypeState::Dormant))))),
+    s("phpfpm_start_since", "Seconds since the pool's current generation started.", SECONDS, Gauge, |p| Some(U(p.start_since))),
+    s("phpfpm_accepted_connections", "Connections the pool accepted since the master started.", None, Counter, |p| Some(U(p.accepted_conn))),
+    s("phpfpm_listen_queue", "Connections waiting in the pool's listen queue.", None, Gauge, |p| Some(U(p.listen_queue))),
+    s("phpfpm_max_listen_queue", "Most connections seen waiting in the listen queue.", None, Gauge, |p| Some(U(p.max_listen_queue))),
+    s("phpfpm_listen_queue_length", "Size of the listen queue (the socket's backlog; TCP only).", None, Gauge, |p| Some(U(p.listen_queue_len))),
+    s("phpfpm_idle_processes", "Workers waiting for a request.", None, Gauge, |p| Some(U(p.idle_processes))),
+    s("phpfpm_active_processes", "Workers serving a request.", None, Gauge, |p| Some(U(p.active_processes))),
+    s("phpfpm_total_processes", "Workers, idle and active.", None, Gauge, |p| Some(U(p.total_processes))),
+    s("phpfpm_max_active_processes", "Most workers active at once since the generation started.", None, Gauge, |p| Some(U(p.max_active_processes))),
+    s("phpfpm_max_children_reached", "Times the pool wanted a worker beyond pm.max_children.", None, Counter, |p| Some(U(p.max_children_reached))),
+    s("phpfpm_slow_requests", "Requests that ran past request_slowlog_timeout.", None, Counter, |p| Some(U(p.slow_requests))),
+];
+
+/// What only corral knows, per pool.
+#[rustfmt::skip]
+const CORRAL: &[Series] = &[
+    s("corral_pool_max_children", "The pool's pm.max_children.", None, Gauge, |p| Some(U(p.max_children))),
+    s("corral_pool_generation", "Id of the pool's current generation (it grows whenever a reload starts a new one).", None, Gauge, |p| Some(U(p.generation))),
+    s("corral_pool_reloads", "Reloads that gave the pool a new generation.", None, Counter, |p| Some(U(p.reloads))),
+    s("corral_pool_last_reload_timestamp", "When a reload last gave the pool a new generation (Unix time).", SECONDS, Gauge, |p| p.last_reload.map(F)),
+    s("corral_pool_cpu", "CPU time of everything in the pool's cgroup.", SECONDS, Counter, |p| p.cgroup.as_ref()?.cpu_seconds.map(F)),
+    s("corral_pool_memory", "Memory charged to the pool's cgroup.", BYTES, Gauge, |p| p.cgroup.as_ref()?.memory_bytes.map(U)),
+    s("corral_pool_oom_kills", "Processes the kernel's OOM killer ended in the pool's cgroup.", None, Counter, |p| p.cgroup.as_ref()?.oom_kills.map(U)),
+    s("corral_pool_pids", "Processes and threads in the pool's cgroup.", None, Gauge, |p| p.cgroup.as_ref()?.pids.map(U)),
+    s("corral_pool_opcache_used_memory", "OPcache memory holding scripts, as the pool's workers report it.", BYTES, Gauge, |p| p.opcache.as_ref().map(|o| U(o.used_memory))),
+    s("corral_pool_opcache_free_memory", "OPcache memory still free.", BYTES, Gauge, |p| p.opcache.as_ref().map(|o| U(o.free_memory))),
+    s("corral_pool_opcache_wasted_memory", "OPcache memory wasted by invalidated scripts.", BYTES, Gauge, |p| p.opcache.as_ref().map(|o| U(o.wasted_memory))),
+    s("corral_pool_opcache_hits", "OPcache lookups that found the script compiled.", None, Counter, |p| p.opcache.as_ref().map(|o| U(o.hits))),
+    s("corral_pool_opcache_misses", "OPcache lookups that had to compile the script.", None, Counter, |p| p.opcache.as_ref().map(|o| U(o.misses))),
+    s("corral_pool_opcache_hit_ratio", "OPcache hits / (hits + misses).", None, Gauge, |p| p.opcache.as_ref()?.hit_ratio.map(F)),
+    s("corral_pool_opcache_cached_scripts", "Scripts in the pool's OPcache.", None, Gauge, |p| p.opcache.as_ref().map(|o| U(o.cached_scripts))),
+];
+
+/// One family, one sample per pool that has a value; no family at all
+/// when none has.
+fn per_pool(enc: &mut Enc<'_>, pools: &[PoolSnapshot], series: &Series) -> Res {
+    let rows: Vec<(&str, Num)> = pools
         .iter()
-        .filter_map(|p| value(p).map(|v| (p.name.as_str(), v.into())))
+        .filter_map(|p| (series.value)(p).map(|v| (p.name.as_str(), v)))
         .collect();
     if rows.is_empty() {
         return Ok(());
     }
-    let mut family = enc.encode_descriptor(name, help, unit, kind)?;
+    let mut family =
+        enc.encode_descriptor(series.name, series.help, series.unit.as_ref(), series.kind)?;
     for (pool, v) in rows {
         let labels = [("pool", pool)];
         let mut m = family.encode_family(&labels)?;
-        match kind {
-            MetricType::Counter => m.encode_counter::<NoLabelSet, f64, f64>(&v, None)?,
-            _ => m.encode_gauge(&v)?,
+        match (series.kind, v) {
+            (Counter, U(v)) => m.encode_counter::<NoLabelSet, u64, f64>(&v, None)?,
+            (Counter, F(v)) => m.encode_counter::<NoLabelSet, f64, f64>(&v, None)?,
+            (_, U(v)) => m.encode_gauge(&v)?,
+            (_, F(v)) => m.encode_gauge(&v)?,
         }
     }
     Ok(())
 }
 
-/// Counters are kept as u64 in the snapshot; as f64 they are exact up to
-/// 2^53, which the scoreboard reader already clamps to.
-fn n(v: u64) -> f64 {
-    v as f64
-}
-
 impl Collector for SnapshotCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Res {
-        let s = &self.0;
-        let pools = &s.pools;
-        let e = &mut enc;
-        use MetricType::{Counter, Gauge};
-        let secs = Some(&Unit::Seconds);
-        let bytes = Some(&Unit::Bytes);
-
-        // php-fpm_exporter's set.
-        per_pool(
-            e,
-            pools,
-            "phpfpm_up",
-            "1 while the pool can serve (its prototype runs or waits dormant for a connection).",
-            None,
-            Gauge,
-            |p| {
-                Some(n(matches!(
-                    p.prototype,
-                    PrototypeState::Running | PrototypeState::Dormant
-                ) as u64))
-            },
-        )?;
-        per_pool(
-            e,
-            pools,
-            "phpfpm_start_since",
-            "Seconds since the pool's current generation started.",
-            secs,
-            Gauge,
-            |p| Some(n(p.start_since)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "phpfpm_accepted_connections",
-            "Connections the pool accepted since the master started.",
-            None,
-            Counter,
-            |p| Some(n(p.accepted_conn)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "phpfpm_listen_queue",
-            "Connections waiting in the pool's listen queue.",
-            None,
-            Gauge,
-            |p| Some(n(p.listen_queue)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "phpfpm_max_listen_queue",
-            "Most connections seen waiting in the listen queue.",
-            None,
-            Gauge,
-            |p| Some(n(p.max_listen_queue)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "phpfpm_listen_queue_length",
-            "Size of the listen queue (the socket's backlog).",
-            None,
-            Gauge,
-            |p| Some(n(p.listen_queue_len)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "phpfpm_idle_processes",
-            "Workers waiting for a request.",
-            None,
-            Gauge,
-            |p| Some(n(p.idle_processes)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "phpfpm_active_processes",
-            "Workers serving a request.",
-            None,
-            Gauge,
-            |p| Some(n(p.active_processes)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "phpfpm_total_processes",
-            "Workers, idle and active.",
-            None,
-            Gauge,
-            |p| Some(n(p.total_processes)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "phpfpm_max_active_processes",
-            "Most workers active at once since the generation started.",
-            None,
-            Gauge,
-            |p| Some(n(p.max_active_processes)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "phpfpm_max_children_reached",
-            "Times the pool wanted a worker beyond pm.max_children.",
-            None,
-            Counter,
-            |p| Some(n(p.max_children_reached)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "phpfpm_slow_requests",
-            "Requests that ran past request_slowlog_timeout.",
-            None,
-            Counter,
-            |p| Some(n(p.slow_requests)),
-        )?;
-        processes(e, pools)?;
-
-        // What only corral knows.
-        per_pool(
-            e,
-            pools,
-            "corral_pool_max_children",
-            "The pool's pm.max_children.",
-            None,
-            Gauge,
-            |p| Some(n(p.max_children)),
-        )?;
-        prototype_state(e, pools)?;
-        per_pool(
-            e,
-            pools,
-            "corral_pool_generation",
-            "The pool's current generation (a reload that changes the pool starts a new one).",
-            None,
-            Gauge,
-            |p| Some(n(p.generation)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "corral_pool_reloads",
-            "Reloads that gave the pool a new generation.",
-            None,
-            Counter,
-            |p| Some(n(p.reloads)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "corral_pool_last_reload_timestamp",
-            "When a reload last gave the pool a new generation (Unix time).",
-            secs,
-            Gauge,
-            |p| p.last_reload,
-        )?;
-        durations(e, s)?;
-        per_pool(
-            e,
-            pools,
-            "corral_pool_cpu",
-            "CPU time of everything in the pool's cgroup.",
-            secs,
-            Counter,
-            |p| p.cgroup.as_ref()?.cpu_seconds,
-        )?;
-        per_pool(
-            e,
-            pools,
-            "corral_pool_memory",
-            "Memory charged to the pool's cgroup.",
-            bytes,
-            Gauge,
-            |p| p.cgroup.as_ref()?.memory_bytes.map(n),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "corral_pool_oom_kills",
-            "Processes the kernel's OOM killer ended in the pool's cgroup.",
-            None,
-            Counter,
-            |p| p.cgroup.as_ref()?.oom_kills.map(n),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "corral_pool_pids",
-            "Processes and threads in the pool's cgroup.",
-            None,
-            Gauge,
-            |p| p.cgroup.as_ref()?.pids.map(n),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "corral_pool_opcache_used_memory",
-            "OPcache memory holding scripts (as the pool's workers report it).",
-            bytes,
-            Gauge,
-            |p| p.opcache.as_ref().map(|o| n(o.used_memory)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "corral_pool_opcache_free_memory",
-            "OPcache memory still free.",
-            bytes,
-            Gauge,
-            |p| p.opcache.as_ref().map(|o| n(o.free_memory)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "corral_pool_opcache_wasted_memory",
-            "OPcache memory wasted by invalidated scripts.",
-            bytes,
-            Gauge,
-            |p| p.opcache.as_ref().map(|o| n(o.wasted_memory)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "corral_pool_opcache_hits",
-            "OPcache lookups that found the script compiled.",
-            None,
-            Counter,
-            |p| p.opcache.as_ref().map(|o| n(o.hits)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "corral_pool_opcache_misses",
-            "OPcache lookups that compiled the script.",
-            None,
-            Counter,
-            |p| p.opcache.as_ref().map(|o| n(o.misses)),
-        )?;
-        per_pool(
-            e,
-            pools,
-            "corral_pool_opcache_hit_ratio",
-            "OPcache hits / (hits + misses).",
-            None,
-            Gauge,
-            |p| p.opcache.as_ref()?.hit_ratio,
-        )?;
-        per_pool(
-            e,
-            pools,
-            "corral_pool_opcache_cached_scripts",
-            "Scripts in the pool's OPcache.",
-            None,
-            Gauge,
-            |p| p.opcache.as_ref().map(|o| n(o.cached_scripts)),
-        )?;
-        master(e, s)
+        let snap = &self.0;
+        for series in PHPFPM {
+            per_pool(&mut enc, &snap.pools, series)?;
+        }
+        processes(&mut enc, &snap.pools)?;
+        prototype_state(&mut enc, &snap.pools)?;
+        for series in CORRAL {
+            per_pool(&mut enc, &snap.pools, series)?;
+        }
+        durations(&mut enc, snap)?;
+        master(&mut enc, snap)
     }
 }
 
