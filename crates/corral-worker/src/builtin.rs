@@ -163,6 +163,7 @@ mod tests {
             content_type: Vec::new(),
             content_length: 0,
             deny_extension: false,
+            want_opcache: false,
         }
     }
 

@@ -47,6 +47,7 @@ pub fn spec<'p>(
             .unwrap_or_default(),
         content_length,
         deny_extension,
+        want_opcache: false,
     }
 }
 
