@@ -21,6 +21,10 @@ PACKAGES=(
   e2fsprogs           # mkfs.ext4 for the disk-quota test's loop image
   quota               # quotacheck/quotaon, to turn quotas on for --disk-quota
   curl
+  prometheus          # the metrics test scrapes corral with a real Prometheus
+  chromium            # the dashboard test loads the page headless
+  fonts-dejavu-core   # text in the dashboard screenshot
+  tmux                # the corral top test drives the terminal view
   build-essential
   pkg-config
 )

@@ -25,6 +25,7 @@ fn main() {
             Some("bench") => corral_bench::main(&args[2..]),
             Some("status") => status(&args[2..]),
             Some("metrics") => with_target(&args[2..], corral_metrics::cli::main),
+            Some("top") => with_target(&args[2..], corral_top::main),
             Some("site") => corral_sites::cli::main(&args[2..]),
             Some("tune") => corral_sites::cli::tune(&args[2..]),
             Some("doctor") => corral_sites::doctor::main(&args[2..]),
