@@ -166,6 +166,18 @@ fn a_real_prometheus_scrapes_both_pools() {
         v > 0.0
     });
     println!("corral_pool_opcache_used_memory_bytes: {opcache:?}");
+    if have_cgroups() {
+        // alpha has a cgroup, beta none: only alpha has cgroup series.
+        for q in ["corral_pool_memory_bytes", "corral_pool_cpu_seconds_total"] {
+            let rows = eventually(LIMIT, q, || {
+                let rows = prom.by_pool(q)?;
+                (rows.len() == 1 && rows[0].0 == "alpha" && rows[0].1 > 0.0).then_some(rows)
+            });
+            println!("{q}: {rows:?}");
+        }
+    } else {
+        skip("no cgroup hierarchy: the cgroup series are not checked");
+    }
     let reloads = both_pools(&prom, "corral_pool_reloads_total", |_, v| v == 0.0);
     println!("corral_pool_reloads_total: {reloads:?}");
 

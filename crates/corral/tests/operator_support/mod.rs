@@ -7,11 +7,14 @@ use std::time::{Duration, Instant};
 
 use crate::common::{http_request, pool_conf, Corral, HttpResponse, Server};
 
-/// Two pools, `alpha` (static) and `beta` (dynamic), on unix sockets,
-/// with the metrics and dashboard on 127.0.0.1:{port}.
+/// Two pools, `alpha` (static, in a cgroup of its own) and `beta`
+/// (dynamic, no cgroup), on unix sockets, with the metrics and dashboard
+/// on 127.0.0.1:{port}.
 pub fn two_pools_conf() -> String {
-    let alpha = pool_conf("pm = static\npm.max_children = 2\nlisten = {dir}/alpha.sock")
-        .replace("[www]", "[alpha]");
+    let alpha = pool_conf(
+        "pm = static\npm.max_children = 2\nlisten = {dir}/alpha.sock\ncorral.memory_max = 256M",
+    )
+    .replace("[www]", "[alpha]");
     let alpha = alpha.replace(
         "[global]\n",
         "[global]\ncorral.metrics_listen = 127.0.0.1:{port}\n",
@@ -54,6 +57,14 @@ impl Metered {
         http_request(self.addr(), "GET", path, headers, b"")
             .unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.server.log.text()))
     }
+}
+
+/// The host has a cgroup hierarchy corral can put pools in.
+pub fn have_cgroups() -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.contains(" - cgroup"))
 }
 
 /// `%XX` for everything but unreserved characters (for PromQL in a URL).
