@@ -147,7 +147,7 @@ pub fn draw(f: &mut Frame<'_>, m: &Model) {
         .map(|r| TableRow::new(cells(r).map(Cell::from)))
         .collect();
     let widths = [
-        Constraint::Min(12),
+        Constraint::Length(24),
         Constraint::Length(10),
         Constraint::Length(5),
         Constraint::Length(5),
@@ -159,7 +159,7 @@ pub fn draw(f: &mut Frame<'_>, m: &Model) {
         Constraint::Length(8),
         Constraint::Length(5),
         Constraint::Length(13),
-        Constraint::Length(12),
+        Constraint::Min(12),
     ];
     f.render_widget(
         Table::new(rows, widths)
