@@ -280,6 +280,7 @@ impl Master {
     pub(crate) fn maintenance(&mut self) {
         let now = self.os.now();
         self.os.cgroup_sweep();
+        self.sample_history();
         self.escalate_drains(now);
         if self.state == State::Normal {
             self.renew_dead_listeners();

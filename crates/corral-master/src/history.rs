@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use corral_metrics::ReloadEvent;
+use corral_metrics::{ReloadEvent, Sample};
 use corral_status::Durations;
 
 /// Reload events kept for the dashboard.
@@ -53,7 +53,13 @@ pub struct History {
     carried: BTreeMap<String, Carried>,
     /// Pools given a new generation by the reload under way.
     pending: Vec<String>,
+    /// Each pool's last [`SAMPLES`] seconds, for the dashboard's charts.
+    series: BTreeMap<String, VecDeque<Sample>>,
 }
+
+/// Seconds of history kept per pool (two minutes, as the dashboard's
+/// charts show).
+pub const SAMPLES: usize = 120;
 
 pub fn now_s() -> f64 {
     corral_status::now_us() as f64 / 1e6
@@ -111,6 +117,27 @@ impl History {
         self.carried.entry(pool.to_string()).or_default().add(c);
     }
 
+    /// This second's sample of each pool in `now`; pools no longer
+    /// there are forgotten.
+    pub fn sample(&mut self, now: Vec<(String, Sample)>) {
+        let names: std::collections::BTreeSet<&String> = now.iter().map(|(n, _)| n).collect();
+        self.series.retain(|n, _| names.contains(n));
+        for (name, s) in now {
+            let q = self.series.entry(name).or_default();
+            q.push_back(s);
+            while q.len() > SAMPLES {
+                q.pop_front();
+            }
+        }
+    }
+
+    pub fn series(&self, pool: &str) -> Vec<Sample> {
+        self.series
+            .get(pool)
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     pub fn carried(&self, pool: &str) -> Carried {
         self.carried.get(pool).cloned().unwrap_or_default()
     }
@@ -135,6 +162,23 @@ mod tests {
             h.reload_done(true, "");
         }
         assert_eq!(h.recent.len(), RECENT_RELOADS);
+    }
+
+    #[test]
+    fn history_is_bounded_and_forgets_removed_pools() {
+        let mut h = History::new();
+        for i in 0..(SAMPLES as u64 + 10) {
+            let s = Sample {
+                time: i as f64,
+                accepted_conn: i,
+                active_processes: 1,
+            };
+            h.sample(vec![("a".into(), s), ("b".into(), s)]);
+        }
+        assert_eq!(h.series("a").len(), SAMPLES);
+        assert_eq!(h.series("a")[0].accepted_conn, 10, "oldest first");
+        h.sample(vec![("a".into(), Sample::default())]);
+        assert!(h.series("b").is_empty());
     }
 
     #[test]

@@ -18,6 +18,40 @@ use crate::master::{Master, PoolSup};
 use crate::pool::Generation;
 
 impl Master {
+    /// Every pool of the running configuration, now; with `history`, each
+    /// pool's last minutes too.
+    pub(crate) fn snapshot_with(&self, history: bool) -> Snapshot {
+        let mut s = self.snapshot();
+        if history {
+            for p in &mut s.pools {
+                p.history = self.history.series(&p.name);
+            }
+        }
+        s
+    }
+
+    /// Once a second while the metrics address is open: each pool's
+    /// sample for the dashboard's charts.
+    pub(crate) fn sample_history(&mut self) {
+        if self.metrics.is_none() {
+            return;
+        }
+        let s = self.snapshot();
+        let samples = s
+            .pools
+            .into_iter()
+            .map(|p| {
+                let sample = corral_metrics::Sample {
+                    time: s.time,
+                    accepted_conn: p.accepted_conn,
+                    active_processes: p.active_processes,
+                };
+                (p.name, sample)
+            })
+            .collect();
+        self.history.sample(samples);
+    }
+
     /// Every pool of the running configuration, now.
     pub(crate) fn snapshot(&self) -> Snapshot {
         Snapshot {
@@ -82,6 +116,7 @@ impl Master {
             processes,
             cgroup: self.cgroup_snapshot(&cur.cfg.name),
             opcache: sup.gens().find_map(opcache_snapshot),
+            history: Vec::new(),
         })
     }
 
@@ -147,8 +182,9 @@ impl Master {
         };
         let loopback = corral_config::metrics::is_loopback(&server.local_addr());
         let this = &*self;
-        let mut handler =
-            |req: &Request| corral_metrics::routes::respond(req, loopback, &mut || this.snapshot());
+        let mut handler = |req: &Request| {
+            corral_metrics::routes::respond(req, loopback, &mut |h| this.snapshot_with(h))
+        };
         server.ready(fd, &mut handler);
         self.metrics = Some(server);
     }

@@ -6,6 +6,7 @@
 const HISTORY = 120;   // samples kept per pool for the charts (2 minutes)
 const WINDOW = 5;      // samples over which req/s and percentiles are taken
 const samples = [];    // snapshots, oldest first
+const points = {};     // pool -> [{time, accepted_conn, active_processes}], for the charts
 let updates = 0;
 
 function quantile(q, bounds, cumulative) {
@@ -49,12 +50,29 @@ function rates(name, back) {
   };
 }
 
-function series(name, pick) {
-  const out = [];
-  for (let i = 1; i < samples.length; i++) {
-    const p = poolIn(samples[i], name), o = poolIn(samples[i - 1], name);
-    out.push(p && o ? pick(p, o, samples[i].time - samples[i - 1].time) : 0);
+// The master's own history of the pool (on the first poll) and then one
+// point per poll, at most one per second, HISTORY long.
+function remember(snapshot) {
+  for (const p of snapshot.pools) {
+    const list = points[p.name] || (points[p.name] = []);
+    for (const h of p.history || []) {
+      if (!list.length || h.time > list[list.length - 1].time) list.push(h);
+    }
+    const last = list[list.length - 1];
+    if (!last || snapshot.time - last.time >= 0.95) {
+      list.push({ time: snapshot.time, accepted_conn: p.accepted_conn, active_processes: p.active_processes });
+    }
+    while (list.length > HISTORY) list.shift();
   }
+  for (const name of Object.keys(points)) {
+    if (!snapshot.pools.some(p => p.name === name)) delete points[name];
+  }
+}
+
+function series(name, pick) {
+  const list = points[name] || [];
+  const out = [];
+  for (let i = 1; i < list.length; i++) out.push(pick(list[i], list[i - 1], list[i].time - list[i - 1].time));
   return out;
 }
 
@@ -172,9 +190,11 @@ function render() {
 
 async function poll() {
   try {
-    const res = await fetch("api/snapshot", { cache: "no-store" });
+    const res = await fetch(updates ? "api/snapshot" : "api/snapshot?history=1", { cache: "no-store" });
     if (!res.ok) throw new Error("HTTP " + res.status);
-    samples.push(await res.json());
+    const snapshot = await res.json();
+    remember(snapshot);
+    samples.push(snapshot);
     if (samples.length > HISTORY) samples.shift();
     updates++;
     render();

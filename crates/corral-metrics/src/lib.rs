@@ -16,5 +16,5 @@ pub mod snapshot;
 pub use exposition::Format;
 pub use snapshot::{
     CgroupSnapshot, Durations, OpcacheSnapshot, PoolSnapshot, ProcessSnapshot, PrototypeState,
-    ReloadEvent, Snapshot,
+    ReloadEvent, Sample, Snapshot,
 };

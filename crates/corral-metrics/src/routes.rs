@@ -12,7 +12,12 @@ const STYLE: &str = include_str!("../dashboard/dashboard.css");
 
 /// Answer one request. `loopback`: the server listens on loopback, where
 /// a `Host` that is not an address is a rebinding page (refused).
-pub fn respond(req: &Request, loopback: bool, snapshot: &mut dyn FnMut() -> Snapshot) -> Response {
+/// `snapshot(true)` includes each pool's recent history.
+pub fn respond(
+    req: &Request,
+    loopback: bool,
+    snapshot: &mut dyn FnMut(bool) -> Snapshot,
+) -> Response {
     if loopback && !req.host.as_deref().is_none_or(host_is_literal) {
         return Response::text(421, "use the address (127.0.0.1:PORT), not a name");
     }
@@ -22,10 +27,13 @@ pub fn respond(req: &Request, loopback: bool, snapshot: &mut dyn FnMut() -> Snap
             Response::new(
                 200,
                 format.content_type(),
-                exposition::encode(&snapshot(), format),
+                exposition::encode(&snapshot(false), format),
             )
         }
-        "/api/snapshot" => Response::new(200, "application/json", snapshot().to_json()),
+        "/api/snapshot" => {
+            let history = req.query.split('&').any(|kv| kv == "history=1");
+            Response::new(200, "application/json", snapshot(history).to_json())
+        }
         "/" | "/index.html" => Response::new(200, "text/html; charset=utf-8", INDEX),
         "/dashboard.js" => Response::new(200, "text/javascript; charset=utf-8", SCRIPT),
         "/dashboard.css" => Response::new(200, "text/css; charset=utf-8", STYLE),

@@ -105,6 +105,19 @@ pub struct PoolSnapshot {
     pub cgroup: Option<CgroupSnapshot>,
     /// The pool's OPcache, when a worker reported plausible numbers.
     pub opcache: Option<OpcacheSnapshot>,
+    /// The last minutes, one sample a second, oldest first; only when
+    /// asked for (`/api/snapshot?history=1`), so that the dashboard draws
+    /// its charts at once instead of from its own first polls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Sample>,
+}
+
+/// A pool at one second of its history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub time: f64,
+    pub accepted_conn: u64,
+    pub active_processes: u64,
 }
 
 /// A cumulative histogram of request durations.

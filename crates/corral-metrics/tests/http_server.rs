@@ -34,7 +34,7 @@ fn start(limits: Limits) -> Running {
     let thread = std::thread::spawn(move || {
         let mut handler = |req: &Request| match req.path.as_str() {
             "/big" => Response::new(200, "text/plain", vec![b'x'; 8 << 20]),
-            _ => corral_metrics::routes::respond(req, true, &mut || {
+            _ => corral_metrics::routes::respond(req, true, &mut |_| {
                 corral_metrics::Snapshot::default()
             }),
         };

@@ -89,7 +89,7 @@ fn background_traffic(m: &Metered, stop: Arc<AtomicBool>) -> thread::JoinHandle<
         let until = Instant::now() + Duration::from_secs(120);
         let mut i = 0u64;
         while !stop.load(Ordering::SeqCst) && Instant::now() < until {
-            let pool = if i % 4 == 0 { 0 } else { 1 };
+            let pool = if i.is_multiple_of(4) { 0 } else { 1 };
             let req = Request::php(&www.join("pid.php").display().to_string())
                 .document_root(&www.display().to_string())
                 .query(&format!("sleep_ms={}", 5 + i % 40));
@@ -112,6 +112,22 @@ fn the_dashboard_shows_both_pools_live() {
     m.traffic(1, 6, 20);
     let stop = Arc::new(AtomicBool::new(false));
     let mut load = Some(background_traffic(&m, stop.clone()));
+    // The master keeps a second-by-second history that the page draws its
+    // charts from at once: wait until it has a few seconds of it.
+    eventually(Duration::from_secs(30), "three seconds of history", || {
+        let body = m.get("/api/snapshot?history=1", &[]).body;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let pools = v["pools"].as_array()?;
+        (pools.len() == 2
+            && pools
+                .iter()
+                .all(|p| p["history"].as_array().is_some_and(|h| h.len() >= 3)))
+        .then_some(())
+    });
+    assert!(
+        !m.get("/api/snapshot", &[]).body.contains("\"history\""),
+        "plain polls carry no history"
+    );
     let profile = temp_dir("chromium");
     let url = format!("http://{}/", m.addr());
 
