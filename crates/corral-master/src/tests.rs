@@ -909,3 +909,28 @@ fn the_snapshot_counts_across_a_reload_and_names_what_it_changed() {
     );
     assert_eq!(s.reloads, 1);
 }
+
+#[test]
+fn the_snapshot_tells_a_dormant_pool_from_a_running_one() {
+    let mut h = Harness::new(
+        "dormant",
+        &[
+            ("a", ""),
+            ("b", "pm = ondemand\npm.process_idle_timeout = 10s"),
+        ],
+    );
+    h.bring_up(0);
+    let s = h.m.snapshot();
+    let state = |n: &str| s.pools.iter().find(|p| p.name == n).unwrap().prototype;
+    assert_eq!(state("a"), corral_metrics::PrototypeState::Running);
+    assert_eq!(state("b"), corral_metrics::PrototypeState::Dormant);
+    let text = h.m.metrics_text(corral_ipc::control::MetricsFormat::Text);
+    assert!(
+        text.contains("corral_pool_prototype_state{pool=\"b\",state=\"dormant\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("phpfpm_up{pool=\"b\"} 1"),
+        "a dormant pool can serve: {text}"
+    );
+}
