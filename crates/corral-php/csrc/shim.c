@@ -806,10 +806,13 @@ static unsigned long long opcache_number(zval *array, const char *key)
 
 /* The pool's OPcache, shared by every worker of the prototype, as
  * opcache_get_status(false) reports it. Called inside the request, after
- * the script, with errors silenced: nothing of it reaches the client or
- * the log. Skipped when OPcache is not loaded, disabled, or restricted to
- * some scripts by opcache.restrict_api (it would warn), and when the
- * script left an exception behind. */
+ * the script, with errors silenced and through zend_call_function (which
+ * fails quietly, where zend_call_known_function raises a fatal error):
+ * nothing of it reaches the client or the log. Skipped when OPcache is
+ * not loaded, disabled, or restricted to some scripts by
+ * opcache.restrict_api (it would warn), after a fatal error or with an
+ * exception pending, when the executor must not run more code, and
+ * within 1 MiB of memory_limit. */
 static void read_opcache(corral_request *r)
 {
 	zend_function *fn;
@@ -818,7 +821,12 @@ static void read_opcache(corral_request *r)
 	int saved_reporting = EG(error_reporting);
 
 	r->opcache_ok = 0;
-	if (EG(exception)) {
+	if (!EG(active) || EG(exception) || EG(exit_status) == 255) {
+		return;
+	}
+	/* The answer is a small array: never let it be what exhausts a
+	 * script's memory_limit. */
+	if (PG(memory_limit) > 0 && zend_memory_usage(0) + (1 << 20) > (size_t) PG(memory_limit)) {
 		return;
 	}
 	restrict_api = zend_ini_string("opcache.restrict_api", sizeof("opcache.restrict_api") - 1, 0);
@@ -833,8 +841,15 @@ static void read_opcache(corral_request *r)
 	ZVAL_FALSE(&arg);
 	EG(error_reporting) = 0;
 	zend_try {
-		zend_call_known_function(fn, NULL, NULL, &retval, 1, &arg, NULL);
-		if (Z_TYPE(retval) == IS_ARRAY) {
+		zend_fcall_info fci = {0};
+		zend_fcall_info_cache fcc = {0};
+		fci.size = sizeof(fci);
+		ZVAL_UNDEF(&fci.function_name);
+		fci.retval = &retval;
+		fci.params = &arg;
+		fci.param_count = 1;
+		fcc.function_handler = fn;
+		if (zend_call_function(&fci, &fcc) == SUCCESS && Z_TYPE(retval) == IS_ARRAY) {
 			HashTable *ht = Z_ARRVAL(retval);
 			zval *enabled = zend_hash_str_find(ht, "opcache_enabled", sizeof("opcache_enabled") - 1);
 			zval *mem = zend_hash_str_find(ht, "memory_usage", sizeof("memory_usage") - 1);
@@ -850,6 +865,10 @@ static void read_opcache(corral_request *r)
 				r->opcache_ok = 1;
 			}
 		}
+	} zend_catch {
+		/* Something bailed out of OPcache's function: the engine is in
+		 * doubt, as after any bailout outside the script. */
+		r->recycle = 1;
 	} zend_end_try();
 	zval_ptr_dtor(&retval);
 	if (EG(exception)) {
