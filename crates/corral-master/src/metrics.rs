@@ -31,22 +31,31 @@ impl Master {
     }
 
     /// Once a second while the metrics address is open: each pool's
-    /// sample for the dashboard's charts.
+    /// sample for the dashboard's charts. Only the two numbers the charts
+    /// draw are read (no cgroup files, no process list).
     pub(crate) fn sample_history(&mut self) {
         if self.metrics.is_none() {
             return;
         }
-        let s = self.snapshot();
-        let samples = s
+        let time = crate::history::now_s();
+        let samples = self
             .pools
-            .into_iter()
-            .map(|p| {
+            .values()
+            .filter_map(|sup| {
+                let name = sup.current.as_ref()?.cfg.name.clone();
+                let mut accepted = self.history.carried(&name).accepted;
+                let mut active = 0u64;
+                for g in sup.gens() {
+                    accepted =
+                        accepted.saturating_add(Reader::new(g.board.words()).accepted_conn());
+                    active += g.views().iter().filter(|w| !w.idle).count() as u64;
+                }
                 let sample = corral_metrics::Sample {
-                    time: s.time,
-                    accepted_conn: p.accepted_conn,
-                    active_processes: p.active_processes,
+                    time,
+                    accepted_conn: accepted,
+                    active_processes: active,
                 };
-                (p.name, sample)
+                Some((sup.name.clone(), sample))
             })
             .collect();
         self.history.sample(samples);
