@@ -17,10 +17,10 @@ use crate::log::Logger;
 use crate::os::Os;
 use crate::pool::Generation;
 
-/// php-fpm's exit codes (sysexits).
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_SOFTWARE: i32 = 70;
-pub const EXIT_CONFIG: i32 = 78;
+/// php-fpm's exit codes (sysexits), from corral's one table.
+pub const EXIT_OK: i32 = corral_ipc::ExitCode::Ok.code();
+pub const EXIT_SOFTWARE: i32 = corral_ipc::ExitCode::Software.code();
+pub const EXIT_CONFIG: i32 = corral_ipc::ExitCode::Config.code();
 
 /// How long retiring workers may take over in-flight requests when
 /// process_control_timeout is 0 (php-fpm would kill them at once).

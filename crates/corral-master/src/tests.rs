@@ -245,6 +245,33 @@ fn reload_starts_the_new_generation_before_retiring_the_old() {
     assert_eq!(h.execs(), 3, "a retired generation is not restarted");
 }
 
+/// `corral restart a`: a new generation of an unchanged pool, handed over
+/// as a reload does, without reading the file (a broken one is no matter).
+#[test]
+fn restart_regenerates_only_the_named_pool_on_its_running_config() {
+    let mut h = Harness::new("restart", &[("a", ""), ("b", "")]);
+    h.bring_up(0);
+    h.bring_up(1);
+    let a = h.pool_id("a");
+    let cfg_before = h.m.pools[&a].current.as_ref().unwrap().cfg.clone();
+    std::fs::write(h.dir.join("php-fpm.conf"), "[[[ not a config").unwrap();
+    let summary = h.m.restart(&["a".to_string()]).expect("a restarts");
+    assert_eq!(summary, "[pool a] restarted");
+    assert_eq!(h.execs(), 3, "one new prototype, for a only");
+    assert_eq!(h.st().execs[2].args.pool, "a");
+    assert_eq!(h.m.pools[&a].current.as_ref().unwrap().cfg, cfg_before);
+    h.m.after_events();
+    assert!(h.orders(0).is_empty(), "old a told to quit too early");
+    h.bring_up(2);
+    h.m.after_events();
+    assert_eq!(h.orders(0), vec![ToPrototype::Quit], "old a retires now");
+    assert!(h.orders(1).is_empty(), "b is left alone");
+
+    let err = h.m.restart(&["nosuch".to_string()]).unwrap_err();
+    assert_eq!(err.exit_code(), corral_ipc::ExitCode::Failure, "{err}");
+    assert_eq!(h.execs(), 3, "an unknown name restarts nothing");
+}
+
 #[test]
 fn a_crashed_prototype_restarts_at_once_and_a_crash_loop_backs_off() {
     let mut h = Harness::new("crash", &[("a", "")]);

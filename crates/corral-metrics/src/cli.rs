@@ -1,60 +1,56 @@
-//! `corral metrics [--openmetrics|--json]`: the metrics address's page,
-//! from the master's control socket (so it works with no metrics address
-//! configured, and needs the control socket's rights: root).
+//! `corral metrics`: the metrics address's page, from the master's
+//! control socket (so it works with no metrics address configured, and
+//! needs the control socket's rights: root).
 
-use std::path::Path;
+use clap::Args;
+use corral_cli::{finish, CliError, ControlTarget, ExitCode, JsonArg, Reply};
+use corral_ipc::control::{ControlRequest, MetricsFormat};
 
-use corral_ipc::control::{ControlReply, ControlRequest, MetricsFormat};
+use crate::snapshot::Snapshot;
 
-/// Exit codes as the other control commands use them.
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_USAGE: i32 = 64;
-pub const EXIT_SOFTWARE: i32 = 70;
-
-pub const USAGE: &str = "usage: corral metrics [--openmetrics | --json] [-y CONFIG] [-p PREFIX] [--control-socket PATH]\n\
-    Prints every pool's metrics in Prometheus' text format (as the\n\
-    corral.metrics_listen address serves /metrics), in OpenMetrics, or the\n\
-    snapshot as JSON.";
-
-/// The format the arguments ask for, or a usage error.
-pub fn parse_args(args: &[String]) -> Result<MetricsFormat, String> {
-    let mut format = MetricsFormat::Text;
-    for a in args {
-        format = match a.as_str() {
-            "--openmetrics" => MetricsFormat::OpenMetrics,
-            "--json" => MetricsFormat::Json,
-            "--text" => MetricsFormat::Text,
-            other => return Err(format!("corral metrics: unknown argument '{other}'")),
-        };
-    }
-    Ok(format)
+/// `corral metrics [--openmetrics | --json]`.
+#[derive(Args, Debug)]
+#[command(
+    long_about = "Every pool's metrics, as the corral.metrics_listen address serves \
+    /metrics: Prometheus' text format, OpenMetrics with --openmetrics, or the snapshot \
+    behind them (every pool's numbers, as the dashboard reads them) with --json. \
+    Asks the master on its control socket, so no metrics address is needed."
+)]
+pub struct MetricsArgs {
+    /// OpenMetrics 1.0 instead of Prometheus' text format 0.0.4
+    #[arg(long, conflicts_with = "json")]
+    pub openmetrics: bool,
+    #[command(flatten)]
+    pub target: ControlTarget,
+    #[command(flatten)]
+    pub out: JsonArg,
 }
 
-/// Ask the master at `socket` and print its answer; the exit code.
-pub fn main(socket: &Path, args: &[String]) -> i32 {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return EXIT_OK;
+impl MetricsArgs {
+    pub fn format(&self) -> MetricsFormat {
+        match (self.out.json, self.openmetrics) {
+            (true, _) => MetricsFormat::Json,
+            (false, true) => MetricsFormat::OpenMetrics,
+            (false, false) => MetricsFormat::Text,
+        }
     }
-    let format = match parse_args(args) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("{e}\n{USAGE}");
-            return EXIT_USAGE;
-        }
-    };
-    match corral_ipc::control::request(socket, &ControlRequest::Metrics { format }) {
-        Ok(ControlReply { ok: true, text }) => {
-            println!("{text}");
-            EXIT_OK
-        }
-        Ok(ControlReply { ok: false, text }) => {
-            eprintln!("{text}");
-            EXIT_SOFTWARE
-        }
-        Err(e) => {
-            eprintln!("cannot reach corral at {}: {e}", socket.display());
-            EXIT_SOFTWARE
-        }
+
+    pub fn run(self) -> ExitCode {
+        let format = self.format();
+        let req = ControlRequest::Metrics { format };
+        let result = self.target.request(&req).and_then(|text| match format {
+            MetricsFormat::Json => {
+                let snapshot = Snapshot::from_json(&text).map_err(|e| {
+                    CliError::new(
+                        ExitCode::Software,
+                        format!("the master's snapshot is not readable ({e})"),
+                    )
+                })?;
+                let json = serde_json::to_value(&snapshot).unwrap_or_default();
+                Ok(Reply::new(text, json))
+            }
+            _ => Ok(Reply::new(text, serde_json::Value::Null)),
+        });
+        finish("corral metrics", self.out.json, result)
     }
 }

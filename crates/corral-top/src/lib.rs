@@ -7,81 +7,137 @@ pub mod model;
 pub mod view;
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use corral_ipc::control::{ControlReply, ControlRequest, MetricsFormat};
+use clap::{Args, ValueEnum};
+use corral_cli::{finish, CliError, ControlTarget, ExitCode, JsonArg, Reply};
+use corral_ipc::control::{ControlRequest, MetricsFormat};
 use corral_metrics::Snapshot;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 
-use model::Model;
-
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_USAGE: i32 = 64;
-pub const EXIT_SOFTWARE: i32 = 70;
-
-pub const USAGE: &str = "usage: corral top [-y CONFIG] [-p PREFIX] [--control-socket PATH]\n\
-    Every pool of the running master, updated every second.\n\
-    Keys: n name, b busy, r req/s, p p99, m memory, l queue (again: reverse), R reverse, q quit.";
+use model::{Model, SortKey};
 
 const TICK: Duration = Duration::from_secs(1);
 
-/// One snapshot from the master.
-pub fn fetch(socket: &Path) -> Result<Snapshot, String> {
-    let req = ControlRequest::Metrics {
-        format: MetricsFormat::Json,
-    };
-    match corral_ipc::control::request(socket, &req) {
-        Ok(ControlReply { ok: true, text }) => {
-            Snapshot::from_json(&text).map_err(|e| format!("unreadable answer: {e}"))
+/// `corral top`.
+#[derive(Args, Debug)]
+#[command(
+    long_about = "Every pool of the running master in the terminal, updated every second:     state, busy and idle workers, queue, req/s, p50/p99, memory, slow requests, OPcache,     generation and reloads. Keys: n name, b busy, r req/s, p p99, m memory, l queue (the     same key again reverses), R reverse, q quit. With --json, one view (rates over one     second) is printed instead, and no terminal is needed."
+)]
+pub struct TopArgs {
+    /// The order to start with
+    #[arg(long, value_enum, default_value_t = Sort::Name)]
+    pub sort: Sort,
+    #[command(flatten)]
+    pub target: ControlTarget,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+/// `--sort`: the same columns as the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Sort {
+    Name,
+    Busy,
+    Rate,
+    P99,
+    Memory,
+    Queue,
+}
+
+impl From<Sort> for SortKey {
+    fn from(s: Sort) -> SortKey {
+        match s {
+            Sort::Name => SortKey::Name,
+            Sort::Busy => SortKey::Busy,
+            Sort::Rate => SortKey::Rate,
+            Sort::P99 => SortKey::P99,
+            Sort::Memory => SortKey::Memory,
+            Sort::Queue => SortKey::Queue,
         }
-        Ok(ControlReply { ok: false, text }) => Err(text),
-        Err(e) => Err(format!("cannot reach corral at {}: {e}", socket.display())),
     }
 }
 
-pub fn main(socket: &Path, args: &[String]) -> i32 {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return EXIT_OK;
-    }
-    if let Some(a) = args.first() {
-        eprintln!("corral top: unknown argument '{a}'\n{USAGE}");
-        return EXIT_USAGE;
-    }
-    if !std::io::stdout().is_terminal() {
-        eprintln!(
-            "corral top needs a terminal; for a machine-readable view use 'corral metrics --json'"
-        );
-        return EXIT_USAGE;
-    }
-    // Fail before taking the screen when there is no master at all.
-    let first = match fetch(socket) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return EXIT_SOFTWARE;
-        }
+/// One snapshot from the master.
+pub fn fetch(target: &ControlTarget) -> Result<Snapshot, CliError> {
+    let req = ControlRequest::Metrics {
+        format: MetricsFormat::Json,
     };
-    let mut model = Model::default();
-    model.update(first);
-    let mut terminal = ratatui::init();
-    let result = run(&mut terminal, &mut model, socket);
-    ratatui::restore();
-    match result {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            eprintln!("corral top: {e}");
-            EXIT_SOFTWARE
-        }
+    let text = target.request(&req)?;
+    Snapshot::from_json(&text).map_err(|e| {
+        CliError::new(
+            ExitCode::Software,
+            format!("the master's snapshot is not readable ({e})"),
+        )
+    })
+}
+
+impl TopArgs {
+    pub fn run(self) -> ExitCode {
+        let json = self.out.json;
+        finish("corral top", json, self.view())
     }
+
+    fn view(self) -> Result<Reply, CliError> {
+        let interactive = !self.out.json;
+        if interactive && !std::io::stdout().is_terminal() {
+            return Err(CliError::usage(
+                "needs a terminal; for one view as JSON use 'corral top --json' (or 'corral metrics --json')",
+            ));
+        }
+        // Fail before taking the screen when there is no master at all.
+        let mut model = Model {
+            sort: Some(self.sort.into()),
+            ..Model::default()
+        };
+        model.update(fetch(&self.target)?);
+        if !interactive {
+            std::thread::sleep(TICK);
+            model.update(fetch(&self.target)?);
+            return Ok(Reply::new(String::new(), rows_json(&model)));
+        }
+        let mut terminal = ratatui::init();
+        let result = run(&mut terminal, &mut model, &self.target);
+        ratatui::restore();
+        result
+            .map(|()| Reply::new(String::new(), serde_json::Value::Null))
+            .map_err(|e| CliError::new(ExitCode::Software, format!("the terminal failed: {e}")))
+    }
+}
+
+/// The rows as `--json` prints them, in the chosen order.
+pub fn rows_json(m: &Model) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = m
+        .rows()
+        .iter()
+        .map(|r| {
+            let p = &r.pool;
+            serde_json::json!({
+                "pool": p.name,
+                "prototype": p.prototype.label(),
+                "busy": p.active_processes,
+                "idle": p.idle_processes,
+                "max children": p.max_children,
+                "listen queue": p.listen_queue,
+                "requests per second": r.rates.requests_per_second,
+                "p50 seconds": r.rates.p50,
+                "p99 seconds": r.rates.p99,
+                "memory bytes": p.cgroup.as_ref().and_then(|c| c.memory_bytes),
+                "slow requests": p.slow_requests,
+                "opcache hit ratio": p.opcache.as_ref().and_then(|o| o.hit_ratio),
+                "generation": p.generation,
+                "reloads": p.reloads,
+            })
+        })
+        .collect();
+    serde_json::json!({ "sorted by": m.sort_key().label(), "pools": rows })
 }
 
 /// Draw, wait for a key or the next second, repeat until `q`.
 fn run(
     terminal: &mut ratatui::DefaultTerminal,
     model: &mut Model,
-    socket: &Path,
+    target: &ControlTarget,
 ) -> std::io::Result<()> {
     let mut next = Instant::now() + TICK;
     loop {
@@ -106,9 +162,9 @@ fn run(
             continue;
         }
         next = Instant::now() + TICK;
-        match fetch(socket) {
+        match fetch(target) {
             Ok(s) => model.update(s),
-            Err(e) => model.failed(e),
+            Err(e) => model.failed(e.message),
         }
     }
 }

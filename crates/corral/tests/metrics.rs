@@ -223,6 +223,7 @@ fn corral_metrics_prints_the_same_page() {
     let om = m.server.control(&["metrics", "--openmetrics"]);
     assert!(om.stdout.trim_end().ends_with("# EOF"), "{}", om.all());
     let json = m.server.control(&["metrics", "--json"]);
+    assert_eq!(json.code, Some(0), "{}", json.all());
     let v: Value = serde_json::from_str(&json.stdout).expect("JSON");
     assert_eq!(v["pools"][0]["name"], "alpha");
     assert_eq!(v["pools"][1]["name"], "beta");
@@ -233,6 +234,8 @@ fn corral_metrics_prints_the_same_page() {
         .contains("phpfpm_accepted_connections_total{pool=\"alpha\"} 2"));
     let bad = m.server.control(&["metrics", "--xml"]);
     assert_eq!(bad.code, Some(64), "{}", bad.all());
+    let both = m.server.control(&["metrics", "--json", "--openmetrics"]);
+    assert_eq!(both.code, Some(64), "{}", both.all());
 }
 
 #[test]

@@ -23,9 +23,9 @@ pub use setup::SetupError;
 
 use crate::worker;
 
-/// sysexits: what the master sees when start-up fails.
-const EXIT_CONFIG: i32 = 78;
-const EXIT_SOFTWARE: i32 = 70;
+/// sysexits: what the master sees when start-up fails (corral's one table).
+const EXIT_CONFIG: i32 = corral_ipc::ExitCode::Config.code();
+const EXIT_SOFTWARE: i32 = corral_ipc::ExitCode::Software.code();
 
 /// The prototype's whole life. Returns the process exit code.
 pub fn run(args: PrototypeArgs) -> i32 {
