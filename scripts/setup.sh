@@ -25,6 +25,11 @@ PACKAGES=(
   openssl             # self-signed certificates for the site TLS tests; --tls checks the name
   certbot             # corral site add --certbot (webroot mode), tested against pebble
   pebble              # a local ACME server (and its mock DNS) for the certbot test, loopback only
+  dpkg-dev            # dpkg-shlibdeps, for scripts/deb.sh's Depends line
+  prometheus          # the metrics test scrapes corral with a real Prometheus
+  chromium            # the dashboard test loads the page headless
+  fonts-dejavu-core   # text in the dashboard screenshot
+  tmux                # the corral top test drives the terminal view
   build-essential
   pkg-config
 )
@@ -71,12 +76,5 @@ fi
 if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
   echo "setup.sh: no cargo found, installing Debian's cargo/rustc (may be older than rust-version in Cargo.toml)"
   as_root apt-get install -y --no-install-recommends cargo rustc
-fi
-# cargo-deb builds the Debian package (scripts/deb.sh, and the package
-# test). Built from crates.io once; `cargo deb --version` answers after.
-export PATH="$HOME/.cargo/bin:$PATH"
-if command -v cargo >/dev/null 2>&1 && ! cargo deb --version >/dev/null 2>&1; then
-  echo "setup.sh: installing cargo-deb"
-  cargo install --locked cargo-deb --version 3.8.0
 fi
 echo "setup.sh: done"

@@ -3,10 +3,11 @@
 //! the connection closes. The socket is 0600 and owned by the master's user
 //! (root), so only root can reload or read every pool's status.
 //!
-//! Wire form: the request is `reload [POOL...]`, `restart POOL...` or
-//! `status [POOL]` and a newline; the reply is `OK` or `ERROR` (followed by
-//! the [`ExitCode`] number the client should exit with, when it is not
-//! [`ExitCode::Failure`]), a newline, and free text.
+//! Wire form: the request is `reload [POOL...]`, `restart POOL...`,
+//! `status [POOL]` or `metrics text|openmetrics|json` and a newline; the
+//! reply is `OK` or `ERROR` (followed by the [`ExitCode`] number the
+//! client should exit with, when it is not [`ExitCode::Failure`]), a
+//! newline, and free text.
 //!
 //! Where: one socket per master, named after the configuration it was
 //! started on ([`socket_name`]), so masters side by side (8.2's and 8.3's
@@ -40,6 +41,37 @@ pub enum ControlRequest {
     Restart { pools: Vec<String> },
     /// Every pool's status, or one pool's, as JSON.
     Status { pool: Option<String> },
+    /// Every pool's metrics, as the metrics address serves them.
+    Metrics { format: MetricsFormat },
+}
+
+/// How `metrics` answers: Prometheus text, OpenMetrics, or the snapshot
+/// as JSON (what the dashboard and `corral top` read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsFormat {
+    Text,
+    OpenMetrics,
+    Json,
+}
+
+impl MetricsFormat {
+    pub fn word(self) -> &'static str {
+        match self {
+            MetricsFormat::Text => "text",
+            MetricsFormat::OpenMetrics => "openmetrics",
+            MetricsFormat::Json => "json",
+        }
+    }
+
+    pub fn from_word(w: &str) -> Option<MetricsFormat> {
+        [
+            MetricsFormat::Text,
+            MetricsFormat::OpenMetrics,
+            MetricsFormat::Json,
+        ]
+        .into_iter()
+        .find(|f| f.word() == w)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,12 +84,14 @@ pub struct ControlReply {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    #[error("unknown command (reload [POOL...] | restart POOL... | status [POOL])")]
+    #[error("unknown command (reload [POOL...] | restart POOL... | status [POOL] | metrics text|openmetrics|json)")]
     Unknown,
     #[error("'status' takes at most one pool")]
     StatusArgs,
     #[error("'restart' needs at least one pool")]
     RestartArgs,
+    #[error("'metrics' takes one format: text, openmetrics or json")]
+    MetricsArgs,
     #[error("the request is longer than {MAX_REQUEST} bytes")]
     TooLong,
     #[error("cannot read the request: {0}")]
@@ -80,6 +114,7 @@ impl ControlRequest {
             ControlRequest::Restart { pools } => format!("restart {}\n", pools.join(" ")),
             ControlRequest::Status { pool: None } => "status\n".into(),
             ControlRequest::Status { pool: Some(p) } => format!("status {p}\n"),
+            ControlRequest::Metrics { format } => format!("metrics {}\n", format.word()),
         }
     }
 
@@ -102,6 +137,13 @@ impl ControlRequest {
                     return Err(ControlError::StatusArgs);
                 }
                 Ok(ControlRequest::Status { pool })
+            }
+            Some("metrics") => {
+                let format = words.next().and_then(MetricsFormat::from_word);
+                match (format, words.next()) {
+                    (Some(format), None) => Ok(ControlRequest::Metrics { format }),
+                    _ => Err(ControlError::MetricsArgs),
+                }
             }
             _ => Err(ControlError::Unknown),
         }
@@ -277,6 +319,12 @@ mod tests {
             proptest::collection::vec(NAME, 1..5)
                 .prop_map(|pools| ControlRequest::Restart { pools }),
             proptest::option::of(NAME).prop_map(|pool| ControlRequest::Status { pool }),
+            proptest::sample::select(vec![
+                MetricsFormat::Text,
+                MetricsFormat::OpenMetrics,
+                MetricsFormat::Json
+            ])
+            .prop_map(|format| ControlRequest::Metrics { format }),
         ]
     }
 
@@ -351,6 +399,12 @@ mod tests {
             ControlRequest::decode(""),
             Err(ControlError::Unknown)
         ));
+        for bad in ["metrics", "metrics xml", "metrics json json"] {
+            assert!(
+                matches!(ControlRequest::decode(bad), Err(ControlError::MetricsArgs)),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub(crate) fn serve(m: &mut Master, stream: UnixStream) {
             Ok(j) => ControlReply::ok(j),
             Err(e) => ControlReply::refused(e.exit_code(), e.to_string()),
         },
+        Ok(ControlRequest::Metrics { format }) => ControlReply::ok(m.metrics_text(format)),
         Err(corral_ipc::control::ControlError::Read(_)) => return,
         Err(e) => ControlReply::refused(corral_ipc::ExitCode::Usage, e.to_string()),
     };

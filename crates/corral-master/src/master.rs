@@ -126,6 +126,10 @@ pub(crate) struct Master {
     /// The pools' cgroups this master made, by pool name, with the limits
     /// last written into each (a reload resets what it drops).
     pub(crate) cgroups: BTreeMap<String, corral_isolation::Limits>,
+    /// `corral.metrics_listen`: the metrics and dashboard server.
+    pub(crate) metrics: Option<corral_metrics::http::Server>,
+    /// Reloads and the counters of departed generations.
+    pub(crate) history: crate::history::History,
 }
 
 /// Run the master until it is told to stop. Returns the exit code.
@@ -196,6 +200,8 @@ impl Master {
             crashes: std::collections::VecDeque::new(),
             last_requests: (0, Instant::now()),
             cgroups: BTreeMap::new(),
+            metrics: None,
+            history: crate::history::History::new(),
         }
     }
 
@@ -225,6 +231,7 @@ impl Master {
                 )),
             }
         }
+        self.sync_metrics_server();
         if let Some(path) = self.pid_file() {
             std::fs::write(&path, format!("{}\n", std::process::id()))
                 .map_err(|source| MasterError::PidFile { path, source })?;

@@ -113,10 +113,16 @@ impl Master {
     ) -> Result<String, ReloadError> {
         self.log.notice("Reloading in progress ...");
         self.notify.send("RELOADING=1");
+        self.history.reload_started();
         let result = self.reload_inner(only, force);
         if let Err(e) = &result {
             self.log.error(&e.to_string());
         }
+        match &result {
+            Ok(summary) => self.history.reload_done(true, summary),
+            Err(e) => self.history.reload_done(false, &e.to_string()),
+        }
+        self.sync_metrics_server();
         self.notify.send("READY=1");
         result
     }
@@ -286,6 +292,7 @@ impl Master {
                     sup.retiring.push(old);
                 }
                 self.start_or_sleep(id);
+                self.history.pool_reloaded(&name);
                 format!("[pool {name}] {verb}")
             }
             Err(e) => {
@@ -317,6 +324,7 @@ impl Master {
                 let new_id = sup.id;
                 self.pools.insert(new_id, sup);
                 self.start_or_sleep(new_id);
+                self.history.pool_reloaded(&name);
                 format!("[pool {name}] moved to {}", p.listen_address)
             }
             Err(e) => {
@@ -358,6 +366,7 @@ impl Master {
                 let id = sup.id;
                 self.pools.insert(id, sup);
                 self.start_or_sleep(id);
+                self.history.pool_reloaded(&p.name);
                 format!("[pool {}] added", p.name)
             }
             Err(e) => {

@@ -133,6 +133,20 @@ pub struct RequestSpec<'a> {
     pub content_length: i64,
     /// security.limit_extensions refused the script: 403 "Access denied.".
     pub deny_extension: bool,
+    /// Read the OPcache's numbers after the script (see [`Outcome::opcache`]).
+    pub want_opcache: bool,
+}
+
+/// What `opcache_get_status(false)` reported: shared by every worker of
+/// one prototype, so the pool's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpcacheNumbers {
+    pub used_memory: u64,
+    pub free_memory: u64,
+    pub wasted_memory: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub cached_scripts: u64,
 }
 
 /// What running a request left behind.
@@ -142,6 +156,8 @@ pub struct Outcome {
     /// PHP's state is doubtful (a bailout outside the script): exit the worker.
     pub recycle: bool,
     pub peak_memory: usize,
+    /// With `want_opcache`, when a script ran and OPcache answered.
+    pub opcache: Option<OpcacheNumbers>,
 }
 
 thread_local! {
@@ -356,11 +372,14 @@ impl Engine {
             content_type: field(4),
             content_length: spec.content_length.max(0) as libc::c_long,
             deny_extension: spec.deny_extension as c_int,
+            want_opcache: spec.want_opcache as c_int,
             io: io_table(&mut io_ref),
             status: 200,
             recycle: 0,
             peak_memory: 0,
             script_ran: 0,
+            opcache_ok: 0,
+            opcache: [0; ffi::OPCACHE_FIELDS],
         };
         // SAFETY: `req` and everything it points to (`params`, `arena`,
         // `io_ref`) outlive the call, which is synchronous: PHP drops
@@ -370,6 +389,18 @@ impl Engine {
             status: u16::try_from(req.status).unwrap_or(500),
             recycle: rc != 0 || req.recycle != 0,
             peak_memory: req.peak_memory,
+            opcache: (req.opcache_ok != 0).then(|| {
+                let [used_memory, free_memory, wasted_memory, hits, misses, cached_scripts] =
+                    req.opcache;
+                OpcacheNumbers {
+                    used_memory,
+                    free_memory,
+                    wasted_memory,
+                    hits,
+                    misses,
+                    cached_scripts,
+                }
+            }),
         }
     }
 

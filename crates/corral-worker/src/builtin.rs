@@ -165,6 +165,7 @@ mod tests {
             content_type: b"",
             content_length: 0,
             deny_extension: false,
+            want_opcache: false,
         }
     }
 

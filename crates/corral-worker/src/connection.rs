@@ -132,12 +132,13 @@ fn serve_requests(
         }
         let clock = Clock::start(w.pool);
         let resolved = request::resolve(head.params, &w.cgi, &EngineFs(w.engine));
-        let spec = request::spec(
+        let mut spec = request::spec(
             &resolved.params,
             resolved.request_uri,
             resolved.path_translated,
             w.pool,
         );
+        spec.want_opcache = opcache_due(w.slot);
         announce(w.slot, &spec, &mut bufs.uri);
 
         let mut ex = Exchange::new(wire, bufs, w);
@@ -295,6 +296,7 @@ fn answer(
         status,
         recycle: false,
         peak_memory: 0,
+        opcache: None,
     }
 }
 
@@ -372,12 +374,30 @@ fn log_access(
     access_log::write_line(file, access_log::render(fmt, &rec), w.log);
 }
 
+/// Whether this request should bring the pool's OPcache numbers to the
+/// scoreboard: when no worker of the pool has in the last second, so that
+/// a busy pool pays for opcache_get_status() about once a second.
+fn opcache_due(slot: Option<&SlotWriter<'_>>) -> bool {
+    slot.is_some_and(|s| s.opcache_written_at() < corral_status::now_us() / 1_000_000)
+}
+
 /// Counts the request as served and says whether the worker must go now:
 /// PHP in doubt, pm.max_requests reached, or a graceful stop asked.
 fn finish_request(w: &mut WorkerCtx<'_>, outcome: &Outcome) -> Option<ConnEnd> {
     w.served += 1;
     if let Some(s) = w.slot {
         s.finished(0, outcome.peak_memory as u64);
+        if let Some(o) = outcome.opcache {
+            s.opcache(&corral_status::OpcacheStats {
+                used_memory: o.used_memory,
+                free_memory: o.free_memory,
+                wasted_memory: o.wasted_memory,
+                hits: o.hits,
+                misses: o.misses,
+                cached_scripts: o.cached_scripts,
+                at_s: corral_status::now_us() / 1_000_000,
+            });
+        }
     }
     if outcome.recycle {
         w.log.line(

@@ -44,6 +44,7 @@ pub fn spec<'p>(
         content_type: get(params, "CONTENT_TYPE").unwrap_or_default(),
         content_length,
         deny_extension,
+        want_opcache: false,
     }
 }
 

@@ -43,6 +43,10 @@ pub enum Command {
     Restart(crate::control::RestartArgs),
     /// Every pool's counters and processes, and its cgroup's usage
     Status(crate::control::StatusArgs),
+    /// Every pool's Prometheus metrics (text, OpenMetrics or JSON)
+    Metrics(corral_metrics::cli::MetricsArgs),
+    /// Every pool live in the terminal, sortable, updated every second
+    Top(corral_top::TopArgs),
     /// Provision isolated sites: users, directories, pool file, vhost
     Site(Box<corral_sites::cli::SiteArgs>),
     /// Recommend pm.max_children from what the running workers use

@@ -50,6 +50,8 @@ fn dispatch(command: Command) -> ExitCode {
         Command::Reload(a) => a.run(),
         Command::Restart(a) => a.run(),
         Command::Status(a) => a.run(),
+        Command::Metrics(a) => a.run(),
+        Command::Top(a) => a.run(),
         Command::Site(a) => (*a).run(),
         Command::Tune(a) => (*a).run(),
         Command::Doctor(a) => (*a).run(),

@@ -43,6 +43,8 @@ fn help_lists_every_command_with_a_line_of_help() {
         "reload",
         "restart",
         "status",
+        "metrics",
+        "top",
         "site",
         "tune",
         "doctor",
@@ -114,6 +116,8 @@ fn unknown_flags_are_usage_errors_in_text_and_json() {
         &["status"][..],
         &["reload"],
         &["restart", "www"],
+        &["metrics"],
+        &["top"],
         &["site", "list"],
         &["site", "add", "example.com"],
         &["tune"],
@@ -149,7 +153,12 @@ fn unknown_flags_are_usage_errors_in_text_and_json() {
 fn no_master_is_unavailable() {
     let dir = temp_dir("nomaster");
     let sock = dir.path().join("none.sock").display().to_string();
-    for cmd in [&["status"][..], &["reload"], &["restart", "www"]] {
+    for cmd in [
+        &["status"][..],
+        &["reload"],
+        &["restart", "www"],
+        &["metrics"],
+    ] {
         let mut args = cmd.to_vec();
         args.extend(["--control-socket", &sock]);
         let out = corral(&args);
@@ -160,6 +169,12 @@ fn no_master_is_unavailable() {
         let v: Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(v["code"], 69, "{v}");
     }
+    // `top` needs a terminal unless it prints one view as JSON.
+    let out = corral(&["top", "--control-socket", &sock]);
+    assert_eq!(out.code, Some(64), "{}", out.all());
+    let out = corral(&["top", "--json", "--control-socket", &sock]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["code"], 69, "{v}");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The Debian package, the way an operator gets it: `scripts/deb.sh`
-//! builds `corral_*.deb` with cargo-deb, `dpkg -i` installs it on this
+//! builds `corral_*.deb` with dpkg-deb, `dpkg -i` installs it on this
 //! machine, and the installed files work: `corral -v`, `corral -t`, a real
 //! FastCGI request to a master started from /usr/sbin, the unit, the
 //! completions, the man page, and a logrotate run whose postrotate makes
@@ -76,13 +76,8 @@ fn not_here() -> Option<String> {
     if !Path::new("/usr/bin/dpkg").exists() {
         return Some("no dpkg: not a Debian host".into());
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let has_deb = Command::new(&cargo)
-        .args(["deb", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_deb {
-        return Some("cargo-deb is not installed (run scripts/setup.sh)".into());
+    if !Path::new("/usr/bin/dpkg-shlibdeps").exists() {
+        return Some("dpkg-dev is not installed (run scripts/setup.sh)".into());
     }
     if installed("corral") || Path::new(SBIN).exists() {
         return Some(format!(
