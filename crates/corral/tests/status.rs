@@ -871,3 +871,70 @@ fn masters_side_by_side_each_answer_for_their_own_config() {
         assert!(ok, "reload --fpm-config={conf}: {text}");
     }
 }
+
+/// php-fpm answers its own pages after PHP's request start-up, so while
+/// `expose_php` is on they carry `X-Powered-By: PHP/8.2.x` first, and tools
+/// (PHP's own FPM tests among them) look for it there. Side by side with
+/// php-fpm8.2: the same headers in the same order for ping and every
+/// status format, with expose_php on and off. On a `pm.status_listen`
+/// address the parent's `php_flag[expose_php]` decides as well: php-fpm
+/// 8.2 forgot the parent's php.ini overrides there (its test of that,
+/// status-listen-expose-php-off, fails with 8.2; newer php-fpm copies
+/// them), corral copies them.
+#[test]
+fn own_pages_carry_x_powered_by_as_php_fpm_does() {
+    if !require_root() || require_php_fpm().is_none() {
+        return;
+    }
+    for expose in ["On", "Off"] {
+        let site = Site::new();
+        let conf = status_conf(&format!(
+            "php_flag[expose_php] = {expose}\npm.status_listen = {{dir}}/status.sock"
+        ));
+        let servers = [
+            Corral::start_site(&conf, &site),
+            PhpFpm::start_site(&conf, &site),
+        ];
+        let heads: Vec<Vec<Vec<(String, String)>>> = servers
+            .iter()
+            .map(|s| {
+                [
+                    ("/ping", ""),
+                    ("/status", ""),
+                    ("/status", "json"),
+                    ("/status", "xml&full"),
+                ]
+                .iter()
+                .map(|(path, query)| page(s, path, query).headers)
+                .collect()
+            })
+            .collect();
+        assert_eq!(
+            heads[0], heads[1],
+            "expose_php = {expose}: corral vs php-fpm"
+        );
+        let powered = heads[0][0].first().filter(|(n, _)| n == "X-Powered-By");
+        match expose {
+            "On" => assert!(
+                powered.is_some_and(|(_, v)| v.starts_with("PHP/8.2.")),
+                "{:?}",
+                heads[0]
+            ),
+            _ => assert!(
+                heads[0].iter().flatten().all(|(n, _)| n != "X-Powered-By"),
+                "{:?}",
+                heads[0]
+            ),
+        }
+        let corral = &servers[0];
+        let status = Listen::Unix(corral.dir().join("status.sock"));
+        for path in ["/status", "/ping"] {
+            let r = request_on(&status, &page_req(corral, path, "")).expect("status listener");
+            assert_eq!(
+                r.header("X-Powered-By").is_some(),
+                expose == "On",
+                "{path} on pm.status_listen with expose_php = {expose}: {r:?}"
+            );
+        }
+    }
+}

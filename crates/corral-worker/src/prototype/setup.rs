@@ -222,6 +222,7 @@ pub fn set_up(
     let mut runtime = PoolRuntime::from_pool(&pool, config.global.log_level);
     runtime.master_pid = corral_sys::nix::unistd::getppid().as_raw() as u32;
     runtime.status_only = args.status_of.is_some();
+    runtime.powered_by = engine.powered_by();
     Ok(Ready {
         engine,
         runtime,
