@@ -114,11 +114,57 @@ impl Master {
         self.log.notice("Reloading in progress ...");
         self.notify.send("RELOADING=1");
         let result = self.reload_inner(only, force);
-        if let Err(e) = &result {
-            self.log.error(&e.to_string());
+        match &result {
+            Err(e) => {
+                self.log.error(&e.to_string());
+                // Nothing changed: what runs is as ready as before.
+                self.notify.send("READY=1");
+            }
+            // php-fpm's start notices follow a reload it re-executed for;
+            // "ready to handle connections" (and READY=1) once the new
+            // generations are up, as at start (`after_events`).
+            Ok(_) => {
+                self.log
+                    .notice(&format!("fpm is running, pid {}", std::process::id()));
+                self.ready_logged = false;
+            }
         }
-        self.notify.send("READY=1");
         result
+    }
+
+    /// php-fpm's lines between "Reloading in progress ..." and its start
+    /// notices, which operators and tools (PHP's own FPM tests) wait for:
+    /// `reloading: <how>` and, for each listening socket carried into the
+    /// new configuration, `using inherited socket fd=N, "<address>"`.
+    /// php-fpm re-executes itself and inherits its sockets through the
+    /// environment; corral reloads in place, so the first line says that
+    /// (same pid, the command line it was started with) instead of an
+    /// execvp, and the sockets are the ones this master holds, each under
+    /// its own descriptor.
+    fn log_reloading(&mut self, wanted: &dyn Fn(&str) -> bool) {
+        let words: Vec<String> = std::env::args_os()
+            .map(|a| format!("{:?}", a.to_string_lossy()))
+            .collect();
+        self.log.notice(&format!(
+            "reloading: in place, pid {} ({})",
+            std::process::id(),
+            words.join(", ")
+        ));
+        let inherited: Vec<String> = self
+            .pools
+            .values()
+            .filter(|s| s.current.is_some() && wanted(&s.name))
+            .map(|s| {
+                format!(
+                    "using inherited socket fd={}, \"{}\"",
+                    s.listen.as_raw_fd(),
+                    s.listen_address
+                )
+            })
+            .collect();
+        for line in &inherited {
+            self.log.notice(line);
+        }
     }
 
     fn reload_inner(
@@ -134,6 +180,7 @@ impl Master {
                     .any(|n| n == name || name.strip_suffix("_status").is_some_and(|p| p == n))
             })
         };
+        self.log_reloading(&wanted);
         let fingerprint = crate::php_ini::fingerprint(&self.opts.php_args);
         let forces = Forces {
             all: force,
