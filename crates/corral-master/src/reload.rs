@@ -236,6 +236,9 @@ impl Master {
         for d in &new.warnings {
             self.log.log(d.level.into(), &d.message);
         }
+        for d in &new.exposures {
+            self.log.notice(&d.message);
+        }
         Ok(new)
     }
 

@@ -320,3 +320,61 @@ fn test_config_warns_about_tcp_listeners_tenants_reach() {
     let out = run_corral(&["-t", "-y", &quiet]);
     assert!(!out.stderr.contains("WARNING"), "{}", out.all());
 }
+
+/// `-t` and `-tt` look up every account the configuration names, as
+/// php-fpm8.2 does: a missing user or group fails (exit 78, "[pool www]
+/// cannot get uid for user '...'" / gid, at ERROR), so does a missing
+/// listen.owner or listen.group (php-fpm's system-call form, with
+/// errno); a number is an id and needs no passwd entry; whether a pool
+/// runs as root is start-up's concern. Same code and lines as php-fpm.
+#[test]
+fn test_config_checks_accounts_as_php_fpm_does() {
+    let Some(fpm) = require_php_fpm() else { return };
+    let dir = temp_dir("cli");
+    let untimed = |s: &str| {
+        s.lines()
+            .map(|l| l.split_once("] ").map_or(l, |(_, rest)| rest))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let no = "corral-no-such-account";
+    let cases = [
+        (format!("user = {no}"), 78),
+        (format!("user = nobody\ngroup = {no}"), 78),
+        (format!("user = root\ngroup = {no}"), 78),
+        (format!("user = nobody\nlisten.owner = {no}"), 78),
+        (format!("user = nobody\nlisten.group = {no}"), 78),
+        (
+            "user = 4711\ngroup = 4712\nlisten.owner = 4713\nlisten.group = 4714".into(),
+            0,
+        ),
+        ("user = 4711".into(), 0),
+        ("user = root".into(), 0),
+    ];
+    for (i, (lines, code)) in cases.iter().enumerate() {
+        let sub = dir.path().join(format!("u{i}"));
+        fs::create_dir(&sub).unwrap();
+        let conf = write_conf(
+            &sub,
+            &format!(
+                "[global]\nerror_log = {{dir}}/e.log\n[www]\nlisten = {{dir}}/a.sock\n{lines}\npm = static\npm.max_children = 1\n"
+            ),
+        );
+        let flags: &[&str] = if *code == 0 { &["-t"] } else { &["-t", "-tt"] };
+        for flag in flags {
+            let ours = run_corral(&[flag, "-y", &conf]);
+            let theirs = run_cmd(&fpm, &[flag, "-y", &conf]);
+            assert_eq!(
+                ours.code,
+                Some(*code),
+                "{flag} with\n{lines}\n{}",
+                ours.all()
+            );
+            assert_eq!(
+                (ours.code, untimed(&ours.stderr)),
+                (theirs.code, untimed(&theirs.stderr)),
+                "{flag} with\n{lines}"
+            );
+        }
+    }
+}

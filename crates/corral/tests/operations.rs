@@ -690,3 +690,85 @@ fn access_line_is_written_before_the_request_ends() {
         );
     }
 }
+
+/// What a master started with `log_level = warning` on a healthy config
+/// writes to stderr from start to SIGTERM, once it has answered a ping:
+/// a dynamic pool without pm.start_servers (php-fpm's NOTICE "pm.start_servers
+/// is not set") on TCP without allowed_clients (corral's own NOTICE about
+/// it at start-up).
+fn quiet_start_output(kind: Kind) -> String {
+    use std::process::{Command, Stdio};
+    let dir = temp_dir("quiet");
+    let port = free_port();
+    let conf = dir.path().join("php-fpm.conf");
+    fs::write(
+        &conf,
+        format!(
+            "[global]\nerror_log = {d}/error.log\npid = {d}/fpm.pid\nlog_level = warning\n\
+             [www]\nlisten = 127.0.0.1:{port}\nuser = nobody\nping.path = /ping\n\
+             pm = dynamic\npm.max_children = 5\npm.min_spare_servers = 1\npm.max_spare_servers = 3\n",
+            d = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let err_path = dir.path().join("stderr");
+    let err = fs::File::create(&err_path).unwrap();
+    let mut cmd = match kind {
+        Kind::Corral => {
+            let mut c = Command::new(corral_bin());
+            c.arg("--control-socket")
+                .arg(dir.path().join("control.sock"));
+            c
+        }
+        Kind::PhpFpm => Command::new(PHP_FPM),
+    };
+    let mut child = cmd
+        .args(["-F", "-O", "-y"])
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .expect("start the master");
+    let listen = Listen::parse(&format!("127.0.0.1:{port}"));
+    let ping = Request::php("/ping")
+        .param("SCRIPT_NAME", "/ping")
+        .param("REQUEST_URI", "/ping");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pong = loop {
+        match request_on(&listen, &ping) {
+            Ok(r) => break r.body,
+            Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+            Err(e) => {
+                let _ = child.kill();
+                panic!(
+                    "{kind:?} never answered: {e}\n{}",
+                    fs::read_to_string(&err_path).unwrap_or_default()
+                );
+            }
+        }
+    };
+    assert_eq!(pong, "pong", "{kind:?}");
+    kill(child.id() as i32, libc::SIGTERM);
+    let _ = child.wait();
+    fs::read_to_string(&err_path).unwrap_or_default()
+}
+
+/// `log_level = warning` is obeyed from the first line on: php-fpm applies
+/// it before it post-processes the pools, so a healthy start-up and stop
+/// log nothing at all, not even the notices of that post-processing.
+#[test]
+fn log_level_warning_keeps_a_healthy_master_silent() {
+    if !require_root() {
+        return;
+    }
+    let ours = quiet_start_output(Kind::Corral);
+    assert_eq!(ours, "", "corral logged below log_level = warning");
+    if require_php_fpm().is_some() {
+        assert_eq!(
+            ours,
+            quiet_start_output(Kind::PhpFpm),
+            "corral (left), php-fpm (right)"
+        );
+    }
+}

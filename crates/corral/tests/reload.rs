@@ -835,7 +835,10 @@ fn usr2_logs_php_fpm_s_reload_lines_and_ready_means_the_new_config() {
     for kind in kinds {
         let mut s = Server::start(kind, &conf("pong-0"), None, &[]);
         let (log, answers) = usr2_reload(&mut s, &conf, "pong-1", WORKERS);
-        assert!(answers.iter().all(|a| a == "pong-1"), "{kind:?}: {answers:?}");
+        assert!(
+            answers.iter().all(|a| a == "pong-1"),
+            "{kind:?}: {answers:?}"
+        );
         let b = s.dir().join("b.sock").display().to_string();
         let port = s.placeholders.port;
         assert_eq!(

@@ -92,7 +92,7 @@ pub fn read_pool(config_fd: OwnedFd, name: &str) -> Result<(Config, Pool), Setup
 fn identity(pool: &Pool, root: bool) -> Result<(Account, u32), SetupError> {
     let account = match (&pool.user, root) {
         (Some(u), true) => {
-            corral_sys::cred::lookup_user(u).ok_or_else(|| SetupError::NoUser(u.clone()))?
+            corral_sys::cred::pool_user(u).ok_or_else(|| SetupError::NoUser(u.clone()))?
         }
         _ => corral_sys::cred::current_account(),
     };
@@ -189,7 +189,9 @@ fn apply_env(pool: &Pool, account: &Account) {
     if !has("USER") {
         corral_sys::process::set_env("USER", &account.name);
     }
-    if !has("HOME") {
+    // A numeric user without a passwd entry has no home (php-fpm sets
+    // none either).
+    if !has("HOME") && !account.home.is_empty() {
         corral_sys::process::set_env("HOME", &account.home);
     }
     for (k, v) in &pool.env {
