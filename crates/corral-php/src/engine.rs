@@ -276,6 +276,14 @@ impl Engine {
         }
     }
 
+    /// php-fpm's `-e`: compile with extended information (statement and
+    /// call hooks that debuggers and profilers such as Xdebug read), as
+    /// php-fpm sets it after start-up, before any child is forked.
+    pub fn enable_extended_info(&self) {
+        // SAFETY: sets a bit in the compiler globals; no arguments.
+        unsafe { ffi::corral_php_extended_info() }
+    }
+
     /// The `X-Powered-By: PHP/<version>` header line (without CRLF) that PHP
     /// puts on every response while `expose_php` is on, or None when it is
     /// off. php-fpm's own pages (status, ping) carry it too, because they

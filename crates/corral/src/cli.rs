@@ -98,6 +98,9 @@ impl Flags {
             out.push("-d".into());
             out.push(d.clone());
         }
+        if self.extended_info {
+            out.push("-e".into());
+        }
         out
     }
 }

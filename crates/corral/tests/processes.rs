@@ -656,3 +656,45 @@ fn invalid_port_is_refused_like_php_fpm() {
         }
     }
 }
+
+/// What a pool with `apparmor_hat` says when it cannot change hat, from
+/// "[pool www] failed" on, once it was logged (≤ 10 s). php-fpm's child
+/// says it on its stderr (caught into the log), corral's prototype through
+/// the master: the words are compared.
+fn apparmor_failure(kind: Kind) -> String {
+    let conf = pool_conf(
+        "pm.max_children = 1
+catch_workers_output = yes
+apparmor_hat = corral-test-hat",
+    );
+    let s = Server::start(kind, &conf, None, &[]);
+    let line = s
+        .wait_log("[pool www] failed to ", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("{kind:?}: no AppArmor failure logged:\n{}", s.log.text()));
+    let at = line.find("[pool www] failed").unwrap();
+    line[at..].trim_end_matches('"').to_string()
+}
+
+/// `apparmor_hat`: the pool changes to that hat of the master's AppArmor
+/// profile, as php-fpm's children do; where that cannot be done (no
+/// AppArmor in this kernel, or the master is unconfined) the pool does not
+/// run unconfined, and the log says why in php-fpm's words.
+#[test]
+fn apparmor_hat_is_applied_or_the_pool_fails_like_php_fpm() {
+    if !require_root() {
+        return;
+    }
+    let ours = apparmor_failure(Kind::Corral);
+    assert!(
+        ours.starts_with("[pool www] failed to query apparmor confinement.")
+            || ours.starts_with("[pool www] failed to change to new confinement"),
+        "{ours}"
+    );
+    if require_php_fpm().is_some() {
+        assert_eq!(
+            ours,
+            apparmor_failure(Kind::PhpFpm),
+            "corral (left), php-fpm (right)"
+        );
+    }
+}

@@ -50,6 +50,8 @@ pub enum SetupError {
     Board(#[source] corral_sys::SysError),
     #[error("signalfd failed: {0}")]
     Signals(String),
+    #[error("{0}")]
+    AppArmor(#[from] corral_isolation::apparmor::AppArmorError),
 }
 
 /// What set-up produces for the supervision loop.
@@ -218,7 +220,14 @@ pub fn set_up(
         defines: args.php.defines.clone(),
     };
     let engine = start_php(php, &pool, report)?;
+    if args.php.extended_info {
+        engine.enable_extended_info();
+    }
     become_tenant(&pool, &account, gid, root)?;
+    // php-fpm changes hat last in its child's set-up, after setuid.
+    if let Some(hat) = pool.apparmor_hat.as_deref().filter(|h| !h.is_empty()) {
+        corral_isolation::apparmor::change_hat(hat)?;
+    }
     apply_env(&pool, &account);
     confine::lock_down(&pens, &engine, &pool, report);
     let mut runtime = PoolRuntime::from_pool(&pool, config.global.log_level);
