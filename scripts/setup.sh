@@ -21,6 +21,12 @@ PACKAGES=(
   e2fsprogs           # mkfs.ext4 for the disk-quota test's loop image
   quota               # quotacheck/quotaon, to turn quotas on for --disk-quota
   curl
+  logrotate           # the .deb's logrotate file, run by the package test
+  dpkg-dev            # dpkg-shlibdeps, for scripts/deb.sh's Depends line
+  prometheus          # the metrics test scrapes corral with a real Prometheus
+  chromium            # the dashboard test loads the page headless
+  fonts-dejavu-core   # text in the dashboard screenshot
+  tmux                # the corral top test drives the terminal view
   build-essential
   pkg-config
 )

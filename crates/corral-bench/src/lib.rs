@@ -26,24 +26,19 @@ pub mod schedule;
 pub mod stats;
 pub mod target;
 
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
+pub use corral_cli::ExitCode;
+use corral_cli::{CliError, Reply};
 use thiserror::Error;
 
-pub use args::{Options, RunLength};
+pub use args::{BenchArgs, Options, RunLength};
 pub use plan::{Plan, PlanError};
 pub use report::Report;
 pub use schedule::Pace;
 pub use target::Target;
-
-/// Exit status of a completed run (errors, if any, are in the report).
-pub const EXIT_OK: i32 = 0;
-/// Exit status when the run could not start.
-pub const EXIT_FAILURE: i32 = 1;
-/// Exit status for a bad command line (corral's EX_USAGE).
-pub const EXIT_USAGE: i32 = 64;
 
 /// Why a run could not start.
 #[derive(Debug, Error)]
@@ -84,38 +79,44 @@ pub fn run_options(options: &Options) -> Result<Report, BenchError> {
     Ok(report?)
 }
 
-/// Entry point of `corral bench`: `args` are the arguments after `bench`
-/// (no program name). Prints the report (or help, or an error) and returns
-/// the process exit status.
-pub fn main(args: &[String]) -> i32 {
-    let options = match args::parse(args) {
-        Ok(args::Command::Help) => {
-            out(args::USAGE.trim_end());
-            return EXIT_OK;
-        }
-        Ok(args::Command::Run(options)) => options,
-        Err(e) => {
-            eprintln!("corral bench: {e}\nTry 'corral bench --help'.");
-            return EXIT_USAGE;
-        }
-    };
-    match run_options(&options) {
-        Ok(report) if options.json => out(&report.to_json()),
-        Ok(report) if options.self_test => out(&format!(
-            "{report}\nself-test: the generator drove {:.0} req/s against the built-in responder",
-            report.rps
-        )),
-        Ok(report) => out(&report.to_string()),
-        Err(e) => {
-            eprintln!("corral bench: {e}");
-            return EXIT_FAILURE;
-        }
+impl BenchArgs {
+    /// Runs `corral bench` and prints the report (or the error); the exit
+    /// code from corral's table: [`ExitCode::Failure`] when not one request
+    /// was answered (every connect refused, say), so a script notices.
+    pub fn run(self) -> ExitCode {
+        corral_cli::finish("corral bench", self.out.json, self.reply())
     }
-    EXIT_OK
+
+    fn reply(&self) -> Result<Reply, CliError> {
+        let options = self
+            .options()
+            .map_err(|e| CliError::usage(format!("{e}; try 'corral bench --help'")))?;
+        let report = run_options(&options).map_err(|e| CliError::failure(e.to_string()))?;
+        Ok(reply(&report, options.self_test))
+    }
 }
 
-/// Prints one block to stdout. A closed pipe (`corral bench ... | head`) is
-/// not worth a panic: the run itself succeeded.
-fn out(text: &str) {
-    let _ = writeln!(io::stdout().lock(), "{text}");
+/// The report as text and JSON; a run in which nothing was answered
+/// fails, and says so in both.
+pub fn reply(report: &Report, self_test: bool) -> Reply {
+    let mut text = report.to_string();
+    if self_test {
+        text.push_str(&format!(
+            "\nself-test: the generator drove {:.0} req/s against the built-in responder",
+            report.rps
+        ));
+    }
+    let mut json = serde_json::to_value(report).unwrap_or_default();
+    if report.completed > 0 || report.requests == 0 {
+        return Reply::new(text, json);
+    }
+    let why = format!(
+        "none of {} requests was answered ({})",
+        report.requests,
+        report.first_error.as_deref().unwrap_or("no error recorded")
+    );
+    text.push_str(&format!("\ncorral bench: {why}"));
+    json["error"] = why.into();
+    json["code"] = ExitCode::Failure.code().into();
+    Reply::new(text, json).with_code(ExitCode::Failure)
 }

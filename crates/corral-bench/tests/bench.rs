@@ -196,31 +196,57 @@ fn self_test_mode_runs_against_the_builtin_responder() {
     assert!(!socket.exists(), "self-test socket is removed afterwards");
 }
 
+/// `corral bench ARGS` as the binary parses it.
+fn bench_args(list: &[&str]) -> Result<corral_bench::BenchArgs, clap::Error> {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        bench: corral_bench::BenchArgs,
+    }
+    let mut all = vec!["bench"];
+    all.extend_from_slice(list);
+    T::try_parse_from(all).map(|t| t.bench)
+}
+
 #[test]
-fn main_exit_codes() {
-    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    assert_eq!(
-        corral_bench::main(&args(&["--help"])),
-        corral_bench::EXIT_OK
-    );
-    assert_eq!(
-        corral_bench::main(&args(&["--bogus"])),
-        corral_bench::EXIT_USAGE
-    );
+fn exit_codes() {
+    use corral_bench::ExitCode;
     let (_dir, target) = unix_responder(Config::default());
     let target = target.to_string();
+    let run = |list: &[&str]| bench_args(list).unwrap().run();
     assert_eq!(
-        corral_bench::main(&args(&[&target, "-s", "/x.php", "-n", "5", "--json"])),
-        corral_bench::EXIT_OK
+        run(&[&target, "-s", "/x.php", "-n", "5", "--json"]),
+        ExitCode::Ok
     );
     assert_eq!(
-        corral_bench::main(&args(&[
-            &target,
-            "-s",
-            "/x.php",
-            "--body-file",
-            "/nonexistent/body"
-        ])),
-        corral_bench::EXIT_FAILURE
+        run(&[&target, "-s", "/x.php", "--body-file", "/nonexistent/body"]),
+        ExitCode::Failure
     );
+    assert_eq!(run(&["-s", "/x.php"]), ExitCode::Usage, "no target");
+    assert!(bench_args(&["--bogus"]).is_err());
+}
+
+/// Every connect refused: a report that says so, and a failure, not 0.
+#[test]
+fn a_run_with_no_answer_at_all_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("nobody.sock");
+    drop(UnixListener::bind(&dead).unwrap());
+    let target = format!("unix:{}", dead.display());
+    let args = bench_args(&[&target, "-s", "/x.php", "-n", "20", "-c", "2", "--json"]).unwrap();
+    let report = corral_bench::run_options(&args.options().unwrap()).unwrap();
+    assert_eq!(report.completed, 0, "{report:#?}");
+    assert!(report.errors.connect > 0, "{report:#?}");
+    let reply = corral_bench::reply(&report, false);
+    assert_eq!(reply.code, corral_bench::ExitCode::Failure);
+    assert_eq!(reply.json["code"], 1, "{}", reply.json);
+    assert!(
+        reply.json["error"].as_str().unwrap().contains("none of 20"),
+        "{}",
+        reply.json
+    );
+    assert_eq!(reply.json["errors"]["connect"], report.errors.connect);
+    assert!(reply.text.contains("none of 20 requests was answered"));
+    assert_eq!(args.run(), corral_bench::ExitCode::Failure);
 }

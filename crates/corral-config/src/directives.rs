@@ -48,6 +48,9 @@ pub enum Kind {
     /// corral: absolute paths separated by blanks; kept joined by one
     /// space.
     AbsPaths,
+    /// corral: a TCP address for the metrics server (`PORT`, `IP:PORT`,
+    /// `[IPv6]:PORT`); kept normalised as `IP:PORT`.
+    SocketAddr,
 }
 
 /// A typed value.
@@ -202,6 +205,22 @@ pub static DIRECTIVES: &[Directive] = &[
         Time,
         Some("10"),
         "sd_notify interval (0 = off)"
+    ),
+    // corral's metrics server and dashboard (docs/metrics.md): off
+    // unless set.
+    d!(
+        Global,
+        "corral.metrics_listen",
+        SocketAddr,
+        None,
+        "address of the Prometheus metrics and the live dashboard (loopback)"
+    ),
+    d!(
+        Global,
+        "corral.metrics_allow_remote",
+        Bool,
+        None,
+        "allow corral.metrics_listen on an address other hosts can reach"
     ),
     d!(
         Pool,
@@ -556,6 +575,9 @@ pub fn parse(kind: Kind, v: &str) -> Result<Value, Cow<'static, str>> {
             .map_err(Cow::Owned),
         Kind::Count => corral::parse_count(v).map(Value::Int).map_err(Cow::Owned),
         Kind::AbsPaths => corral::parse_paths(v).map(Value::Str).map_err(Cow::Owned),
+        Kind::SocketAddr => crate::metrics::parse_listen(v)
+            .map(|a| Value::Str(a.to_string()))
+            .map_err(Cow::Owned),
     }
 }
 

@@ -37,6 +37,9 @@ pub fn dump(config: &Config) -> String {
 pub fn dump_lines(config: &Config) -> Vec<String> {
     let mut out = vec!["[global]".to_string()];
     for d in directives::of(Section::Global) {
+        if d.is_corral() && !config.global.settings.is_set(d.name) {
+            continue;
+        }
         out.push(format!(
             "\t{} = {}",
             d.name,

@@ -307,6 +307,12 @@ pub enum ConfigError {
         needs: &'static str,
     },
 
+    // ---- corral's metrics server (metrics.rs) --------------------------
+    #[error("corral.metrics_listen = {0} is reachable from other hosts: the metrics and the dashboard name every pool and its load. Listen on loopback (127.0.0.1:PORT) and let a local Prometheus or a proxy with authentication reach it, or set corral.metrics_allow_remote = yes")]
+    MetricsRemote(String),
+    #[error("corral.metrics_listen = {0} is reachable from other hosts (corral.metrics_allow_remote = yes): anyone who can connect sees every pool's name and load, without authentication")]
+    MetricsRemoteAllowed(String),
+
     // ---- corral's warnings about reachable listeners (exposure.rs) -------
     #[error("[pool {pool}] {directive} = {address} is a TCP socket without listen.allowed_clients: every process on this host, other tenants' PHP included, {consequence}. Listen on a unix socket that only the web server may connect to, or set listen.allowed_clients to the web server's address.")]
     TcpListenerOpen {
@@ -338,7 +344,8 @@ impl ConfigError {
             IncludeNothingMatches { .. }
             | AccessFormatDetail(_)
             | TcpListenerOpen { .. }
-            | TcpListenerLoopback { .. } => Level::Warning,
+            | TcpListenerLoopback { .. }
+            | MetricsRemoteAllowed(_) => Level::Warning,
             StartServersDefaulted { .. } => Level::Notice,
             NoUser(_)
             | NoListen(_)

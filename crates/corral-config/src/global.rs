@@ -91,6 +91,9 @@ pub struct Global {
     pub events_mechanism: Option<String>,
     /// `systemd_interval`; zero disables the notifications.
     pub systemd_interval: Duration,
+    /// `corral.metrics_listen`: where the master serves metrics and the
+    /// dashboard; `None` = off.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// The effective values by directive name, for `-tt` (see `dump`).
     pub settings: Settings,
 }
@@ -137,6 +140,7 @@ impl Global {
             rlimit_core: Rlimit::from_fpm(s.int("rlimit_core")),
             events_mechanism: s.str("events.mechanism"),
             systemd_interval: secs(s.int("systemd_interval")),
+            metrics_listen: s.str("corral.metrics_listen").and_then(|a| a.parse().ok()),
             settings: s,
         }
     }

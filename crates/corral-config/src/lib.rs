@@ -23,6 +23,7 @@ pub mod exposure;
 pub mod global;
 pub mod ini;
 pub mod isolation;
+pub mod metrics;
 pub mod paths;
 pub mod pool;
 pub mod raw;

@@ -562,3 +562,39 @@ fn dump_shape() {
     assert_eq!(a, vec!["\tphp_value[a] = 2", "\tphp_value[a] = 1"]);
     assert_eq!(lines.last().unwrap(), " ");
 }
+
+#[test]
+fn metrics_listen_is_off_by_default_and_loopback_when_on() {
+    let base = pool("pm = static\npm.max_children = 1");
+    assert_eq!(ok(&base).global.metrics_listen, None);
+    let on = ok(&format!("[global]\ncorral.metrics_listen = 9253\n{base}"));
+    assert_eq!(
+        on.global.metrics_listen,
+        Some("127.0.0.1:9253".parse().unwrap())
+    );
+    assert!(on.warnings.is_empty(), "{:?}", on.warnings);
+    let remote = format!("[global]\ncorral.metrics_listen = 0.0.0.0:9253\n{base}");
+    assert!(
+        err(&remote).contains("reachable from other hosts"),
+        "{}",
+        err(&remote)
+    );
+    let allowed = ok(&format!(
+        "[global]\ncorral.metrics_listen = 0.0.0.0:9253\ncorral.metrics_allow_remote = yes\n{base}"
+    ));
+    assert_eq!(
+        allowed.global.metrics_listen,
+        Some("0.0.0.0:9253".parse().unwrap())
+    );
+    assert!(
+        allowed
+            .warnings
+            .iter()
+            .any(|w| w.level == crate::error::Level::Warning
+                && w.message.contains("without authentication")),
+        "{:?}",
+        allowed.warnings
+    );
+    let bad = format!("[global]\ncorral.metrics_listen = example.com:80\n{base}");
+    assert!(err(&bad).contains("is not an address"), "{}", err(&bad));
+}

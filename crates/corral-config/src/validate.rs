@@ -81,11 +81,31 @@ pub(crate) fn global(s: &mut Settings, ctx: &Context<'_>, out: &mut Out) -> Resu
         let full = paths::full_path(&error_log, None, ctx.prefix, Some(PHP_LOCALSTATEDIR));
         s.set("error_log", Value::Str(full));
     }
+    metrics_listen(s, out)?;
     if let Some(m) = s.str("events.mechanism") {
         if !["epoll", "poll", "select"].contains(&m.to_ascii_lowercase().as_str()) {
             return fail(out, ConfigError::EventMechanism(m));
         }
     }
+    Ok(())
+}
+
+/// `corral.metrics_listen` on an address other hosts can reach needs
+/// `corral.metrics_allow_remote = yes`, and is loudly warned about even then.
+fn metrics_listen(s: &Settings, out: &mut Out) -> Result<(), ()> {
+    let Some(addr) = s.str("corral.metrics_listen") else {
+        return Ok(());
+    };
+    let Ok(parsed) = addr.parse::<std::net::SocketAddr>() else {
+        return Ok(());
+    };
+    if crate::metrics::is_loopback(&parsed) {
+        return Ok(());
+    }
+    if !s.bool("corral.metrics_allow_remote") {
+        return fail(out, ConfigError::MetricsRemote(addr));
+    }
+    out.push(ConfigError::MetricsRemoteAllowed(addr).into());
     Ok(())
 }
 

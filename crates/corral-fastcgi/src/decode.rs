@@ -85,6 +85,23 @@ impl RecordDecoder {
         }
     }
 
+    /// Gives back the content of a record the caller is done with, so the
+    /// next record is read into its memory instead of a new allocation.
+    pub fn recycle(&mut self, mut content: Vec<u8>) {
+        if self.content.is_empty() && content.capacity() > self.content.capacity() {
+            content.clear();
+            self.content = content;
+        }
+    }
+
+    /// Back to waiting for a first header byte, keeping the memory.
+    pub fn reset(&mut self) {
+        self.header_filled = 0;
+        self.header = None;
+        self.content.clear();
+        self.padding_left = 0;
+    }
+
     /// True when no partial record is buffered: the stream is at a record
     /// boundary (useful to tell a clean EOF from a truncated one).
     pub fn is_idle(&self) -> bool {

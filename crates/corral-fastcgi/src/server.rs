@@ -41,7 +41,7 @@ use std::collections::VecDeque;
 
 use crate::decode::RecordDecoder;
 use crate::error::ProtocolError;
-use crate::params::{decode_pairs, encode_pair, Params};
+use crate::params::{decode_pairs, decode_pairs_into, encode_pair, Params};
 use crate::record::{
     encode_end_request, encode_record, encode_stderr, encode_stderr_end, encode_stdout,
     encode_stdout_end, encode_unknown_type, protocol_status, Record, RecordType, Role,
@@ -143,6 +143,10 @@ pub struct ServerConn {
     active: Option<Active>,
     /// The FCGI_PARAMS stream of the active request, reused across requests.
     params_buf: Vec<u8>,
+    /// Where the next request's params are decoded: the set the caller gave
+    /// back with [`ServerConn::recycle_params`], so that its memory serves
+    /// request after request.
+    spare_params: Params,
     /// Input after the active request's input was complete, decoded once the
     /// request has ended. Starts at a record boundary.
     held: Vec<u8>,
@@ -171,6 +175,7 @@ impl ServerConn {
             decoder: RecordDecoder::new(),
             active: None,
             params_buf: Vec::new(),
+            spare_params: Params::new(),
             held: Vec::new(),
             held_record: None,
             previous: None,
@@ -179,6 +184,28 @@ impl ServerConn {
             close_requested: false,
             failed: None,
         }
+    }
+
+    /// Makes this a fresh connection again (as [`ServerConn::new`] with the
+    /// same config), keeping every buffer's memory: a worker serves
+    /// connection after connection through one `ServerConn`.
+    pub fn reset(&mut self) {
+        self.decoder.reset();
+        self.active = None;
+        self.params_buf.clear();
+        self.held.clear();
+        self.held_record = None;
+        self.previous = None;
+        self.events.clear();
+        self.output.clear();
+        self.close_requested = false;
+        self.failed = None;
+    }
+
+    /// Hands back the params of a [`ServerEvent::Params`] once the caller is
+    /// done with them; the next request is decoded into their memory.
+    pub fn recycle_params(&mut self, params: Params) {
+        self.spare_params = params;
     }
 
     /// Processes bytes read from the socket. Any chunking is fine. On error
@@ -202,7 +229,13 @@ impl ServerConn {
                 return self.hold(bytes);
             }
             match self.decoder.decode(bytes)? {
-                Some(record) => self.handle(record)?,
+                Some(mut record) => {
+                    let handled = self.handle(&mut record);
+                    // What the record's handler did not keep goes back to
+                    // the decoder: no allocation per record.
+                    self.decoder.recycle(record.content);
+                    handled?
+                }
                 None => return Ok(()),
             }
         }
@@ -235,8 +268,8 @@ impl ServerConn {
     /// Decodes what arrived after the request that just ended, as the start
     /// of the next one.
     fn replay_held(&mut self) -> Result<(), ProtocolError> {
-        if let Some(record) = self.held_record.take() {
-            self.handle(record)?;
+        if let Some(mut record) = self.held_record.take() {
+            self.handle(&mut record)?;
         }
         if self.held.is_empty() {
             return Ok(());
@@ -361,7 +394,7 @@ impl ServerConn {
         Some(true)
     }
 
-    fn handle(&mut self, record: Record) -> Result<(), ProtocolError> {
+    fn handle(&mut self, record: &mut Record) -> Result<(), ProtocolError> {
         let id = record.request_id;
         if id == 0 {
             return self.handle_management(record);
@@ -383,7 +416,8 @@ impl ServerConn {
                     return Err(unexpected("FCGI_PARAMS after the params stream ended"));
                 }
                 if record.content.is_empty() {
-                    let params = decode_pairs(&self.params_buf, self.config.max_params_count)?;
+                    let mut params = std::mem::take(&mut self.spare_params);
+                    decode_pairs_into(&self.params_buf, self.config.max_params_count, &mut params)?;
                     self.params_buf.clear();
                     active.phase = Phase::Stdin;
                     active.content_length =
@@ -409,7 +443,8 @@ impl ServerConn {
                 }
                 Phase::Stdin => {
                     active.stdin_received += record.content.len() as u64;
-                    self.events.push_back(ServerEvent::Stdin(record.content));
+                    self.events
+                        .push_back(ServerEvent::Stdin(std::mem::take(&mut record.content)));
                 }
                 // Not reached through `feed`, which holds everything after
                 // the input is complete; kept for the rule's sake.
@@ -446,7 +481,7 @@ impl ServerConn {
     /// after a request's body: so does this for the request answered last
     /// (unless it was ended before its body was complete: the rest of that
     /// body is skipped). Anything else is ignored.
-    fn handle_stray(&mut self, record: Record) -> Result<(), ProtocolError> {
+    fn handle_stray(&mut self, record: &Record) -> Result<(), ProtocolError> {
         let Some(previous) = self
             .previous
             .as_mut()
@@ -466,7 +501,7 @@ impl ServerConn {
         Ok(())
     }
 
-    fn handle_begin(&mut self, record: Record) -> Result<(), ProtocolError> {
+    fn handle_begin(&mut self, record: &mut Record) -> Result<(), ProtocolError> {
         // During the body, FCGI_BEGIN_REQUEST ends it (php-fpm's `fcgi_read`
         // stops at any record that is not FCGI_STDIN). With CONTENT_LENGTH
         // bytes in, the record is the next request, checked and handled once
@@ -478,7 +513,11 @@ impl ServerConn {
             if active.stdin_received < active.content_length {
                 active.keep_conn = false;
             } else {
-                self.held_record = Some(record);
+                self.held_record = Some(Record {
+                    record_type: record.record_type,
+                    request_id: record.request_id,
+                    content: std::mem::take(&mut record.content),
+                });
             }
             return Ok(());
         }
@@ -537,7 +576,7 @@ impl ServerConn {
     /// Management records (request id 0): FCGI_GET_VALUES is answered, every
     /// other type (including request types sent with id 0) gets
     /// FCGI_UNKNOWN_TYPE, as the spec asks.
-    fn handle_management(&mut self, record: Record) -> Result<(), ProtocolError> {
+    fn handle_management(&mut self, record: &Record) -> Result<(), ProtocolError> {
         if record.record_type != RecordType::GetValues {
             encode_unknown_type(record.record_type.as_u8(), &mut self.output);
             return Ok(());

@@ -3,8 +3,11 @@
 //! the connection closes. The socket is 0600 and owned by the master's user
 //! (root), so only root can reload or read every pool's status.
 //!
-//! Wire form: the request is `reload [POOL...]` or `status [POOL]` and a
-//! newline; the reply is `OK` or `ERROR`, a newline, and free text.
+//! Wire form: the request is `reload [POOL...]`, `restart POOL...`,
+//! `status [POOL]` or `metrics text|openmetrics|json` and a newline; the
+//! reply is `OK` or `ERROR` (followed by the [`ExitCode`] number the
+//! client should exit with, when it is not [`ExitCode::Failure`]), a
+//! newline, and free text.
 //!
 //! Where: one socket per master, named after the configuration it was
 //! started on ([`socket_name`]), so masters side by side (8.2's and 8.3's
@@ -16,6 +19,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::Duration;
+
+use crate::exit::ExitCode;
 
 /// The longest request line the master reads.
 pub const MAX_REQUEST: usize = 4096;
@@ -31,22 +36,62 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 pub enum ControlRequest {
     /// Reload the named pools, or every pool when the list is empty.
     Reload { pools: Vec<String> },
+    /// A new generation of each named pool (at least one), whether its
+    /// configuration changed or not.
+    Restart { pools: Vec<String> },
     /// Every pool's status, or one pool's, as JSON.
     Status { pool: Option<String> },
+    /// Every pool's metrics, as the metrics address serves them.
+    Metrics { format: MetricsFormat },
+}
+
+/// How `metrics` answers: Prometheus text, OpenMetrics, or the snapshot
+/// as JSON (what the dashboard and `corral top` read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsFormat {
+    Text,
+    OpenMetrics,
+    Json,
+}
+
+impl MetricsFormat {
+    pub fn word(self) -> &'static str {
+        match self {
+            MetricsFormat::Text => "text",
+            MetricsFormat::OpenMetrics => "openmetrics",
+            MetricsFormat::Json => "json",
+        }
+    }
+
+    pub fn from_word(w: &str) -> Option<MetricsFormat> {
+        [
+            MetricsFormat::Text,
+            MetricsFormat::OpenMetrics,
+            MetricsFormat::Json,
+        ]
+        .into_iter()
+        .find(|f| f.word() == w)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControlReply {
     pub ok: bool,
     pub text: String,
+    /// What the client exits with: [`ExitCode::Ok`] when `ok`.
+    pub code: ExitCode,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    #[error("unknown command (reload [POOL...] | status [POOL])")]
+    #[error("unknown command (reload [POOL...] | restart POOL... | status [POOL] | metrics text|openmetrics|json)")]
     Unknown,
     #[error("'status' takes at most one pool")]
     StatusArgs,
+    #[error("'restart' needs at least one pool")]
+    RestartArgs,
+    #[error("'metrics' takes one format: text, openmetrics or json")]
+    MetricsArgs,
     #[error("the request is longer than {MAX_REQUEST} bytes")]
     TooLong,
     #[error("cannot read the request: {0}")]
@@ -66,8 +111,10 @@ impl ControlRequest {
         match self {
             ControlRequest::Reload { pools } if pools.is_empty() => "reload\n".into(),
             ControlRequest::Reload { pools } => format!("reload {}\n", pools.join(" ")),
+            ControlRequest::Restart { pools } => format!("restart {}\n", pools.join(" ")),
             ControlRequest::Status { pool: None } => "status\n".into(),
             ControlRequest::Status { pool: Some(p) } => format!("status {p}\n"),
+            ControlRequest::Metrics { format } => format!("metrics {}\n", format.word()),
         }
     }
 
@@ -77,12 +124,26 @@ impl ControlRequest {
             Some("reload") => Ok(ControlRequest::Reload {
                 pools: words.map(str::to_string).collect(),
             }),
+            Some("restart") => {
+                let pools: Vec<String> = words.map(str::to_string).collect();
+                if pools.is_empty() {
+                    return Err(ControlError::RestartArgs);
+                }
+                Ok(ControlRequest::Restart { pools })
+            }
             Some("status") => {
                 let pool = words.next().map(str::to_string);
                 if words.next().is_some() {
                     return Err(ControlError::StatusArgs);
                 }
                 Ok(ControlRequest::Status { pool })
+            }
+            Some("metrics") => {
+                let format = words.next().and_then(MetricsFormat::from_word);
+                match (format, words.next()) {
+                    (Some(format), None) => Ok(ControlRequest::Metrics { format }),
+                    _ => Err(ControlError::MetricsArgs),
+                }
             }
             _ => Err(ControlError::Unknown),
         }
@@ -94,29 +155,51 @@ impl ControlReply {
         ControlReply {
             ok: true,
             text: text.into(),
+            code: ExitCode::Ok,
         }
     }
+
+    /// A refusal the client reports with [`ExitCode::Failure`].
     pub fn error(text: impl Into<String>) -> ControlReply {
+        Self::refused(ExitCode::Failure, text)
+    }
+
+    /// A refusal with its own exit code (e.g. [`ExitCode::Config`] for a
+    /// configuration that does not validate).
+    pub fn refused(code: ExitCode, text: impl Into<String>) -> ControlReply {
         ControlReply {
             ok: false,
             text: text.into(),
+            code: if code == ExitCode::Ok {
+                ExitCode::Failure
+            } else {
+                code
+            },
         }
     }
 
     pub fn encode(&self) -> String {
-        format!(
-            "{}\n{}\n",
-            if self.ok { "OK" } else { "ERROR" },
-            self.text.trim_end()
-        )
+        let head = match (self.ok, self.code) {
+            (true, _) => "OK".to_string(),
+            (false, ExitCode::Failure) => "ERROR".to_string(),
+            (false, code) => format!("ERROR {}", code.code()),
+        };
+        format!("{head}\n{}\n", self.text.trim_end())
     }
 
+    /// The client's reading; a code it does not know is a plain failure.
     pub fn decode(raw: &str) -> ControlReply {
         let (head, rest) = raw.split_once('\n').unwrap_or((raw, ""));
-        ControlReply {
-            ok: head == "OK",
-            text: rest.trim_end().to_string(),
+        let text = rest.trim_end().to_string();
+        if head == "OK" {
+            return ControlReply::ok(text);
         }
+        let code = head
+            .strip_prefix("ERROR ")
+            .and_then(|n| n.trim().parse().ok())
+            .and_then(ExitCode::from_code)
+            .unwrap_or(ExitCode::Failure);
+        ControlReply::refused(code, text)
     }
 }
 
@@ -233,7 +316,15 @@ mod tests {
         prop_oneof![
             proptest::collection::vec(NAME, 0..5)
                 .prop_map(|pools| ControlRequest::Reload { pools }),
+            proptest::collection::vec(NAME, 1..5)
+                .prop_map(|pools| ControlRequest::Restart { pools }),
             proptest::option::of(NAME).prop_map(|pool| ControlRequest::Status { pool }),
+            proptest::sample::select(vec![
+                MetricsFormat::Text,
+                MetricsFormat::OpenMetrics,
+                MetricsFormat::Json
+            ])
+            .prop_map(|format| ControlRequest::Metrics { format }),
         ]
     }
 
@@ -244,8 +335,13 @@ mod tests {
         }
 
         #[test]
-        fn replies_round_trip(ok in any::<bool>(), text in "[^\r]{0,200}") {
-            let r = ControlReply { ok, text: text.trim_end().to_string() };
+        fn replies_round_trip(ok in any::<bool>(), n in 0..ExitCode::ALL.len(), text in "[^\r]{0,200}") {
+            let text = text.trim_end().to_string();
+            let r = if ok {
+                ControlReply::ok(text)
+            } else {
+                ControlReply::refused(ExitCode::ALL[n], text)
+            };
             prop_assert_eq!(ControlReply::decode(&r.encode()), r);
         }
     }
@@ -288,8 +384,12 @@ mod tests {
     #[test]
     fn unknown_commands_are_refused() {
         assert!(matches!(
-            ControlRequest::decode("restart www"),
+            ControlRequest::decode("restrat www"),
             Err(ControlError::Unknown)
+        ));
+        assert!(matches!(
+            ControlRequest::decode("restart"),
+            Err(ControlError::RestartArgs)
         ));
         assert!(matches!(
             ControlRequest::decode("status a b"),
@@ -299,6 +399,29 @@ mod tests {
             ControlRequest::decode(""),
             Err(ControlError::Unknown)
         ));
+        for bad in ["metrics", "metrics xml", "metrics json json"] {
+            assert!(
+                matches!(ControlRequest::decode(bad), Err(ControlError::MetricsArgs)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refusal_carries_its_exit_code() {
+        let r = ControlReply::refused(ExitCode::Config, "bad file");
+        assert_eq!(r.encode(), "ERROR 78\nbad file\n");
+        assert_eq!(
+            ControlReply::decode("ERROR\nno pool\n").code,
+            ExitCode::Failure
+        );
+        let odd = ControlReply::decode("ERROR 3\nx\n");
+        assert!(!odd.ok);
+        assert_eq!(
+            odd.code,
+            ExitCode::Failure,
+            "an unknown number is a failure"
+        );
     }
 
     #[test]

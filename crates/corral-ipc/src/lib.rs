@@ -12,6 +12,7 @@
 //! * [`args`]: the prototype's arguments ([`PrototypeArgs`]).
 //! * [`control`]: the control socket that `corral reload`, `corral status`
 //!   and `corral site` use to reach a running master, and its client.
+//! * [`exit`]: the exit codes every corral command ends with ([`ExitCode`]).
 //!
 //! A prototype runs tenant-owned code paths, so everything the master
 //! decodes from it is untrusted input: decoders are strict, bounded, and
@@ -22,10 +23,12 @@
 pub mod args;
 pub mod channel;
 pub mod control;
+pub mod exit;
 pub mod handoff;
 pub mod message;
 
 pub use args::{ArgsError, PhpArgs, PrototypeArgs, PROTOTYPE_ENV};
 pub use channel::{Channel, ChannelError, Received};
+pub use exit::ExitCode;
 pub use handoff::{Handoff, HandoffFd};
 pub use message::{DecodeError, FromPrototype, ToPrototype, WaitStatus};

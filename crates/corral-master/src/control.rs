@@ -1,6 +1,6 @@
 //! The master's side of the control socket (the wire format and the client
-//! are in `corral_ipc::control`): reload on request, and every pool's
-//! status as JSON.
+//! are in `corral_ipc::control`): reload and restart on request, and every
+//! pool's status as JSON.
 
 use std::os::unix::net::UnixStream;
 
@@ -18,15 +18,20 @@ pub(crate) fn serve(m: &mut Master, stream: UnixStream) {
             let only = (!pools.is_empty()).then_some(pools.as_slice());
             match m.reload(only) {
                 Ok(summary) => ControlReply::ok(summary),
-                Err(e) => ControlReply::error(e.to_string()),
+                Err(e) => ControlReply::refused(e.exit_code(), e.to_string()),
             }
         }
+        Ok(ControlRequest::Restart { pools }) => match m.restart(&pools) {
+            Ok(summary) => ControlReply::ok(summary),
+            Err(e) => ControlReply::refused(e.exit_code(), e.to_string()),
+        },
         Ok(ControlRequest::Status { pool }) => match status_json(m, pool.as_deref()) {
             Ok(j) => ControlReply::ok(j),
-            Err(e) => ControlReply::error(e.to_string()),
+            Err(e) => ControlReply::refused(e.exit_code(), e.to_string()),
         },
+        Ok(ControlRequest::Metrics { format }) => ControlReply::ok(m.metrics_text(format)),
         Err(corral_ipc::control::ControlError::Read(_)) => return,
-        Err(e) => ControlReply::error(e.to_string()),
+        Err(e) => ControlReply::refused(corral_ipc::ExitCode::Usage, e.to_string()),
     };
     corral_ipc::control::write_reply(&stream, &reply);
 }

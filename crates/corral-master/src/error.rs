@@ -85,4 +85,18 @@ pub enum ReloadError {
     Users(#[from] crate::users::UserError),
     #[error("no pool named '{0}'")]
     UnknownPool(String),
+    #[error("no running pool named '{0}' to restart")]
+    NotRunning(String),
+}
+
+impl ReloadError {
+    /// What `corral reload|restart|status` exits with for this refusal.
+    pub fn exit_code(&self) -> corral_ipc::ExitCode {
+        match self {
+            ReloadError::Invalid { .. } | ReloadError::Users(_) => corral_ipc::ExitCode::Config,
+            ReloadError::UnknownPool(_) | ReloadError::NotRunning(_) => {
+                corral_ipc::ExitCode::Failure
+            }
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The master's event loop: one poll() over signals, the control socket,
-//! every prototype's channel, captured worker output and the sockets of
-//! pools with nobody to accept; then the once-a-turn and once-a-second work.
+//! every prototype's channel, captured worker output, the sockets of
+//! pools with nobody to accept and the metrics server's; then the
+//! once-a-turn and once-a-second work.
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
@@ -47,7 +48,8 @@ impl Master {
                 .collect();
             let mut pfds: Vec<PollFd> = borrowed
                 .iter()
-                .map(|b| PollFd::new(b.as_fd(), PollFlags::POLLIN))
+                .zip(&srcs)
+                .map(|(b, src)| PollFd::new(b.as_fd(), src.interest()))
                 .collect();
             let beat = crate::timeouts::heartbeat(
                 self.pools.values().flat_map(|p| p.gens()).map(|g| &g.cfg),
@@ -66,6 +68,10 @@ impl Master {
             if let Some(due) = self.next_restart_due() {
                 wait = wait.min(due.saturating_duration_since(self.os.now()));
             }
+            // A metrics client's time runs out when it does.
+            if let Some(due) = self.metrics.as_ref().and_then(|s| s.next_deadline()) {
+                wait = wait.min(due.saturating_duration_since(Instant::now()));
+            }
             let timeout = PollTimeout::try_from(wait.as_millis().min(1000) as i32)
                 .unwrap_or(PollTimeout::ZERO);
             let _ = poll(&mut pfds, timeout);
@@ -77,6 +83,9 @@ impl Master {
 
             for src in signals_last(srcs, &ready) {
                 self.dispatch(src);
+            }
+            if let Some(s) = self.metrics.as_mut() {
+                s.expire(Instant::now());
             }
             self.after_events();
 
@@ -104,6 +113,13 @@ impl Master {
         if let Some(c) = &self.control {
             srcs.push(Source::Control);
             raw.push(c.as_raw_fd());
+        }
+        if let Some(server) = &self.metrics {
+            for (fd, interest) in server.watch() {
+                let write = interest == corral_metrics::http::Interest::Write;
+                srcs.push(Source::Metrics(fd, write));
+                raw.push(fd);
+            }
         }
         for (&id, p) in &self.pools {
             for gen in p.gens() {
@@ -134,6 +150,7 @@ impl Master {
             Source::Control => self.handle_control(),
             Source::Prototype(p, g) => self.handle_ctl(p, g),
             Source::Accept(p) => self.on_connection(p),
+            Source::Metrics(fd, _) => self.handle_metrics(fd),
             Source::Output(p, g, pid, idx) => {
                 if let Some(gen) = self.pools.get_mut(&p).and_then(|s| s.gen_mut(g)) {
                     gen.read_capture(pid, idx, &mut self.log);
@@ -263,6 +280,7 @@ impl Master {
     pub(crate) fn maintenance(&mut self) {
         let now = self.os.now();
         self.os.cgroup_sweep();
+        self.sample_history();
         self.escalate_drains(now);
         if self.state == State::Normal {
             self.renew_dead_listeners();
@@ -397,6 +415,18 @@ pub(crate) enum Source {
     Accept(PoolId),
     /// A worker's captured stdout or stderr.
     Output(PoolId, GenId, i32, usize),
+    /// The metrics server's listener or one of its connections, and
+    /// whether it waits to write.
+    Metrics(i32, bool),
+}
+
+impl Source {
+    fn interest(&self) -> PollFlags {
+        match self {
+            Source::Metrics(_, true) => PollFlags::POLLOUT,
+            _ => PollFlags::POLLIN,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,10 +17,10 @@ use crate::log::Logger;
 use crate::os::Os;
 use crate::pool::Generation;
 
-/// php-fpm's exit codes (sysexits).
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_SOFTWARE: i32 = 70;
-pub const EXIT_CONFIG: i32 = 78;
+/// php-fpm's exit codes (sysexits), from corral's one table.
+pub const EXIT_OK: i32 = corral_ipc::ExitCode::Ok.code();
+pub const EXIT_SOFTWARE: i32 = corral_ipc::ExitCode::Software.code();
+pub const EXIT_CONFIG: i32 = corral_ipc::ExitCode::Config.code();
 
 /// How long retiring workers may take over in-flight requests when
 /// process_control_timeout is 0 (php-fpm would kill them at once).
@@ -126,6 +126,10 @@ pub(crate) struct Master {
     /// The pools' cgroups this master made, by pool name, with the limits
     /// last written into each (a reload resets what it drops).
     pub(crate) cgroups: BTreeMap<String, corral_isolation::Limits>,
+    /// `corral.metrics_listen`: the metrics and dashboard server.
+    pub(crate) metrics: Option<corral_metrics::http::Server>,
+    /// Reloads and the counters of departed generations.
+    pub(crate) history: crate::history::History,
 }
 
 /// Run the master until it is told to stop. Returns the exit code.
@@ -196,6 +200,8 @@ impl Master {
             crashes: std::collections::VecDeque::new(),
             last_requests: (0, Instant::now()),
             cgroups: BTreeMap::new(),
+            metrics: None,
+            history: crate::history::History::new(),
         }
     }
 
@@ -225,6 +231,7 @@ impl Master {
                 )),
             }
         }
+        self.sync_metrics_server();
         if let Some(path) = self.pid_file() {
             std::fs::write(&path, format!("{}\n", std::process::id()))
                 .map_err(|source| MasterError::PidFile { path, source })?;

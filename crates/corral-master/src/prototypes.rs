@@ -267,8 +267,14 @@ impl Master {
             return;
         };
         let leaf = sup.gen(g).filter(|x| x.cgroup).map(|x| x.cfg.name.clone());
-        sup.retiring.retain(|x| x.id != g);
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut sup.retiring)
+            .into_iter()
+            .partition(|x| x.id == g);
+        sup.retiring = kept;
         let empty = sup.is_empty();
+        for old in &gone {
+            self.carry_counters(old);
+        }
         if let Some(name) = leaf {
             self.remove_leaf(&name, g);
         }

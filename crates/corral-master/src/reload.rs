@@ -113,6 +113,7 @@ impl Master {
     ) -> Result<String, ReloadError> {
         self.log.notice("Reloading in progress ...");
         self.notify.send("RELOADING=1");
+        self.history.reload_started();
         let result = self.reload_inner(only, force);
         match &result {
             Err(e) => {
@@ -129,6 +130,11 @@ impl Master {
                 self.ready_logged = false;
             }
         }
+        match &result {
+            Ok(summary) => self.history.reload_done(true, summary),
+            Err(e) => self.history.reload_done(false, &e.to_string()),
+        }
+        self.sync_metrics_server();
         result
     }
 
@@ -174,12 +180,7 @@ impl Master {
     ) -> Result<String, ReloadError> {
         let new = self.load_new_config()?;
         self.check_names(only, &new)?;
-        let wanted = |name: &str| {
-            only.is_none_or(|list| {
-                list.iter()
-                    .any(|n| n == name || name.strip_suffix("_status").is_some_and(|p| p == n))
-            })
-        };
+        let wanted = |name: &str| wanted(only, name);
         self.log_reloading(&wanted);
         let fingerprint = crate::php_ini::fingerprint(&self.opts.php_args);
         let forces = Forces {
@@ -191,26 +192,74 @@ impl Master {
                 .notice("php.ini changed: every reloaded pool restarts");
         }
         let expanded = expand(&new.pools);
-        let steps = {
-            let running: Vec<Running<'_>> = self
-                .pools
-                .values()
-                .map(|s| Running {
-                    id: s.id,
-                    name: &s.name,
-                    listen_address: &s.listen_address,
-                    status_of: s.status_of.as_deref(),
-                    cfg: s.current.as_ref().map(|g| &g.cfg),
-                })
-                .collect();
-            plan(&running, &expanded, &wanted, forces)
-        };
-        let summary: Vec<String> = steps.into_iter().map(|s| self.apply(s)).collect();
+        let steps = plan(&self.running(), &expanded, &wanted, forces);
+        let verb = if force { "restarted" } else { "reloaded" };
+        let summary: Vec<String> = steps.into_iter().map(|s| self.apply(s, verb)).collect();
         self.adopt(new, only.is_some(), fingerprint);
         for line in &summary {
             self.log.notice(line);
         }
         Ok(summary.join("\n"))
+    }
+
+    /// `corral restart POOL...`: a new generation of each named pool (and
+    /// its status pool) on the configuration it runs now, changed or not:
+    /// to start over with an empty OPcache after a deploy, say. No file is
+    /// read. The hand-over is a reload's: the new workers come up beside
+    /// the old ones, which finish their requests; the socket stays open.
+    pub(crate) fn restart(&mut self, pools: &[String]) -> Result<String, ReloadError> {
+        for n in pools {
+            if !self
+                .pools
+                .values()
+                .any(|s| &s.name == n && s.current.is_some())
+            {
+                return Err(ReloadError::NotRunning(n.clone()));
+            }
+        }
+        self.log.notice(&format!(
+            "Restarting [pool {}] ...",
+            pools.join("], [pool ")
+        ));
+        self.notify.send("RELOADING=1");
+        let current: Vec<(Pool, Option<String>)> = self
+            .pools
+            .values()
+            .filter_map(|s| Some((s.current.as_ref()?.cfg.clone(), s.status_of.clone())))
+            .collect();
+        let running: Vec<Running<'_>> = self
+            .running()
+            .into_iter()
+            .filter(|r| r.cfg.is_some())
+            .collect();
+        let forces = Forces {
+            all: true,
+            ini: false,
+        };
+        let steps = plan(&running, &current, &|n| wanted(Some(pools), n), forces);
+        let summary: Vec<String> = steps
+            .into_iter()
+            .map(|s| self.apply(s, "restarted"))
+            .collect();
+        for line in &summary {
+            self.log.notice(line);
+        }
+        self.notify.send("READY=1");
+        Ok(summary.join("\n"))
+    }
+
+    /// What runs now, as [`plan`] sees it.
+    fn running(&self) -> Vec<Running<'_>> {
+        self.pools
+            .values()
+            .map(|s| Running {
+                id: s.id,
+                name: &s.name,
+                listen_address: &s.listen_address,
+                status_of: s.status_of.as_deref(),
+                cfg: s.current.as_ref().map(|g| &g.cfg),
+            })
+            .collect()
     }
 
     /// The new configuration, loaded and validated in full.
@@ -254,12 +303,13 @@ impl Master {
         Ok(())
     }
 
-    /// Apply one step; its line of the summary.
-    fn apply(&mut self, step: Step) -> String {
+    /// Apply one step; its line of the summary (`verb` says what a new
+    /// generation on the same socket is called: reloaded, restarted).
+    fn apply(&mut self, step: Step, verb: &str) -> String {
         match step {
             Step::Keep(id) => format!("[pool {}] unchanged", self.pools[&id].name),
             Step::Remove(id) => self.remove_pool(id),
-            Step::Regenerate(id, p) => self.regenerate(id, p),
+            Step::Regenerate(id, p) => self.regenerate(id, p, verb),
             Step::Move(id, p) => self.move_pool(id, p),
             Step::Add(p, parent) => self.add_pool(p, parent),
         }
@@ -280,7 +330,7 @@ impl Master {
 
     /// A new generation on the same socket; the old one is told to quit
     /// once the new one is up (`retire_replaced`).
-    fn regenerate(&mut self, id: PoolId, p: Pool) -> String {
+    fn regenerate(&mut self, id: PoolId, p: Pool, verb: &str) -> String {
         let name = p.name.clone();
         match Generation::new(self.ids.generation(), p) {
             Ok(g) => {
@@ -292,7 +342,8 @@ impl Master {
                     sup.retiring.push(old);
                 }
                 self.start_or_sleep(id);
-                format!("[pool {name}] reloaded")
+                self.history.pool_reloaded(&name);
+                format!("[pool {name}] {verb}")
             }
             Err(e) => {
                 self.log.error(&e.to_string());
@@ -323,6 +374,7 @@ impl Master {
                 let new_id = sup.id;
                 self.pools.insert(new_id, sup);
                 self.start_or_sleep(new_id);
+                self.history.pool_reloaded(&name);
                 format!("[pool {name}] moved to {}", p.listen_address)
             }
             Err(e) => {
@@ -364,6 +416,7 @@ impl Master {
                 let id = sup.id;
                 self.pools.insert(id, sup);
                 self.start_or_sleep(id);
+                self.history.pool_reloaded(&p.name);
                 format!("[pool {}] added", p.name)
             }
             Err(e) => {
@@ -391,6 +444,15 @@ impl Master {
         self.log.limit = merged.global.log_limit;
         self.config = merged;
     }
+}
+
+/// Whether a reload or restart limited to `only` takes the pool `name` (a
+/// status pool goes with its parent).
+fn wanted(only: Option<&[String]>, name: &str) -> bool {
+    only.is_none_or(|list| {
+        list.iter()
+            .any(|n| n == name || name.strip_suffix("_status").is_some_and(|p| p == n))
+    })
 }
 
 /// Same configuration, ignoring where in the file it was written.

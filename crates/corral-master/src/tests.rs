@@ -245,6 +245,33 @@ fn reload_starts_the_new_generation_before_retiring_the_old() {
     assert_eq!(h.execs(), 3, "a retired generation is not restarted");
 }
 
+/// `corral restart a`: a new generation of an unchanged pool, handed over
+/// as a reload does, without reading the file (a broken one is no matter).
+#[test]
+fn restart_regenerates_only_the_named_pool_on_its_running_config() {
+    let mut h = Harness::new("restart", &[("a", ""), ("b", "")]);
+    h.bring_up(0);
+    h.bring_up(1);
+    let a = h.pool_id("a");
+    let cfg_before = h.m.pools[&a].current.as_ref().unwrap().cfg.clone();
+    std::fs::write(h.dir.join("php-fpm.conf"), "[[[ not a config").unwrap();
+    let summary = h.m.restart(&["a".to_string()]).expect("a restarts");
+    assert_eq!(summary, "[pool a] restarted");
+    assert_eq!(h.execs(), 3, "one new prototype, for a only");
+    assert_eq!(h.st().execs[2].args.pool, "a");
+    assert_eq!(h.m.pools[&a].current.as_ref().unwrap().cfg, cfg_before);
+    h.m.after_events();
+    assert!(h.orders(0).is_empty(), "old a told to quit too early");
+    h.bring_up(2);
+    h.m.after_events();
+    assert_eq!(h.orders(0), vec![ToPrototype::Quit], "old a retires now");
+    assert!(h.orders(1).is_empty(), "b is left alone");
+
+    let err = h.m.restart(&["nosuch".to_string()]).unwrap_err();
+    assert_eq!(err.exit_code(), corral_ipc::ExitCode::Failure, "{err}");
+    assert_eq!(h.execs(), 3, "an unknown name restarts nothing");
+}
+
 #[test]
 fn a_crashed_prototype_restarts_at_once_and_a_crash_loop_backs_off() {
     let mut h = Harness::new("crash", &[("a", "")]);
@@ -838,4 +865,99 @@ mod cgroups {
         );
         assert!(json[1].get("cgroup").is_none(), "b has no cgroup");
     }
+}
+
+/// A worker of pool `name` serves one request of `ms` milliseconds in its
+/// slot, as a real worker writes it.
+fn serve_one(h: &Harness, name: &str, ms: u64) {
+    let id = h.pool_id(name);
+    let g = h.m.pools[&id].current.as_ref().unwrap();
+    let (&pid, w) = g.workers.iter().next().expect("a worker");
+    let slot = corral_status::SlotWriter::new(g.board.words(), w.slot).unwrap();
+    slot.init(pid as u32);
+    slot.accepting();
+    std::thread::sleep(Duration::from_millis(ms));
+    slot.finished(0, 1 << 20);
+}
+
+#[test]
+fn the_snapshot_counts_across_a_reload_and_names_what_it_changed() {
+    let mut h = Harness::new("snapshot", &[("a", ""), ("b", "")]);
+    h.bring_up(0);
+    h.bring_up(1);
+    serve_one(&h, "a", 0);
+    serve_one(&h, "a", 12);
+    let s = h.m.snapshot();
+    let a = s.pools.iter().find(|p| p.name == "a").unwrap();
+    assert_eq!(a.accepted_conn, 2);
+    assert_eq!(a.durations.count(), 2);
+    assert_eq!(a.durations.cumulative[0], 1, "one under 5 ms");
+    assert_eq!(a.prototype, corral_metrics::PrototypeState::Running);
+    assert_eq!((a.reloads, a.max_children), (0, 4));
+    assert_eq!(
+        a.processes.len(),
+        1,
+        "only the slot a worker wrote is shown"
+    );
+    assert!(a.opcache.is_none(), "no worker reported OPcache");
+    let first_gen = a.generation;
+
+    h.rewrite(&[("a", "pm.max_children = 5"), ("b", "")]);
+    h.m.reload(None).unwrap();
+    h.bring_up(2);
+    h.dies(0, WaitStatus::exited(0));
+    let s = h.m.snapshot();
+    let a = s.pools.iter().find(|p| p.name == "a").unwrap();
+    assert_eq!(a.accepted_conn, 2, "the departed generation still counts");
+    assert_eq!(a.durations.count(), 2);
+    assert!(a.generation > first_gen);
+    assert_eq!(a.reloads, 1);
+    assert_eq!(s.reloads, 1);
+    assert_eq!(s.recent_reloads.last().unwrap().pools, ["a"]);
+    let b = s.pools.iter().find(|p| p.name == "b").unwrap();
+    assert_eq!(b.reloads, 0);
+
+    let text = h.m.metrics_text(corral_ipc::control::MetricsFormat::Text);
+    assert!(
+        text.contains("phpfpm_accepted_connections_total{pool=\"a\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("corral_pool_reloads_total{pool=\"b\"} 0"),
+        "{text}"
+    );
+    assert!(text.contains("corral_reloads_total 1"), "{text}");
+
+    assert!(h.m.reload(Some(&["nope".to_string()])).is_err());
+    let s = h.m.snapshot();
+    assert!(
+        !s.recent_reloads.last().unwrap().ok,
+        "a refused reload is listed"
+    );
+    assert_eq!(s.reloads, 1);
+}
+
+#[test]
+fn the_snapshot_tells_a_dormant_pool_from_a_running_one() {
+    let mut h = Harness::new(
+        "dormant",
+        &[
+            ("a", ""),
+            ("b", "pm = ondemand\npm.process_idle_timeout = 10s"),
+        ],
+    );
+    h.bring_up(0);
+    let s = h.m.snapshot();
+    let state = |n: &str| s.pools.iter().find(|p| p.name == n).unwrap().prototype;
+    assert_eq!(state("a"), corral_metrics::PrototypeState::Running);
+    assert_eq!(state("b"), corral_metrics::PrototypeState::Dormant);
+    let text = h.m.metrics_text(corral_ipc::control::MetricsFormat::Text);
+    assert!(
+        text.contains("corral_pool_prototype_state{pool=\"b\",state=\"dormant\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("phpfpm_up{pool=\"b\"} 1"),
+        "a dormant pool can serve: {text}"
+    );
 }

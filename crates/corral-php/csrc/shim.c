@@ -784,6 +784,99 @@ static void flush_worker_output(void)
 	(void) written;
 }
 
+/* A non-negative number from an array of opcache_get_status(), 0 if absent. */
+static unsigned long long opcache_number(zval *array, const char *key)
+{
+	zval *v;
+	if (!array || Z_TYPE_P(array) != IS_ARRAY) {
+		return 0;
+	}
+	v = zend_hash_str_find(Z_ARRVAL_P(array), key, strlen(key));
+	if (!v) {
+		return 0;
+	}
+	if (Z_TYPE_P(v) == IS_LONG) {
+		return Z_LVAL_P(v) > 0 ? (unsigned long long) Z_LVAL_P(v) : 0;
+	}
+	if (Z_TYPE_P(v) == IS_DOUBLE) {
+		return Z_DVAL_P(v) > 0 && Z_DVAL_P(v) < 1.8e19 ? (unsigned long long) Z_DVAL_P(v) : 0;
+	}
+	return 0;
+}
+
+/* The pool's OPcache, shared by every worker of the prototype, as
+ * opcache_get_status(false) reports it. Called inside the request, after
+ * the script, with errors silenced and through zend_call_function (which
+ * fails quietly, where zend_call_known_function raises a fatal error):
+ * nothing of it reaches the client or the log. Skipped when OPcache is
+ * not loaded, disabled, or restricted to some scripts by
+ * opcache.restrict_api (it would warn), after a fatal error or with an
+ * exception pending, when the executor must not run more code, and
+ * within 1 MiB of memory_limit. */
+static void read_opcache(corral_request *r)
+{
+	zend_function *fn;
+	zval retval, arg;
+	const char *restrict_api;
+	int saved_reporting = EG(error_reporting);
+
+	r->opcache_ok = 0;
+	if (!EG(active) || EG(exception) || EG(exit_status) == 255) {
+		return;
+	}
+	/* The answer is a small array: never let it be what exhausts a
+	 * script's memory_limit. */
+	if (PG(memory_limit) > 0 && zend_memory_usage(0) + (1 << 20) > (size_t) PG(memory_limit)) {
+		return;
+	}
+	restrict_api = zend_ini_string("opcache.restrict_api", sizeof("opcache.restrict_api") - 1, 0);
+	if (restrict_api && *restrict_api) {
+		return;
+	}
+	fn = zend_hash_str_find_ptr(CG(function_table), "opcache_get_status", sizeof("opcache_get_status") - 1);
+	if (!fn || fn->type != ZEND_INTERNAL_FUNCTION) {
+		return;
+	}
+	ZVAL_UNDEF(&retval);
+	ZVAL_FALSE(&arg);
+	EG(error_reporting) = 0;
+	zend_try {
+		zend_fcall_info fci = {0};
+		zend_fcall_info_cache fcc = {0};
+		fci.size = sizeof(fci);
+		ZVAL_UNDEF(&fci.function_name);
+		fci.retval = &retval;
+		fci.params = &arg;
+		fci.param_count = 1;
+		fcc.function_handler = fn;
+		if (zend_call_function(&fci, &fcc) == SUCCESS && Z_TYPE(retval) == IS_ARRAY) {
+			HashTable *ht = Z_ARRVAL(retval);
+			zval *enabled = zend_hash_str_find(ht, "opcache_enabled", sizeof("opcache_enabled") - 1);
+			zval *mem = zend_hash_str_find(ht, "memory_usage", sizeof("memory_usage") - 1);
+			zval *stats = zend_hash_str_find(ht, "opcache_statistics", sizeof("opcache_statistics") - 1);
+			if (enabled && Z_TYPE_P(enabled) == IS_TRUE && mem && Z_TYPE_P(mem) == IS_ARRAY
+					&& stats && Z_TYPE_P(stats) == IS_ARRAY) {
+				r->opcache[0] = opcache_number(mem, "used_memory");
+				r->opcache[1] = opcache_number(mem, "free_memory");
+				r->opcache[2] = opcache_number(mem, "wasted_memory");
+				r->opcache[3] = opcache_number(stats, "hits");
+				r->opcache[4] = opcache_number(stats, "misses");
+				r->opcache[5] = opcache_number(stats, "num_cached_scripts");
+				r->opcache_ok = 1;
+			}
+		}
+	} zend_catch {
+		/* Something bailed out of OPcache's function: the engine is in
+		 * doubt, as after any bailout outside the script. */
+		r->recycle = 1;
+	} zend_end_try();
+	zval_ptr_dtor(&retval);
+	if (EG(exception)) {
+		zend_clear_exception();
+	}
+	EG(error_reporting) = saved_reporting;
+}
+
 int corral_php_run(corral_request *r)
 {
 	zend_file_handle fh;
@@ -793,6 +886,7 @@ int corral_php_run(corral_request *r)
 	r->status = 200;
 	r->recycle = 0;
 	r->script_ran = 0;
+	r->opcache_ok = 0;
 	cgi.finished = false;
 
 	SG(server_context) = r;
@@ -869,6 +963,9 @@ int corral_php_run(corral_request *r)
 	/* Where php-fpm's fpm_request_end() does it: after the script, before
 	 * shutdown functions and php_request_shutdown(). */
 	flush_worker_output();
+	if (r->want_opcache && r->script_ran) {
+		read_opcache(r);
+	}
 
 	if (primary) {
 		efree(primary);

@@ -40,6 +40,8 @@ typedef struct corral_io {
 	size_t (*status)(void *ctx, char *buf, size_t len);
 } corral_io;
 
+#define CORRAL_OPCACHE_FIELDS 6
+
 typedef struct corral_request {
 	const corral_param *params;
 	size_t n_params;
@@ -50,6 +52,7 @@ typedef struct corral_request {
 	const char *content_type;    /* "" when absent, as php-fpm */
 	long content_length;
 	int deny_extension;          /* 1: security.limit_extensions refused it (403) */
+	int want_opcache;            /* 1: fill opcache[] after the script */
 	corral_io io;
 
 	/* Filled in by corral_php_run. */
@@ -57,6 +60,11 @@ typedef struct corral_request {
 	int recycle;         /* engine state is doubtful: the worker must exit */
 	size_t peak_memory;  /* zend_memory_peak_usage(1) */
 	int script_ran;      /* php_execute_script was reached */
+	/* With want_opcache, what opcache_get_status(false) said: used, free
+	 * and wasted memory, hits, misses, cached scripts; opcache_ok = 1 when
+	 * it said all of it. */
+	int opcache_ok;
+	unsigned long long opcache[CORRAL_OPCACHE_FIELDS];
 } corral_request;
 
 typedef struct corral_startup {

@@ -10,6 +10,8 @@ use std::ptr;
 
 use libc::{c_char, c_int, c_void, size_t, ssize_t};
 
+use corral_fastcgi::Params;
+
 use crate::ffi;
 
 /// Severity of a log line coming out of PHP or the shim, in zlog's order.
@@ -117,20 +119,34 @@ impl<F: FnMut(LogLevel, &[u8])> RequestIo for LogOnly<F> {
 }
 
 /// A request as the worker resolved it from the FastCGI params.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RequestSpec<'a> {
     /// Every FastCGI param after cgi.fix_pathinfo rewriting, in order.
-    pub params: &'a [(Vec<u8>, Vec<u8>)],
-    pub request_method: Option<Vec<u8>>,
-    pub query_string: Option<Vec<u8>>,
+    pub params: &'a Params,
+    pub request_method: Option<&'a [u8]>,
+    pub query_string: Option<&'a [u8]>,
     /// SCRIPT_NAME after rewriting: PHP_SELF, status/ping matching.
     pub request_uri: Option<Vec<u8>>,
     /// The script to run; `None` answers 404 "File not found.".
     pub path_translated: Option<Vec<u8>>,
-    pub content_type: Vec<u8>,
+    pub content_type: &'a [u8],
     pub content_length: i64,
     /// security.limit_extensions refused the script: 403 "Access denied.".
     pub deny_extension: bool,
+    /// Read the OPcache's numbers after the script (see [`Outcome::opcache`]).
+    pub want_opcache: bool,
+}
+
+/// What `opcache_get_status(false)` reported: shared by every worker of
+/// one prototype, so the pool's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpcacheNumbers {
+    pub used_memory: u64,
+    pub free_memory: u64,
+    pub wasted_memory: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub cached_scripts: u64,
 }
 
 /// What running a request left behind.
@@ -140,6 +156,8 @@ pub struct Outcome {
     /// PHP's state is doubtful (a bailout outside the script): exit the worker.
     pub recycle: bool,
     pub peak_memory: usize,
+    /// With `want_opcache`, when a script ran and OPcache answered.
+    pub opcache: Option<OpcacheNumbers>,
 }
 
 thread_local! {
@@ -182,6 +200,12 @@ impl Arena {
     fn ptr(&self, s: Span) -> *const c_char {
         self.0[s.start..].as_ptr() as *const c_char
     }
+}
+
+/// A part from [`Params::iter_nul`] (NUL-terminated) with a NUL before its
+/// end: not a C string as it is.
+fn inner_nul(with_nul: &[u8]) -> bool {
+    with_nul[..with_nul.len().saturating_sub(1)].contains(&0)
 }
 
 /// Owns C strings for the duration of a call into the shim.
@@ -307,37 +331,53 @@ impl Engine {
 
     /// Run one request to completion (script, shutdown functions, output).
     pub fn run(&self, spec: &RequestSpec<'_>, io: &mut dyn RequestIo) -> Outcome {
-        // Every string PHP sees for this request, NUL-terminated, in one
-        // allocation: the per-request cost here is paid for every hit.
+        // PHP borrows the params where they are: each is stored with its
+        // NUL. Only the fields the worker worked out, and any part with a
+        // NUL inside, are copied, into one arena.
         let fields = [
-            spec.request_method.as_deref(),
-            spec.query_string.as_deref(),
+            spec.request_method,
+            spec.query_string,
             spec.request_uri.as_deref(),
             spec.path_translated.as_deref(),
-            Some(spec.content_type.as_slice()),
+            Some(spec.content_type),
         ];
-        let size = spec
-            .params
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 2)
-            .sum::<usize>()
-            + fields.iter().flatten().map(|f| f.len() + 1).sum::<usize>();
-        let mut arena = Arena(Vec::with_capacity(size));
-        let spans: Vec<(Span, Span)> = spec
-            .params
-            .iter()
-            .map(|(n, v)| (arena.push(n), arena.push(v)))
-            .collect();
-        let field_spans: Vec<Option<Span>> =
-            fields.iter().map(|f| f.map(|b| arena.push(b))).collect();
+        let mut arena = Arena(Vec::with_capacity(
+            fields.iter().flatten().map(|f| f.len() + 1).sum(),
+        ));
+        let field_spans: [Option<Span>; 5] = fields.map(|f| f.map(|b| arena.push(b)));
+        let mut spilled = Vec::new();
+        if spec.params.has_nul() {
+            for (n, v) in spec.params.iter_nul() {
+                for part in [n, v] {
+                    if inner_nul(part) {
+                        spilled.push(arena.push(part));
+                    }
+                }
+            }
+        }
         // The arena is complete: pointers into it stay valid from here on.
-        let params: Vec<ffi::corral_param> = spans
-            .iter()
-            .map(|(n, v)| ffi::corral_param {
-                name: arena.ptr(*n),
-                name_len: n.len,
-                value: arena.ptr(*v),
-                value_len: v.len,
+        let has_nul = spec.params.has_nul();
+        let mut spilled = spilled.into_iter();
+        let mut c_part = |part: &[u8]| {
+            if has_nul && inner_nul(part) {
+                if let Some(s) = spilled.next() {
+                    return (arena.ptr(s), s.len);
+                }
+            }
+            (part.as_ptr() as *const c_char, part.len() - 1)
+        };
+        let params: Vec<ffi::corral_param> = spec
+            .params
+            .iter_nul()
+            .map(|(n, v)| {
+                let (name, name_len) = c_part(n);
+                let (value, value_len) = c_part(v);
+                ffi::corral_param {
+                    name,
+                    name_len,
+                    value,
+                    value_len,
+                }
             })
             .collect();
         let field = |i: usize| field_spans[i].map_or(ptr::null(), |s| arena.ptr(s));
@@ -352,11 +392,14 @@ impl Engine {
             content_type: field(4),
             content_length: spec.content_length.max(0) as libc::c_long,
             deny_extension: spec.deny_extension as c_int,
+            want_opcache: spec.want_opcache as c_int,
             io: io_table(&mut io_ref),
             status: 200,
             recycle: 0,
             peak_memory: 0,
             script_ran: 0,
+            opcache_ok: 0,
+            opcache: [0; ffi::OPCACHE_FIELDS],
         };
         // SAFETY: `req` and everything it points to (`params`, `arena`,
         // `io_ref`) outlive the call, which is synchronous: PHP drops
@@ -366,6 +409,18 @@ impl Engine {
             status: u16::try_from(req.status).unwrap_or(500),
             recycle: rc != 0 || req.recycle != 0,
             peak_memory: req.peak_memory,
+            opcache: (req.opcache_ok != 0).then(|| {
+                let [used_memory, free_memory, wasted_memory, hits, misses, cached_scripts] =
+                    req.opcache;
+                OpcacheNumbers {
+                    used_memory,
+                    free_memory,
+                    wasted_memory,
+                    hits,
+                    misses,
+                    cached_scripts,
+                }
+            }),
         }
     }
 

@@ -35,12 +35,18 @@ pub struct corral_request {
     pub content_type: *const c_char,
     pub content_length: c_long,
     pub deny_extension: c_int,
+    pub want_opcache: c_int,
     pub io: corral_io,
     pub status: c_int,
     pub recycle: c_int,
     pub peak_memory: size_t,
     pub script_ran: c_int,
+    pub opcache_ok: c_int,
+    pub opcache: [u64; OPCACHE_FIELDS],
 }
+
+/// `CORRAL_OPCACHE_FIELDS` in shim.h.
+pub const OPCACHE_FIELDS: usize = 6;
 
 #[repr(C)]
 pub struct corral_startup {

@@ -9,5 +9,6 @@ mod engine;
 mod ffi;
 
 pub use engine::{
-    Engine, EngineError, LogLevel, LogOnly, Outcome, RequestIo, RequestSpec, StartOptions,
+    Engine, EngineError, LogLevel, LogOnly, OpcacheNumbers, Outcome, RequestIo, RequestSpec,
+    StartOptions,
 };

@@ -1,102 +1,170 @@
-//! `corral site ...` and `corral tune`: argument parsing and output. The
-//! work is in [`plan`](crate::plan); this file only turns words into a
-//! spec and results into text.
+//! `corral site ...` and `corral tune`: their clap definitions and their
+//! output. The work is in [`plan`](crate::plan); this file only turns
+//! arguments into a spec and results into text or JSON.
+//!
+//! The binary embeds [`SiteArgs`] and [`TuneArgs`] as subcommands and calls
+//! their `run`; a new site subcommand or flag is added here only.
 
 use std::collections::BTreeMap;
 
+use clap::{Args, Subcommand};
+use corral_cli::{finish, CliError, ExitCode, JsonArg, Reply};
+
 use crate::error::{Result, SitesError};
 use crate::lock::SiteLock;
-use crate::paths::{Paths, FLAGS};
+use crate::paths::{HostArgs, Paths};
 use crate::plan::{self, Outcome, RunOptions, SiteFiles};
 use crate::registry::{self, Record};
 use crate::sizing;
 use crate::spec::{self, SiteSpec, WebServer};
 use crate::template::Library;
 
-const EXIT_OK: i32 = 0;
-const EXIT_FAIL: i32 = 1;
-const EXIT_USAGE: i32 = 64;
-
-/// Usage text of `corral site`.
-pub fn usage() -> String {
-    let lines = [
-        "usage:",
-        "  corral site add DOMAIN [--user U] [--php-version 8.2] [--webserver nginx|apache]",
-        "                  [--template NAME] [--set KEY=VALUE]... [--alias NAME]... [--shell PATH]",
-        "                  [--disk-quota SIZE] [--dry-run] [--force]",
-        "  corral site remove DOMAIN [--keep-files] [--dry-run]",
-        "  corral site list [--json]",
-        "  corral site show DOMAIN [--json]",
-        "  corral site set DOMAIN KEY=VALUE... [--disk-quota SIZE] [--dry-run] [--force]",
-        "        (KEY: a pool directive, a php.ini name, corral.*, php_version, template, aliases,",
-        "         disk_quota; KEY= drops an override)",
-        "  corral site disable|enable DOMAIN [--dry-run]",
-        "  corral site templates",
-        "  corral tune [POOL] [--json]",
-        "host options (also CORRAL_SITES_<NAME> in the environment):",
-    ];
-    let mut s = lines.join("\n");
-    s.push('\n');
-    for (f, h) in FLAGS {
-        s.push_str(&format!("  --{f:<20} {h}\n"));
-    }
-    s.push_str("  --no-verify            do not fetch a probe through the web server\n");
-    s
+/// `corral site`: provision isolated PHP sites.
+#[derive(Args, Debug)]
+pub struct SiteArgs {
+    #[command(subcommand)]
+    pub command: SiteCommand,
+    #[command(flatten)]
+    pub host: HostArgs,
+    #[command(flatten)]
+    pub out: JsonArg,
 }
 
-/// `corral site ARGS...`; returns the exit code.
-pub fn main(args: &[String]) -> i32 {
-    match run(args) {
-        Ok(code) => code,
-        Err(SitesError::Usage(m)) => {
-            eprintln!("corral site: {m}\n{}", usage());
-            EXIT_USAGE
-        }
-        Err(e) => {
-            eprintln!("corral site: {e}");
-            EXIT_FAIL
-        }
-    }
+#[derive(Subcommand, Debug)]
+pub enum SiteCommand {
+    /// Create a site: users, home, pool and vhost; validated, reloaded, probed, rolled back on failure
+    Add(AddArgs),
+    /// Remove a site: its pool, vhost, users and (unless --keep-files) home
+    Remove(RemoveArgs),
+    /// Every site, one line each
+    List,
+    /// One site's settings and files
+    Show(DomainArg),
+    /// Change a site's settings and apply them
+    Set(SetArgs),
+    /// Serve a disabled site again
+    Enable(ToggleArgs),
+    /// Stop serving a site; nothing is deleted
+    Disable(ToggleArgs),
+    /// The templates a site can be made from
+    Templates,
 }
 
-/// `corral tune ARGS...`.
-pub fn tune(args: &[String]) -> i32 {
-    match tune_run(args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("corral tune: {e}");
-            EXIT_FAIL
-        }
-    }
+/// Flags of every command that changes a site.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct ChangeFlags {
+    /// Print the steps and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
-/// Simple flag scanner over what [`Paths::from_args`] left.
-struct Args {
-    words: Vec<String>,
-    pos: usize,
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// The site's domain (example.com)
+    #[arg(value_parser = domain)]
+    pub domain: String,
+    /// The site owner's user name [default: derived from the domain]
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// PHP version of the pool
+    #[arg(long, value_name = "VERSION", default_value = spec::DEFAULT_PHP_VERSION)]
+    pub php_version: String,
+    /// The web server the vhost is for
+    #[arg(long, value_name = "NAME", value_parser = ["nginx", "apache"], default_value = "nginx")]
+    pub webserver: String,
+    /// Template to build the site from (see `corral site templates`)
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub template: String,
+    /// A setting, as for `corral site set` (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub sets: Vec<(String, String)>,
+    /// Another name the vhost answers to (repeatable)
+    #[arg(long = "alias", value_name = "NAME")]
+    pub aliases: Vec<String>,
+    /// The owner's login shell
+    #[arg(long, value_name = "PATH", default_value = spec::DEFAULT_SHELL)]
+    pub shell: String,
+    /// Cap the site's disk use where the filesystem has group quotas (e.g. 10G)
+    #[arg(long, value_name = "SIZE", value_parser = disk_quota)]
+    pub disk_quota: Option<Quota>,
+    /// Go on (with a warning) when the memory plan does not fit
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub change: ChangeFlags,
 }
 
-impl Args {
-    fn next(&mut self) -> Option<String> {
-        let w = self.words.get(self.pos).cloned();
-        self.pos += 1;
-        w
-    }
-    fn value(&mut self, flag: &str) -> Result<String> {
-        self.next()
-            .ok_or_else(|| SitesError::Usage(format!("{flag} needs a value")))
-    }
+#[derive(Args, Debug)]
+pub struct RemoveArgs {
+    /// The site's domain
+    #[arg(value_parser = domain)]
+    pub domain: String,
+    /// Keep the home directory and its files
+    #[arg(long)]
+    pub keep_files: bool,
+    #[command(flatten)]
+    pub change: ChangeFlags,
 }
 
-/// `--disk-quota SIZE` (`10G`, `512M`); empty = no quota.
-fn disk_quota(v: &str) -> Result<Option<u64>> {
-    if v.is_empty() {
-        return Ok(None);
-    }
-    crate::sizing::parse_bytes(v)
-        .filter(|b| *b > 0)
-        .map(Some)
-        .ok_or_else(|| SitesError::Usage(format!("--disk-quota: bad size '{v}' (e.g. 10G)")))
+#[derive(Args, Debug)]
+pub struct DomainArg {
+    /// The site's domain
+    #[arg(value_parser = domain)]
+    pub domain: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SetArgs {
+    /// The site's domain
+    #[arg(value_parser = domain)]
+    pub domain: String,
+    /// KEY=VALUE: a pool directive, a php.ini name, corral.*, php_version, template, aliases or disk_quota; KEY= drops an override
+    #[arg(value_name = "KEY=VALUE", value_parser = key_value)]
+    pub changes: Vec<(String, String)>,
+    /// The same as a KEY=VALUE word (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub sets: Vec<(String, String)>,
+    /// disk_quota=SIZE
+    #[arg(long, value_name = "SIZE")]
+    pub disk_quota: Option<String>,
+    /// Go on (with a warning) when the memory plan does not fit
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub change: ChangeFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct ToggleArgs {
+    /// The site's domain
+    #[arg(value_parser = domain)]
+    pub domain: String,
+    #[command(flatten)]
+    pub change: ChangeFlags,
+}
+
+/// `corral tune`: pm.max_children from what the running workers use.
+#[derive(Args, Debug)]
+pub struct TuneArgs {
+    /// Only this pool [default: every pool]
+    pub pool: Option<String>,
+    #[command(flatten)]
+    pub host: HostArgs,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+/// A `--disk-quota` value: bytes, or none (`""`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota(pub Option<u64>);
+
+fn domain(v: &str) -> std::result::Result<String, String> {
+    spec::check_domain(v).map_err(|e| e.to_string())?;
+    Ok(v.to_string())
+}
+
+fn key_value(s: &str) -> std::result::Result<(String, String), String> {
+    split_kv(s).map_err(|e| e.to_string())
 }
 
 fn split_kv(s: &str) -> Result<(String, String)> {
@@ -106,42 +174,90 @@ fn split_kv(s: &str) -> Result<(String, String)> {
     Ok((k.trim().to_string(), v.trim().to_string()))
 }
 
-fn run(args: &[String]) -> Result<i32> {
-    let mut rest = args.to_vec();
-    let paths = Paths::from_args(&mut rest)?;
-    let mut a = Args {
-        words: rest,
-        pos: 0,
-    };
-    let cmd = a.next().unwrap_or_default();
-    match cmd.as_str() {
-        "add" => add(&paths, &mut a),
-        "remove" => remove(&paths, &mut a),
-        "list" => list(&paths, &mut a),
-        "show" => show(&paths, &mut a),
-        "set" => set(&paths, &mut a),
-        "enable" | "disable" => toggle(&paths, &mut a, cmd == "enable"),
-        "templates" => {
-            for n in Library::new(&paths.template_dir).names() {
-                println!("{n}");
-            }
-            Ok(EXIT_OK)
-        }
-        "" | "-h" | "--help" | "help" => {
-            print!("{}", usage());
-            Ok(EXIT_OK)
-        }
-        other => Err(SitesError::Usage(format!("unknown command '{other}'"))),
+/// `--disk-quota SIZE` (`10G`, `512M`); empty = no quota.
+fn disk_quota(v: &str) -> std::result::Result<Quota, String> {
+    parse_quota(v).map(Quota).map_err(|e| e.to_string())
+}
+
+fn parse_quota(v: &str) -> Result<Option<u64>> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    crate::sizing::parse_bytes(v)
+        .filter(|b| *b > 0)
+        .map(Some)
+        .ok_or_else(|| SitesError::Usage(format!("--disk-quota: bad size '{v}' (e.g. 10G)")))
+}
+
+impl From<SitesError> for CliError {
+    fn from(e: SitesError) -> CliError {
+        CliError::new(e.exit_code(), e.to_string())
     }
 }
 
-fn domain_arg(a: &mut Args) -> Result<String> {
-    let d = a
-        .next()
-        .filter(|d| !d.starts_with('-'))
-        .ok_or_else(|| SitesError::Usage("DOMAIN is missing".into()))?;
-    spec::check_domain(&d)?;
-    Ok(d)
+impl SiteCommand {
+    /// What `corral site X` is called in messages.
+    fn name(&self) -> &'static str {
+        match self {
+            SiteCommand::Add(_) => "add",
+            SiteCommand::Remove(_) => "remove",
+            SiteCommand::List => "list",
+            SiteCommand::Show(_) => "show",
+            SiteCommand::Set(_) => "set",
+            SiteCommand::Enable(_) => "enable",
+            SiteCommand::Disable(_) => "disable",
+            SiteCommand::Templates => "templates",
+        }
+    }
+
+    /// Whether it changes the host (and so needs root) when run for real.
+    fn changes_the_host(&self) -> bool {
+        let dry = match self {
+            SiteCommand::Add(a) => a.change.dry_run,
+            SiteCommand::Remove(a) => a.change.dry_run,
+            SiteCommand::Set(a) => a.change.dry_run,
+            SiteCommand::Enable(a) | SiteCommand::Disable(a) => a.change.dry_run,
+            SiteCommand::List | SiteCommand::Show(_) | SiteCommand::Templates => return false,
+        };
+        !dry
+    }
+}
+
+impl SiteArgs {
+    /// Runs the command and prints its result; the exit code.
+    pub fn run(self) -> ExitCode {
+        let name = format!("corral site {}", self.command.name());
+        let json = self.out.json;
+        finish(&name, json, self.reply())
+    }
+
+    fn reply(self) -> std::result::Result<Reply, CliError> {
+        if self.command.changes_the_host() && !corral_sys::cred::is_root() {
+            return Err(CliError::new(
+                ExitCode::NoPerm,
+                format!(
+                    "must be run as root: `corral site {}` creates users, sets owners and ACLs and reloads corral and the web server (--dry-run shows the steps without root)",
+                    self.command.name()
+                ),
+            ));
+        }
+        let paths = Paths::from_host(&self.host)?;
+        Ok(match self.command {
+            SiteCommand::Add(a) => add(&paths, a)?,
+            SiteCommand::Remove(a) => remove(&paths, a)?,
+            SiteCommand::List => list(&paths)?,
+            SiteCommand::Show(a) => show(&paths, &a.domain)?,
+            SiteCommand::Set(a) => set(&paths, a)?,
+            SiteCommand::Enable(a) => toggle(&paths, a, true)?,
+            SiteCommand::Disable(a) => toggle(&paths, a, false)?,
+            SiteCommand::Templates => templates(&paths),
+        })
+    }
+}
+
+fn templates(paths: &Paths) -> Reply {
+    let names = Library::new(&paths.template_dir).names();
+    Reply::new(names.join("\n"), serde_json::json!(names))
 }
 
 fn lock(paths: &Paths, opts: RunOptions) -> Result<Option<SiteLock>> {
@@ -151,43 +267,31 @@ fn lock(paths: &Paths, opts: RunOptions) -> Result<Option<SiteLock>> {
     SiteLock::acquire(&paths.lock_file()).map(Some)
 }
 
-fn add(paths: &Paths, a: &mut Args) -> Result<i32> {
-    let domain = domain_arg(a)?;
-    let mut spec = SiteSpec {
-        user: spec::user_from_domain(&domain),
-        domain,
-        php_version: spec::DEFAULT_PHP_VERSION.into(),
-        webserver: WebServer::Nginx,
-        template: "default".into(),
-        sets: BTreeMap::new(),
-        aliases: Vec::new(),
-        shell: spec::DEFAULT_SHELL.into(),
-        enabled: true,
-        disk_quota: None,
-    };
-    let mut opts = RunOptions::default();
-    while let Some(w) = a.next() {
-        match w.as_str() {
-            "--user" => spec.user = a.value("--user")?,
-            "--php-version" => spec.php_version = a.value("--php-version")?,
-            "--webserver" => spec.webserver = WebServer::parse(&a.value("--webserver")?)?,
-            "--template" => spec.template = a.value("--template")?,
-            "--shell" => spec.shell = a.value("--shell")?,
-            "--alias" => spec.aliases.push(a.value("--alias")?),
-            "--disk-quota" => spec.disk_quota = disk_quota(&a.value("--disk-quota")?)?,
-            "--set" => {
-                let (k, v) = split_kv(&a.value("--set")?)?;
-                if v.is_empty() {
-                    spec.sets.remove(&k);
-                } else {
-                    spec.sets.insert(k, v);
-                }
-            }
-            "--dry-run" => opts.dry_run = true,
-            "--force" => opts.force = true,
-            other => return Err(SitesError::Usage(format!("unknown option '{other}'"))),
+fn add(paths: &Paths, a: AddArgs) -> Result<Reply> {
+    let mut sets = BTreeMap::new();
+    for (k, v) in a.sets {
+        if v.is_empty() {
+            sets.remove(&k);
+        } else {
+            sets.insert(k, v);
         }
     }
+    let mut spec = SiteSpec {
+        user: a.user.unwrap_or_else(|| spec::user_from_domain(&a.domain)),
+        domain: a.domain,
+        php_version: a.php_version,
+        webserver: WebServer::parse(&a.webserver)?,
+        template: a.template,
+        sets,
+        aliases: a.aliases,
+        shell: a.shell,
+        enabled: true,
+        disk_quota: a.disk_quota.and_then(|q| q.0),
+    };
+    let opts = RunOptions {
+        dry_run: a.change.dry_run,
+        force: a.force,
+    };
     spec.validate()?;
     let _lock = lock(paths, opts)?;
     let old = registry::load(paths, &spec.domain)?;
@@ -206,7 +310,7 @@ fn add(paths: &Paths, a: &mut Args) -> Result<i32> {
         // Same options: converge, keeping a disabled site disabled.
         spec.enabled = o.spec.enabled;
     }
-    finish(
+    finish_change(
         plan::apply(paths, old.as_ref(), &spec, opts),
         &spec.domain,
         opts,
@@ -254,22 +358,38 @@ fn differences(a: &SiteSpec, b: &SiteSpec) -> Vec<String> {
     out
 }
 
-fn finish(
+/// The reply of a command that changed (or would change) a site: `verb`
+/// when it changed, `unchanged` when it converged already.
+fn change_reply(domain: &str, opts: RunOptions, result: &str, steps: &[String]) -> Reply {
+    let text = if opts.dry_run {
+        format!("dry run: nothing was changed\nsteps: {}", steps.join(" "))
+    } else {
+        format!("site {domain}: {result}")
+    };
+    Reply::new(
+        text,
+        serde_json::json!({
+            "site": domain,
+            "result": result,
+            "dry_run": opts.dry_run,
+            "steps": steps,
+        }),
+    )
+}
+
+fn finish_change(
     r: Result<(Outcome, crate::journal::Txn)>,
     domain: &str,
     opts: RunOptions,
     verb: &str,
-) -> Result<i32> {
+) -> Result<Reply> {
     let (outcome, txn) = r?;
-    if opts.dry_run {
-        println!("dry run: nothing was changed");
-        println!("steps: {}", txn.steps.join(" "));
-    } else if outcome == Outcome::Unchanged {
-        println!("site {domain}: unchanged");
+    let result = if outcome == Outcome::Unchanged && !opts.dry_run {
+        "unchanged"
     } else {
-        println!("site {domain}: {verb}");
-    }
-    Ok(EXIT_OK)
+        verb
+    };
+    Ok(change_reply(domain, opts, result, &txn.steps))
 }
 
 fn registered(paths: &Paths, domain: &str) -> Result<Record> {
@@ -282,54 +402,40 @@ fn registered(paths: &Paths, domain: &str) -> Result<Record> {
     })
 }
 
-fn remove(paths: &Paths, a: &mut Args) -> Result<i32> {
-    let domain = domain_arg(a)?;
-    let mut keep = false;
-    let mut opts = RunOptions::default();
-    while let Some(w) = a.next() {
-        match w.as_str() {
-            "--keep-files" => keep = true,
-            "--dry-run" => opts.dry_run = true,
-            other => return Err(SitesError::Usage(format!("unknown option '{other}'"))),
-        }
-    }
+fn remove(paths: &Paths, a: RemoveArgs) -> Result<Reply> {
+    let opts = RunOptions {
+        dry_run: a.change.dry_run,
+        force: false,
+    };
     let _lock = lock(paths, opts)?;
-    let rec = registered(paths, &domain)?;
-    let txn = plan::remove(paths, &rec, keep, opts)?;
-    if opts.dry_run {
-        println!("dry run: nothing was changed");
-        println!("steps: {}", txn.steps.join(" "));
-    } else {
-        println!("site {domain}: removed");
-    }
-    Ok(EXIT_OK)
+    let rec = registered(paths, &a.domain)?;
+    let txn = plan::remove(paths, &rec, a.keep_files, opts)?;
+    Ok(change_reply(&a.domain, opts, "removed", &txn.steps))
 }
 
-fn set(paths: &Paths, a: &mut Args) -> Result<i32> {
-    let domain = domain_arg(a)?;
-    let mut opts = RunOptions::default();
-    let mut changes = Vec::new();
-    while let Some(w) = a.next() {
-        match w.as_str() {
-            "--dry-run" => opts.dry_run = true,
-            "--force" => opts.force = true,
-            "--set" => changes.push(split_kv(&a.value("--set")?)?),
-            "--disk-quota" => changes.push(("disk_quota".into(), a.value("--disk-quota")?)),
-            kv if kv.contains('=') => changes.push(split_kv(kv)?),
-            other => return Err(SitesError::Usage(format!("unknown option '{other}'"))),
-        }
+fn set(paths: &Paths, a: SetArgs) -> Result<Reply> {
+    let opts = RunOptions {
+        dry_run: a.change.dry_run,
+        force: a.force,
+    };
+    let mut changes = a.changes;
+    changes.extend(a.sets);
+    if let Some(q) = a.disk_quota {
+        changes.push(("disk_quota".into(), q));
     }
     if changes.is_empty() {
-        return Err(SitesError::Usage("site set needs KEY=VALUE".into()));
+        return Err(SitesError::Usage(
+            "corral site set DOMAIN needs KEY=VALUE".into(),
+        ));
     }
     let _lock = lock(paths, opts)?;
-    let old = registered(paths, &domain)?;
+    let old = registered(paths, &a.domain)?;
     let mut spec = old.spec.clone();
     for (k, v) in changes {
         match k.as_str() {
             "php_version" | "php-version" => spec.php_version = v,
             "template" => spec.template = v,
-            "disk_quota" | "disk-quota" => spec.disk_quota = disk_quota(&v)?,
+            "disk_quota" | "disk-quota" => spec.disk_quota = parse_quota(&v)?,
             "aliases" | "alias" => {
                 spec.aliases = v
                     .split([',', ' '])
@@ -351,51 +457,42 @@ fn set(paths: &Paths, a: &mut Args) -> Result<i32> {
         }
     }
     spec.validate()?;
-    finish(
+    finish_change(
         plan::apply(paths, Some(&old), &spec, opts),
-        &domain,
+        &a.domain,
         opts,
         "updated",
     )
 }
 
-fn toggle(paths: &Paths, a: &mut Args, enable: bool) -> Result<i32> {
-    let domain = domain_arg(a)?;
-    let mut opts = RunOptions::default();
-    while let Some(w) = a.next() {
-        match w.as_str() {
-            "--dry-run" => opts.dry_run = true,
-            other => return Err(SitesError::Usage(format!("unknown option '{other}'"))),
-        }
-    }
+fn toggle(paths: &Paths, a: ToggleArgs, enable: bool) -> Result<Reply> {
+    let opts = RunOptions {
+        dry_run: a.change.dry_run,
+        force: false,
+    };
     let _lock = lock(paths, opts)?;
-    let old = registered(paths, &domain)?;
+    let old = registered(paths, &a.domain)?;
     let mut spec = old.spec.clone();
     spec.enabled = enable;
     let verb = if enable { "enabled" } else { "disabled" };
-    finish(
+    finish_change(
         plan::apply(paths, Some(&old), &spec, opts),
-        &domain,
+        &a.domain,
         opts,
         verb,
     )
 }
 
-fn list(paths: &Paths, a: &mut Args) -> Result<i32> {
-    let json = matches!(a.next().as_deref(), Some("--json"));
+fn list(paths: &Paths) -> Result<Reply> {
     let all = registry::all(paths)?;
-    if json {
-        let v: Vec<serde_json::Value> = all.iter().map(|r| summary_json(paths, r)).collect();
-        println!("{}", serde_json::Value::Array(v));
-        return Ok(EXIT_OK);
-    }
-    println!(
-        "{:<32} {:<20} {:<8} {:<12} {:<8}",
+    let json: Vec<serde_json::Value> = all.iter().map(|r| summary_json(paths, r)).collect();
+    let mut text = format!(
+        "{:<32} {:<20} {:<8} {:<12} {:<8}\n",
         "DOMAIN", "USER", "PHP", "TEMPLATE", "STATE"
     );
     for r in all {
-        println!(
-            "{:<32} {:<20} {:<8} {:<12} {:<8}",
+        text.push_str(&format!(
+            "{:<32} {:<20} {:<8} {:<12} {:<8}\n",
             r.spec.domain,
             r.spec.user,
             r.spec.php_version,
@@ -405,9 +502,9 @@ fn list(paths: &Paths, a: &mut Args) -> Result<i32> {
             } else {
                 "disabled"
             }
-        );
+        ));
     }
-    Ok(EXIT_OK)
+    Ok(Reply::new(text, serde_json::Value::Array(json)))
 }
 
 fn summary_json(paths: &Paths, r: &Record) -> serde_json::Value {
@@ -435,45 +532,64 @@ fn summary_json(paths: &Paths, r: &Record) -> serde_json::Value {
     })
 }
 
-fn show(paths: &Paths, a: &mut Args) -> Result<i32> {
-    let domain = domain_arg(a)?;
-    let json = matches!(a.next().as_deref(), Some("--json"));
-    let r = registered(paths, &domain)?;
+fn show(paths: &Paths, domain: &str) -> Result<Reply> {
+    let r = registered(paths, domain)?;
     let v = summary_json(paths, &r);
-    if json {
-        println!("{v}");
-        return Ok(EXIT_OK);
-    }
+    let mut text = String::new();
     if let Some(map) = v.as_object() {
         for (k, val) in map {
             let s = match val {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            println!("{:<12} {s}", format!("{k}:"));
+            text.push_str(&format!("{:<12} {s}\n", format!("{k}:")));
         }
     }
     if let Ok(d) = plan::desired(&r.spec, paths) {
-        println!("template chain: {}", d.resolved.chain.join(" <- "));
+        text.push_str(&format!(
+            "template chain: {}\n",
+            d.resolved.chain.join(" <- ")
+        ));
     }
-    Ok(EXIT_OK)
+    Ok(Reply::new(text, v))
 }
 
-fn tune_run(args: &[String]) -> Result<i32> {
-    let mut rest = args.to_vec();
-    let paths = Paths::from_args(&mut rest)?;
-    let json = rest.iter().any(|a| a == "--json");
-    let only = rest.iter().find(|a| !a.starts_with('-'));
+impl TuneArgs {
+    /// Runs `corral tune` and prints its result; the exit code.
+    pub fn run(self) -> ExitCode {
+        finish("corral tune", self.out.json, tune(&self))
+    }
+}
+
+/// Every running pool's worker pids, or why corral could not be asked.
+fn running_pools(
+    socket: &std::path::Path,
+) -> std::result::Result<Vec<(String, Vec<i32>)>, CliError> {
+    use corral_ipc::control::ControlRequest;
+    let reply = corral_ipc::control::request(socket, &ControlRequest::Status { pool: None })
+        .map_err(|e| corral_cli::target::unreachable(socket, &e))?;
+    if !reply.ok {
+        return Err(CliError::new(reply.code, reply.text));
+    }
+    crate::fpm::parse_pids(&reply.text).ok_or_else(|| {
+        CliError::new(
+            ExitCode::Software,
+            format!(
+                "corral at {} sent a status that is not JSON",
+                socket.display()
+            ),
+        )
+    })
+}
+
+fn tune(a: &TuneArgs) -> std::result::Result<Reply, CliError> {
+    let paths = Paths::from_host(&a.host)?;
+    let only = a.pool.as_deref();
     let mem = match paths.mem_total {
         Some(m) => m,
         None => sizing::mem_total()?,
     };
-    let Some(running) = crate::fpm::pool_pids(&paths.control_socket) else {
-        return Err(SitesError::Corral {
-            socket: paths.control_socket.clone(),
-            why: "not reachable; tune measures running workers".into(),
-        });
-    };
+    let running = running_pools(&paths.control_socket)?;
     let pools = running.len();
     let mut rows = Vec::new();
     for (pool, pids) in &running {
@@ -486,45 +602,40 @@ fn tune_run(args: &[String]) -> Result<i32> {
     }
     if let Some(o) = only {
         if rows.is_empty() {
-            return Err(SitesError::Corral {
-                socket: paths.control_socket.clone(),
-                why: format!("no pool named '{o}'"),
-            });
+            return Err(CliError::failure(format!(
+                "corral at {}: no pool named '{o}'",
+                paths.control_socket.display()
+            )));
         }
     }
-    if json {
-        let v: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(m, rec)| {
-                serde_json::json!({
-                    "pool": m.pool,
-                    "workers_measured": m.measured,
-                    "avg_pss_bytes": m.avg,
-                    "estimated": m.measured == 0,
-                    "recommended_max_children": rec,
-                })
-            })
-            .collect();
-        println!(
-            "{}",
+    let recommendations: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(m, rec)| {
             serde_json::json!({
-                "mem_total_bytes": mem,
-                "php_ram_bytes": sizing::php_ram(mem),
-                "pools": pools,
-                "recommendations": v,
+                "pool": m.pool,
+                "workers_measured": m.measured,
+                "avg_pss_bytes": m.avg,
+                "estimated": m.measured == 0,
+                "recommended_max_children": rec,
             })
-        );
-        return Ok(EXIT_OK);
-    }
-    println!(
-        "RAM for PHP: {} (80% of {}), shared by {pools} pool(s)",
+        })
+        .collect();
+    let json = serde_json::json!({
+        "mem_total_bytes": mem,
+        "php_ram_bytes": sizing::php_ram(mem),
+        "pools": pools,
+        "recommendations": recommendations,
+    });
+    let mut text = format!(
+        "RAM for PHP: {} (80% of {}), shared by {pools} pool(s)\n\
+         recommended pm.max_children = floor(RAM for PHP / average worker PSS / pools)\n\
+         {:<32} {:>8} {:>14} {:>12}\n",
         sizing::mib(sizing::php_ram(mem)),
-        sizing::mib(mem)
-    );
-    println!("recommended pm.max_children = floor(RAM for PHP / average worker PSS / pools)");
-    println!(
-        "{:<32} {:>8} {:>14} {:>12}",
-        "POOL", "WORKERS", "AVG PSS", "MAX_CHILDREN"
+        sizing::mib(mem),
+        "POOL",
+        "WORKERS",
+        "AVG PSS",
+        "MAX_CHILDREN"
     );
     for (m, rec) in rows {
         let avg = if m.measured == 0 {
@@ -532,7 +643,117 @@ fn tune_run(args: &[String]) -> Result<i32> {
         } else {
             sizing::mib(m.avg)
         };
-        println!("{:<32} {:>8} {:>14} {:>12}", m.pool, m.measured, avg, rec);
+        text.push_str(&format!(
+            "{:<32} {:>8} {:>14} {:>12}\n",
+            m.pool, m.measured, avg, rec
+        ));
     }
-    Ok(EXIT_OK)
+    Ok(Reply::new(text, json))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct T {
+        #[command(subcommand)]
+        cmd: Top,
+    }
+
+    #[derive(Subcommand, Debug)]
+    enum Top {
+        Site(SiteArgs),
+    }
+
+    fn site(args: &[&str]) -> std::result::Result<SiteArgs, clap::Error> {
+        let mut all = vec!["corral", "site"];
+        all.extend_from_slice(args);
+        T::try_parse_from(all).map(|t| match t.cmd {
+            Top::Site(s) => s,
+        })
+    }
+
+    #[test]
+    fn add_takes_its_flags_in_any_order() {
+        let s = site(&[
+            "add",
+            "--template",
+            "wordpress",
+            "example.com",
+            "--set",
+            "pm.max_children=4",
+            "--alias",
+            "www.example.com",
+            "--disk-quota",
+            "10G",
+            "--home-base",
+            "/srv/h",
+            "--json",
+        ])
+        .unwrap();
+        let SiteCommand::Add(a) = s.command else {
+            panic!("{:?}", s.command)
+        };
+        assert_eq!(a.domain, "example.com");
+        assert_eq!(a.template, "wordpress");
+        assert_eq!(a.sets, [("pm.max_children".into(), "4".into())]);
+        assert_eq!(a.aliases, ["www.example.com"]);
+        assert_eq!(a.disk_quota, Some(Quota(Some(10 << 30))));
+        assert_eq!(s.host.home_base.as_deref(), Some("/srv/h"));
+        assert!(s.out.json);
+    }
+
+    #[test]
+    fn bad_words_are_usage_errors() {
+        use clap::error::ErrorKind;
+        let kind = |a: &[&str]| site(a).unwrap_err().kind();
+        assert_eq!(kind(&["add"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(kind(&["add", "x.com", "--jsn"]), ErrorKind::UnknownArgument);
+        assert_eq!(kind(&["add", "not a domain"]), ErrorKind::ValueValidation);
+        assert_eq!(
+            kind(&["add", "x.com", "--disk-quota", "lots"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["set", "x.com", "novalue"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(kind(&["frob"]), ErrorKind::InvalidSubcommand);
+        assert!(site(&["add", "--help"]).unwrap_err().kind() == ErrorKind::DisplayHelp);
+    }
+
+    #[test]
+    fn set_gathers_every_form_of_change() {
+        let s = site(&[
+            "set",
+            "x.com",
+            "memory_limit=256M",
+            "--set",
+            "corral.cpu_max=",
+            "--disk-quota",
+            "1G",
+            "--dry-run",
+        ])
+        .unwrap();
+        let SiteCommand::Set(a) = s.command else {
+            panic!()
+        };
+        assert_eq!(a.changes, [("memory_limit".into(), "256M".into())]);
+        assert_eq!(a.sets, [("corral.cpu_max".into(), String::new())]);
+        assert_eq!(a.disk_quota.as_deref(), Some("1G"));
+        assert!(a.change.dry_run);
+    }
+
+    #[test]
+    fn only_real_changes_need_root() {
+        let needs = |a: &[&str]| site(a).unwrap().command.changes_the_host();
+        assert!(needs(&["add", "x.com"]));
+        assert!(!needs(&["add", "x.com", "--dry-run"]));
+        assert!(needs(&["remove", "x.com"]));
+        assert!(needs(&["disable", "x.com"]));
+        assert!(!needs(&["list"]));
+        assert!(!needs(&["show", "x.com"]));
+    }
 }

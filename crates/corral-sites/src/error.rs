@@ -84,4 +84,32 @@ impl SitesError {
     }
 }
 
+impl SitesError {
+    /// The exit code from corral's one table: bad words on the command line
+    /// are usage errors, a template or pool file that does not validate is
+    /// a configuration error, a permission refused means "be root", the
+    /// rest is a failure (whose changes were rolled back).
+    pub fn exit_code(&self) -> corral_ipc::ExitCode {
+        use corral_ipc::ExitCode;
+        match self {
+            SitesError::Usage(_)
+            | SitesError::Domain { .. }
+            | SitesError::UserName { .. }
+            | SitesError::Setting { .. } => ExitCode::Usage,
+            SitesError::Template { .. }
+            | SitesError::TemplateMissing { .. }
+            | SitesError::PoolInvalid { .. } => ExitCode::Config,
+            SitesError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                ExitCode::NoPerm
+            }
+            SitesError::StepFailed { cause, .. } if cause.exit_code() == ExitCode::NoPerm => {
+                ExitCode::NoPerm
+            }
+            _ => ExitCode::Failure,
+        }
+    }
+}
+
 pub type Result<T, E = SitesError> = std::result::Result<T, E>;

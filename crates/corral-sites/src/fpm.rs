@@ -30,8 +30,10 @@ pub fn reload_pool(socket: &Path, pool: &str) -> Result<Reloaded> {
         pools: vec![pool.to_string()],
     };
     match corral_ipc::control::request(socket, &req) {
-        Ok(ControlReply { ok: true, text }) => Ok(Reloaded::Done(text)),
-        Ok(ControlReply { ok: false, text }) => Err(SitesError::Corral {
+        Ok(ControlReply { ok: true, text, .. }) => Ok(Reloaded::Done(text)),
+        Ok(ControlReply {
+            ok: false, text, ..
+        }) => Err(SitesError::Corral {
             socket: socket.to_path_buf(),
             why: format!("reload {pool} failed: {text}"),
         }),
@@ -53,8 +55,12 @@ pub fn pool_pids(socket: &Path) -> Option<Vec<(String, Vec<i32>)>> {
     if !reply.ok {
         return None;
     }
-    let text = reply.text;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    parse_pids(&reply.text)
+}
+
+/// `(pool, worker pids)` from `corral status`'s JSON.
+pub(crate) fn parse_pids(text: &str) -> Option<Vec<(String, Vec<i32>)>> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
     Some(
         v.as_array()?
             .iter()

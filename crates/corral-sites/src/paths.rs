@@ -94,6 +94,110 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("mem-total", "RAM to plan with, e.g. 2G [MemTotal]"),
 ];
 
+/// The host knobs as clap flags, for every `corral site`, `tune` and
+/// `doctor` command (global there: they may come before or after the
+/// subcommand). Each has a `CORRAL_SITES_<NAME>` variable too; the flag
+/// wins. [`FLAGS`] names them; a test keeps the two lists equal.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+#[command(next_help_heading = "Host options (also CORRAL_SITES_<NAME> in the environment)")]
+pub struct HostArgs {
+    /// Parent of site homes [default: /home]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home_base: Option<String>,
+    /// Pool files [default: /etc/php/VERSION/fpm/pool.d]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub pool_dir: Option<String>,
+    /// Pool sockets [default: /run/php]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub socket_dir: Option<String>,
+    /// nginx vhosts [default: /etc/nginx/sites-enabled]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub nginx_dir: Option<String>,
+    /// Apache vhosts [default: /etc/apache2/sites-available]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub apache_dir: Option<String>,
+    /// Apache enabled links [default: /etc/apache2/sites-enabled]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub apache_enabled_dir: Option<String>,
+    /// Registry and lock [default: /var/lib/corral/sites]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<String>,
+    /// Operator templates [default: /etc/corral/templates]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub template_dir: Option<String>,
+    /// corral's control socket [default: the one of the master on --fpm-config]
+    // Own ids: global values reach the parent command, whose php-fpm
+    // flags have the same names with another type.
+    #[arg(
+        id = "host_control_socket",
+        long = "control-socket",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub control_socket: Option<String>,
+    /// php-fpm.conf to validate [default: /etc/php/VERSION/fpm/php-fpm.conf]
+    #[arg(
+        id = "host_fpm_config",
+        long = "fpm-config",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub fpm_config: Option<String>,
+    /// nginx main config [default: /etc/nginx/nginx.conf]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub nginx_conf: Option<String>,
+    /// Config test command [default: nginx -t | apachectl configtest]
+    #[arg(long, global = true, value_name = "COMMAND")]
+    pub webserver_test: Option<String>,
+    /// Reload command [default: nginx -s reload || nginx | apachectl graceful]
+    #[arg(long, global = true, value_name = "COMMAND")]
+    pub webserver_reload: Option<String>,
+    /// Vhost listen address [default: 80]
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Base URL for the probe [default: http://127.0.0.1:PORT]
+    #[arg(long, global = true, value_name = "URL")]
+    pub verify_url: Option<String>,
+    /// Web server user [default: www-data]
+    #[arg(long, global = true, value_name = "USER")]
+    pub web_user: Option<String>,
+    /// Web server group [default: www-data]
+    #[arg(long, global = true, value_name = "GROUP")]
+    pub web_group: Option<String>,
+    /// RAM to plan with, e.g. 2G [default: MemTotal]
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub mem_total: Option<String>,
+    /// Do not fetch a probe through the web server
+    #[arg(long, global = true)]
+    pub no_verify: bool,
+}
+
+impl HostArgs {
+    /// (flag name as in [`FLAGS`], value) of every knob.
+    pub fn given(&self) -> [(&'static str, &Option<String>); 18] {
+        [
+            ("home-base", &self.home_base),
+            ("pool-dir", &self.pool_dir),
+            ("socket-dir", &self.socket_dir),
+            ("nginx-dir", &self.nginx_dir),
+            ("apache-dir", &self.apache_dir),
+            ("apache-enabled-dir", &self.apache_enabled_dir),
+            ("state-dir", &self.state_dir),
+            ("template-dir", &self.template_dir),
+            ("control-socket", &self.control_socket),
+            ("fpm-config", &self.fpm_config),
+            ("nginx-conf", &self.nginx_conf),
+            ("webserver-test", &self.webserver_test),
+            ("webserver-reload", &self.webserver_reload),
+            ("listen", &self.listen),
+            ("verify-url", &self.verify_url),
+            ("web-user", &self.web_user),
+            ("web-group", &self.web_group),
+            ("mem-total", &self.mem_total),
+        ]
+    }
+}
+
 /// The php-fpm.conf the host's corral runs on: `--fpm-config`, or Debian's
 /// for the default PHP version (what `corral` itself defaults to).
 fn default_fpm_config(get: &impl Fn(&str) -> Option<String>) -> PathBuf {
@@ -115,6 +219,17 @@ impl Paths {
             );
             std::env::var(var).ok().filter(|v| !v.is_empty())
         })
+    }
+
+    /// The knobs given as flags on a command line clap has parsed; env and
+    /// defaults fill the rest.
+    pub fn from_host(host: &HostArgs) -> Result<Paths> {
+        let given = host
+            .given()
+            .into_iter()
+            .filter_map(|(f, v)| Some((f.to_string(), v.clone()?)))
+            .collect();
+        Self::from_given(given, host.no_verify)
     }
 
     /// Takes the knob flags (`--flag VALUE`, `--flag=VALUE`, `--no-verify`)
@@ -148,6 +263,11 @@ impl Paths {
             given.push((name.to_string(), value));
         }
         *args = rest;
+        Self::from_given(given, no_verify)
+    }
+
+    /// `given` (flag, value) pairs over env over defaults.
+    fn from_given(given: Vec<(String, String)>, no_verify: bool) -> Result<Paths> {
         let env = Self::from_env()?;
         let mut p = Self::resolve(|flag| {
             given
@@ -276,6 +396,37 @@ mod tests {
                 .find(|(f, _)| *f == flag)
                 .map(|(_, v)| v.to_string())
         }
+    }
+
+    /// Every knob of [`FLAGS`] is a flag of [`HostArgs`], and a given flag
+    /// wins over the environment's.
+    #[test]
+    fn host_args_are_the_knobs() {
+        use clap::CommandFactory;
+        #[derive(clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            host: HostArgs,
+        }
+        let cmd = T::command();
+        let longs: Vec<&str> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .filter(|l| *l != "no-verify")
+            .collect();
+        let knobs: Vec<&str> = FLAGS.iter().map(|(f, _)| *f).collect();
+        assert_eq!(longs, knobs);
+        let given: Vec<&str> = HostArgs::default()
+            .given()
+            .iter()
+            .map(|(f, _)| *f)
+            .collect();
+        assert_eq!(given, knobs);
+        use clap::Parser;
+        let t = T::try_parse_from(["t", "--home-base", "/srv/h", "--no-verify"]).unwrap();
+        let p = Paths::from_host(&t.host).unwrap();
+        assert_eq!(p.home_base, PathBuf::from("/srv/h"));
+        assert!(p.no_verify);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Word offsets. Header, then `nslots` slots of [`SLOT_WORDS`] words.
 
 pub const MAGIC: u64 = 0x636f_7272_616c_5342; // "corralSB"
-pub const HEADER_WORDS: usize = 16;
+pub const HEADER_WORDS: usize = 48;
 pub const SLOT_WORDS: usize = 64;
 
 // Header words.
@@ -18,6 +18,31 @@ pub const H_MAX_LISTEN_QUEUE: usize = 8;
 pub const H_LISTEN_QUEUE_LEN: usize = 9;
 /// 1 static, 2 dynamic, 3 ondemand (0: not published yet).
 pub const H_PM: usize = 10;
+
+// Written by workers: the request-duration histogram, one word per bucket
+// (not cumulative) and the sum of durations in microseconds.
+pub const H_DURATION_SUM_US: usize = 16;
+pub const H_DURATION_BUCKETS: usize = 17; // DURATION_BUCKETS_US.len() + 1 words (+Inf last)
+
+// Written by workers: the pool's OPcache as PHP reports it, under a
+// sequence counter (odd while writing).
+pub const H_OPCACHE_SEQ: usize = 32;
+pub const H_OPCACHE_USED: usize = 33;
+pub const H_OPCACHE_FREE: usize = 34;
+pub const H_OPCACHE_WASTED: usize = 35;
+pub const H_OPCACHE_HITS: usize = 36;
+pub const H_OPCACHE_MISSES: usize = 37;
+pub const H_OPCACHE_SCRIPTS: usize = 38;
+/// When the numbers were written (Unix seconds); 0: never.
+pub const H_OPCACHE_AT_S: usize = 39;
+
+/// Upper bounds of the request-duration histogram's buckets, in
+/// microseconds (Prometheus' usual seconds scale, up to 30 s); a last,
+/// unbounded bucket follows.
+pub const DURATION_BUCKETS_US: [u64; 12] = [
+    5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000,
+    10_000_000, 30_000_000,
+];
 
 // Slot words.
 pub const S_PID: usize = 0;
@@ -81,3 +106,7 @@ impl ProcState {
 pub fn region_words(nslots: usize) -> usize {
     HEADER_WORDS + nslots * SLOT_WORDS
 }
+
+// The histogram's words end before the OPcache's, which end inside the header.
+const _: () = assert!(H_DURATION_BUCKETS + DURATION_BUCKETS_US.len() < H_OPCACHE_SEQ);
+const _: () = assert!(H_OPCACHE_AT_S < HEADER_WORDS);

@@ -7,12 +7,16 @@
 
 #![forbid(unsafe_code)]
 
+mod durations;
 mod layout;
+mod opcache;
 mod reader;
 pub mod render;
 mod writer;
 
-pub use layout::{region_words, ProcState, HEADER_WORDS, SLOT_WORDS};
+pub use durations::{bucket_of, Durations, BUCKETS as DURATION_BUCKETS};
+pub use layout::{region_words, ProcState, DURATION_BUCKETS_US, HEADER_WORDS, SLOT_WORDS};
+pub use opcache::OpcacheStats;
 pub use reader::{Published, Reader, SlotView};
 pub use render::{
     fpm_get_status_json, parse_query, render, Format, PoolStatus, ProcStatus, Rendered,

@@ -123,6 +123,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The request-duration histogram the pool's workers count.
+    pub fn durations(&self) -> crate::Durations {
+        crate::durations::read(&self.words[..HEADER_WORDS])
+    }
+
+    /// The pool's OPcache as a worker last reported it, if consistent and
+    /// plausible.
+    pub fn opcache(&self) -> Option<crate::OpcacheStats> {
+        crate::opcache::read(&self.words[..HEADER_WORDS])
+    }
+
     pub fn accepted_conn(&self) -> u64 {
         self.words[H_ACCEPTED].load(Relaxed)
     }

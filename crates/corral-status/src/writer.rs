@@ -77,9 +77,23 @@ impl<'a> SlotWriter<'a> {
 
     pub fn finished(&self, cpu_x100: u64, memory: u64) {
         let started = self.slot[S_ACCEPTED_US].load(Relaxed);
-        self.slot[S_LAST_DURATION_US].store(now_us().saturating_sub(started), Relaxed);
+        let duration = now_us().saturating_sub(started);
+        self.slot[S_LAST_DURATION_US].store(duration, Relaxed);
+        crate::durations::observe(self.header, duration);
         self.slot[S_LAST_CPU_X100].store(cpu_x100, Relaxed);
         self.slot[S_LAST_MEMORY].store(memory, Relaxed);
         self.set_state(ProcState::Idle);
+    }
+
+    /// Publish the pool's OPcache numbers (every worker of a pool shares
+    /// one OPcache, so any worker's view is the pool's).
+    pub fn opcache(&self, stats: &crate::OpcacheStats) {
+        crate::opcache::write(self.header, stats);
+    }
+
+    /// When some worker of the pool last published OPcache numbers
+    /// (Unix seconds, 0 never): workers publish at most once a second.
+    pub fn opcache_written_at(&self) -> u64 {
+        crate::opcache::written_at(self.header)
     }
 }

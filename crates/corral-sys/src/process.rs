@@ -143,6 +143,19 @@ pub fn fixed_fd(fd: i32) -> std::os::fd::BorrowedFd<'static> {
     unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
 }
 
+/// The binary a prototype is exec'd from: `/proc/self/exe`, the master's
+/// own inode even after a package upgrade replaced the file, unless
+/// `CORRAL_SELF_EXE` names another path. That exists for tools that wrap a
+/// process and follow its execs (valgrind: under it, /proc/self/exe is the
+/// tool, not corral; `bench/callgrind.sh` uses it). Only whoever starts the
+/// master sets its environment.
+fn self_exe() -> std::ffi::CString {
+    let path = std::env::var_os("CORRAL_SELF_EXE")
+        .map(std::os::unix::ffi::OsStringExt::into_vec)
+        .unwrap_or_else(|| b"/proc/self/exe".to_vec());
+    std::ffi::CString::new(path).unwrap_or_else(|_| c"/proc/self/exe".to_owned())
+}
+
 /// fork + exec ourselves (`/proc/self/exe`) with `argv`, the current
 /// environment plus `extra_env`, and each `(target, source)` descriptor of
 /// `placements` placed at `target`; stdin on /dev/null, stdout/stderr
@@ -188,7 +201,7 @@ pub fn spawn_self(
         );
     }
     let joins = prepare_joins(join)?;
-    let exe = CString::new("/proc/self/exe").unwrap_or_default();
+    let exe = self_exe();
     let null = CString::new("/dev/null").unwrap_or_default();
     // Move the sources out of the way first so that placing one never
     // clobbers a source still to be placed.

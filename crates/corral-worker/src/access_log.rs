@@ -11,13 +11,13 @@ use std::net::IpAddr;
 use corral_config::access_format::{Cpu, Duration, Memory, Token};
 
 /// Everything a format specifier can ask about a finished request.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Record<'a> {
     pub pool: &'a str,
     pub pid: u32,
     pub master_pid: u32,
     pub peer: Option<IpAddr>,
-    pub params: &'a [(Vec<u8>, Vec<u8>)],
+    pub params: &'a corral_fastcgi::Params,
     pub method: Option<&'a [u8]>,
     pub request_uri: Option<&'a [u8]>,
     pub query: Option<&'a [u8]>,
@@ -120,11 +120,8 @@ fn or_dash(b: &[u8]) -> &[u8] {
     }
 }
 
-fn param<'p>(params: &'p [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'p [u8]> {
-    params
-        .iter()
-        .find(|(n, _)| n == name.as_bytes())
-        .map(|(_, v)| v.as_slice())
+fn param<'p>(params: &'p corral_fastcgi::Params, name: &str) -> Option<&'p [u8]> {
+    params.first(name)
 }
 
 /// `%{name}o` as php-fpm finds it: the first header line that contains
@@ -331,7 +328,9 @@ fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn rec<'a>(params: &'a [(Vec<u8>, Vec<u8>)], headers: &'a [(String, String)]) -> Record<'a> {
+    static NO_PARAMS: corral_fastcgi::Params = corral_fastcgi::Params::new();
+
+    fn rec<'a>(params: &'a corral_fastcgi::Params, headers: &'a [(String, String)]) -> Record<'a> {
         Record {
             pool: "www",
             pid: 42,
@@ -364,7 +363,7 @@ mod tests {
 
     #[test]
     fn default_format() {
-        let r = rec(&[], &[]);
+        let r = rec(&NO_PARAMS, &[]);
         assert_eq!(
             render_str("%R - %u \"%m %r\" %s", &r),
             "127.0.0.1 - bob \"GET /index.php\" 200"
@@ -377,6 +376,7 @@ mod tests {
             (b"HTTP_HOST".to_vec(), b"example.org".to_vec()),
             (b"HTTP_EMPTY".to_vec(), Vec::new()),
         ];
+        let params = corral_fastcgi::Params::from_pairs(params);
         let headers = vec![("X-Cache".to_string(), "HIT".to_string())];
         let r = rec(&params, &headers);
         assert_eq!(
@@ -405,7 +405,7 @@ mod tests {
             script: None,
             auth_user: None,
             peer: None,
-            ..rec(&[], &[])
+            ..rec(&NO_PARAMS, &[])
         };
         assert_eq!(
             render_str("[%m][%r][%q][%Q][%f][%u][%R]", &r),
@@ -415,7 +415,7 @@ mod tests {
 
     #[test]
     fn trailing_percent_is_dropped() {
-        let r = rec(&[], &[]);
+        let r = rec(&NO_PARAMS, &[]);
         assert_eq!(render_str("abc %", &r), "abc ");
         assert_eq!(render_str("%m %", &r), "GET ");
     }
@@ -434,7 +434,7 @@ mod tests {
             query: Some(query.as_bytes()),
             script: Some(script.as_bytes()),
             auth_user: Some("u".repeat(40)),
-            ..rec(&[], &[])
+            ..rec(&NO_PARAMS, &[])
         };
         let cut = |f: &str| render_str(f, &r).len();
         assert_eq!(cut("%r"), 127);
@@ -445,6 +445,7 @@ mod tests {
         assert_eq!(cut("%n"), 31);
         // C strings end at the first NUL.
         let params = vec![(b"HTTP_X".to_vec(), b"ab\0cd".to_vec())];
+        let params = corral_fastcgi::Params::from_pairs(params);
         let r = Record {
             request_uri: Some(b"/a\0b"),
             ..rec(&params, &[])
@@ -457,7 +458,7 @@ mod tests {
 
     #[test]
     fn full_lines_like_php_fpm() {
-        let r = rec(&[], &[]);
+        let r = rec(&NO_PARAMS, &[]);
         // Longer text stops at the buffer's size.
         let line = render(&tokens(&"a".repeat(1100)), &r);
         assert_eq!(line.bytes, vec![b'a'; 1024]);
@@ -481,6 +482,7 @@ mod tests {
             (23, format!("{filler}{}|", "v".repeat(23))),
         ] {
             let params = vec![(b"HTTP_X".to_vec(), vec![b'v'; len])];
+            let params = corral_fastcgi::Params::from_pairs(params);
             let line = render(&tokens(&format), &rec(&params, &[]));
             assert_eq!(line.bytes, want.as_bytes(), "value of {len} bytes");
             assert!(line.truncated);
@@ -491,7 +493,7 @@ mod tests {
     fn an_empty_line_is_not_written() {
         let r = Record {
             query: None,
-            ..rec(&[], &[])
+            ..rec(&NO_PARAMS, &[])
         };
         assert!(render(&tokens("%q"), &r).is_empty());
         assert!(render(&tokens(""), &r).is_empty());
@@ -506,7 +508,7 @@ mod tests {
             ("X-Two".to_string(), "first".to_string()),
             ("X-Two".to_string(), "second".to_string()),
         ];
-        let r = rec(&[], &headers);
+        let r = rec(&NO_PARAMS, &headers);
         assert_eq!(
             render_str("[%{ab}o][%{cd}o][%{X-Empty}o][%{X-Two}o][%{X}o]", &r),
             "[ab][ab][-][first][-]"
@@ -515,7 +517,7 @@ mod tests {
 
     #[test]
     fn suppress_only_clean_successes() {
-        let mut r = rec(&[], &[]);
+        let mut r = rec(&NO_PARAMS, &[]);
         let paths = vec!["/index.php".to_string()];
         assert!(!suppressed(&r, &paths), "query string present");
         r.query = None;

@@ -57,10 +57,10 @@ pub fn respond(
     pool: &PoolRuntime,
     status: Option<(&str, &[std::sync::atomic::AtomicU64])>,
 ) -> u16 {
-    let head_only = spec.request_method.as_deref() == Some(b"HEAD");
+    let head_only = spec.request_method == Some(b"HEAD");
     match page {
         Page::Ping => ping(out, pool, head_only),
-        Page::Status => status_page(out, spec.query_string.as_deref(), pool, status, head_only),
+        Page::Status => status_page(out, spec.query_string, pool, status, head_only),
     }
 }
 
@@ -70,7 +70,7 @@ pub fn respond(
 pub fn not_found(out: &mut dyn RequestIo, spec: &RequestSpec<'_>) -> u16 {
     let _ =
         out.write_out(b"Status: 404 Not Found\r\nContent-type: text/html; charset=UTF-8\r\n\r\n");
-    if spec.request_method.as_deref() != Some(b"HEAD") {
+    if spec.request_method != Some(b"HEAD") {
         let _ = out.write_out(b"File not found.\n");
     }
     404
@@ -183,16 +183,19 @@ mod tests {
         fn log(&mut self, _: corral_php::LogLevel, _: &[u8], _: bool) {}
     }
 
-    fn spec(method: &[u8]) -> RequestSpec<'static> {
+    static NO_PARAMS: corral_fastcgi::Params = corral_fastcgi::Params::new();
+
+    fn spec(method: &[u8]) -> RequestSpec<'_> {
         RequestSpec {
-            params: &[],
-            request_method: Some(method.to_vec()),
+            params: &NO_PARAMS,
+            request_method: Some(method),
             query_string: None,
             request_uri: Some(b"/x.php".to_vec()),
             path_translated: Some(b"/srv/x.php".to_vec()),
-            content_type: Vec::new(),
+            content_type: b"",
             content_length: 0,
             deny_extension: false,
+            want_opcache: false,
         }
     }
 

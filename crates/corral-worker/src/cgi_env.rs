@@ -4,6 +4,8 @@
 //! `proxy:fcgi://` prefixes, the IIS PATH_INFO quirk, and `ORIG_*` copies of
 //! whatever was rewritten. Pure: the file system is behind [`FileSystem`].
 
+use corral_fastcgi::Params;
+
 /// Which php.ini settings steer the rewriting.
 #[derive(Debug, Clone)]
 pub struct CgiOptions {
@@ -51,10 +53,13 @@ fn bytes_path(b: &[u8]) -> &std::path::Path {
     std::path::Path::new(std::ffi::OsStr::from_bytes(b))
 }
 
+/// What the common case decides: the script and the request URI.
+type Decided = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// The outcome: the rewritten params plus what PHP's request_info gets.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Resolved {
-    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+    pub params: Params,
     /// The script to run; `None` means 404 "Primary script unknown".
     pub path_translated: Option<Vec<u8>>,
     /// SCRIPT_NAME as rewritten: PHP_SELF, ping/status matching, `%r`.
@@ -63,25 +68,14 @@ pub struct Resolved {
 
 /// Ordered params with php-fpm's FCGI_PUTENV semantics: setting replaces in
 /// place (or appends), setting `None` removes.
-struct Env(Vec<(Vec<u8>, Vec<u8>)>);
+struct Env(Params);
 
 impl Env {
     fn get(&self, name: &str) -> Option<Vec<u8>> {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name.as_bytes())
-            .map(|(_, v)| v.clone())
+        self.0.first(name).map(<[u8]>::to_vec)
     }
     fn set(&mut self, name: &str, value: Option<&[u8]>) {
-        let pos = self.0.iter().position(|(n, _)| n == name.as_bytes());
-        match (pos, value) {
-            (Some(i), Some(v)) => self.0[i].1 = v.to_vec(),
-            (None, Some(v)) => self.0.push((name.as_bytes().to_vec(), v.to_vec())),
-            (Some(i), None) => {
-                self.0.remove(i);
-            }
-            (None, None) => {}
-        }
+        self.0.set(name, value)
     }
 }
 
@@ -120,11 +114,47 @@ pub fn is_valid_path(path: &[u8]) -> bool {
 }
 
 /// Rewrite `params` as php-fpm does before running a request.
-pub fn resolve(
-    params: Vec<(Vec<u8>, Vec<u8>)>,
-    opts: &CgiOptions,
-    fs: &dyn FileSystem,
-) -> Resolved {
+pub fn resolve(params: Params, opts: &CgiOptions, fs: &dyn FileSystem) -> Resolved {
+    if let Some((path_translated, request_uri)) = common_case(&params, opts, fs) {
+        return Resolved {
+            params,
+            path_translated,
+            request_uri,
+        };
+    }
+    rewrite(params, opts, fs)
+}
+
+/// The request nearly every web server sends (nginx's and Apache's
+/// SetHandler configurations): cgi.fix_pathinfo on, SCRIPT_FILENAME naming
+/// a file that exists, and none of the cases [`rewrite`] exists for (an
+/// Apache proxy prefix, IIS, a mod_fastcgi redirect, a missing
+/// DOCUMENT_ROOT to fill in). php-fpm then changes nothing: the script is
+/// SCRIPT_FILENAME and the request URI is SCRIPT_NAME. Answered with a few
+/// lookups and no copy of the params; `None` hands the request to the
+/// general path. A property test holds the two to the same answers.
+fn common_case(params: &Params, opts: &CgiOptions, fs: &dyn FileSystem) -> Option<Decided> {
+    if !opts.fix_pathinfo {
+        return None;
+    }
+    let sf = params.first("SCRIPT_FILENAME")?;
+    let plain = !sf.is_empty()
+        && !sf.ends_with(b"/")
+        && !APACHE_PREFIXES.iter().any(|p| starts_with_ci(sf, p))
+        && !params
+            .first("SERVER_SOFTWARE")
+            .is_some_and(|sw| sw.starts_with(b"Microsoft-IIS"))
+        && params.first("REDIRECT_URL").is_none()
+        && (opts.doc_root.is_none() || params.first("DOCUMENT_ROOT").is_some());
+    if !plain || !fs.resolves(sf) {
+        return None;
+    }
+    let script = is_valid_path(sf).then(|| sf.to_vec());
+    Some((script, params.first("SCRIPT_NAME").map(<[u8]>::to_vec)))
+}
+
+/// The general path: php-fpm's `init_request_info`, step by step.
+fn rewrite(params: Params, opts: &CgiOptions, fs: &dyn FileSystem) -> Resolved {
     let mut rw = match Rewrite::read(Env(params)) {
         Ok(rw) => rw,
         Err(env) => {
@@ -528,18 +558,18 @@ mod tests {
         }
     }
 
-    fn p(pairs: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        pairs
-            .iter()
-            .map(|(a, b)| (a.as_bytes().to_vec(), b.as_bytes().to_vec()))
-            .collect()
+    fn p(pairs: &[(&str, &str)]) -> Params {
+        let mut params = Params::new();
+        for (a, b) in pairs {
+            params.push(a, b);
+        }
+        params
     }
 
     fn get<'a>(r: &'a Resolved, name: &str) -> Option<&'a str> {
         r.params
-            .iter()
-            .find(|(n, _)| n == name.as_bytes())
-            .map(|(_, v)| std::str::from_utf8(v).unwrap())
+            .first(name)
+            .map(|v| std::str::from_utf8(v).unwrap())
     }
 
     const FS: FakeFs = FakeFs(Vec::new());
@@ -786,5 +816,88 @@ mod tests {
     #[test]
     fn url_decode() {
         assert_eq!(raw_url_decode(b"/a%20b%zz%4"), b"/a b%zz%4".to_vec());
+    }
+
+    mod same_answers {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        struct Files(Vec<Vec<u8>>);
+        impl FileSystem for Files {
+            fn resolves(&self, p: &[u8]) -> bool {
+                self.0
+                    .iter()
+                    .any(|f| f == p || f.starts_with(&[p, b"/"].concat()))
+            }
+            fn is_file(&self, p: &[u8]) -> bool {
+                self.0.iter().any(|f| f == p)
+            }
+        }
+
+        fn path() -> impl Strategy<Value = String> {
+            prop::sample::select(vec![
+                "/www/a.php",
+                "/www/a.php/x/",
+                "/www/a.php/x",
+                "/www/",
+                "/www",
+                "/www/../a.php",
+                "/a.php",
+                "/x",
+                "",
+            ])
+            .prop_map(str::to_string)
+        }
+
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                path(),
+                path().prop_map(|p| format!("proxy:fcgi://127.0.0.1:9000{p}")),
+                Just("Microsoft-IIS/10".to_string()),
+                Just("nginx".to_string()),
+                Just(String::new()),
+            ]
+        }
+
+        fn name() -> impl Strategy<Value = &'static str> {
+            prop::sample::select(vec![
+                "SCRIPT_FILENAME",
+                "SCRIPT_NAME",
+                "PATH_INFO",
+                "PATH_TRANSLATED",
+                "DOCUMENT_ROOT",
+                "REDIRECT_URL",
+                "SERVER_SOFTWARE",
+                "REQUEST_URI",
+            ])
+        }
+
+        proptest! {
+            #[test]
+            fn common_case_agrees_with_the_general_path(
+                pairs in prop::collection::vec((name(), value()), 0..8),
+                doc_root in prop::option::of(path()),
+                files in prop::collection::vec(path(), 0..3),
+            ) {
+                let mut params = Params::new();
+                for (n, v) in &pairs {
+                    params.push(n, v);
+                }
+                let opts = CgiOptions {
+                    fix_pathinfo: true,
+                    discard_path: false,
+                    doc_root: doc_root.map(String::into_bytes),
+                };
+                let mut files: Vec<Vec<u8>> = files.into_iter().map(String::into_bytes).collect();
+                files.push(b"/www/a.php".to_vec());
+                let fs = Files(files);
+                if let Some((path_translated, request_uri)) = common_case(&params, &opts, &fs) {
+                    let general = rewrite(params.clone(), &opts, &fs);
+                    prop_assert_eq!(general.path_translated, path_translated);
+                    prop_assert_eq!(general.request_uri, request_uri);
+                    prop_assert_eq!(general.params, params);
+                }
+            }
+        }
     }
 }

@@ -70,9 +70,20 @@ pub struct WorkerCtx<'a> {
     pub cgi: CgiOptions,
     /// Socket reads, reused across connections.
     pub buf: Vec<u8>,
+    /// The FastCGI state and request buffers, reused across connections.
+    pub reuse: Reused,
     /// What the status page and fpm_get_status() report: the pool's own
     /// name and scoreboard, or a pm.status_listen pool's parent's.
     pub status: Option<(&'a str, &'a [std::sync::atomic::AtomicU64])>,
+}
+
+/// What one connection leaves for the next: with the web server opening a
+/// connection per request (nginx's default), this is what keeps a request
+/// from allocating its FastCGI state and buffers afresh.
+#[derive(Default)]
+pub struct Reused {
+    conn: ServerConn,
+    bufs: Buffers,
 }
 
 /// Serve one accepted connection until it closes.
@@ -84,7 +95,8 @@ pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<IpAddr>) -> Conn
     if !readable_within(&stream, FIRST_BYTE_TIMEOUT) {
         return ConnEnd::Closed;
     }
-    let mut conn = ServerConn::default();
+    let Reused { mut conn, mut bufs } = std::mem::take(&mut w.reuse);
+    conn.reset();
     let mut buf = std::mem::take(&mut w.buf);
     if buf.len() < READ_BUF {
         buf.resize(READ_BUF, 0);
@@ -94,15 +106,20 @@ pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<IpAddr>) -> Conn
         conn: &mut conn,
         buf: &mut buf,
     };
-    let end = serve_requests(w, &mut wire, peer);
+    let end = serve_requests(w, &mut wire, &mut bufs, peer);
     w.buf = buf;
+    w.reuse = Reused { conn, bufs };
     end
 }
 
 /// The requests of one connection, in turn.
-fn serve_requests(w: &mut WorkerCtx<'_>, wire: &mut Wire<'_>, peer: Option<IpAddr>) -> ConnEnd {
+fn serve_requests(
+    w: &mut WorkerCtx<'_>,
+    wire: &mut Wire<'_>,
+    bufs: &mut Buffers,
+    peer: Option<IpAddr>,
+) -> ConnEnd {
     let mut tally = Tally::fresh(w.slot);
-    let mut bufs = Buffers::default();
     loop {
         let Some(head) = read_head(wire, w.log, &mut tally) else {
             if let Some(s) = w.slot {
@@ -115,15 +132,16 @@ fn serve_requests(w: &mut WorkerCtx<'_>, wire: &mut Wire<'_>, peer: Option<IpAdd
         }
         let clock = Clock::start(w.pool);
         let resolved = request::resolve(head.params, &w.cgi, &EngineFs(w.engine));
-        let spec = request::spec(
+        let mut spec = request::spec(
             &resolved.params,
             resolved.request_uri,
             resolved.path_translated,
             w.pool,
         );
+        spec.want_opcache = opcache_due(w.slot);
         announce(w.slot, &spec, &mut bufs.uri);
 
-        let mut ex = Exchange::new(wire, &mut bufs, w);
+        let mut ex = Exchange::new(wire, bufs, w);
         let outcome = answer(w.engine, w.pool, w.status, &spec, &mut ex);
         // The response is complete before the client can look at the status
         // page: no longer "Running" by then (php-fpm: Finishing, then Idle).
@@ -147,6 +165,7 @@ fn serve_requests(w: &mut WorkerCtx<'_>, wire: &mut Wire<'_>, peer: Option<IpAdd
         let broken = ex.broken;
         drop(ex);
 
+        wire.conn.recycle_params(resolved.params);
         if let Some(end) = finish_request(w, &outcome) {
             return end;
         }
@@ -245,12 +264,12 @@ fn announce(slot: Option<&SlotWriter<'_>>, spec: &RequestSpec<'_>, uri: &mut Vec
     };
     uri.clear();
     uri.extend_from_slice(spec.request_uri.as_deref().unwrap_or_default());
-    if let Some(q) = spec.query_string.as_deref().filter(|q| !q.is_empty()) {
+    if let Some(q) = spec.query_string.filter(|q| !q.is_empty()) {
         uri.push(b'?');
         uri.extend_from_slice(q);
     }
     s.request_info(
-        spec.request_method.as_deref().unwrap_or(b"-"),
+        spec.request_method.unwrap_or(b"-"),
         uri,
         spec.path_translated.as_deref().unwrap_or(b"-"),
         b"-",
@@ -277,6 +296,7 @@ fn answer(
         status,
         recycle: false,
         peak_memory: 0,
+        opcache: None,
     }
 }
 
@@ -335,9 +355,9 @@ fn log_access(
         master_pid: w.pool.master_pid,
         peer,
         params: spec.params,
-        method: spec.request_method.as_deref(),
+        method: spec.request_method,
         request_uri: spec.request_uri.as_deref(),
-        query: spec.query_string.as_deref(),
+        query: spec.query_string,
         script: spec.path_translated.as_deref(),
         content_length: spec.content_length,
         status: outcome.status,
@@ -355,12 +375,30 @@ fn log_access(
     access_log::write_line(file, access_log::render(fmt, &rec), w.log);
 }
 
+/// Whether this request should bring the pool's OPcache numbers to the
+/// scoreboard: when no worker of the pool has in the last second, so that
+/// a busy pool pays for opcache_get_status() about once a second.
+fn opcache_due(slot: Option<&SlotWriter<'_>>) -> bool {
+    slot.is_some_and(|s| s.opcache_written_at() < corral_status::now_us() / 1_000_000)
+}
+
 /// Counts the request as served and says whether the worker must go now:
 /// PHP in doubt, pm.max_requests reached, or a graceful stop asked.
 fn finish_request(w: &mut WorkerCtx<'_>, outcome: &Outcome) -> Option<ConnEnd> {
     w.served += 1;
     if let Some(s) = w.slot {
         s.finished(0, outcome.peak_memory as u64);
+        if let Some(o) = outcome.opcache {
+            s.opcache(&corral_status::OpcacheStats {
+                used_memory: o.used_memory,
+                free_memory: o.free_memory,
+                wasted_memory: o.wasted_memory,
+                hits: o.hits,
+                misses: o.misses,
+                cached_scripts: o.cached_scripts,
+                at_s: corral_status::now_us() / 1_000_000,
+            });
+        }
     }
     if outcome.recycle {
         w.log.line(

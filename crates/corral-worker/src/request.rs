@@ -13,18 +13,17 @@ use crate::PoolRuntime;
 /// The request's CGI variables as PHP will see them. php-fpm's FastCGI
 /// layer puts FCGI_ROLE first (scripts see it in $_SERVER and getenv()),
 /// whatever the web server sent under that name.
-pub fn resolve(params: Params, cgi: &CgiOptions, fs: &dyn FileSystem) -> Resolved {
-    let mut pairs = params.into_pairs();
-    pairs.retain(|(n, _)| n != b"FCGI_ROLE");
-    pairs.insert(0, (b"FCGI_ROLE".to_vec(), b"RESPONDER".to_vec()));
-    cgi_env::resolve(pairs, cgi, fs)
+pub fn resolve(mut params: Params, cgi: &CgiOptions, fs: &dyn FileSystem) -> Resolved {
+    params.remove_all("FCGI_ROLE");
+    params.insert_first("FCGI_ROLE", "RESPONDER");
+    cgi_env::resolve(params, cgi, fs)
 }
 
 /// The request as PHP is handed it, from the resolved variables: it
 /// borrows the params and takes the script and SCRIPT_NAME, so everything
 /// after (status pages, the scoreboard, the access log) reads it from here.
 pub fn spec<'p>(
-    params: &'p [(Vec<u8>, Vec<u8>)],
+    params: &'p Params,
     request_uri: Option<Vec<u8>>,
     path_translated: Option<Vec<u8>>,
     pool: &PoolRuntime,
@@ -38,15 +37,14 @@ pub fn spec<'p>(
         .is_some_and(|path| !extension_allowed(path, &pool.limit_extensions));
     RequestSpec {
         params,
-        request_method: get(params, "REQUEST_METHOD").map(<[u8]>::to_vec),
-        query_string: get(params, "QUERY_STRING").map(<[u8]>::to_vec),
+        request_method: get(params, "REQUEST_METHOD"),
+        query_string: get(params, "QUERY_STRING"),
         request_uri,
         path_translated,
-        content_type: get(params, "CONTENT_TYPE")
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default(),
+        content_type: get(params, "CONTENT_TYPE").unwrap_or_default(),
         content_length,
         deny_extension,
+        want_opcache: false,
     }
 }
 
@@ -65,11 +63,8 @@ pub fn extension_allowed(path: &[u8], allowed: &[String]) -> bool {
 }
 
 /// The first param called `name`.
-pub fn get<'p>(params: &'p [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'p [u8]> {
-    params
-        .iter()
-        .find(|(n, _)| n == name.as_bytes())
-        .map(|(_, v)| v.as_slice())
+pub fn get<'p>(params: &'p Params, name: &str) -> Option<&'p [u8]> {
+    params.first(name)
 }
 
 /// The file system as php-fpm sees it before a request: realpath through
@@ -102,12 +97,12 @@ mod tests {
     #[test]
     fn fcgi_role_comes_first_and_once() {
         let mut params = Params::default();
-        params.push(b"REQUEST_METHOD".to_vec(), b"GET".to_vec());
-        params.push(b"FCGI_ROLE".to_vec(), b"FILTER".to_vec());
+        params.push(b"REQUEST_METHOD", b"GET");
+        params.push(b"FCGI_ROLE", b"FILTER");
         let r = resolve(params, &CgiOptions::default(), &NoFs);
-        let names: Vec<&[u8]> = r.params.iter().map(|(n, _)| n.as_slice()).collect();
+        let names: Vec<&[u8]> = r.params.iter().map(|(n, _)| n).collect();
         assert_eq!(names, [&b"FCGI_ROLE"[..], b"REQUEST_METHOD"]);
-        assert_eq!(r.params[0].1, b"RESPONDER");
+        assert_eq!(r.params.first("FCGI_ROLE"), Some(&b"RESPONDER"[..]));
     }
 
     #[test]

@@ -85,6 +85,7 @@ pub fn run(
     let mut ctx = connection::WorkerCtx {
         cgi: connection::cgi_options(engine),
         buf: Vec::new(),
+        reuse: connection::Reused::default(),
         engine,
         pool,
         slot: writer.as_ref(),

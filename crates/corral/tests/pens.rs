@@ -2081,6 +2081,22 @@ fn memory_hog(ctx: &Ctx) -> Verdict {
         Some(d) => ("memory", Some(d)),
         None => ("", cgroup_dir(apid, "")),
     };
+    // The victim's own memory cgroups (not their parents, which the
+    // attacker shares): a victim process the kernel OOM-killed shows there.
+    let victim_leaves: Vec<(PathBuf, u64)> = {
+        let mut dirs: Vec<PathBuf> = victims_before
+            .iter()
+            .filter_map(|&p| cgroup_dir(p, mctl))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        dirs.into_iter()
+            .map(|d| {
+                let n = oom_kills(&d).unwrap_or(0);
+                (d, n)
+            })
+            .collect()
+    };
     let files = ["memory.limit_in_bytes", "memory.max"];
     let limit_desc = mcg
         .as_deref()
@@ -2109,6 +2125,15 @@ fn memory_hog(ctx: &Ctx) -> Verdict {
         .unwrap_or_default();
     let ooms = oom_delta(&before, &after);
     let victim = ctx.victim_serves();
+    // A victim worker may also end on its own meanwhile (ondemand's idle
+    // timeout, on a slow machine): only a kill in its own cgroup counts.
+    let victim_ooms = oom_delta(
+        &victim_leaves,
+        &victim_leaves
+            .iter()
+            .map(|(d, n)| (d.clone(), oom_kills(d).unwrap_or(*n)))
+            .collect::<Vec<_>>(),
+    );
     let lost: Vec<i32> = victims_before
         .iter()
         .copied()
@@ -2158,8 +2183,10 @@ fn memory_hog(ctx: &Ctx) -> Verdict {
     if let Err(e) = victim {
         problems.push(e);
     }
-    if !lost.is_empty() {
-        problems.push(format!("the victim's processes {lost:?} died"));
+    if victim_ooms > 0 {
+        problems.push(format!(
+            "{victim_ooms} OOM kill(s) in the victim's own cgroup (processes gone: {lost:?})"
+        ));
     }
     if problems.is_empty() {
         Verdict::Blocked(format!(

@@ -154,6 +154,32 @@ fn malformed_input_closes_connection_and_pool_survives() {
     assert!(s.log.text().len() < 1_000_000, "log flooded");
 }
 
+/// PHP is handed the params as C strings where they lie in the worker's
+/// buffer; a param with a NUL of its own takes the other road (a copy
+/// without it), and both must reach the script in order, request after
+/// request on one worker.
+#[test]
+fn params_with_nul_bytes_reach_php_without_them() {
+    let s = Corral::start(&pool_conf("pm.max_children = 1"));
+    for round in 0..3 {
+        let req = Request::php(&s.script("env.php"))
+            .query("names=HTTP_X_A,HTTP_X_B,HTTP_X_C")
+            .param("HTTP_X_A", format!("left{round}"))
+            .param("HTTP_X_B", b"in\0side")
+            .param("HTTP_X_C", "plain")
+            // Becomes a second HTTP_X_C; getenv() finds the first.
+            .param(b"HTTP_X_\0C", "named");
+        let r = s.request(&req);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(
+            r.body,
+            format!("HTTP_X_A=left{round}\nHTTP_X_B=inside\nHTTP_X_C=plain\n"),
+            "round {round}"
+        );
+    }
+    good_request_works(&s, "params with NUL bytes");
+}
+
 #[test]
 fn abort_request_is_handled() {
     let s = Corral::start(&pool_conf("pm.max_children = 1"));

@@ -1,6 +1,6 @@
 //! `corral doctor [--json]`: what isolation this host can give its pools,
 //! one finding per line, each weak one saying what to do. Exit 0 when
-//! nothing is weak, 1 otherwise.
+//! nothing is weak, 1 (corral's `failure`) otherwise.
 //!
 //! Every check reads the kernel's own answer (sysctl files, mountinfo,
 //! the cgroup tree, the Landlock syscall, an actual unshare, quotactl) and
@@ -71,57 +71,46 @@ pub fn findings(paths: &Paths, php_version: &str) -> Vec<Finding> {
     out
 }
 
-/// `corral doctor ARGS...`; returns the exit code.
-pub fn main(args: &[String]) -> i32 {
-    let mut rest = args.to_vec();
-    let paths = match Paths::from_args(&mut rest) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("corral doctor: {e}");
-            return 64;
-        }
-    };
-    let mut json = false;
-    let mut php_version = crate::spec::DEFAULT_PHP_VERSION.to_string();
-    let mut it = rest.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--json" => json = true,
-            "--php-version" => match it.next() {
-                Some(v) => php_version = v.clone(),
-                None => {
-                    eprintln!("corral doctor: --php-version needs a value");
-                    return 64;
-                }
-            },
-            "-h" | "--help" => {
-                println!("usage: corral doctor [--json] [--php-version 8.2] [--home-base DIR] [--fpm-config FILE]");
-                return 0;
-            }
-            other => {
-                eprintln!("corral doctor: unknown option '{other}'");
-                return 64;
-            }
-        }
+/// `corral doctor`: what isolation this host can give its pools.
+#[derive(clap::Args, Debug)]
+pub struct DoctorArgs {
+    /// The PHP version whose pool files are checked
+    #[arg(long, value_name = "VERSION", default_value = crate::spec::DEFAULT_PHP_VERSION)]
+    pub php_version: String,
+    #[command(flatten)]
+    pub host: crate::paths::HostArgs,
+    #[command(flatten)]
+    pub out: corral_cli::JsonArg,
+}
+
+impl DoctorArgs {
+    /// Runs the checks and prints the report: exit 0 when nothing is weak,
+    /// [`ExitCode::Failure`](corral_cli::ExitCode::Failure) otherwise.
+    pub fn run(self) -> corral_cli::ExitCode {
+        corral_cli::finish("corral doctor", self.out.json, self.report())
     }
-    let all = findings(&paths, &php_version);
-    let weak = all.iter().filter(|f| f.level == Level::Weak).count();
-    if json {
-        println!("{}", serde_json::json!({ "weak": weak, "findings": all }));
-    } else {
-        for f in &all {
-            println!("{}", line(f));
-        }
-        println!(
+
+    fn report(&self) -> Result<corral_cli::Reply, corral_cli::CliError> {
+        let paths = Paths::from_host(&self.host)?;
+        let all = findings(&paths, &self.php_version);
+        let weak = all.iter().filter(|f| f.level == Level::Weak).count();
+        let mut text: String = all.iter().map(|f| line(f) + "\n").collect();
+        text.push_str(&format!(
             "{weak} weak finding(s){}",
             if weak == 0 {
                 ""
             } else {
                 ": fix the WEAK lines above"
             }
-        );
+        ));
+        let json = serde_json::json!({ "weak": weak, "findings": all });
+        let code = if weak == 0 {
+            corral_cli::ExitCode::Ok
+        } else {
+            corral_cli::ExitCode::Failure
+        };
+        Ok(corral_cli::Reply::new(text, json).with_code(code))
     }
-    i32::from(weak > 0)
 }
 
 /// `ok   CHECK = VALUE: ADVICE` or `WEAK …`.

@@ -27,9 +27,9 @@ use crate::worker;
 /// before it forks the next one anyway (see [`Prototype::spawn`]).
 const AT_ACCEPT_WAIT_MS: i32 = 1000;
 
-/// sysexits: what the master sees when start-up fails.
-const EXIT_CONFIG: i32 = 78;
-const EXIT_SOFTWARE: i32 = 70;
+/// sysexits: what the master sees when start-up fails (corral's one table).
+const EXIT_CONFIG: i32 = corral_ipc::ExitCode::Config.code();
+const EXIT_SOFTWARE: i32 = corral_ipc::ExitCode::Software.code();
 
 /// The prototype's whole life. Returns the process exit code.
 pub fn run(args: PrototypeArgs) -> i32 {
