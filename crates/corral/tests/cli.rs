@@ -98,6 +98,44 @@ fn bad_option_exits_64() {
     assert_eq!(out.code, Some(64), "unknown option -Z: {}", out.all());
 }
 
+/// php-fpm answers a flag it does not know with its usage, first line
+/// "Usage: ...", on stdout, and 64 (PHP's bug78323 test reads that line);
+/// corral too, and says on stderr what was wrong.
+#[test]
+fn bad_option_prints_usage_first_like_php_fpm() {
+    let first_word = |s: &str| {
+        s.lines()
+            .next()
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    for bad in [&["--memory-limit=1G"][..], &["-Z"], &["-t", "--bogus"]] {
+        let ours = run_corral(bad);
+        assert_eq!(ours.code, Some(64), "{bad:?}: {}", ours.all());
+        assert_eq!(
+            first_word(&ours.stdout),
+            "Usage:",
+            "{bad:?}: {}",
+            ours.all()
+        );
+        assert!(
+            ours.stderr
+                .contains(bad[bad.len() - 1].split('=').next().unwrap()),
+            "{}",
+            ours.all()
+        );
+        if let Some(fpm) = require_php_fpm() {
+            let theirs = run_cmd(&fpm, bad);
+            assert_eq!(
+                (theirs.code, first_word(&theirs.stdout)),
+                (ours.code, first_word(&ours.stdout)),
+                "{bad:?}"
+            );
+        }
+    }
+}
+
 fn write_conf(dir: &std::path::Path, text: &str) -> String {
     let path = dir.join("php-fpm.conf");
     fs::write(&path, text.replace("{dir}", &dir.display().to_string())).unwrap();
