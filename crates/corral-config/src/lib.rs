@@ -80,6 +80,12 @@ pub struct Config {
     /// Non-fatal messages php-fpm would log while loading (include
     /// patterns matching nothing, pm.start_servers defaulted, ...).
     pub warnings: Vec<Diagnostic>,
+    /// corral's own WARNINGs about TCP listeners other tenants can reach
+    /// (`exposure`), apart from `warnings` because php-fpm says nothing
+    /// there: `-t` shows them as WARNINGs, a starting or reloading master
+    /// as NOTICEs, so that `log_level = warning` keeps its log as quiet
+    /// as php-fpm's.
+    pub exposures: Vec<Diagnostic>,
 }
 
 impl Config {
@@ -192,14 +198,17 @@ fn finish(path: &Path, raw: raw::RawConfig, opts: &LoadOptions) -> Result<Config
         .map(|p| p.finish(env_lookup))
         .collect();
     // A prototype's rendered pool is one of many: the master warned.
-    if !opts.resolved {
-        out.extend(exposure::warnings(&pools));
-    }
+    let exposures = if opts.resolved {
+        Vec::new()
+    } else {
+        exposure::warnings(&pools)
+    };
     Ok(Config {
         path: path.to_path_buf(),
         global: Global::from_settings(global),
         pools,
         warnings: out,
+        exposures,
     })
 }
 

@@ -92,7 +92,12 @@ fn render_section(out: &mut String, pool: &Pool) {
     for (k, v) in pool.env.iter().rev() {
         line(out, &format!("env[{}]", key(k)), &quote(v));
     }
-    // Names are unique within each list, so first-wins has nothing to drop.
+    php_values(out, pool);
+}
+
+/// The pool's `php_value` / `php_admin_value` lines. Names are unique
+/// within each list, so first-wins has nothing to drop.
+fn php_values(out: &mut String, pool: &Pool) {
     for v in pool.php_values.iter().rev() {
         let kind = if v.admin {
             "php_admin_value"
@@ -159,9 +164,10 @@ mod tests;
 
 /// php-fpm's hidden `<pool>_status` pool for `pm.status_listen`: ondemand,
 /// at most 2 children, on the status address, with the parent's user,
-/// group, socket permissions, allowed clients and status path (what
-/// php-fpm's fpm_worker_pool_shared_status_alloc copies). Built as text
-/// and parsed, so it is validated like any pool.
+/// group, socket permissions, allowed clients, status path and php.ini
+/// overrides (what php-fpm's fpm_worker_pool_shared_status_alloc copies;
+/// `php_flag[expose_php]` decides the pages' X-Powered-By there too).
+/// Built as text and parsed, so it is validated like any pool.
 pub fn status_pool(parent: &Pool) -> Option<Pool> {
     let listen = parent.settings.non_empty("pm.status_listen")?;
     let mut out = String::from("[global]\nerror_log = /dev/null\n");
@@ -190,6 +196,7 @@ pub fn status_pool(parent: &Pool) -> Option<Pool> {
         "listen.mode",
         &format!("0{:o}", parent.listen_mode),
     );
+    php_values(&mut out, parent);
     let opts = crate::LoadOptions {
         resolved: true,
         ..Default::default()

@@ -16,6 +16,9 @@ pub struct PhpArgs {
     pub ini_path: Option<String>,
     pub no_ini: bool,
     pub defines: Vec<String>,
+    /// `-e`: compile with extended information for debuggers and
+    /// profilers (ZEND_COMPILE_EXTENDED_INFO).
+    pub extended_info: bool,
 }
 
 impl PhpArgs {
@@ -31,12 +34,15 @@ impl PhpArgs {
         for d in &self.defines {
             out.extend(["-d".to_string(), d.clone()]);
         }
+        if self.extended_info {
+            out.push("-e".into());
+        }
         out
     }
 }
 
 impl PhpArgs {
-    /// Read php-fpm's `-c PATH`, `-n` and `-d NAME=VALUE` words (as the
+    /// Read php-fpm's `-c PATH`, `-n`, `-d NAME=VALUE` and `-e` words (as the
     /// master keeps them from its own command line); other words are not
     /// PHP's and are ignored.
     pub fn from_words(words: &[String]) -> PhpArgs {
@@ -47,6 +53,7 @@ impl PhpArgs {
                 "-c" => out.ini_path = it.next().cloned(),
                 "-n" => out.no_ini = true,
                 "-d" => out.defines.extend(it.next().cloned()),
+                "-e" => out.extended_info = true,
                 _ => {}
             }
         }
@@ -159,6 +166,7 @@ impl PrototypeArgs {
                 "-c" => php.ini_path = Some(value_of(&mut it, "-c")?.to_string()),
                 "-n" => php.no_ini = true,
                 "-d" => php.defines.push(value_of(&mut it, "-d")?.to_string()),
+                "-e" => php.extended_info = true,
                 other => return Err(ArgsError::Unknown(other.to_string())),
             }
         }
@@ -196,6 +204,7 @@ mod tests {
             ini_path in proptest::option::of(WORD),
             no_ini in any::<bool>(),
             defines in proptest::collection::vec(WORD, 0..4),
+            extended_info in any::<bool>(),
             deny_connect in proptest::collection::vec(any::<u16>(), 0..40),
         ) {
             let a = PrototypeArgs {
@@ -203,7 +212,7 @@ mod tests {
                 board_words,
                 status_of: status,
                 access_log,
-                php: PhpArgs { ini_path, no_ini, defines },
+                php: PhpArgs { ini_path, no_ini, defines, extended_info },
                 deny_connect,
             };
             prop_assert_eq!(PrototypeArgs::decode(&a.encode()), Ok(a));
@@ -216,6 +225,7 @@ mod tests {
             ini_path: Some("/etc/php.ini".into()),
             no_ini: true,
             defines: vec!["a=1".into(), "b=2".into()],
+            extended_info: true,
         };
         assert_eq!(PhpArgs::from_words(&php.to_words()), php);
     }

@@ -12,6 +12,9 @@
 //!    privileges are dropped, file access (and, where the ABI allows, TCP
 //!    connects) is confined to what the pool needs.
 //!
+//! 4. **AppArmor** (`apparmor`): `apparmor_hat` changes to a hat of the
+//!    master's profile after the privilege drop, as php-fpm's children do.
+//!
 //! Every step reports what it applied and what the kernel lacked, in a
 //! [`Report`], which reaches the master's log and `corral status`.
 //!
@@ -20,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod apparmor;
 pub mod cgroup;
 pub mod landlock;
 pub mod namespaces;

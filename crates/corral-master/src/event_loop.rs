@@ -180,7 +180,7 @@ impl Master {
     /// Once per turn, whatever happened: say "ready" once, and retire
     /// generations whose successors are up.
     pub(crate) fn after_events(&mut self) {
-        if !self.ready_logged && self.all_ready() {
+        if !self.ready_logged && self.all_ready() && self.replaced_stopped_accepting() {
             self.ready_logged = true;
             self.announce_ready();
         }

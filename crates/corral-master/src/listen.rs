@@ -19,6 +19,10 @@ pub enum ListenError {
     NoGroup { pool: String, group: String },
     #[error("unable to resolve address '{0}'")]
     Resolve(String),
+    /// A port of 0 or past 65535, named as configured; php-fpm finds it
+    /// when it binds, not in `-t`.
+    #[error("invalid port value '{0}'")]
+    InvalidPort(String),
     /// Named as configured (`9008`, not the address tried), with the errno
     /// as php-fpm's ZLOG_SYSERROR writes it.
     #[error(
@@ -96,6 +100,11 @@ fn listen_inet(
 /// takes what is worth logging on the way.
 pub fn open(pool: &Pool, note: &mut dyn FnMut(LogLevel, String)) -> Result<OwnedFd, ListenError> {
     let mut warn = |msg: String| note(LogLevel::Warning, msg);
+    if let Err(corral_config::ConfigError::InvalidPort(p)) =
+        Listen::validate_address(&pool.listen_address)
+    {
+        return Err(ListenError::InvalidPort(p));
+    }
     match &pool.listen {
         Listen::Tcp { host, port } => listen_inet(pool, host.as_deref(), *port, note),
         Listen::Unix(path) => {
@@ -140,12 +149,21 @@ pub fn open(pool: &Pool, note: &mut dyn FnMut(LogLevel, String)) -> Result<Owned
             if pool.listen_owner.is_some() || pool.listen_group.is_some() {
                 let (mut uid, mut gid) = (None, None);
                 if let Some(o) = &pool.listen_owner {
-                    let a = cred::lookup_user(o).ok_or_else(|| ListenError::NoUser {
-                        pool: pool.name.clone(),
-                        user: o.clone(),
-                    })?;
-                    uid = Some(a.uid);
-                    gid = Some(a.gid);
+                    // A number is that uid, passwd entry or not, and leaves
+                    // the group alone (php-fpm's socket_gid stays -1).
+                    if cred::is_id(o) {
+                        uid = Some(o.parse().map_err(|_| ListenError::NoUser {
+                            pool: pool.name.clone(),
+                            user: o.clone(),
+                        })?);
+                    } else {
+                        let a = cred::lookup_user(o).ok_or_else(|| ListenError::NoUser {
+                            pool: pool.name.clone(),
+                            user: o.clone(),
+                        })?;
+                        uid = Some(a.uid);
+                        gid = Some(a.gid);
+                    }
                 }
                 if let Some(g) = &pool.listen_group {
                     gid = Some(cred::lookup_group(g).ok_or_else(|| ListenError::NoGroup {

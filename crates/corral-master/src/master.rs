@@ -333,6 +333,21 @@ impl Master {
             .all(|g| g.dormant || g.is_up() || g.restart_at.is_some())
     }
 
+    /// No generation a reload replaced can take a new connection any more:
+    /// the moment a reload is complete, as php-fpm's (whose old children
+    /// are gone before it re-executes) is when it says "ready" again.
+    /// In-flight requests of old workers may still be finishing. A
+    /// generation past its drain deadline (its prototype does not pass the
+    /// quit on) is being killed and no longer holds "ready" back.
+    pub(crate) fn replaced_stopped_accepting(&self) -> bool {
+        let now = self.os.now();
+        self.pools
+            .values()
+            .flat_map(|p| p.retiring.iter())
+            .filter(|g| g.drain_deadline.is_none_or(|d| now < d))
+            .all(|g| !g.may_accept())
+    }
+
     pub(crate) fn broadcast(&self, msg: &ToPrototype) {
         for g in self.pools.values().flat_map(|p| p.gens()) {
             g.send(msg);

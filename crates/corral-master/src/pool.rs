@@ -266,6 +266,20 @@ impl Generation {
             .collect()
     }
 
+    /// Whether a worker of this generation may still take a new
+    /// connection: one idle on the scoreboard, or not written there yet
+    /// (about to accept). A retired generation's idle workers leave on
+    /// their quit signal; until they have, a client can still reach the
+    /// old configuration.
+    pub fn may_accept(&self) -> bool {
+        let reader = Reader::new(self.board.words());
+        self.workers.iter().any(|(&pid, w)| {
+            reader
+                .slot(w.slot, pid as u32)
+                .is_none_or(|s| s.state == ProcState::Idle)
+        })
+    }
+
     /// Tell a ready prototype something; false when there is none to tell
     /// (not started, not ready yet, or gone).
     pub fn send(&self, msg: &ToPrototype) -> bool {

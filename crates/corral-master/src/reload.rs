@@ -115,16 +115,62 @@ impl Master {
         self.notify.send("RELOADING=1");
         self.history.reload_started();
         let result = self.reload_inner(only, force);
-        if let Err(e) = &result {
-            self.log.error(&e.to_string());
+        match &result {
+            Err(e) => {
+                self.log.error(&e.to_string());
+                // Nothing changed: what runs is as ready as before.
+                self.notify.send("READY=1");
+            }
+            // php-fpm's start notices follow a reload it re-executed for;
+            // "ready to handle connections" (and READY=1) once the new
+            // generations are up, as at start (`after_events`).
+            Ok(_) => {
+                self.log
+                    .notice(&format!("fpm is running, pid {}", std::process::id()));
+                self.ready_logged = false;
+            }
         }
         match &result {
             Ok(summary) => self.history.reload_done(true, summary),
             Err(e) => self.history.reload_done(false, &e.to_string()),
         }
         self.sync_metrics_server();
-        self.notify.send("READY=1");
         result
+    }
+
+    /// php-fpm's lines between "Reloading in progress ..." and its start
+    /// notices, which operators and tools (PHP's own FPM tests) wait for:
+    /// `reloading: <how>` and, for each listening socket carried into the
+    /// new configuration, `using inherited socket fd=N, "<address>"`.
+    /// php-fpm re-executes itself and inherits its sockets through the
+    /// environment; corral reloads in place, so the first line says that
+    /// (same pid, the command line it was started with) instead of an
+    /// execvp, and the sockets are the ones this master holds, each under
+    /// its own descriptor.
+    fn log_reloading(&mut self, wanted: &dyn Fn(&str) -> bool) {
+        let words: Vec<String> = std::env::args_os()
+            .map(|a| format!("{:?}", a.to_string_lossy()))
+            .collect();
+        self.log.notice(&format!(
+            "reloading: in place, pid {} ({})",
+            std::process::id(),
+            words.join(", ")
+        ));
+        let inherited: Vec<String> = self
+            .pools
+            .values()
+            .filter(|s| s.current.is_some() && wanted(&s.name))
+            .map(|s| {
+                format!(
+                    "using inherited socket fd={}, \"{}\"",
+                    s.listen.as_raw_fd(),
+                    s.listen_address
+                )
+            })
+            .collect();
+        for line in &inherited {
+            self.log.notice(line);
+        }
     }
 
     fn reload_inner(
@@ -135,6 +181,7 @@ impl Master {
         let new = self.load_new_config()?;
         self.check_names(only, &new)?;
         let wanted = |name: &str| wanted(only, name);
+        self.log_reloading(&wanted);
         let fingerprint = crate::php_ini::fingerprint(&self.opts.php_args);
         let forces = Forces {
             all: force,
@@ -237,6 +284,9 @@ impl Master {
         crate::users::check(&new, self.opts.allow_root).map_err(ReloadError::Users)?;
         for d in &new.warnings {
             self.log.log(d.level.into(), &d.message);
+        }
+        for d in &new.exposures {
+            self.log.notice(&d.message);
         }
         Ok(new)
     }

@@ -1097,6 +1097,16 @@ const char *corral_php_ini_string(const char *name)
 	return zend_ini_string_ex((char *) name, strlen(name), 0, NULL);
 }
 
+void corral_php_extended_info(void)
+{
+	CG(compiler_options) |= ZEND_COMPILE_EXTENDED_INFO;
+}
+
+const char *corral_php_powered_by(void)
+{
+	return PG(expose_php) ? SAPI_PHP_VERSION_HEADER : NULL;
+}
+
 void corral_php_shutdown(void)
 {
 	zend_try {

@@ -89,6 +89,12 @@ int corral_php_print_modules(void);
 int corral_php_print_info(void);
 /* An INI value as a string, for the Rust side's decisions (fix_pathinfo). */
 const char *corral_php_ini_string(const char *name);
+/* php-fpm's -e: what is compiled from now on carries extended information
+ * (EXT_STMT and friends) for debuggers and profilers. */
+void corral_php_extended_info(void);
+/* "X-Powered-By: PHP/<version>", the header php_request_startup adds to
+ * every response while expose_php is on; NULL when it is off. */
+const char *corral_php_powered_by(void);
 /* realpath() through PHP's realpath cache (php-fpm's tsrm_realpath). */
 int corral_php_path_resolves(const char *path);
 void corral_php_shutdown(void);

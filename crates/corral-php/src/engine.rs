@@ -300,6 +300,26 @@ impl Engine {
         }
     }
 
+    /// php-fpm's `-e`: compile with extended information (statement and
+    /// call hooks that debuggers and profilers such as Xdebug read), as
+    /// php-fpm sets it after start-up, before any child is forked.
+    pub fn enable_extended_info(&self) {
+        // SAFETY: sets a bit in the compiler globals; no arguments.
+        unsafe { ffi::corral_php_extended_info() }
+    }
+
+    /// The `X-Powered-By: PHP/<version>` header line (without CRLF) that PHP
+    /// puts on every response while `expose_php` is on, or None when it is
+    /// off. php-fpm's own pages (status, ping) carry it too, because they
+    /// are answered after `php_request_startup` has added it.
+    pub fn powered_by(&self) -> Option<String> {
+        // SAFETY: returns a pointer to a static string literal or NULL.
+        unsafe {
+            let p = ffi::corral_php_powered_by();
+            (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
+        }
+    }
+
     /// `ini_string` read as a PHP boolean.
     pub fn ini_bool(&self, name: &str) -> Option<bool> {
         self.ini_string(name).map(|v| {

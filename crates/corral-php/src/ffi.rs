@@ -70,6 +70,8 @@ extern "C" {
     pub fn corral_php_print_modules() -> c_int;
     pub fn corral_php_print_info() -> c_int;
     pub fn corral_php_ini_string(name: *const c_char) -> *const c_char;
+    pub fn corral_php_powered_by() -> *const c_char;
+    pub fn corral_php_extended_info();
     pub fn corral_php_trace_layout(out: *mut u64);
     pub fn corral_php_path_resolves(path: *const c_char) -> c_int;
 }

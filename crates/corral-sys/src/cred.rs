@@ -30,6 +30,28 @@ pub fn lookup_user(spec: &str) -> Option<Account> {
     })
 }
 
+/// php-fpm's reading of a pool's `user`: all digits is a uid, taken as it
+/// is (with the passwd entry's name, group and home when there is one;
+/// without one the group is 0, as php-fpm leaves it, and there is no
+/// home); anything else is a name that must exist.
+pub fn pool_user(spec: &str) -> Option<Account> {
+    if !is_id(spec) {
+        return lookup_user(spec);
+    }
+    let uid: u32 = spec.parse().ok()?;
+    Some(lookup_user(spec).unwrap_or(Account {
+        name: spec.to_string(),
+        uid,
+        gid: 0,
+        home: String::new(),
+    }))
+}
+
+/// php-fpm's test for a numeric user or group (`fpm_unix_is_id`).
+pub fn is_id(spec: &str) -> bool {
+    !spec.is_empty() && spec.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Look a group up by name or numeric gid.
 pub fn lookup_group(spec: &str) -> Option<u32> {
     if let Ok(n) = spec.parse::<u32>() {

@@ -287,6 +287,14 @@ pub fn parent_of(pid: i32) -> Option<i32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The scheduler state of `pid` from /proc (`R` running, `S` asleep, `Z`
+/// zombie, ...), or None when there is no such process.
+pub fn run_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().next()?.chars().next()
+}
+
 /// A daemon's stdin/stdout/stderr go to /dev/null (its log is a file).
 pub fn detach_stdio() {
     if let Ok(null) = std::fs::OpenOptions::new()

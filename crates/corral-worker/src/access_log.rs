@@ -266,7 +266,7 @@ pub fn suppressed(r: &Record, paths: &[String]) -> bool {
 
 /// Writes one line with a single write(2), so lines from workers sharing
 /// the descriptor never interleave.
-pub fn write_line(out: &mut std::fs::File, line: Line, log: &crate::log::WorkerLog) {
+pub fn write_line(mut out: &std::fs::File, line: Line, log: &crate::log::WorkerLog) {
     if line.truncated {
         log.line(
             corral_php::LogLevel::Notice,

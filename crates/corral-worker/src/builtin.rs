@@ -76,10 +76,33 @@ pub fn not_found(out: &mut dyn RequestIo, spec: &RequestSpec<'_>) -> u16 {
     404
 }
 
+/// A response head: `X-Powered-By` first when the pool exposes PHP (PHP
+/// adds it at request start-up, before anything a page adds), then
+/// `lines`, then the empty line.
+fn head(pool: &PoolRuntime, lines: &[&str]) -> String {
+    let mut head = String::new();
+    for line in pool
+        .powered_by
+        .iter()
+        .map(String::as_str)
+        .chain(lines.iter().copied())
+    {
+        head.push_str(line);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    head
+}
+
 fn ping(out: &mut dyn RequestIo, pool: &PoolRuntime, head_only: bool) -> u16 {
-    let head = "Content-type: text/plain;charset=UTF-8\r\n\
-                Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n\
-                Cache-Control: no-cache, no-store, must-revalidate, max-age=0\r\n\r\n";
+    let head = head(
+        pool,
+        &[
+            "Content-type: text/plain;charset=UTF-8",
+            "Expires: Thu, 01 Jan 1970 00:00:00 GMT",
+            "Cache-Control: no-cache, no-store, must-revalidate, max-age=0",
+        ],
+    );
     let _ = out.write_out(head.as_bytes());
     if !head_only {
         let _ = out.write_out(pool.ping_response.as_bytes());
@@ -96,21 +119,28 @@ fn status_page(
     head_only: bool,
 ) -> u16 {
     let Some((name, board)) = status else {
-        let _ = out.write_out(
-            b"Status: 500 Internal Server Error\r\nContent-type: text/plain;charset=UTF-8\r\n\r\nInternal error. Please review log file for errors.",
+        let head = head(
+            pool,
+            &[
+                "Status: 500 Internal Server Error",
+                "Content-type: text/plain;charset=UTF-8",
+            ],
         );
+        let _ = out.write_out(head.as_bytes());
+        let _ = out.write_out(b"Internal error. Please review log file for errors.");
         return 500;
     };
     let query = String::from_utf8_lossy(query.unwrap_or_default());
     let (format, full) = corral_status::render::parse_query(&query);
     let (pool_status, procs) = corral_status::snapshot(board, name, pool.pm_name);
     let page = corral_status::render::render(&pool_status, &procs, format, full);
-    let mut head = String::new();
-    for (n, v) in &page.headers {
-        head.push_str(&format!("{n}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let _ = out.write_out(head.as_bytes());
+    let lines: Vec<String> = page
+        .headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}"))
+        .collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let _ = out.write_out(head(pool, &lines).as_bytes());
     if !head_only {
         let _ = out.write_out(page.body.as_bytes());
     }
@@ -169,6 +199,18 @@ mod tests {
         }
     }
 
+    fn runtime(powered_by: Option<&str>) -> PoolRuntime {
+        let c = corral_config::parse_str(
+            "[p]\nlisten = /run/p.sock\nuser = nobody\npm = static\npm.max_children = 1\nping.path = /ping\n",
+            std::path::Path::new("t.conf"),
+            &Default::default(),
+        )
+        .unwrap();
+        let mut rt = PoolRuntime::from_pool(&c.pools[0], corral_config::LogLevel::Notice);
+        rt.powered_by = powered_by.map(str::to_string);
+        rt
+    }
+
     #[test]
     fn a_status_pool_answers_anything_else_with_php_fpm_s_404() {
         let mut out = Recorder::default();
@@ -180,5 +222,27 @@ mod tests {
         let mut head = Recorder::default();
         assert_eq!(not_found(&mut head, &spec(b"HEAD")), 404);
         assert!(head.0.ends_with(b"\r\n\r\n"));
+    }
+
+    /// With expose_php on, PHP's header leads every page's head, as in
+    /// php-fpm; with it off there is none.
+    #[test]
+    fn pages_carry_x_powered_by_first_while_php_is_exposed() {
+        let exposed = runtime(Some("X-Powered-By: PHP/8.2.36"));
+        let mut out = Recorder::default();
+        assert_eq!(ping(&mut out, &exposed, false), 200);
+        assert!(
+            out.0.starts_with(
+                b"X-Powered-By: PHP/8.2.36\r\nContent-type: text/plain;charset=UTF-8\r\n"
+            ),
+            "{}",
+            String::from_utf8_lossy(&out.0)
+        );
+        assert!(out.0.ends_with(b"\r\n\r\npong"));
+
+        let hidden = runtime(None);
+        let mut out = Recorder::default();
+        ping(&mut out, &hidden, false);
+        assert!(out.0.starts_with(b"Content-type: text/plain"));
     }
 }

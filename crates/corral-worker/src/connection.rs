@@ -148,6 +148,12 @@ fn serve_requests(
         if let Some(s) = w.slot {
             s.set_state(ProcState::Finishing);
         }
+        // php-fpm writes the access-log line (fpm_log_write) before
+        // php_request_shutdown sends FCGI_END_REQUEST: a client that has the
+        // whole response finds its request in the log.
+        if w.pool.access_format.is_some() {
+            log_access(w, peer, &spec, &outcome, &ex.headers(), &clock);
+        }
         let keep = ex.end(0).unwrap_or(false) && head.keep_conn;
         if let Some(e) = ex.protocol_error() {
             // What followed the request was not FastCGI we accept.
@@ -157,14 +163,8 @@ fn serve_requests(
             );
         }
         let broken = ex.broken;
-        let headers = if w.pool.access_format.is_some() {
-            ex.headers()
-        } else {
-            Vec::new()
-        };
         drop(ex);
 
-        log_access(w, peer, &spec, &outcome, &headers, &clock);
         wire.conn.recycle_params(resolved.params);
         if let Some(end) = finish_request(w, &outcome) {
             return end;
@@ -334,17 +334,18 @@ impl Clock {
     }
 }
 
-/// The request's access.log line, written after the response as php-fpm
-/// does, unless access.suppress_path names the request.
+/// The request's access.log line, written once the response is out but
+/// before FCGI_END_REQUEST, as php-fpm does, unless access.suppress_path
+/// names the request.
 fn log_access(
-    w: &mut WorkerCtx<'_>,
+    w: &WorkerCtx<'_>,
     peer: Option<IpAddr>,
     spec: &RequestSpec<'_>,
     outcome: &Outcome,
     headers: &[(String, String)],
     clock: &Clock,
 ) {
-    let (Some(fmt), Some(file)) = (w.pool.access_format.as_deref(), w.access.as_mut()) else {
+    let (Some(fmt), Some(file)) = (w.pool.access_format.as_deref(), w.access.as_ref()) else {
         return;
     };
     let cpu = cpu_times();

@@ -39,6 +39,10 @@ pub struct PoolRuntime {
     /// peer that reaches the status address cannot run code or change ini
     /// as the pool's user (php-fpm runs anything there; see builtin.rs).
     pub status_only: bool,
+    /// `X-Powered-By: PHP/<version>` while the pool's `expose_php` is on:
+    /// php-fpm sends it on its own pages too (they are answered after
+    /// `php_request_startup`, which adds it), and tools look for it there.
+    pub powered_by: Option<String>,
 }
 
 impl PoolRuntime {
@@ -63,6 +67,7 @@ impl PoolRuntime {
             status_path: pool.pm_status_path.clone(),
             pm_name: pool.pm.name(),
             status_only: false,
+            powered_by: None,
         }
     }
 }

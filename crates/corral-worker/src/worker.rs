@@ -70,6 +70,7 @@ pub fn run(
     boards: &Boards,
     slot: usize,
     access_log: Option<std::fs::File>,
+    at_accept: Option<std::os::fd::OwnedFd>,
 ) -> ! {
     let board = boards.own;
     let log = WorkerLog {
@@ -98,6 +99,11 @@ pub fn run(
         },
     };
     let inet = corral_sys::socket::is_inet(listen_fd);
+    // Tell the prototype we are at accept(): it forks the next worker only
+    // then, so workers queue for connections in slot order.
+    if let Some(fd) = at_accept {
+        let _ = std::io::Write::write_all(&mut std::fs::File::from(fd), b"a");
+    }
     loop {
         if corral_sys::signal::quit_requested() {
             corral_sys::process::exit_now(0);

@@ -174,6 +174,9 @@ impl FpmArgs {
             out.push("-d".into());
             out.push(d.clone());
         }
+        if self.extended_info {
+            out.push("-e".into());
+        }
         out
     }
 }

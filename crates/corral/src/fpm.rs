@@ -82,14 +82,32 @@ pub fn run(flags: FpmArgs, prog: &str) -> i32 {
             return EXIT_CONFIG;
         }
     };
+    // php-fpm applies log_level before it post-processes the pools, so
+    // their notices ("pm.start_servers is not set") obey it.
+    log.level = config.global.log_level;
+    log.limit = config.global.log_limit;
     for w in &config.warnings {
         log.log(w.level.into(), &w.message);
     }
-    log.level = config.global.log_level;
-    log.limit = config.global.log_limit;
+    // corral's own advice about reachable TCP listeners: a WARNING for
+    // `-t`, a NOTICE in a running master's log (see Config::exposures).
+    for w in &config.exposures {
+        let level = if flags.test > 0 {
+            w.level.into()
+        } else {
+            LogLevel::Notice
+        };
+        log.log(level, &w.message);
+    }
 
     if flags.test > 0 {
-        // Like php-fpm's -t: the log files must be openable too.
+        // Like php-fpm's -t: every account it names must exist, and the
+        // log files must be openable too.
+        if let Err(e) = corral_master::users::test(&config) {
+            log.log(e.level(), &e.to_string());
+            log.error("FPM initialization failed");
+            return EXIT_CONFIG;
+        }
         if let Err(msg) = open_logs(&config) {
             log.error(&msg);
             log.error("FPM initialization failed");
@@ -108,7 +126,7 @@ pub fn run(flags: FpmArgs, prog: &str) -> i32 {
     }
 
     if let Err(e) = corral_master::users::check(&config, flags.allow_root) {
-        log.log(LogLevel::Alert, &e.to_string());
+        log.log(e.level(), &e.to_string());
         log.error("FPM initialization failed");
         return EXIT_CONFIG;
     }

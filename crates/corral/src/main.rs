@@ -32,6 +32,9 @@ fn main() {
         Ok(cli) => cli,
         Err(e) => {
             let json = corral_cli::usage::wants_json(&args);
+            if !json && fpm_mode(&args) && is_mistake(&e) {
+                std::process::exit(fpm_usage_error(&e).code());
+            }
             std::process::exit(corral_cli::usage::parse_error(&e, json).code());
         }
     };
@@ -43,6 +46,34 @@ fn main() {
         Some(command) => dispatch(command),
     };
     std::process::exit(code.code());
+}
+
+/// php-fpm's mode: no command word first (php-fpm's flags, or nothing).
+fn fpm_mode(args: &[std::ffi::OsString]) -> bool {
+    args.get(1)
+        .is_none_or(|a| a.to_string_lossy().starts_with('-'))
+}
+
+/// A bad command line, not a request for help or the version.
+fn is_mistake(e: &clap::Error) -> bool {
+    !matches!(
+        e.kind(),
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+    )
+}
+
+/// php-fpm answers a bad flag with its usage on stdout and exit 64 (tools,
+/// PHP's own bug78323 test among them, read the "Usage:" line); corral
+/// adds clap's word on what was wrong, on stderr.
+fn fpm_usage_error(e: &clap::Error) -> ExitCode {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let usage = Cli::command().render_usage().to_string();
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{usage}");
+    let _ = out.flush();
+    eprintln!("{}", corral_cli::usage::message(e));
+    ExitCode::Usage
 }
 
 fn dispatch(command: Command) -> ExitCode {

@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use std::fs;
+use std::time::Duration;
 
 #[test]
 fn version_says_fpm_fcgi() {
@@ -95,6 +96,44 @@ fn bad_option_exits_64() {
     assert_eq!(out.code, Some(64), "unknown option: {}", out.all());
     let out = run_corral(&["-Z"]);
     assert_eq!(out.code, Some(64), "unknown option -Z: {}", out.all());
+}
+
+/// php-fpm answers a flag it does not know with its usage, first line
+/// "Usage: ...", on stdout, and 64 (PHP's bug78323 test reads that line);
+/// corral too, and says on stderr what was wrong.
+#[test]
+fn bad_option_prints_usage_first_like_php_fpm() {
+    let first_word = |s: &str| {
+        s.lines()
+            .next()
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    for bad in [&["--memory-limit=1G"][..], &["-Z"], &["-t", "--bogus"]] {
+        let ours = run_corral(bad);
+        assert_eq!(ours.code, Some(64), "{bad:?}: {}", ours.all());
+        assert_eq!(
+            first_word(&ours.stdout),
+            "Usage:",
+            "{bad:?}: {}",
+            ours.all()
+        );
+        assert!(
+            ours.stderr
+                .contains(bad[bad.len() - 1].split('=').next().unwrap()),
+            "{}",
+            ours.all()
+        );
+        if let Some(fpm) = require_php_fpm() {
+            let theirs = run_cmd(&fpm, bad);
+            assert_eq!(
+                (theirs.code, first_word(&theirs.stdout)),
+                (ours.code, first_word(&ours.stdout)),
+                "{bad:?}"
+            );
+        }
+    }
 }
 
 fn write_conf(dir: &std::path::Path, text: &str) -> String {
@@ -319,4 +358,160 @@ fn test_config_warns_about_tcp_listeners_tenants_reach() {
     );
     let out = run_corral(&["-t", "-y", &quiet]);
     assert!(!out.stderr.contains("WARNING"), "{}", out.all());
+}
+
+/// `-t` and `-tt` look up every account the configuration names, as
+/// php-fpm8.2 does: a missing user or group fails (exit 78, "[pool www]
+/// cannot get uid for user '...'" / gid, at ERROR), so does a missing
+/// listen.owner or listen.group (php-fpm's system-call form, with
+/// errno); a number is an id and needs no passwd entry; whether a pool
+/// runs as root is start-up's concern. Same code and lines as php-fpm.
+#[test]
+fn test_config_checks_accounts_as_php_fpm_does() {
+    let Some(fpm) = require_php_fpm() else { return };
+    let dir = temp_dir("cli");
+    let untimed = |s: &str| {
+        s.lines()
+            .map(|l| l.split_once("] ").map_or(l, |(_, rest)| rest))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let no = "corral-no-such-account";
+    let cases = [
+        (format!("user = {no}"), 78),
+        (format!("user = nobody\ngroup = {no}"), 78),
+        (format!("user = root\ngroup = {no}"), 78),
+        (format!("user = nobody\nlisten.owner = {no}"), 78),
+        (format!("user = nobody\nlisten.group = {no}"), 78),
+        (
+            "user = 4711\ngroup = 4712\nlisten.owner = 4713\nlisten.group = 4714".into(),
+            0,
+        ),
+        ("user = 4711".into(), 0),
+        ("user = root".into(), 0),
+    ];
+    for (i, (lines, code)) in cases.iter().enumerate() {
+        let sub = dir.path().join(format!("u{i}"));
+        fs::create_dir(&sub).unwrap();
+        let conf = write_conf(
+            &sub,
+            &format!(
+                "[global]\nerror_log = {{dir}}/e.log\n[www]\nlisten = {{dir}}/a.sock\n{lines}\npm = static\npm.max_children = 1\n"
+            ),
+        );
+        let flags: &[&str] = if *code == 0 { &["-t"] } else { &["-t", "-tt"] };
+        for flag in flags {
+            let ours = run_corral(&[flag, "-y", &conf]);
+            let theirs = run_cmd(&fpm, &[flag, "-y", &conf]);
+            assert_eq!(
+                ours.code,
+                Some(*code),
+                "{flag} with\n{lines}\n{}",
+                ours.all()
+            );
+            assert_eq!(
+                (ours.code, untimed(&ours.stderr)),
+                (theirs.code, untimed(&theirs.stderr)),
+                "{flag} with\n{lines}"
+            );
+        }
+    }
+}
+
+/// How many EXT_STMT opcodes OPcache's opcode dump (opt_debug_level
+/// 0x10000, written to the worker's stderr and caught into the log)
+/// shows for one request to index.php, with `args` on the command line.
+fn ext_stmt_count(kind: Kind, args: &[&str]) -> usize {
+    let mut all = vec![
+        "-d",
+        "opcache.opt_debug_level=0x10000",
+        "-d",
+        "opcache.file_update_protection=0",
+    ];
+    all.extend_from_slice(args);
+    let s = Server::start(
+        kind,
+        &pool_conf("pm.max_children = 1\ncatch_workers_output = yes"),
+        None,
+        &all,
+    );
+    assert_eq!(s.get("index.php", "").status, 200, "{kind:?}");
+    // The dump is written before the script runs; give its lines time to
+    // reach the master's log.
+    s.wait_log("EXT_STMT", Duration::from_secs(2));
+    s.log
+        .lines()
+        .iter()
+        .filter(|l| l.contains("said into stderr") && l.contains("EXT_STMT"))
+        .count()
+}
+
+/// `-e` compiles scripts with extended information for debuggers and
+/// profilers (EXT_STMT opcodes around each statement), as php-fpm's -e
+/// does; without it there are none. Side by side with php-fpm8.2.
+#[test]
+fn dash_e_compiles_with_extended_information() {
+    if !require_root() {
+        return;
+    }
+    let with = ext_stmt_count(Kind::Corral, &["-e"]);
+    assert!(with > 0, "-e: no EXT_STMT in the opcode dump");
+    assert_eq!(ext_stmt_count(Kind::Corral, &[]), 0, "without -e");
+    if require_php_fpm().is_some() {
+        // The dump's lines are cut where each server's worker output
+        // capture cuts them, so only whether EXT_STMT is there compares.
+        assert!(ext_stmt_count(Kind::PhpFpm, &["-e"]) > 0, "php-fpm -e");
+        assert_eq!(ext_stmt_count(Kind::PhpFpm, &[]), 0, "php-fpm without -e");
+    }
+}
+
+/// `events.mechanism`, `listen.setfib` and `apparmor_hat` in `-t`, as
+/// php-fpm8.2 on Linux has them: epoll, poll and select are accepted (any
+/// case), the BSD and Solaris ones and nonsense are not available, an
+/// ondemand pool needs epoll; listen.setfib (FreeBSD's SO_SETFIB) is an
+/// unknown entry; apparmor_hat is accepted. Same code and lines.
+#[test]
+fn test_config_events_setfib_and_apparmor_as_php_fpm_on_linux() {
+    let Some(fpm) = require_php_fpm() else { return };
+    let dir = temp_dir("cli");
+    let untimed = |s: &str| {
+        s.lines()
+            .map(|l| l.split_once("] ").map_or(l, |(_, rest)| rest))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut cases = Vec::new();
+    for m in [
+        "epoll",
+        "EPOLL",
+        "poll",
+        "select",
+        "kqueue",
+        "/dev/poll",
+        "port",
+        "nonsense",
+    ] {
+        for pm in ["static", "ondemand"] {
+            cases.push((format!("events.mechanism = {m}"), format!("pm = {pm}")));
+        }
+    }
+    cases.push((String::new(), "pm = static\nlisten.setfib = 1".into()));
+    cases.push((String::new(), "pm = static\napparmor_hat = www".into()));
+    for (i, (global, pool)) in cases.iter().enumerate() {
+        let sub = dir.path().join(format!("m{i}"));
+        fs::create_dir(&sub).unwrap();
+        let conf = write_conf(
+            &sub,
+            &format!(
+                "[global]\nerror_log = {{dir}}/e.log\n{global}\n[www]\nlisten = {{dir}}/a.sock\nuser = nobody\n{pool}\npm.max_children = 1\n"
+            ),
+        );
+        let ours = run_corral(&["-t", "-y", &conf]);
+        let theirs = run_cmd(&fpm, &["-t", "-y", &conf]);
+        assert_eq!(
+            (ours.code, untimed(&ours.stderr)),
+            (theirs.code, untimed(&theirs.stderr)),
+            "{global} / {pool}"
+        );
+    }
 }

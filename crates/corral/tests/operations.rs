@@ -602,3 +602,173 @@ fn access_log_status_is_the_code_php_holds_at_the_end() {
         );
     }
 }
+
+/// Whether a request's FCGI_END_REQUEST waits for its access-log line,
+/// with `access.log` on a FIFO the test has filled so that the worker's
+/// write blocks: Some(true) when the response had not ended after a second
+/// of a full log (it ends once the test drains the FIFO, and the line is
+/// there), Some(false) when it ended first.
+fn response_waits_for_access_line(kind: Kind) -> Option<bool> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let fifo_dir = temp_dir("fifo");
+    let fifo = fifo_dir.path().join("access.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg("-m")
+        .arg("0666")
+        .arg(&fifo)
+        .status()
+        .ok()?;
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    // Read and write: opening the FIFO never blocks, and the server's open
+    // for writing finds a reader.
+    let mut pipe = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .expect("open the FIFO");
+    let conf = pool_conf(&format!(
+        "pm.max_children = 1\naccess.log = {}\naccess.format = \"line %m %r %s\"",
+        fifo.display()
+    ));
+    let s = Server::start(kind, &conf, None, &[]);
+    // Fill the FIFO: the worker's next write blocks until it is read.
+    let filler = [0u8; 4096];
+    while pipe.write(&filler).is_ok() {}
+    while pipe.write(&filler[..1]).is_ok() {}
+    let listen = s.listen().clone();
+    let req = Request::php(&s.script("post.php"))
+        .document_root(&s.www().display().to_string())
+        .method("POST")
+        .body("application/x-www-form-urlencoded", b"a=1&b=2".to_vec());
+    let client = thread::spawn(move || request_on(&listen, &req).map(|r| r.status).ok());
+    thread::sleep(Duration::from_secs(1));
+    let waited = !client.is_finished();
+    // Drain until the line shows up; the worker then sends the end.
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 65536];
+    while !String::from_utf8_lossy(&seen).contains("line POST /post.php 200")
+        && Instant::now() < deadline
+    {
+        match pipe.read(&mut buf) {
+            Ok(n) => seen.extend(buf[..n].iter().filter(|&&b| b != 0)),
+            Err(_) => thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    assert!(
+        String::from_utf8_lossy(&seen).contains("line POST /post.php 200"),
+        "{kind:?}: no access-log line: {:?}\n{}",
+        String::from_utf8_lossy(&seen),
+        s.log.text()
+    );
+    assert_eq!(client.join().unwrap(), Some(200), "{kind:?}");
+    Some(waited)
+}
+
+/// php-fpm writes the access-log line (fpm_log_write) before
+/// php_request_shutdown sends FCGI_END_REQUEST, so a client that has read
+/// the whole response finds its request in the log (PHP's own
+/// log-suppress-output-request-body test reads the log right then). Shown
+/// causally: while the log cannot take the line, the response does not end.
+#[test]
+fn access_line_is_written_before_the_request_ends() {
+    if !require_root() {
+        return;
+    }
+    assert_eq!(
+        response_waits_for_access_line(Kind::Corral),
+        Some(true),
+        "corral ended the request before writing its access-log line"
+    );
+    if require_php_fpm().is_some() {
+        assert_eq!(
+            response_waits_for_access_line(Kind::PhpFpm),
+            Some(true),
+            "php-fpm8.2"
+        );
+    }
+}
+
+/// What a master started with `log_level = warning` on a healthy config
+/// writes to stderr from start to SIGTERM, once it has answered a ping:
+/// a dynamic pool without pm.start_servers (php-fpm's NOTICE "pm.start_servers
+/// is not set") on TCP without allowed_clients (corral's own NOTICE about
+/// it at start-up).
+fn quiet_start_output(kind: Kind) -> String {
+    use std::process::{Command, Stdio};
+    let dir = temp_dir("quiet");
+    let port = free_port();
+    let conf = dir.path().join("php-fpm.conf");
+    fs::write(
+        &conf,
+        format!(
+            "[global]\nerror_log = {d}/error.log\npid = {d}/fpm.pid\nlog_level = warning\n\
+             [www]\nlisten = 127.0.0.1:{port}\nuser = nobody\nping.path = /ping\n\
+             pm = dynamic\npm.max_children = 5\npm.min_spare_servers = 1\npm.max_spare_servers = 3\n",
+            d = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let err_path = dir.path().join("stderr");
+    let err = fs::File::create(&err_path).unwrap();
+    let mut cmd = match kind {
+        Kind::Corral => {
+            let mut c = Command::new(corral_bin());
+            c.arg("--control-socket")
+                .arg(dir.path().join("control.sock"));
+            c
+        }
+        Kind::PhpFpm => Command::new(PHP_FPM),
+    };
+    let mut child = cmd
+        .args(["-F", "-O", "-y"])
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .expect("start the master");
+    let listen = Listen::parse(&format!("127.0.0.1:{port}"));
+    let ping = Request::php("/ping")
+        .param("SCRIPT_NAME", "/ping")
+        .param("REQUEST_URI", "/ping");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pong = loop {
+        match request_on(&listen, &ping) {
+            Ok(r) => break r.body,
+            Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+            Err(e) => {
+                let _ = child.kill();
+                panic!(
+                    "{kind:?} never answered: {e}\n{}",
+                    fs::read_to_string(&err_path).unwrap_or_default()
+                );
+            }
+        }
+    };
+    assert_eq!(pong, "pong", "{kind:?}");
+    kill(child.id() as i32, libc::SIGTERM);
+    let _ = child.wait();
+    fs::read_to_string(&err_path).unwrap_or_default()
+}
+
+/// `log_level = warning` is obeyed from the first line on: php-fpm applies
+/// it before it post-processes the pools, so a healthy start-up and stop
+/// log nothing at all, not even the notices of that post-processing.
+#[test]
+fn log_level_warning_keeps_a_healthy_master_silent() {
+    if !require_root() {
+        return;
+    }
+    let ours = quiet_start_output(Kind::Corral);
+    assert_eq!(ours, "", "corral logged below log_level = warning");
+    if require_php_fpm().is_some() {
+        assert_eq!(
+            ours,
+            quiet_start_output(Kind::PhpFpm),
+            "corral (left), php-fpm (right)"
+        );
+    }
+}

@@ -545,3 +545,156 @@ fn port_only_listen_tries_ipv6_first_and_reports_like_php_fpm() {
         );
     }
 }
+
+/// A pool whose user, group, listen.owner and listen.group are numbers
+/// with no passwd or group entry: php-fpm takes them as ids, and so does
+/// corral. The socket belongs to them and the workers run as them.
+#[test]
+fn numeric_ids_need_no_passwd_entry() {
+    if !require_root() {
+        return;
+    }
+    let (uid, gid) = (47_311u32, 47_312u32);
+    assert!(
+        ids_unused(uid, gid),
+        "ids {uid}/{gid} are taken on this host"
+    );
+    let mut kinds = vec![Kind::Corral];
+    if require_php_fpm().is_some() {
+        kinds.push(Kind::PhpFpm);
+    }
+    for kind in kinds {
+        let conf = pool_conf(&format!(
+            "user = {uid}\ngroup = {gid}\nlisten.owner = {uid}\nlisten.group = {gid}\nlisten.mode = 0660"
+        ));
+        let s = Server::try_start(kind, &conf, None, &[])
+            .unwrap_or_else(|log| panic!("{kind:?} refused numeric ids:\n{log}"));
+        let Listen::Unix(path) = s.listen().clone() else {
+            unreachable!()
+        };
+        let md = fs::metadata(&path).unwrap();
+        assert_eq!((md.uid(), md.gid()), (uid, gid), "{kind:?}: socket owner");
+        let r = s.get("info.php", "");
+        assert_eq!(r.status, 200, "{kind:?}: {r:?}");
+        let workers = s.worker_pids();
+        assert!(!workers.is_empty(), "{kind:?}: no workers");
+        for w in workers {
+            assert_eq!(
+                uid_of_pid(w),
+                Some(uid),
+                "{kind:?}: worker {w} runs as {uid}"
+            );
+        }
+    }
+}
+
+/// Neither id has a passwd or group entry.
+fn ids_unused(uid: u32, gid: u32) -> bool {
+    let taken = |file: &str, id: u32| {
+        fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.split(':').nth(2) == Some(id.to_string().as_str()))
+    };
+    !taken("/etc/passwd", uid) && !taken("/etc/group", gid)
+}
+
+/// The ERROR and ALERT lines (without times) and the exit code of a
+/// master started in the foreground on a pool on `listen` that cannot
+/// start. (The harness cannot be used: it parses `listen` to connect.)
+fn refused_start(kind: Kind, listen: &str) -> (Vec<String>, Option<i32>) {
+    let dir = temp_dir("port");
+    let conf = dir.path().join("php-fpm.conf");
+    let text = format!(
+        "[global]\nerror_log = {d}/error.log\npid = {d}/fpm.pid\n[www]\nlisten = {listen}\nuser = nobody\npm = static\npm.max_children = 1\n",
+        d = dir.path().display()
+    );
+    fs::write(&conf, text).unwrap();
+    let conf = conf.display().to_string();
+    let control = dir.path().join("control.sock").display().to_string();
+    let out = match kind {
+        Kind::Corral => run_cmd(
+            &corral_bin(),
+            &["-F", "-O", "-y", &conf, "--control-socket", &control],
+        ),
+        Kind::PhpFpm => run_cmd(std::path::Path::new(PHP_FPM), &["-F", "-O", "-y", &conf]),
+    };
+    let lines = out
+        .stderr
+        .lines()
+        .filter_map(|l| l.split_once("] ").map(|(_, m)| m.to_string()))
+        .filter(|m| m.starts_with("ERROR: ") || m.starts_with("ALERT: "))
+        .collect();
+    (lines, out.code)
+}
+
+/// A port past 65535 (or 0) is refused when the socket is made, with
+/// php-fpm's message, instead of binding some other port.
+#[test]
+fn invalid_port_is_refused_like_php_fpm() {
+    if !require_root() {
+        return;
+    }
+    for listen in ["127.0.0.1:69002", "127.0.0.1:0", "69002"] {
+        let port = listen.rsplit(':').next().unwrap();
+        let (ours, code) = refused_start(Kind::Corral, listen);
+        assert_eq!(
+            ours,
+            [
+                format!("ERROR: invalid port value '{port}'"),
+                "ERROR: FPM initialization failed".to_string()
+            ],
+            "listen = {listen}"
+        );
+        assert_eq!(code, Some(78), "listen = {listen}");
+        if require_php_fpm().is_some() {
+            assert_eq!(
+                (ours, code),
+                refused_start(Kind::PhpFpm, listen),
+                "listen = {listen}: corral (left), php-fpm (right)"
+            );
+        }
+    }
+}
+
+/// What a pool with `apparmor_hat` says when it cannot change hat, from
+/// "[pool www] failed" on, once it was logged (≤ 10 s). php-fpm's child
+/// says it on its stderr (caught into the log), corral's prototype through
+/// the master: the words are compared.
+fn apparmor_failure(kind: Kind) -> String {
+    let conf = pool_conf(
+        "pm.max_children = 1
+catch_workers_output = yes
+apparmor_hat = corral-test-hat",
+    );
+    let s = Server::start(kind, &conf, None, &[]);
+    let line = s
+        .wait_log("[pool www] failed to ", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("{kind:?}: no AppArmor failure logged:\n{}", s.log.text()));
+    let at = line.find("[pool www] failed").unwrap();
+    line[at..].trim_end_matches('"').to_string()
+}
+
+/// `apparmor_hat`: the pool changes to that hat of the master's AppArmor
+/// profile, as php-fpm's children do; where that cannot be done (no
+/// AppArmor in this kernel, or the master is unconfined) the pool does not
+/// run unconfined, and the log says why in php-fpm's words.
+#[test]
+fn apparmor_hat_is_applied_or_the_pool_fails_like_php_fpm() {
+    if !require_root() {
+        return;
+    }
+    let ours = apparmor_failure(Kind::Corral);
+    assert!(
+        ours.starts_with("[pool www] failed to query apparmor confinement.")
+            || ours.starts_with("[pool www] failed to change to new confinement"),
+        "{ours}"
+    );
+    if require_php_fpm().is_some() {
+        assert_eq!(
+            ours,
+            apparmor_failure(Kind::PhpFpm),
+            "corral (left), php-fpm (right)"
+        );
+    }
+}

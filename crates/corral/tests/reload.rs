@@ -737,3 +737,131 @@ fn writeln_stderr(msg: &str) -> std::io::Result<()> {
     use std::io::Write;
     writeln!(std::io::stderr(), "{msg}")
 }
+
+/// The lines of a USR2 reload that php-fpm logs and tools wait for, in
+/// order: timestamps, pids and descriptor numbers left out; corral's own
+/// lines (the per-pool summary, warnings) are not among them.
+fn reload_lines(log: &[String]) -> Vec<String> {
+    log.iter()
+        .filter_map(|l| {
+            let m = l.split_once("NOTICE: ")?.1;
+            if m == "Reloading in progress ..." || m == "ready to handle connections" {
+                Some(m.to_string())
+            } else if m.starts_with("reloading: ") {
+                Some("reloading: ...".into())
+            } else if m.starts_with("fpm is running, pid ") {
+                Some("fpm is running, pid N".into())
+            } else {
+                let rest = m.strip_prefix("using inherited socket fd=")?;
+                let (fd, addr) = rest.split_once(", ")?;
+                fd.parse::<u32>().ok()?;
+                Some(format!("using inherited socket fd=N, {addr}"))
+            }
+        })
+        .collect()
+}
+
+/// Reloads `s` with SIGUSR2 onto `ping.response = pong`; returns the log
+/// lines from the signal on, once "ready to handle connections" came again,
+/// and what each of `n` pings at once to the TCP pool answers right then.
+fn usr2_reload(
+    s: &mut Server,
+    conf: &dyn Fn(&str) -> String,
+    pong: &str,
+    n: usize,
+) -> (Vec<String>, Vec<String>) {
+    s.rewrite_config(&conf(pong));
+    let mark = s.log.lines().len();
+    s.signal(libc::SIGUSR2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s
+        .log_since(mark)
+        .iter()
+        .any(|l| l.contains("ready to handle connections"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "not ready again:\n{}",
+            s.log.text()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    // As many pings at once as the pool has workers: an old idle worker
+    // still in accept() would answer one of them.
+    let pings: Vec<_> = (0..n)
+        .map(|_| {
+            let listen = s.listen().clone();
+            let req = Request::php(&s.script("ping"))
+                .document_root(&s.www().display().to_string())
+                .param("SCRIPT_NAME", "/ping")
+                .param("REQUEST_URI", "/ping");
+            thread::spawn(move || {
+                request_on(&listen, &req)
+                    .map(|r| r.body)
+                    .unwrap_or_default()
+            })
+        })
+        .collect();
+    let answers = pings.into_iter().map(|h| h.join().unwrap()).collect();
+    (s.log_since(mark), answers)
+}
+
+/// A USR2 reload logs what php-fpm8.2 logs, in its order: "Reloading in
+/// progress ...", "reloading: ...", one "using inherited socket fd=N,
+/// \"ADDRESS\"" per listening socket, then "fpm is running" and "ready to
+/// handle connections" (PHP's own reload tests and operators' scripts wait
+/// for them), side by side with php-fpm. And "ready" means what it says:
+/// from then on only the new configuration answers (corral's old workers
+/// have stopped accepting; php-fpm's are gone), checked over several
+/// reloads, each with as many pings at once as there are workers.
+#[test]
+fn usr2_logs_php_fpm_s_reload_lines_and_ready_means_the_new_config() {
+    if !require_root() {
+        return;
+    }
+    const WORKERS: usize = 5;
+    let conf = |pong: &str| {
+        format!(
+            "[global]\nerror_log = {{dir}}/error.log\npid = {{dir}}/fpm.pid\n\
+             [a]\nlisten = 127.0.0.1:{{port}}\nuser = {{user}}\npm = static\npm.max_children = {WORKERS}\n\
+             ping.path = /ping\nping.response = {pong}\n\n\
+             [b]\nlisten = {{dir}}/b.sock\nuser = {{user}}\npm = ondemand\npm.max_children = 2\n"
+        )
+    };
+    let mut kinds = vec![Kind::Corral];
+    if require_php_fpm().is_some() {
+        kinds.push(Kind::PhpFpm);
+    }
+    for kind in kinds {
+        let mut s = Server::start(kind, &conf("pong-0"), None, &[]);
+        let (log, answers) = usr2_reload(&mut s, &conf, "pong-1", WORKERS);
+        assert!(
+            answers.iter().all(|a| a == "pong-1"),
+            "{kind:?}: {answers:?}"
+        );
+        let b = s.dir().join("b.sock").display().to_string();
+        let port = s.placeholders.port;
+        assert_eq!(
+            reload_lines(&log),
+            [
+                "Reloading in progress ...".to_string(),
+                "reloading: ...".into(),
+                format!("using inherited socket fd=N, \"127.0.0.1:{port}\""),
+                format!("using inherited socket fd=N, \"{b}\""),
+                "fpm is running, pid N".into(),
+                "ready to handle connections".into(),
+            ],
+            "{kind:?}:\n{}",
+            log.join("\n")
+        );
+        for round in 2..8 {
+            let pong = format!("pong-{round}");
+            let (log, answers) = usr2_reload(&mut s, &conf, &pong, WORKERS);
+            assert!(
+                answers.iter().all(|a| *a == pong),
+                "{kind:?}: after \"ready\" only the new configuration answers {pong}: {answers:?}\n{}",
+                log.join("\n")
+            );
+        }
+    }
+}

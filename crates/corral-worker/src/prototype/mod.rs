@@ -23,6 +23,10 @@ pub use setup::SetupError;
 
 use crate::worker;
 
+/// How long the prototype waits for a new worker to reach its accept loop
+/// before it forks the next one anyway (see [`Prototype::spawn`]).
+const AT_ACCEPT_WAIT_MS: i32 = 1000;
+
 /// sysexits: what the master sees when start-up fails (corral's one table).
 const EXIT_CONFIG: i32 = corral_ipc::ExitCode::Config.code();
 const EXIT_SOFTWARE: i32 = corral_ipc::ExitCode::Software.code();
@@ -292,7 +296,23 @@ impl Prototype {
     }
 
     /// Fork a worker for `slot` and tell the master, with its output pipes
-    /// when catch_workers_output is on.
+    /// when catch_workers_output is on; then wait until the worker is at
+    /// its accept loop before forking another.
+    ///
+    /// The wait makes workers queue in accept() in the order they were
+    /// asked for. Linux hands each connection to the longest-waiting
+    /// accept(), so right after start the first connection goes to slot 0,
+    /// the next to slot 1, and so on: the order php-fpm's children come up
+    /// in, and the order the full status page lists them. Without it, under
+    /// load, whichever fork the scheduler ran first took the first request
+    /// (PHP's own bug64539 test reads `processes[0]` as the first request's
+    /// worker). The worker writes a byte just before accept(); a byte is not
+    /// yet a place in accept()'s queue (on a busy machine the worker can be
+    /// preempted between the two), so the wait lasts until the worker is
+    /// also asleep, which after that byte is accept() or serving what it
+    /// accepted. It ends early when the worker dies, and after
+    /// [`AT_ACCEPT_WAIT_MS`] in any case; on an idle machine it costs a
+    /// fork's start-up (well under a millisecond) per worker.
     fn spawn(&mut self, slot: usize) {
         let pipes = if self.ready.pool.catch_workers_output {
             match (std::io::pipe(), std::io::pipe()) {
@@ -302,6 +322,7 @@ impl Prototype {
         } else {
             None
         };
+        let at_accept = std::io::pipe().ok();
         match corral_sys::process::fork() {
             Err(e) => {
                 let _ = self.ctl.send(
@@ -313,7 +334,8 @@ impl Prototype {
             }
             Ok(Forked::Child) => {
                 let write_ends = pipes.map(|(o, e)| (OwnedFd::from(o.1), OwnedFd::from(e.1)));
-                self.become_worker(slot, write_ends)
+                let at_accept = at_accept.map(|(_, w)| OwnedFd::from(w));
+                self.become_worker(slot, write_ends, at_accept)
             }
             Ok(Forked::Parent(pid)) => {
                 let pid = pid.as_raw();
@@ -328,12 +350,23 @@ impl Prototype {
                     captured,
                 };
                 let _ = self.ctl.send(&msg, &fds);
+                if let Some((reader, writer)) = at_accept {
+                    // Ours closed, the worker's write end is the only one:
+                    // its byte or its exit ends the wait.
+                    drop(writer);
+                    wait_at_accept(pid, &reader);
+                }
             }
         }
     }
 
     /// In the forked child: shed what only the prototype needs, then serve.
-    fn become_worker(&mut self, slot: usize, pipes: Option<(OwnedFd, OwnedFd)>) -> ! {
+    fn become_worker(
+        &mut self,
+        slot: usize,
+        pipes: Option<(OwnedFd, OwnedFd)>,
+        at_accept: Option<OwnedFd>,
+    ) -> ! {
         let _ = self.signals.mask.thread_unblock();
         // Our parent is the prototype; if it goes, we go at once, stopped
         // or not (see `run`).
@@ -358,7 +391,22 @@ impl Prototype {
             &boards,
             slot,
             access,
+            at_accept,
         )
+    }
+}
+
+/// Waits until worker `pid` has written its byte on `reader` (or died) and
+/// is then asleep (or gone), for at most [`AT_ACCEPT_WAIT_MS`] in all.
+fn wait_at_accept(pid: i32, reader: &std::io::PipeReader) {
+    let start = std::time::Instant::now();
+    let limit = std::time::Duration::from_millis(AT_ACCEPT_WAIT_MS as u64);
+    corral_sys::socket::wait_readable(reader.as_raw_fd(), AT_ACCEPT_WAIT_MS);
+    while start.elapsed() < limit {
+        match corral_sys::process::run_state(pid) {
+            Some('S') | Some('Z') | Some('X') | None => return,
+            _ => std::thread::sleep(std::time::Duration::from_micros(50)),
+        }
     }
 }
 

@@ -50,6 +50,8 @@ pub enum SetupError {
     Board(#[source] corral_sys::SysError),
     #[error("signalfd failed: {0}")]
     Signals(String),
+    #[error("{0}")]
+    AppArmor(#[from] corral_isolation::apparmor::AppArmorError),
 }
 
 /// What set-up produces for the supervision loop.
@@ -92,7 +94,7 @@ pub fn read_pool(config_fd: OwnedFd, name: &str) -> Result<(Config, Pool), Setup
 fn identity(pool: &Pool, root: bool) -> Result<(Account, u32), SetupError> {
     let account = match (&pool.user, root) {
         (Some(u), true) => {
-            corral_sys::cred::lookup_user(u).ok_or_else(|| SetupError::NoUser(u.clone()))?
+            corral_sys::cred::pool_user(u).ok_or_else(|| SetupError::NoUser(u.clone()))?
         }
         _ => corral_sys::cred::current_account(),
     };
@@ -189,7 +191,9 @@ fn apply_env(pool: &Pool, account: &Account) {
     if !has("USER") {
         corral_sys::process::set_env("USER", &account.name);
     }
-    if !has("HOME") {
+    // A numeric user without a passwd entry has no home (php-fpm sets
+    // none either).
+    if !has("HOME") && !account.home.is_empty() {
         corral_sys::process::set_env("HOME", &account.home);
     }
     for (k, v) in &pool.env {
@@ -216,12 +220,20 @@ pub fn set_up(
         defines: args.php.defines.clone(),
     };
     let engine = start_php(php, &pool, report)?;
+    if args.php.extended_info {
+        engine.enable_extended_info();
+    }
     become_tenant(&pool, &account, gid, root)?;
+    // php-fpm changes hat last in its child's set-up, after setuid.
+    if let Some(hat) = pool.apparmor_hat.as_deref().filter(|h| !h.is_empty()) {
+        corral_isolation::apparmor::change_hat(hat)?;
+    }
     apply_env(&pool, &account);
     confine::lock_down(&pens, &engine, &pool, report);
     let mut runtime = PoolRuntime::from_pool(&pool, config.global.log_level);
     runtime.master_pid = corral_sys::nix::unistd::getppid().as_raw() as u32;
     runtime.status_only = args.status_of.is_some();
+    runtime.powered_by = engine.powered_by();
     Ok(Ready {
         engine,
         runtime,
