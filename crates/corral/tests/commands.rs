@@ -310,10 +310,32 @@ fn as_nobody(args: &[&str]) -> Output {
         "-u",
         "XDG_RUNTIME_DIR",
     ];
-    let bin = corral_bin().display().to_string();
+    let bin = nobody_bin().display().to_string();
     all.push(&bin);
     all.extend_from_slice(args);
     run_cmd(std::path::Path::new("/usr/bin/setpriv"), &all)
+}
+
+/// The binary where `nobody` can run it: the build tree may sit under a
+/// directory only root enters (a clone in /root), so a copy goes to a
+/// world-readable temporary directory, once per test process (a few bytes
+/// left in /tmp per run).
+fn nobody_bin() -> &'static std::path::Path {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("corral-nobody-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir for nobody's corral");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = dir.join("corral");
+        // A hard link costs no space; another file system needs a copy.
+        let _ = std::fs::remove_file(&bin);
+        if std::fs::hard_link(corral_bin(), &bin).is_err() {
+            std::fs::copy(corral_bin(), &bin).expect("copy corral for nobody");
+        }
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        bin
+    })
 }
 
 /// A master started on `conf` with no --control-socket, so it listens
