@@ -345,8 +345,9 @@ impl Engine {
             fields.iter().flatten().map(|f| f.len() + 1).sum(),
         ));
         let field_spans: [Option<Span>; 5] = fields.map(|f| f.map(|b| arena.push(b)));
+        let has_nul = spec.params.has_nul();
         let mut spilled = Vec::new();
-        if spec.params.has_nul() {
+        if has_nul {
             for (n, v) in spec.params.iter_nul() {
                 for part in [n, v] {
                     if inner_nul(part) {
@@ -356,7 +357,6 @@ impl Engine {
             }
         }
         // The arena is complete: pointers into it stay valid from here on.
-        let has_nul = spec.params.has_nul();
         let mut spilled = spilled.into_iter();
         let mut c_part = |part: &[u8]| {
             if has_nul && inner_nul(part) {
