@@ -120,10 +120,6 @@ fn or_dash(b: &[u8]) -> &[u8] {
     }
 }
 
-fn param<'p>(params: &'p corral_fastcgi::Params, name: &str) -> Option<&'p [u8]> {
-    params.first(name)
-}
-
 /// `%{name}o` as php-fpm finds it: the first header line that contains
 /// `name` anywhere and has `: ` right after the first `name.len()` bytes.
 /// So `%{ab}o` also matches `cd: ab` (observed), and a header with an
@@ -185,7 +181,7 @@ fn value<'r>(token: &Token, r: &'r Record) -> Cow<'r, [u8]> {
         Token::Duration(Duration::Milliseconds) => shown(&format_args!("{:.3}", wall as f64 / 1e3)),
         Token::Duration(Duration::Microseconds) => shown(&wall),
         // A parameter that is set but empty prints as empty (observed).
-        Token::Env(name) => match param(r.params, name) {
+        Token::Env(name) => match r.params.first(name) {
             Some(v) => field(Some(v), usize::MAX),
             None => Cow::Borrowed(b"-"),
         },

@@ -361,7 +361,7 @@ fn log_access(
         script: spec.path_translated.as_deref(),
         content_length: spec.content_length,
         status: outcome.status,
-        auth_user: access_log::basic_auth_user(request::get(spec.params, "HTTP_AUTHORIZATION")),
+        auth_user: access_log::basic_auth_user(spec.params.first("HTTP_AUTHORIZATION")),
         headers,
         started_us: clock.started_us,
         finished_us: corral_status::now_us(),

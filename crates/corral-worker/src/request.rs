@@ -28,7 +28,8 @@ pub fn spec<'p>(
     path_translated: Option<Vec<u8>>,
     pool: &PoolRuntime,
 ) -> RequestSpec<'p> {
-    let content_length = get(params, "CONTENT_LENGTH")
+    let content_length = params
+        .first("CONTENT_LENGTH")
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| v.trim().parse::<i64>().ok())
         .unwrap_or(0);
@@ -37,11 +38,11 @@ pub fn spec<'p>(
         .is_some_and(|path| !extension_allowed(path, &pool.limit_extensions));
     RequestSpec {
         params,
-        request_method: get(params, "REQUEST_METHOD"),
-        query_string: get(params, "QUERY_STRING"),
+        request_method: params.first("REQUEST_METHOD"),
+        query_string: params.first("QUERY_STRING"),
         request_uri,
         path_translated,
-        content_type: get(params, "CONTENT_TYPE").unwrap_or_default(),
+        content_type: params.first("CONTENT_TYPE").unwrap_or_default(),
         content_length,
         deny_extension,
         want_opcache: false,
@@ -60,11 +61,6 @@ pub fn denied_message(path: &[u8]) -> String {
 /// one of the listed suffixes (an empty list allows everything).
 pub fn extension_allowed(path: &[u8], allowed: &[String]) -> bool {
     allowed.is_empty() || allowed.iter().any(|ext| path.ends_with(ext.as_bytes()))
-}
-
-/// The first param called `name`.
-pub fn get<'p>(params: &'p Params, name: &str) -> Option<&'p [u8]> {
-    params.first(name)
 }
 
 /// The file system as php-fpm sees it before a request: realpath through

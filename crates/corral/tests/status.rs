@@ -389,14 +389,7 @@ fn status_formats_parse() {
     ] {
         assert!(metrics.contains(m), "{m} missing: {}", r.body);
     }
-    let value = |name: &str| -> Option<f64> {
-        r.body
-            .lines()
-            .find(|l| l.starts_with(name) && !l.starts_with('#'))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    };
-    assert_eq!(value("phpfpm_up"), Some(1.0), "{}", r.body);
+    assert_eq!(value_in(&r.body, "phpfpm_up"), Some(1.0), "{}", r.body);
     // The worker that answered the previous page may still be finishing
     // it (logging, counting) when this one is asked: on a busy machine a
     // third active process shows for a moment, as it would in php-fpm.
