@@ -156,6 +156,23 @@ impl Harness {
         self.m.after_events();
     }
 
+    /// Pool #0 up, its first worker exits (fast recycling): the slot of
+    /// the one replacement the master orders.
+    fn recycle_first_worker(&mut self) -> u32 {
+        let pids = self.bring_up(0);
+        self.says(
+            0,
+            FromPrototype::Exited {
+                pid: pids[0],
+                status: WaitStatus::exited(0),
+            },
+        );
+        match self.orders(0).as_slice() {
+            [ToPrototype::Spawn { slot }] => *slot,
+            other => panic!("expected one replacement spawn, got {other:?}"),
+        }
+    }
+
     fn advance(&self, by: Duration) {
         let mut st = self.st();
         st.now = Some(st.now() + by);
@@ -400,20 +417,9 @@ fn what_a_lying_prototype_claims_is_not_believed() {
 #[test]
 fn fast_recycling_is_not_a_warning() {
     let mut h = Harness::new("recycle", &[("a", "pm.max_requests = 2")]);
-    let pids = h.bring_up(0);
+    let slot = h.recycle_first_worker();
     // A replacement that exits before the master looks at /proc: the
     // kernel no longer knows its parent.
-    h.says(
-        0,
-        FromPrototype::Exited {
-            pid: pids[0],
-            status: WaitStatus::exited(0),
-        },
-    );
-    let slot = match h.orders(0).as_slice() {
-        [ToPrototype::Spawn { slot }] => *slot,
-        other => panic!("expected one replacement spawn, got {other:?}"),
-    };
     let gone = h.st().new_pid();
     h.says(
         0,
@@ -438,18 +444,7 @@ fn fast_recycling_is_not_a_warning() {
 #[test]
 fn a_recycled_worker_whose_pid_was_reused_is_not_a_warning() {
     let mut h = Harness::new("reused", &[("a", "pm.max_requests = 2")]);
-    let pids = h.bring_up(0);
-    h.says(
-        0,
-        FromPrototype::Exited {
-            pid: pids[0],
-            status: WaitStatus::exited(0),
-        },
-    );
-    let slot = match h.orders(0).as_slice() {
-        [ToPrototype::Spawn { slot }] => *slot,
-        other => panic!("expected one replacement spawn, got {other:?}"),
-    };
+    let slot = h.recycle_first_worker();
     // The replacement served its two requests and was reaped, and its pid
     // went to a stranger before the master read the report.
     let reused = h.st().new_pid();
