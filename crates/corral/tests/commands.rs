@@ -8,10 +8,8 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::io::BufRead;
 use std::os::unix::net::UnixListener;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 fn corral(args: &[&str]) -> Output {
@@ -340,58 +338,14 @@ fn nobody_bin() -> &'static std::path::Path {
 
 /// A master started on `conf` with no --control-socket, so it listens
 /// where root's masters do: `/run/corral/<named after conf>.sock`.
-struct RootMaster(std::process::Child);
-
-impl RootMaster {
-    fn start(conf: &std::path::Path) -> RootMaster {
-        let mut child = Command::new(corral_bin())
+fn root_master(conf: &std::path::Path) -> ForegroundMaster {
+    ForegroundMaster::start(
+        Command::new(corral_bin())
             .args(["-F", "-O", "-y"])
-            .arg(conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let err = child.stderr.take().unwrap();
-        // Owned at once: a master that never gets ready is stopped too.
-        let master = RootMaster(child);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut seen = Vec::new();
-        while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
-            let ready = line.contains("ready to handle connections");
-            seen.push(line);
-            if ready {
-                return master;
-            }
-        }
-        panic!(
-            "corral on {} not ready:\n{}",
-            conf.display(),
-            seen.join("\n")
-        );
-    }
-}
-
-impl Drop for RootMaster {
-    fn drop(&mut self) {
-        let pid = self.0.id() as i32;
-        // SAFETY: signals the master this test started, then its group.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        for _ in 0..250 {
-            if self.0.try_wait().ok().flatten().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-        let _ = self.0.wait();
-    }
+            .arg(conf),
+        &format!("corral on {}", conf.display()),
+        Duration::from_secs(20),
+    )
 }
 
 /// Without root: "must be run as root" (77) for what needs it, never a
@@ -421,7 +375,7 @@ fn without_root_commands_say_so() {
         ),
     )
     .unwrap();
-    let _master = RootMaster::start(&conf);
+    let _master = root_master(&conf);
     let c = conf.display().to_string();
     let out = corral(&["status", "-y", &c, "--json"]);
     assert_eq!(out.code, Some(0), "root reaches it: {}", out.all());

@@ -13,7 +13,6 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::io::BufRead;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -116,55 +115,16 @@ fn built_deb(dir: &Path) -> PathBuf {
 
 /// A master started from the installed binary on `conf`, in the
 /// foreground; killed (with its group) on drop.
-struct Master(std::process::Child);
-
-impl Master {
-    fn start(conf: &Path, ctl: &Path) -> Master {
-        let mut child = Command::new(SBIN)
+fn installed_master(conf: &Path, ctl: &Path) -> ForegroundMaster {
+    ForegroundMaster::start(
+        Command::new(SBIN)
             .args(["-F", "-O", "-y"])
             .arg(conf)
             .arg("--control-socket")
-            .arg(ctl)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let err = child.stderr.take().unwrap();
-        let master = Master(child);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut seen = Vec::new();
-        while let Ok(line) = rx.recv_timeout(READY_TIMEOUT) {
-            let ready = line.contains("ready to handle connections");
-            seen.push(line);
-            if ready {
-                return master;
-            }
-        }
-        panic!("{SBIN} not ready:\n{}", seen.join("\n"));
-    }
-}
-
-impl Drop for Master {
-    fn drop(&mut self) {
-        let pid = self.0.id() as i32;
-        // SAFETY: the master this test started, then its process group.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        for _ in 0..250 {
-            if self.0.try_wait().ok().flatten().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-        let _ = self.0.wait();
-    }
+            .arg(ctl),
+        SBIN,
+        READY_TIMEOUT,
+    )
 }
 
 fn read(path: &str) -> String {
@@ -291,7 +251,7 @@ fn the_deb_installs_and_runs_from_its_paths() {
 
     // A real request through the installed binary.
     let ctl = dir.path().join("ctl.sock");
-    let _master = Master::start(&conf, &ctl);
+    let _master = installed_master(&conf, &ctl);
     let listen = Listen::parse(&format!("{d}/www.sock"));
     let get = |q: &str| {
         let req = Request::php(&site.script("index.php"))

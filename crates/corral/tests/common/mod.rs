@@ -1681,3 +1681,55 @@ impl Drop for TempUser {
         }
     }
 }
+
+/// A master run in the foreground by `cmd` (`-F` and its config already
+/// among the arguments), its stderr read until "ready to handle
+/// connections"; SIGTERM, then SIGKILL of its process group, on drop.
+/// `what` names it when it never gets ready.
+pub struct ForegroundMaster(Child);
+
+impl ForegroundMaster {
+    pub fn start(cmd: &mut Command, what: &str, timeout: Duration) -> ForegroundMaster {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let err = child.stderr.take().unwrap();
+        // Owned at once: a master that never gets ready is stopped too.
+        let master = ForegroundMaster(child);
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut seen = Vec::new();
+        while let Ok(line) = rx.recv_timeout(timeout) {
+            let ready = line.contains("ready to handle connections");
+            seen.push(line);
+            if ready {
+                return master;
+            }
+        }
+        panic!("{what} not ready:\n{}", seen.join("\n"));
+    }
+}
+
+impl Drop for ForegroundMaster {
+    fn drop(&mut self) {
+        let pid = self.0.id() as i32;
+        // SAFETY: signals the master this test started, then its group.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        for _ in 0..250 {
+            if self.0.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
