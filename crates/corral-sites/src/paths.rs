@@ -458,10 +458,17 @@ impl Paths {
         }
     }
 
+    /// The probe goes where the vhosts listen: to their address when
+    /// `listen` names one (a vhost on `127.0.0.5:80` does not answer on
+    /// 127.0.0.1), else to loopback.
     pub fn verify_base(&self) -> String {
-        self.verify_url
-            .clone()
-            .unwrap_or_else(|| format!("http://127.0.0.1:{}", self.listen_port()))
+        self.verify_url.clone().unwrap_or_else(|| {
+            let host = match self.listen.rsplit_once(':') {
+                Some((h, _)) if !matches!(h, "" | "*" | "0.0.0.0" | "[::]") => h,
+                _ => "127.0.0.1",
+            };
+            format!("http://{host}:{}", self.listen_port())
+        })
     }
 }
 
@@ -473,6 +480,21 @@ pub fn show(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_probe_goes_to_the_address_vhosts_listen_on() {
+        let base = |listen: &str| {
+            let mut p = Paths::resolve(knobs(&[("listen", listen)])).unwrap();
+            p.verify_url = None;
+            p.verify_base()
+        };
+        assert_eq!(base("80"), "http://127.0.0.1:80");
+        assert_eq!(base("127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(base("127.9.8.7:80"), "http://127.9.8.7:80");
+        assert_eq!(base("*:80"), "http://127.0.0.1:80");
+        assert_eq!(base("0.0.0.0:81"), "http://127.0.0.1:81");
+        assert_eq!(base("[::1]:80"), "http://[::1]:80");
+    }
 
     fn knobs<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |flag| {
