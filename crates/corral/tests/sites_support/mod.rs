@@ -429,6 +429,12 @@ pub struct SitesApache {
 
 impl SitesApache {
     pub fn start(enabled_dir: &Path) -> Option<SitesApache> {
+        SitesApache::start_with(enabled_dir, &[])
+    }
+
+    /// Also listening on `extra` addresses (`ADDR:PORT`): unlike nginx,
+    /// Apache binds only what a `Listen` line names, not what vhosts use.
+    pub fn start_with(enabled_dir: &Path, extra: &[&str]) -> Option<SitesApache> {
         let apache = common::require_bin("apache2")?;
         let dir = common::temp_dir("sites-apache");
         let port = free_port();
@@ -436,9 +442,10 @@ impl SitesApache {
         let d = dir.path().display();
         let m = "/usr/lib/apache2/modules";
         fs::create_dir_all(dir.path().join("empty")).unwrap();
+        let extra: String = extra.iter().map(|a| format!("Listen {a}\n")).collect();
         let conf = format!(
             "ServerRoot {d}\nDefaultRuntimeDir {d}\nPidFile {d}/apache.pid\nErrorLog {d}/error.log\n\
-             LogLevel warn\nMutex file:{d} default\nListen 127.0.0.1:{port}\nListen 127.0.0.1:{tls_port}\nServerName localhost\n\
+             LogLevel warn\nMutex file:{d} default\nListen 127.0.0.1:{port}\nListen 127.0.0.1:{tls_port}\n{extra}ServerName localhost\n\
              User www-data\nGroup www-data\n\
              LoadModule mpm_event_module {m}/mod_mpm_event.so\n\
              LoadModule authz_core_module {m}/mod_authz_core.so\n\

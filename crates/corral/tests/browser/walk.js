@@ -1,0 +1,104 @@
+// Shared by the walks: Chromium through playwright-core (Debian's
+// /usr/bin/chromium, a fresh profile), the site's name mapped to loopback,
+// and steps that print `STEP <name>: ok|FAILED <why>|SKIPPED <why>`.
+'use strict';
+const { chromium } = require('playwright-core');
+const crypto = require('crypto');
+const fs = require('fs');
+
+// Every wait is bounded; a step that hangs fails with its name.
+const STEP_TIMEOUT_MS = 90000;
+const ACTION_TIMEOUT_MS = 30000;
+
+function env(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`walk: ${name} is not set`);
+  return v;
+}
+
+function report(name, result) {
+  const line = String(result).replace(/\s+/g, ' ').trim();
+  process.stdout.write(`STEP ${name}: ${line}\n`);
+}
+
+class Skip extends Error {}
+
+// Runs the steps in order; after a failure the rest are FAILED as
+// "not reached" (each one still listed), and the browser is closed.
+async function walk(steps) {
+  const host = env('WALK_HOST');
+  const addr = env('WALK_ADDR');
+  const profile = env('WALK_PROFILE');
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    timeout: 60000,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      `--host-resolver-rules=MAP ${host} ${addr}`,
+    ],
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(ACTION_TIMEOUT_MS);
+  page.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
+  const ctx = { page, context, base: `http://${host}`, host, state: {} };
+  let failed = null;
+  try {
+    for (const [name, fn] of steps) {
+      if (failed) {
+        report(name, `FAILED not reached (${failed} failed)`);
+        continue;
+      }
+      try {
+        const detail = await withTimeout(fn(ctx), STEP_TIMEOUT_MS, name);
+        report(name, `ok${detail ? ' ' + detail : ''}`);
+      } catch (e) {
+        if (e instanceof Skip) {
+          report(name, `SKIPPED ${e.message}`);
+        } else {
+          failed = name;
+          const seen = await page.evaluate(() => document.body ? document.body.innerText : '').catch(() => '');
+          report(name, `FAILED ${firstLine(e)} | page ${page.url()}: ${seen.replace(/\s+/g, ' ').slice(0, 400)}`);
+          await page.screenshot({ path: `${profile}/../${name}.png` }).catch(() => {});
+        }
+      }
+    }
+  } finally {
+    await context.close().catch(() => {});
+  }
+}
+
+function firstLine(e) {
+  return String((e && e.message) || e).split('\n').slice(0, 3).join(' | ');
+}
+
+function withTimeout(promise, ms, name) {
+  let t;
+  const timer = new Promise((_, reject) => {
+    t = setTimeout(() => reject(new Error(`${name}: no result in ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, timer]).finally(() => clearTimeout(t));
+}
+
+// GET `path` from inside the page (Chromium's own network stack, same
+// origin, logged-in cookies), returning status and the body's sha256.
+async function fetchInPage(page, url) {
+  return page.evaluate(async (u) => {
+    const r = await fetch(u, { credentials: 'same-origin', cache: 'no-store' });
+    const buf = await r.arrayBuffer();
+    const digest = await crypto.subtle.digest('SHA-256', buf);
+    const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+    return { status: r.status, sha256: hex, length: buf.byteLength, type: r.headers.get('content-type') };
+  }, url);
+}
+
+function sha256File(path) {
+  return crypto.createHash('sha256').update(fs.readFileSync(path)).digest('hex');
+}
+
+function expect(cond, why) {
+  if (!cond) throw new Error(why);
+}
+
+module.exports = { walk, env, expect, fetchInPage, sha256File, Skip };

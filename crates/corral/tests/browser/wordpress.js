@@ -1,0 +1,147 @@
+// The WordPress walk: what a site owner does in the browser after
+// `corral site add DOMAIN --template wordpress` and copying in Debian's
+// WordPress. Run by crates/corral/tests/browser_sites.rs.
+'use strict';
+const { execFileSync } = require('child_process');
+const path = require('path');
+const { walk, env, expect, fetchInPage, sha256File, Skip } = require('./walk');
+
+const ADMIN = 'corraladmin';
+const PASSWORD = env('WALK_ADMIN_PASSWORD');
+const DOMAIN = env('WALK_HOST');
+const FILES = env('WALK_FILES');
+const MEDIA = ['photo-full.png', 'icon-tiny.png', 'invoice.pdf'];
+
+// `corral site unlock|lock DOMAIN`, with the test's CORRAL_SITES_* env.
+function corralSite(args) {
+  return execFileSync(env('WALK_CORRAL'), ['site', ...args], { timeout: 60000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+async function siteHealthTest(page, base, test) {
+  await page.goto(`${base}/wp-admin/site-health.php`);
+  await page.waitForFunction(() => window.wpApiSettings && window.wpApiSettings.nonce);
+  return page.evaluate(async ([b, t]) => {
+    const r = await fetch(`${b}/wp-json/wp-site-status/v1/tests/${t}`, {
+      headers: { 'X-WP-Nonce': window.wpApiSettings.nonce }, credentials: 'same-origin',
+    });
+    const j = await r.json();
+    const text = (j.description || '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim();
+    return { http: r.status, status: j.status, label: j.label, text: text.slice(0, 300) };
+  }, [base, test]);
+}
+
+walk([
+  ['wp-installer', async ({ page, base }) => {
+    await page.goto(`${base}/wp-admin/install.php`);
+    if (await page.locator('#language-continue').count()) await page.click('#language-continue');
+    await page.fill('#weblog_title', 'corral browser walk');
+    await page.fill('#user_login', ADMIN);
+    await page.fill('#pass1', PASSWORD);
+    await page.fill('#admin_email', 'owner@example.org');
+    await page.click('#submit');
+    await page.waitForSelector('text=Success!');
+  }],
+  ['wp-login', async ({ page, base }) => {
+    await page.goto(`${base}/wp-login.php`);
+    await page.fill('#user_login', ADMIN);
+    await page.fill('#user_pass', PASSWORD);
+    await Promise.all([page.waitForURL(/\/wp-admin\/?$/), page.click('#wp-submit')]);
+    await page.waitForSelector('#wpadminbar');
+  }],
+  ['wp-permalinks-post-name', async ({ page, base }) => {
+    await page.goto(`${base}/wp-admin/options-permalink.php`);
+    await page.check('#permalink-input-post-name');
+    await Promise.all([page.waitForNavigation(), page.click('#submit')]);
+    const notice = await page.textContent('#setting-error-settings_updated, .notice-success, .updated');
+    expect(/Permalink structure updated/.test(notice || ''), `no confirmation: ${notice}`);
+    const v = await page.inputValue('#permalink_structure');
+    expect(v === '/%postname%/', `structure is ${v}`);
+  }],
+  ['wp-publish-post', async ({ page, base, state }) => {
+    await page.goto(`${base}/wp-admin/post-new.php`);
+    // The block editor's own store and save path (the REST request the
+    // Publish button makes); its welcome guide is closed first.
+    await page.waitForFunction(() => window.wp && wp.data && wp.data.select('core/editor') && wp.data.select('core/editor').getCurrentPostId());
+    const guide = page.locator('.edit-post-welcome-guide button[aria-label="Close"]');
+    if (await guide.count()) await guide.click();
+    await page.evaluate(() => {
+      wp.data.dispatch('core/editor').editPost({
+        title: 'Hello from corral',
+        content: '<!-- wp:paragraph --><p>Served by corral through the template.</p><!-- /wp:paragraph -->',
+        status: 'publish',
+      });
+      return wp.data.dispatch('core/editor').savePost();
+    });
+    await page.waitForFunction(() => {
+      const e = wp.data.select('core/editor');
+      return !e.isSavingPost() && e.getCurrentPost().status === 'publish';
+    });
+    state.permalink = await page.evaluate(() => wp.data.select('core/editor').getPermalink());
+    expect(/\/hello-from-corral\/$/.test(state.permalink), `permalink ${state.permalink}`);
+  }],
+  ['wp-view-post-pretty-url', async ({ page, base, state }) => {
+    const r = await page.goto(`${base}/hello-from-corral/`);
+    expect(r.status() === 200, `status ${r.status()}`);
+    await page.waitForSelector('text=Served by corral through the template.');
+    const title = await page.title();
+    expect(/Hello from corral/.test(title), `title "${title}"`);
+    return state.permalink;
+  }],
+  ...MEDIA.map((name) => [`wp-upload-${name}`, async ({ page, base, state }) => {
+    await page.goto(`${base}/wp-admin/media-new.php?browser-uploader`);
+    await page.setInputFiles('#async-upload', path.join(FILES, name));
+    await Promise.all([page.waitForURL(/upload\.php/), page.click('#html-upload')]);
+    // The attachment's page shows the original file's URL.
+    await page.goto(`${base}/wp-admin/upload.php?mode=list&orderby=date&order=desc`);
+    const edit = await page.getAttribute('#the-list tr:first-child .column-title strong a', 'href');
+    await page.goto(new URL(edit, base).href);
+    const url = await page.inputValue('#attachment_url');
+    expect(url.endsWith('/' + name), `attachment URL ${url}`);
+    state[name] = url;
+    return url.replace(base, '');
+  }]),
+  ...MEDIA.map((name) => [`wp-fetch-original-${name}`, async ({ page, state }) => {
+    expect(state[name], 'not uploaded');
+    const got = await fetchInPage(page, state[name]);
+    const want = sha256File(path.join(FILES, name));
+    expect(got.status === 200, `GET ${state[name]}: ${got.status}`);
+    expect(got.sha256 === want, `GET ${state[name]}: ${got.length} bytes, not the uploaded file`);
+    return `200 ${got.length} bytes ${got.type}`;
+  }]),
+  ['wp-site-health-loopback', async ({ page, base }) => {
+    const r = await siteHealthTest(page, base, 'loopback-requests');
+    expect(r.status === 'good', `${r.status}: ${r.label} ${r.text}`);
+    return `${r.status}: ${r.label}`;
+  }],
+  ['wp-unlock', async () => {
+    if (process.env.WALK_UNLOCK !== '1') throw new Skip('this build has no `corral site unlock`');
+    return corralSite(['unlock', DOMAIN, '--for', '15m']).trim().split('\n').pop();
+  }],
+  ['wp-plugin-upload-install', async ({ page, base }) => {
+    if (process.env.WALK_UNLOCK !== '1') throw new Skip('needs the unlock window (`corral site unlock`)');
+    await page.goto(`${base}/wp-admin/plugin-install.php?tab=upload`);
+    await page.setInputFiles('#pluginzip', env('WALK_PLUGIN_ZIP'));
+    await Promise.all([page.waitForNavigation(), page.click('#install-plugin-submit')]);
+    const body = await page.textContent('#wpbody-content');
+    expect(!/Connection Information|FTP/.test(body), 'WordPress asks for FTP credentials');
+    expect(/Plugin installed successfully/.test(body), body.replace(/\s+/g, ' ').slice(0, 300));
+    await Promise.all([page.waitForNavigation(), page.click('a:has-text("Activate Plugin")')]);
+    const r = await page.goto(`${base}/`);
+    expect(r.status() === 200, `front page ${r.status()}`);
+    expect((await page.content()).includes('corral-walk-plugin active'), 'the plugin does not run');
+  }],
+  ['wp-site-health-background-updates', async ({ page, base }) => {
+    const r = await siteHealthTest(page, base, 'background-updates');
+    const said = `${r.status}: ${r.label} ${r.text}`;
+    if (r.status === 'good') return said;
+    if (process.env.WALK_UNLOCK !== '1') throw new Skip(`read while locked (no unlock in this build): ${said}`);
+    throw new Error(said);
+  }],
+  ['wp-lock', async () => {
+    if (process.env.WALK_UNLOCK !== '1') throw new Skip('this build has no `corral site lock`');
+    return corralSite(['lock', DOMAIN]).trim().split('\n').pop();
+  }],
+]).catch((e) => {
+  process.stdout.write(`STEP wp-browser: FAILED ${e.message}\n`);
+  process.exitCode = 1;
+});
