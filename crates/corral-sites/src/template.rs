@@ -460,6 +460,23 @@ mod tests {
         (d, lib)
     }
 
+    /// WordPress's installer calls mail() through PHPMailer and dies on an
+    /// undefined function; putenv (the LD_PRELOAD half) stays disabled.
+    #[test]
+    fn wordpress_may_mail_but_never_putenv() {
+        let (_d, lib) = lib_with(&[]);
+        let mut wp = lib.resolve("wordpress").unwrap();
+        crate::pens::finish(&mut wp).unwrap();
+        let disabled = wp.get("php_admin_value[disable_functions]").unwrap();
+        let disabled: Vec<&str> = disabled.split(',').collect();
+        for f in ["mail", "mb_send_mail"] {
+            assert!(!disabled.contains(&f), "{f} disabled: {disabled:?}");
+        }
+        for f in ["putenv", "exec", "proc_open", "shm_attach"] {
+            assert!(disabled.contains(&f), "{f} enabled: {disabled:?}");
+        }
+    }
+
     #[test]
     fn shipped_templates_resolve() {
         let (_d, lib) = lib_with(&[]);
