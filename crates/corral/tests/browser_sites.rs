@@ -214,6 +214,19 @@ fn site_add(
     }
 }
 
+/// The site's PHP logs (and Laravel's), for a failed walk's message.
+fn site_logs(home: &Path) -> String {
+    let mut out = String::new();
+    for dir in [home.join("logs")] {
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let text = fs::read_to_string(e.path()).unwrap_or_default();
+            let tail: String = text.chars().rev().take(4000).collect::<Vec<_>>().into_iter().rev().collect();
+            out.push_str(&format!("== {}\n{tail}\n", e.path().display()));
+        }
+    }
+    out
+}
+
 fn random_token() -> String {
     let mut buf = [0u8; 12];
     fs::File::open("/dev/urandom")
@@ -269,6 +282,7 @@ fn wordpress_walk(web: Web, domain: &str, tag: &str, n: u8) {
                 })
                 .is_some()
     });
+    let mut php_log = String::new();
     if provisioned {
         let _hosts = HostsEntry::add(domain, &addr);
         let scratch = sb.path("walk");
@@ -288,6 +302,7 @@ fn wordpress_walk(web: Web, domain: &str, tag: &str, n: u8) {
             if has_unlock() { "1" } else { "0" }.into(),
         ));
         browse(&mut steps, "wordpress.js", &wenv, &scratch);
+        php_log = site_logs(&sb.home(&u));
         steps.run("site-remove", || {
             let o = sb.site(&env, &[], &["remove", domain, "--yes"]);
             (o.code == Some(0)).then_some(()).ok_or(o.all())
@@ -299,7 +314,7 @@ fn wordpress_walk(web: Web, domain: &str, tag: &str, n: u8) {
         Outcome::Ok(format!("{:.0?}", started.elapsed())),
     );
     steps.assert_all_ok(&format!(
-        "web server log:\n{}\ncorral log:\n{}",
+        "site logs:\n{php_log}\nweb server log:\n{}\ncorral log:\n{}",
         server.error_log(),
         fs::read_to_string(corral.dir().join("error.log")).unwrap_or_default()
     ));
@@ -386,6 +401,7 @@ fn laravel_walk(web: Web, domain: &str, tag: &str, n: u8) {
                 Ok(())
             })
             .is_some();
+    let mut php_log = String::new();
     if provisioned {
         let _hosts = HostsEntry::add(domain, &addr);
         let scratch = sb.path("walk");
@@ -393,6 +409,7 @@ fn laravel_walk(web: Web, domain: &str, tag: &str, n: u8) {
         let mut wenv = walk_env(domain, &addr, &scratch, &env);
         wenv.push(("WALK_NOTE".into(), note.clone()));
         browse(&mut steps, "laravel.js", &wenv, &scratch);
+        php_log = site_logs(&sb.home(&u));
         steps.run("laravel-storage-file-on-disk", || {
             let f = root.join("storage/app/notes/latest.txt");
             let text = fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
@@ -417,7 +434,7 @@ fn laravel_walk(web: Web, domain: &str, tag: &str, n: u8) {
         Outcome::Ok(format!("{:.0?}", started.elapsed())),
     );
     steps.assert_all_ok(&format!(
-        "web server log:\n{}\ncorral log:\n{}",
+        "site logs:\n{php_log}\nweb server log:\n{}\ncorral log:\n{}",
         server.error_log(),
         fs::read_to_string(corral.dir().join("error.log")).unwrap_or_default()
     ));

@@ -81,16 +81,19 @@ function withTimeout(promise, ms, name) {
   return Promise.race([promise, timer]).finally(() => clearTimeout(t));
 }
 
-// GET `path` from inside the page (Chromium's own network stack, same
-// origin, logged-in cookies), returning status and the body's sha256.
+// GET `url` from inside the page (Chromium's own network stack, same
+// origin, logged-in cookies): status, type and the body's sha256. The body
+// comes back base64 (crypto.subtle exists only on secure origins).
 async function fetchInPage(page, url) {
-  return page.evaluate(async (u) => {
-    const r = await fetch(u, { credentials: 'same-origin', cache: 'no-store' });
-    const buf = await r.arrayBuffer();
-    const digest = await crypto.subtle.digest('SHA-256', buf);
-    const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
-    return { status: r.status, sha256: hex, length: buf.byteLength, type: r.headers.get('content-type') };
+  const r = await page.evaluate(async (u) => {
+    const res = await fetch(u, { credentials: 'same-origin', cache: 'no-store' });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    let bin = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    return { status: res.status, type: res.headers.get('content-type'), b64: btoa(bin) };
   }, url);
+  const body = Buffer.from(r.b64, 'base64');
+  return { status: r.status, type: r.type, length: body.length, sha256: crypto.createHash('sha256').update(body).digest('hex') };
 }
 
 function sha256File(path) {

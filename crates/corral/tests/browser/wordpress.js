@@ -21,10 +21,13 @@ async function siteHealthTest(page, base, test) {
   await page.goto(`${base}/wp-admin/site-health.php`);
   await page.waitForFunction(() => window.wpApiSettings && window.wpApiSettings.nonce);
   return page.evaluate(async ([b, t]) => {
-    const r = await fetch(`${b}/wp-json/wp-site-status/v1/tests/${t}`, {
+    const r = await fetch(`${b}/wp-json/wp-site-health/v1/tests/${t}`, {
       headers: { 'X-WP-Nonce': window.wpApiSettings.nonce }, credentials: 'same-origin',
     });
-    const j = await r.json();
+    const raw = await r.text();
+    let j;
+    try { j = JSON.parse(raw); } catch (e) { j = {}; }
+    if (!j.status) return { http: r.status, status: `HTTP ${r.status}`, label: raw.slice(0, 300), text: '' };
     const text = (j.description || '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim();
     return { http: r.status, status: j.status, label: j.label, text: text.slice(0, 300) };
   }, [base, test]);
