@@ -30,6 +30,12 @@ PACKAGES=(
   chromium            # the dashboard test loads the page headless
   fonts-dejavu-core   # text in the dashboard screenshot
   tmux                # the corral top test drives the terminal view
+  mariadb-server      # browser_sites: WordPress's database (a private mariadbd per test)
+  mariadb-client
+  php8.2-mysql
+  wordpress           # browser_sites: the owner copies /usr/share/wordpress into the site
+  wordpress-theme-twentytwentythree
+  php-laravel-framework # browser_sites: a small Laravel app on Debian's autoloaders
   build-essential
   pkg-config
 )
@@ -69,6 +75,32 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get install -y --no-install-recommends "${missing[@]}"
 else
   echo "setup.sh: all Debian packages present"
+fi
+
+# node + npm for the browser walks (playwright-core drives Debian's
+# chromium). A machine with its own node (e.g. NodeSource's, which bundles
+# npm) keeps it; otherwise Debian's nodejs and npm.
+if ! command -v npm >/dev/null 2>&1; then
+  if command -v node >/dev/null 2>&1 && ! dpkg-query -W -f='${Version}' nodejs 2>/dev/null | grep -q deb12; then
+    echo "setup.sh: node $(node -v) is not Debian's and has no npm; install npm for it" >&2
+    exit 1
+  fi
+  echo "setup.sh: installing nodejs npm"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
+fi
+
+# playwright-core for crates/corral/tests/browser, from its lockfile; run
+# again only when the lockfile changed.
+walks=crates/corral/tests/browser
+walks_dir="$(cd "$(dirname "$0")/.." && pwd)/$walks"
+stamp="$walks_dir/node_modules/.corral-lock-sha256"
+want="$(sha256sum "$walks_dir/package-lock.json" | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -f "$walks_dir/node_modules/playwright-core/package.json" ]; then
+  echo "setup.sh: npm ci in $walks"
+  (cd "$walks_dir" && timeout 600 npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
+else
+  echo "setup.sh: $walks/node_modules up to date"
 fi
 
 # Rust: CI and developer machines have rustup's cargo; fall back to

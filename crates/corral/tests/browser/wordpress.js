@@ -55,10 +55,14 @@ walk([
     await page.goto(`${base}/wp-admin/options-permalink.php`);
     await page.check('#permalink-input-post-name');
     await Promise.all([page.waitForNavigation(), page.click('#submit')]);
-    const notice = await page.textContent('#setting-error-settings_updated, .notice-success, .updated');
-    expect(/Permalink structure updated/.test(notice || ''), `no confirmation: ${notice}`);
+    const notices = (await page.locator('#wpbody-content .notice, #wpbody-content .updated').allTextContents()).join(' ').replace(/\s+/g, ' ');
+    // Under Apache WordPress cannot write .htaccess (code is read-only to
+    // PHP) and says so; the vhost's front controller serves pretty URLs
+    // without one, which the next steps prove.
+    expect(/Permalink structure updated|update your \.htaccess/.test(notices), `no confirmation: ${notices}`);
     const v = await page.inputValue('#permalink_structure');
     expect(v === '/%postname%/', `structure is ${v}`);
+    return /htaccess/.test(notices) ? '(WordPress: "You should update your .htaccess file now"; not needed)' : '';
   }],
   ['wp-publish-post', async ({ page, base, state }) => {
     await page.goto(`${base}/wp-admin/post-new.php`);
