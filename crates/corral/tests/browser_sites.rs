@@ -65,11 +65,20 @@ impl Web {
 /// port 80 the URLs Chromium, PHP and the application use are the same,
 /// as on a real host. One address per walk (127.0.0.0/8 is all loopback).
 fn site_addr(walk: u8) -> String {
-    format!("127.{}.{}.{walk}", 80 + (std::process::id() >> 16) % 100, std::process::id() % 250 + 2)
+    format!(
+        "127.{}.{}.{walk}",
+        80 + (std::process::id() >> 16) % 100,
+        std::process::id() % 250 + 2
+    )
 }
 
 /// The sandbox's `CORRAL_SITES_*` env with the vhost on `addr`:80.
-fn site_env(sb: &Sandbox, corral: &common::Server, web: &dyn WebServer, addr: &str) -> Vec<(String, String)> {
+fn site_env(
+    sb: &Sandbox,
+    corral: &common::Server,
+    web: &dyn WebServer,
+    addr: &str,
+) -> Vec<(String, String)> {
     let mut env = sb.env(Some(corral), Some(web));
     for (k, v) in env.iter_mut() {
         if k == "CORRAL_SITES_LISTEN" {
@@ -134,8 +143,7 @@ fn has_unlock() -> bool {
         .output()
         .expect("corral site --help");
     let help = String::from_utf8_lossy(&o.stdout);
-    help.lines()
-        .any(|l| l.trim_start().starts_with("unlock "))
+    help.lines().any(|l| l.trim_start().starts_with("unlock "))
 }
 
 /// The walk's environment: where the site is and how to run corral.
@@ -151,7 +159,10 @@ fn walk_env(
         ("WALK_HOST".into(), domain.into()),
         ("WALK_ADDR".into(), addr.into()),
         ("WALK_PROFILE".into(), profile.display().to_string()),
-        ("WALK_CORRAL".into(), common::corral_bin().display().to_string()),
+        (
+            "WALK_CORRAL".into(),
+            common::corral_bin().display().to_string(),
+        ),
     ];
     v.extend(site_env.iter().cloned());
     v
@@ -220,7 +231,14 @@ fn site_logs(home: &Path) -> String {
     for dir in [home.join("logs")] {
         for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
             let text = fs::read_to_string(e.path()).unwrap_or_default();
-            let tail: String = text.chars().rev().take(4000).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: String = text
+                .chars()
+                .rev()
+                .take(4000)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             out.push_str(&format!("== {}\n{tail}\n", e.path().display()));
         }
     }
@@ -252,7 +270,9 @@ fn wordpress_walk(web: Web, domain: &str, tag: &str, n: u8) {
     let corral = sb.start_corral();
     let env = site_env(&sb, &corral, server.as_ref(), &addr);
 
-    let ready = steps.run("playwright-installed", playwright_installed).is_some()
+    let ready = steps
+        .run("playwright-installed", playwright_installed)
+        .is_some()
         && steps
             .run("wordpress-package", || {
                 Path::new("/usr/share/wordpress/wp-settings.php")
@@ -269,7 +289,9 @@ fn wordpress_walk(web: Web, domain: &str, tag: &str, n: u8) {
     let db_password = random_token();
     let provisioned = db.as_ref().is_some_and(|db| {
         steps
-            .run("mariadb-database", || db.create_db("wp", "wp", &db_password))
+            .run("mariadb-database", || {
+                db.create_db("wp", "wp", &db_password)
+            })
             .is_some()
             && steps
                 .run("site-add", || {
@@ -294,7 +316,10 @@ fn wordpress_walk(web: Web, domain: &str, tag: &str, n: u8) {
         let zip = scratch.join("corral-walk-plugin.zip");
         fs::write(&zip, plugin_zip()).unwrap();
         let mut wenv = walk_env(domain, &addr, &scratch, &env);
-        wenv.push(("WALK_ADMIN_PASSWORD".into(), format!("Cw-{}", random_token())));
+        wenv.push((
+            "WALK_ADMIN_PASSWORD".into(),
+            format!("Cw-{}", random_token()),
+        ));
         wenv.push(("WALK_FILES".into(), media.display().to_string()));
         wenv.push(("WALK_PLUGIN_ZIP".into(), zip.display().to_string()));
         wenv.push((
@@ -381,7 +406,9 @@ fn laravel_walk(web: Web, domain: &str, tag: &str, n: u8) {
     let env = site_env(&sb, &corral, server.as_ref(), &addr);
     let root = sb.docroot(&u, domain);
 
-    let provisioned = steps.run("playwright-installed", playwright_installed).is_some()
+    let provisioned = steps
+        .run("playwright-installed", playwright_installed)
+        .is_some()
         && steps
             .run("laravel-package", || {
                 Path::new("/usr/share/php/Illuminate/autoload.php")
@@ -391,7 +418,9 @@ fn laravel_walk(web: Web, domain: &str, tag: &str, n: u8) {
             })
             .is_some()
         && steps
-            .run("site-add", || site_add(&sb, &env, domain, &u, "laravel", web))
+            .run("site-add", || {
+                site_add(&sb, &env, domain, &u, "laravel", web)
+            })
             .is_some()
         && steps
             .run("laravel-app-copied-by-owner", || {

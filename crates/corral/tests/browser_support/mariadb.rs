@@ -77,7 +77,10 @@ impl MariaDb {
                 return Err(format!("mariadbd exited ({st}): {}", db.error_log()));
             }
             if Instant::now() > deadline {
-                return Err(format!("mariadbd not ready in {READY:?}: {}", db.error_log()));
+                return Err(format!(
+                    "mariadbd not ready in {READY:?}: {}",
+                    db.error_log()
+                ));
             }
             thread::sleep(Duration::from_millis(200));
         }
@@ -88,7 +91,10 @@ impl MariaDb {
     pub fn sql(&self, sql: &str) -> Result<String, String> {
         let out = Command::new("timeout")
             .args(["30", "mariadb", "--no-defaults", "-uroot", "-N", "-B"])
-            .arg(format!("--socket={}/mysqld.sock", self.dir.path().display()))
+            .arg(format!(
+                "--socket={}/mysqld.sock",
+                self.dir.path().display()
+            ))
             .args(["-e", sql])
             .stdin(Stdio::null())
             .output()

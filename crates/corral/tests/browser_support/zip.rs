@@ -18,7 +18,11 @@ pub fn stored(entries: &[(&str, &[u8])]) -> Vec<u8> {
         central.extend_from_slice(&20u16.to_le_bytes()); // made by
         header_fields(&mut central, crc, size, name.len() as u16);
         central.extend_from_slice(&[0; 8]); // comment, disk, internal attrs
-        let external: u32 = if name.ends_with('/') { 0o40755 << 16 } else { 0o100644 << 16 };
+        let external: u32 = if name.ends_with('/') {
+            0o40755 << 16
+        } else {
+            0o100644 << 16
+        };
         central.extend_from_slice(&external.to_le_bytes());
         central.extend_from_slice(&offset.to_le_bytes());
         central.extend_from_slice(name.as_bytes());
@@ -54,7 +58,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
