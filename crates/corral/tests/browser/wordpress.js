@@ -39,16 +39,29 @@ walk([
     if (await page.locator('#language-continue').count()) await page.click('#language-continue');
     await page.fill('#weblog_title', 'corral browser walk');
     await page.fill('#user_login', ADMIN);
+    // user-profile.js puts a generated password into #pass1 once loaded:
+    // wait for that, then replace it with ours.
+    await page.waitForFunction(() => { const p = document.querySelector('#pass1'); return p && p.value !== ''; }, null, { timeout: 10000 }).catch(() => {});
     await page.fill('#pass1', PASSWORD);
+    expect((await page.inputValue('#pass1')) === PASSWORD, 'the installer replaced the password');
     await page.fill('#admin_email', 'owner@example.org');
     await page.click('#submit');
     await page.waitForSelector('text=Success!');
   }],
   ['wp-login', async ({ page, base }) => {
-    await page.goto(`${base}/wp-login.php`);
-    await page.fill('#user_login', ADMIN);
-    await page.fill('#user_pass', PASSWORD);
-    await Promise.all([page.waitForURL(/\/wp-admin\/?$/), page.click('#wp-submit')]);
+    // wp-login.php focuses (and may clear) its fields from a script that
+    // runs just after load: fill after it has, and try again when the
+    // form comes back with "field is empty".
+    for (let attempt = 1; ; attempt++) {
+      await page.goto(`${base}/wp-login.php`);
+      await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'user_login', null, { timeout: 5000 }).catch(() => {});
+      await page.fill('#user_login', ADMIN);
+      await page.fill('#user_pass', PASSWORD);
+      await Promise.all([page.waitForNavigation(), page.click('#wp-submit')]);
+      if (/\/wp-admin\/?$/.test(page.url())) break;
+      const error = await page.textContent('#login_error').catch(() => '');
+      expect(attempt < 3, `still on ${page.url()}: ${error}`);
+    }
     await page.waitForSelector('#wpadminbar');
   }],
   ['wp-permalinks-post-name', async ({ page, base }) => {
