@@ -122,7 +122,7 @@ impl Os for RealOs {
     }
 
     fn use_zygote(&mut self, preload: Option<Vec<PathBuf>>) {
-        if preload == self.zygote.preload && self.zygote.running.is_some() {
+        if preload == self.zygote.preload {
             return;
         }
         self.zygote.stop();
@@ -138,7 +138,6 @@ impl Os for RealOs {
             }
         }
         self.zygote.preload = preload;
-        let _ = self.zygote.get(Instant::now());
     }
 
     fn zygote_tick(&mut self) -> Vec<String> {

@@ -123,16 +123,31 @@ pub struct ZygoteSlot {
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 
 impl ZygoteSlot {
-    /// The zygote to use now, starting it when it is due.
+    /// The zygote to use now. It starts lazily, at the first launch, and
+    /// that launch is exec'd (the zygote is still preloading): a host
+    /// whose pools are all dormant pays nothing for it, and from the
+    /// second cold start on every prototype is forked.
     pub fn get(&mut self, now: std::time::Instant) -> Option<&Zygote> {
-        let preload = self.preload.as_ref()?;
-        if self.running.is_none() && self.retry_at.is_none_or(|t| now >= t) {
-            match Zygote::spawn(preload) {
-                Ok(z) => self.running = Some(z),
-                Err(e) => self.failed(&e, now),
-            }
+        self.preload.as_ref()?;
+        if self.running.is_none() {
+            self.start_if_due(now);
+            return None;
         }
         self.running.as_ref()
+    }
+
+    fn start_if_due(&mut self, now: std::time::Instant) {
+        let Some(preload) = self.preload.as_ref() else {
+            return;
+        };
+        if self.running.is_some() || self.retry_at.is_some_and(|t| now < t) {
+            return;
+        }
+        self.retry_at = None;
+        match Zygote::spawn(preload) {
+            Ok(z) => self.running = Some(z),
+            Err(e) => self.failed(&e, now),
+        }
     }
 
     /// Something went wrong: drop the zygote unless only one launch
@@ -152,11 +167,11 @@ impl ZygoteSlot {
         self.retry_at = Some(now + wait);
     }
 
-    /// Once a turn: start the zygote again when it is due, so the next
-    /// dormant pool finds it ready.
+    /// Once a turn: start a zygote that died or failed again when it is
+    /// due, so the next dormant pool finds it ready.
     pub fn tick(&mut self, now: std::time::Instant) {
-        if self.running.is_none() && self.retry_at.is_some_and(|t| now >= t) {
-            let _ = self.get(now);
+        if self.retry_at.is_some() {
+            self.start_if_due(now);
         }
     }
 

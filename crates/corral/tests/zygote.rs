@@ -41,9 +41,10 @@ fn fds(pid: i32) -> Vec<i32> {
 }
 
 fn zygote_of(s: &Server) -> Option<i32> {
-    children_of(s.pid())
+    process_table()
         .into_iter()
-        .find(|&p| cmdline(p) == format!("{TITLE}\0"))
+        .find(|&(p, ppid, _)| ppid == s.pid() && cmdline(p) == format!("{TITLE}\0"))
+        .map(|(p, _, _)| p)
 }
 
 fn prototype_of(s: &Server, pool: &str) -> Option<i32> {
@@ -78,6 +79,15 @@ fn a_dormant_pool_s_prototype_is_forked_by_the_zygote_like_an_exec() {
         return;
     }
     let s = Corral::start(&two_ondemand_pools(""));
+    assert!(
+        zygote_of(&s).is_none(),
+        "every pool is dormant: no zygote yet, the idle host pays nothing"
+    );
+    // The first cold start is exec'd and starts the zygote for the next.
+    let r = s.try_get_to(0, "pid.php", "").expect("request to pool a");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let first = wait_for("pool a's prototype", || prototype_of(&s, "a"));
+    assert!(environ_names(first).iter().any(|n| n == "CORRAL_PROTOTYPE"));
     let zygote = wait_for("the zygote", || zygote_of(&s));
     assert_eq!(uid_of_pid(zygote), Some(0), "the zygote runs as root");
     assert_eq!(
@@ -85,11 +95,11 @@ fn a_dormant_pool_s_prototype_is_forked_by_the_zygote_like_an_exec() {
         vec![0, 1, 2, 3],
         "the zygote keeps only stdio and its channel to the master"
     );
-    assert!(prototype_of(&s, "a").is_none(), "ondemand starts dormant");
+    assert!(prototype_of(&s, "b").is_none(), "ondemand starts dormant");
 
-    let r = s.try_get_to(0, "pid.php", "").expect("request to pool a");
+    let r = s.try_get_to(1, "pid.php", "").expect("request to pool b");
     assert_eq!(r.status, 200, "{}", r.body);
-    let proto = wait_for("pool a's prototype", || prototype_of(&s, "a"));
+    let proto = wait_for("pool b's prototype", || prototype_of(&s, "b"));
     let names = environ_names(proto);
     assert!(
         names.iter().any(|n| n == "CORRAL_ZYGOTE")
@@ -114,10 +124,10 @@ fn a_dormant_pool_s_prototype_is_forked_by_the_zygote_like_an_exec() {
             "prototype fd {fd} -> {target} was not handed over"
         );
     }
-    let worker = wait_for("a worker of a", || children_of(proto).first().copied());
+    let worker = wait_for("a worker of b", || children_of(proto).first().copied());
     assert_eq!(
         cmdline(worker),
-        "php-fpm: pool a\0",
+        "php-fpm: pool b\0",
         "workers inherit the title"
     );
     assert!(
@@ -132,14 +142,10 @@ fn a_dead_zygote_costs_nothing_but_speed() {
         return;
     }
     let s = Corral::start(&two_ondemand_pools(""));
+    let r = s.try_get_to(0, "pid.php", "").expect("request to pool a");
+    assert_eq!(r.status, 200, "{}", r.body);
     let zygote = wait_for("the zygote", || zygote_of(&s));
     kill_pid(zygote, libc::SIGKILL);
-    let r = s.try_get_to(0, "pid.php", "").expect("request to pool a");
-    assert_eq!(
-        r.status, 200,
-        "pool a serves without the zygote: {}",
-        r.body
-    );
     s.expect_log("the zygote", Duration::from_secs(5));
     let again = wait_for("a new zygote", || zygote_of(&s).filter(|&z| z != zygote));
     assert_ne!(again, zygote);
@@ -149,6 +155,8 @@ fn a_dead_zygote_costs_nothing_but_speed() {
         "pool b serves from the new zygote: {}",
         r.body
     );
+    let proto = wait_for("pool b's prototype", || prototype_of(&s, "b"));
+    assert!(environ_names(proto).iter().any(|n| n == "CORRAL_ZYGOTE"));
 }
 
 #[test]
@@ -196,6 +204,8 @@ fn a_changed_php_ini_replaces_the_zygote() {
     let base = fs::read_to_string("/etc/php/8.2/fpm/php.ini").unwrap_or_default();
     fs::write(&ini, format!("{base}\nprecision = 13\n")).unwrap();
     let s = Corral::start_args(&two_ondemand_pools(""), &["-c", ini.to_str().unwrap()]);
+    let r = s.try_get_to(0, "pid.php", "").expect("request to pool a");
+    assert_eq!(r.status, 200, "{}", r.body);
     let first = wait_for("the zygote", || zygote_of(&s));
     let out = s.control(&["reload"]);
     assert!(out.status.success(), "{}", out.all());
@@ -203,11 +213,15 @@ fn a_changed_php_ini_replaces_the_zygote() {
     fs::write(&ini, format!("{base}\nprecision = 7\n")).unwrap();
     let out = s.control(&["reload"]);
     assert!(out.status.success(), "{}", out.all());
-    let second = wait_for("a new zygote", || zygote_of(&s).filter(|&z| z != first));
-    assert_ne!(second, first, "it preloaded the old php.ini's extensions");
+    wait_for("the old zygote to go", || {
+        zygote_of(&s).is_none().then_some(())
+    });
+    // Pool b's cold start brings up a zygote with the new php.ini's list.
     let r = s
-        .try_get_to(0, "ini.php", "get=precision")
+        .try_get_to(1, "ini.php", "get=precision")
         .expect("request");
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains('7'), "the new php.ini is used: {}", r.body);
+    let second = wait_for("a new zygote", || zygote_of(&s));
+    assert_ne!(second, first, "it preloaded the old php.ini's extensions");
 }
