@@ -145,6 +145,26 @@ fn owner_uploads_over_sftp_and_stays_in_the_chroot() {
     let keys_before = fs::read_to_string(&keys_a).unwrap();
     assert!(keys_before.contains(fs::read_to_string(&ka_pub).unwrap().trim()));
     sshd_test_passes(&sshd);
+    // The Match ends with the drop-in: the rest of the config (Debian's
+    // X11Forwarding yes, no chroot) still holds for everyone else.
+    let effective = |user: &str| {
+        let o = Command::new(sites_support::sshd::SSHD)
+            .args(["-T", "-f"])
+            .arg(sshd.config())
+            .args(["-C", &format!("user={user},host=localhost,addr=127.0.0.1")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let root = effective("root");
+    assert!(root.contains("x11forwarding yes") && root.contains("chrootdirectory none"));
+    assert!(root.contains("forcecommand none"), "{root}");
+    let owner = effective(&ua);
+    assert!(owner.contains("x11forwarding no") && owner.contains("permittty no"));
+    assert!(
+        owner.contains(&format!("chrootdirectory {}", home.display())),
+        "{owner}"
+    );
 
     // `site sftp` shows the key by its fingerprint.
     let o = ok(&sb.site(&env, &[], &["sftp", &da, "--json"]))
