@@ -513,16 +513,6 @@ fn sftp_steps(t: &mut Txn, paths: &Paths, spec: &SiteSpec, home: &Path) -> Resul
             keys_changed = t.remove_file(&keys)?;
             return Ok(());
         }
-        if !paths.sshd_config_dir.is_dir() {
-            return Err(SitesError::Site {
-                domain: spec.domain.clone(),
-                why: format!(
-                    "SFTP needs OpenSSH's server, and {} does not exist \
-                     (apt-get install openssh-server, or --sshd-config-dir)",
-                    paths.sshd_config_dir.display()
-                ),
-            });
-        }
         t.ensure_dir(&paths.sftp_keys_dir, 0o755, &crate::journal::Owner::root())?;
         // Root's and outside the home: the tenant cannot add keys (or
         // options such as command=) to its own login.

@@ -344,6 +344,16 @@ fn sftp_steps_roll_back() {
             snapshot_diff(&before, &after)
         );
     }
+    // No OpenSSH server (no drop-in dir): refused before any step (64).
+    let o = sb.site(
+        &env,
+        &[("CORRAL_SITES_SSHD_CONFIG_DIR", "/nonexistent/sshd_config.d")],
+        &add,
+    );
+    assert_eq!(o.code, Some(64), "{}", o.all());
+    assert!(o.all().contains("openssh-server"), "{}", o.all());
+    assert!(!o.stdout.contains("[group]"), "a step ran: {}", o.all());
+    assert!(before == sb.snapshot(&users));
     // sshd refuses the config: nothing stays, the running sshd never saw it.
     let o = sb.site(&env, &[("CORRAL_SITES_SSHD_TEST", "false")], &add);
     assert_ne!(o.code, Some(0), "{}", o.all());
