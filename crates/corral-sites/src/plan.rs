@@ -7,7 +7,8 @@
 //! `sizing`, `group`, `user`, `php-user`, `dir:NAME`/`acl:NAME` per
 //! directory, `disk-quota`, `pool-dir`, `pool-file`, `pool-validate`, `vhost-file`, `vhost-enable`
 //! (Apache), `webserver-test`, `pool-reload`, `webserver-reload`,
-//! `verify`, `registry`.
+//! `verify`, (certbot and TLS steps), `logrotate`, `cron`, (SFTP)
+//! `sftp-keys`, `sshd-config`, `sshd-test`, `sshd-reload`, `registry`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
