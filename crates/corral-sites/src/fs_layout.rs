@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use crate::paths::Paths;
 use crate::spec::SiteSpec;
 
-/// One directory to converge; every one is owned by `USER:USER`.
+/// One directory to converge; owned by `USER:USER`, except a chroot home
+/// (`root:USER`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirSpec {
     /// Step name suffix (`home`, `docroot`, `writable:wp-content/uploads`).
@@ -25,6 +26,9 @@ pub struct DirSpec {
     /// Full ACL in `setfacl --set` syntax, `WEB` standing for the web
     /// server's uid (filled in by the caller).
     pub acl: String,
+    /// Owned by root (group still `USER`): the home of an SFTP site,
+    /// because sshd chroots only into a root-owned directory.
+    pub root_owned: bool,
 }
 
 /// The site's paths.
@@ -41,6 +45,9 @@ pub struct Layout {
     pub sessions: PathBuf,
     /// Relative dirs PHP may write, below the site dir.
     pub writable: Vec<String>,
+    /// The owner has SFTP, chrooted to the home: the home is `root:USER`
+    /// (same mode and ACL), everything below it stays the owner's.
+    pub chroot: bool,
 }
 
 /// Read-only code dir: owner rwx, PHP (group) r-x, web server r-x, and
@@ -106,6 +113,7 @@ impl Layout {
             site_dir.join(public_dir)
         };
         Layout {
+            chroot: !spec.sftp_keys.is_empty(),
             logs: home.join("logs"),
             tmp: home.join("tmp"),
             sessions: home.join("sessions"),
@@ -128,13 +136,18 @@ impl Layout {
             path: path.to_path_buf(),
             mode,
             acl: acl.to_string(),
+            root_owned: false,
         };
         let web_serves = |p: &Path| p.starts_with(&self.docroot);
         // Dirs on the way to the docroot need traverse only; dirs in it
         // need read.
         let code_acl = |p: &Path| code_dir_acl(web_serves(p));
+        let home = DirSpec {
+            root_owned: self.chroot,
+            ..d("home", &self.home, 0o750, TRAVERSE_ACL)
+        };
         let mut out = vec![
-            d("home", &self.home, 0o750, TRAVERSE_ACL),
+            home,
             d("htdocs", &self.htdocs, 0o750, TRAVERSE_ACL),
             d("site", &self.site_dir, 0o2750, code_acl(&self.site_dir)),
         ];
@@ -213,6 +226,7 @@ mod tests {
             enabled: true,
             disk_quota: None,
             tls: None,
+            sftp_keys: vec![],
         }
     }
 

@@ -70,6 +70,14 @@ pub struct Paths {
     pub php_ini_dir: Option<PathBuf>,
     /// Where `libphpVERSION.so` lives (`/usr/lib`).
     pub libphp_dir: PathBuf,
+    /// sshd drop-ins, one per SFTP owner (`/etc/ssh/sshd_config.d`).
+    pub sshd_config_dir: PathBuf,
+    /// SFTP owners' authorized keys, root's (`/etc/ssh/corral-keys`).
+    pub sftp_keys_dir: PathBuf,
+    /// Command (run with `sh -c`) that checks sshd's whole config.
+    pub sshd_test: Option<String>,
+    /// Command (run with `sh -c`) that makes a running sshd re-read it.
+    pub sshd_reload: Option<String>,
 }
 
 /// (flag, help) of every knob, for usage text and parsing.
@@ -125,6 +133,19 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("tls-listen", "TLS vhost listen address [443]"),
     ("php-ini-dir", "php.ini dir [/etc/php/VERSION/fpm]"),
     ("libphp-dir", "where libphpVERSION.so is [/usr/lib]"),
+    (
+        "sshd-config-dir",
+        "sshd drop-ins for SFTP owners [/etc/ssh/sshd_config.d]",
+    ),
+    (
+        "sftp-keys-dir",
+        "SFTP owners' authorized keys [/etc/ssh/corral-keys]",
+    ),
+    ("sshd-test", "sshd config test command [/usr/sbin/sshd -t]"),
+    (
+        "sshd-reload",
+        "sshd reload command [SIGHUP to /run/sshd.pid if it runs]",
+    ),
 ];
 
 /// The host knobs as clap flags, for every `corral site`, `tune` and
@@ -227,6 +248,18 @@ pub struct HostArgs {
     /// Where libphpVERSION.so is [default: /usr/lib]
     #[arg(long, global = true, value_name = "DIR")]
     pub libphp_dir: Option<String>,
+    /// sshd drop-ins for SFTP owners [default: /etc/ssh/sshd_config.d]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub sshd_config_dir: Option<String>,
+    /// SFTP owners' authorized keys [default: /etc/ssh/corral-keys]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub sftp_keys_dir: Option<String>,
+    /// sshd config test command [default: /usr/sbin/sshd -t]
+    #[arg(long, global = true, value_name = "COMMAND")]
+    pub sshd_test: Option<String>,
+    /// sshd reload command [default: SIGHUP to /run/sshd.pid if it runs]
+    #[arg(long, global = true, value_name = "COMMAND")]
+    pub sshd_reload: Option<String>,
     /// Do not fetch a probe through the web server
     #[arg(long, global = true)]
     pub no_verify: bool,
@@ -234,7 +267,7 @@ pub struct HostArgs {
 
 impl HostArgs {
     /// (flag name as in [`FLAGS`], value) of every knob.
-    pub fn given(&self) -> [(&'static str, &Option<String>); 27] {
+    pub fn given(&self) -> [(&'static str, &Option<String>); 31] {
         [
             ("home-base", &self.home_base),
             ("pool-dir", &self.pool_dir),
@@ -263,6 +296,10 @@ impl HostArgs {
             ("tls-listen", &self.tls_listen),
             ("php-ini-dir", &self.php_ini_dir),
             ("libphp-dir", &self.libphp_dir),
+            ("sshd-config-dir", &self.sshd_config_dir),
+            ("sftp-keys-dir", &self.sftp_keys_dir),
+            ("sshd-test", &self.sshd_test),
+            ("sshd-reload", &self.sshd_reload),
         ]
     }
 }
@@ -397,6 +434,10 @@ impl Paths {
             tls_listen: get("tls-listen").unwrap_or_else(|| "443".into()),
             php_ini_dir: get("php-ini-dir").map(PathBuf::from),
             libphp_dir: path("libphp-dir", "/usr/lib"),
+            sshd_config_dir: path("sshd-config-dir", "/etc/ssh/sshd_config.d"),
+            sftp_keys_dir: path("sftp-keys-dir", "/etc/ssh/corral-keys"),
+            sshd_test: get("sshd-test"),
+            sshd_reload: get("sshd-reload"),
         })
     }
 

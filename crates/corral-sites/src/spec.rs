@@ -61,6 +61,11 @@ pub struct SiteSpec {
     /// HTTPS: `--tls CERT,KEY` or `--certbot`. Absent = HTTP only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Tls>,
+    /// Owner access: SFTP public keys (`TYPE BASE64 [COMMENT]`). Empty =
+    /// no SFTP; any key = the owner may log in with SFTP, chrooted to the
+    /// home (see [`sftp`](crate::sftp)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sftp_keys: Vec<String>,
 }
 
 /// Where a site's certificate comes from.
@@ -164,6 +169,11 @@ impl SiteSpec {
         }
         for (k, v) in &self.sets {
             check_setting(k, v)?;
+        }
+        for k in &self.sftp_keys {
+            if crate::sftp::parse_key(k)? != *k {
+                return Err(SitesError::Usage(format!("bad SFTP key '{k}'")));
+            }
         }
         Ok(())
     }
