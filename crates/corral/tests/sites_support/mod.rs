@@ -132,6 +132,7 @@ impl Sandbox {
             ("ARCHIVE_DIR", p("archive")),
             ("ACME_DIR", p("acme")),
             ("LETSENCRYPT_DIR", p("letsencrypt")),
+            ("PHP_INCLUDE_DIR", p("php-include")),
         ];
         match corral {
             Some(c) => {
