@@ -1048,6 +1048,31 @@ mod tests {
     }
 
     #[test]
+    fn unlock_windows() {
+        assert_eq!(parse_window("15m").unwrap(), 900);
+        assert_eq!(parse_window("90s").unwrap(), 90);
+        assert_eq!(parse_window("2h").unwrap(), 7200);
+        assert_eq!(parse_window("30").unwrap(), 1800);
+        assert_eq!(parse_window("24h").unwrap(), MAX_WINDOW_SECS);
+        for bad in ["", "0m", "25h", "1d", "soon", "-5m", "99999999999999999999h"] {
+            assert!(parse_window(bad).is_err(), "{bad}");
+        }
+        let s = site(&["unlock", "x.com"]).unwrap();
+        let SiteCommand::Unlock(a) = s.command else {
+            panic!()
+        };
+        assert_eq!(a.duration, 900, "15 minutes by default");
+        let s = site(&["lock", "--expired", "-q"]).unwrap();
+        let SiteCommand::Lock(a) = s.command else {
+            panic!()
+        };
+        assert!(a.expired && a.quiet && a.domain.is_none());
+        assert!(site(&["lock"]).is_err(), "a domain or --expired");
+        assert!(site(&["lock", "x.com", "--expired"]).is_err());
+        assert_eq!(utc_text(1_796_131_505), "2026-12-01 13:25:05");
+    }
+
+    #[test]
     fn only_real_changes_need_root() {
         let needs = |a: &[&str]| site(a).unwrap().command.changes_the_host();
         assert!(needs(&["add", "x.com"]));
@@ -1056,5 +1081,8 @@ mod tests {
         assert!(needs(&["disable", "x.com"]));
         assert!(!needs(&["list"]));
         assert!(!needs(&["show", "x.com"]));
+        assert!(needs(&["unlock", "x.com"]));
+        assert!(needs(&["lock", "--expired"]));
+        assert!(!needs(&["lock", "x.com", "--dry-run"]));
     }
 }

@@ -86,3 +86,37 @@ pub fn logrotate_text(spec: &SiteSpec, layout: &Layout) -> String {
         user = spec.user,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_job_names_every_knob_quoted_for_cron() {
+        let mut args = vec![
+            "x".to_string(),
+            "--webserver-reload".into(),
+            "nginx -s reload -p '/srv/a b'".into(),
+            "--state-dir".into(),
+            "/srv/state%1".into(),
+        ];
+        let p = Paths::from_args(&mut args).unwrap();
+        let text = cron_text(&p, Path::new("/usr/bin/corral"));
+        let job = text
+            .lines()
+            .find(|l| l.starts_with("* * * * * root "))
+            .unwrap();
+        assert!(job.contains("site lock --expired --quiet"), "{job}");
+        assert!(
+            job.contains(r#"--webserver-reload 'nginx -s reload -p '\''/srv/a b'\'''"#),
+            "{job}"
+        );
+        assert!(job.contains(r"--state-dir '/srv/state\%1'"), "{job}");
+        assert!(job.contains("--home-base /home"), "{job}");
+        assert!(
+            job.contains("--php-include-dir /var/lib/corral/php"),
+            "{job}"
+        );
+        assert!(text.contains("site gc-sessions --quiet"), "{text}");
+    }
+}
