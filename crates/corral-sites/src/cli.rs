@@ -1054,7 +1054,15 @@ mod tests {
         assert_eq!(parse_window("2h").unwrap(), 7200);
         assert_eq!(parse_window("30").unwrap(), 1800);
         assert_eq!(parse_window("24h").unwrap(), MAX_WINDOW_SECS);
-        for bad in ["", "0m", "25h", "1d", "soon", "-5m", "99999999999999999999h"] {
+        for bad in [
+            "",
+            "0m",
+            "25h",
+            "1d",
+            "soon",
+            "-5m",
+            "99999999999999999999h",
+        ] {
             assert!(parse_window(bad).is_err(), "{bad}");
         }
         let s = site(&["unlock", "x.com"]).unwrap();
