@@ -181,6 +181,25 @@ fn unlock_opens_the_code_and_lock_gives_it_back_to_the_owner() {
         .collect();
     let other_before = untouched(&other_root);
 
+    // A failure after the tree was opened puts every inode, the pool file
+    // and the registry back.
+    let users = [u.clone()];
+    let snap = sb.snapshot(&users);
+    let o = sb.site(
+        &env,
+        &[("CORRAL_SITES_FAIL_AT", "registry")],
+        &["unlock", &d, "--for", "15m"],
+    );
+    assert_ne!(o.code, Some(0), "{}", o.all());
+    assert!(o.all().contains("opened to PHP"), "{}", o.all());
+    let after = sb.snapshot(&users);
+    assert!(
+        snap == after,
+        "rollback left changes:\n{}",
+        snapshot_diff(&snap, &after)
+    );
+    assert_eq!(php(&nginx, &d, "write", "index.php"), "denied");
+
     // ---- unlock
     let o = sb.site(&env, &[], &["unlock", &d, "--for", "15m", "--json"]);
     ok(&o);
