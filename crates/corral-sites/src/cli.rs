@@ -721,8 +721,12 @@ fn unlock(paths: &Paths, a: UnlockArgs) -> Result<Reply> {
     let mut spec = old.spec.clone();
     let until = now_secs() + a.duration;
     spec.unlocked_until = Some(until);
+    let before = crate::fpm::pids_of(&paths.control_socket, &a.domain);
     let r = plan::apply(paths, Some(&old), &spec, opts);
     let mut reply = finish_change(r, &a.domain, opts, "unlocked")?;
+    if !opts.dry_run && reloaded(&reply) {
+        new_generation(paths, &a.domain, &before);
+    }
     if !opts.dry_run {
         reply.text.push_str(&format!(
             " until {} (UTC); `corral site lock {}` closes it earlier",
@@ -770,6 +774,7 @@ fn lock_sites(mut paths: Paths, a: LockArgs) -> Result<Reply> {
         let domain = old.spec.domain.clone();
         let mut spec = old.spec.clone();
         spec.unlocked_until = None;
+        let before = crate::fpm::pids_of(&paths.control_socket, &domain);
         match finish_change(
             plan::apply(paths, Some(&old), &spec, opts),
             &domain,
@@ -777,6 +782,9 @@ fn lock_sites(mut paths: Paths, a: LockArgs) -> Result<Reply> {
             "locked",
         ) {
             Ok(r) => {
+                if !opts.dry_run && reloaded(&r) {
+                    new_generation(paths, &domain, &before);
+                }
                 lines.push(r.text);
                 json.push(r.json);
             }
@@ -803,6 +811,26 @@ fn lock_sites(mut paths: Paths, a: LockArgs) -> Result<Reply> {
         lines.join("\n")
     };
     Ok(Reply::new(text, serde_json::Value::Array(json)))
+}
+
+/// Whether the change reloaded the pool (its steps name `pool-reload`).
+fn reloaded(r: &Reply) -> bool {
+    r.json["steps"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|x| x == "pool-reload"))
+}
+
+/// Returns once the workers that started with the old Landlock rules are
+/// gone, so that when `unlock` returns PHP can write and when `lock`
+/// returns no worker that could is left; says so if they outlive 30 s.
+fn new_generation(paths: &Paths, domain: &str, before: &[i32]) {
+    let timeout = std::time::Duration::from_secs(30);
+    if !crate::fpm::wait_old_gone(&paths.control_socket, domain, before, timeout) {
+        eprintln!(
+            "warning: pool {domain}: workers of before the reload still run after 30 s \
+             (busy with long requests); they keep the old write rules until they exit"
+        );
+    }
 }
 
 /// `2026-12-01 15:45:00` from epoch seconds.
