@@ -314,6 +314,7 @@ def summary(rows, meta):
     add(f"{meta.get('pools')} ondemand pools: start-up s", "density", "pools", "startup_s",
         2, "", True)
     add("cold first request, ms", "density", "pools", "cold_ms_median", 1, "", True)
+    add("first request 15 s later, ms", "density", "pools", "after15_ms_median", 1, "", True)
     add("reload (config changed) failed requests", "reload", "changed", "failed", 0, "",
         True)
     add("reload (config changed) p99 ms", "reload", "changed", "lat_ms.p99", 2, "", True)
@@ -628,7 +629,10 @@ def cmd_report(dirname, out_md):
       " would wake the ondemand pools). Memory is the sum over all the server's processes,"
       " 3 s after start-up with every pool idle. *Cold request*: the first request to"
       f" {meta['cold_n']} different pools, one after the other (`corral bench -n 1 -c 1`),"
-      " median of those.\n")
+      " median of those. corral starts its zygote at the first of them (that one is"
+      " exec'd), so the others are forked from it. *15 s later*: the same pools again,"
+      " once their workers have gone on the 10 s idle timeout (corral's prototypes are"
+      " still warm; php-fpm forks from its master).\n")
     body = []
     for key, label, nd in (("startup_s", "start-up until all sockets listen, s", 3),
                            ("ready_s", "start-up until 'ready to handle connections', s", 3),
@@ -639,6 +643,7 @@ def cmd_report(dirname, out_md):
                            ("procs", "processes, idle", 0),
                            ("cold_ms_median", "cold first request, median ms", 1),
                            ("cold_ms_max", "cold first request, max ms", 1),
+                           ("after15_ms_median", "first request 15 s later (workers gone), median ms", 1),
                            ("procs_after", "processes after the cold requests", 0)):
         f = med(rows, "density", "pools", "php-fpm", key)
         k = med(rows, "density", "pools", "corral", key)

@@ -675,9 +675,23 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
     done
     python3 "$PY" cold "${cold[@]}" >"$W/out/d2.json"
     procs_after=$(( $(descendants "$pid" | wc -l) + 1 ))
-    python3 - "$W/out/d1.json" "$W/out/d2.json" >"$W/out/dens-sum-$t-r$ROUND.json" <<EOF
+    # The same pools 15 s later: their workers are gone (idle timeout
+    # 10 s); php-fpm forks from its master, corral from the pool's warm
+    # prototype (it stays corral.prototype_idle_timeout, default 100 s).
+    sleep 15
+    warm=()
+    for ((k = 0; k < COLD_N; k++)); do
+      idx=$(( 1 + (POOLS - 1) * k / (COLD_N > 1 ? COLD_N - 1 : 1) ))
+      cf="$W/out/warm-$t-$k-r$ROUND.json"
+      "$BIN" bench -t "unix:$W/run/d-$t-$idx.sock" -s "$HELLO" -n 1 -c 1 --timeout 30s --json >"$cf" \
+        || die "request to pool $idx of $s after 15 s failed"
+      warm+=("$cf")
+    done
+    python3 "$PY" cold "${warm[@]}" | sed 's/"cold_/"after15_/g' >"$W/out/d3.json"
+    python3 - "$W/out/d1.json" "$W/out/d2.json" "$W/out/d3.json" >"$W/out/dens-sum-$t-r$ROUND.json" <<EOF
 import json, sys
 a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+b.update(json.load(open(sys.argv[3])))
 out = {"startup_s": ($t_sock - $t0) / 1000.0, "ready_s": ($t_ready - $t0) / 1000.0,
        "master_pss": a["master_pss"], "master_rss": a["master_rss"],
        "total_pss": a["total_pss"], "total_rss": a["total_rss"], "procs": a["procs"],

@@ -30,6 +30,8 @@ PACKAGES=(
   chromium            # the dashboard test loads the page headless
   fonts-dejavu-core   # text in the dashboard screenshot
   tmux                # the corral top test drives the terminal view
+  openssh-server      # corral site --sftp-key: chrooted SFTP for site owners (sshd drop-in)
+  openssh-client      # sftp/ssh/ssh-keygen, the real client the SFTP test drives
   build-essential
   pkg-config
 )

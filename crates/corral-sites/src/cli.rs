@@ -46,6 +46,8 @@ pub enum SiteCommand {
     Enable(ToggleArgs),
     /// Stop serving a site (the web server answers 503 "suspended"); nothing is deleted
     Disable(ToggleArgs),
+    /// Owner access: show, add or remove the owner's SFTP keys (chrooted to the home), or turn SFTP off
+    Sftp(SftpArgs),
     /// The templates a site can be made from
     Templates,
     /// Remove session files older than each site's session.gc_maxlifetime (run from cron)
@@ -107,9 +109,33 @@ pub struct AddArgs {
     /// HTTPS with a certificate from certbot's webroot mode, plain HTTP redirected
     #[arg(long)]
     pub certbot: bool,
+    /// Give the owner SFTP, chrooted to the home, with this public key or key file (repeatable)
+    #[arg(long = "sftp-key", value_name = "FILE|KEY")]
+    pub sftp_keys: Vec<String>,
     /// Go on (with a warning) when the memory plan does not fit
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub offline: OfflineFlag,
+    #[command(flatten)]
+    pub change: ChangeFlags,
+}
+
+/// `corral site sftp DOMAIN`: without flags, what the owner's access is.
+#[derive(Args, Debug)]
+pub struct SftpArgs {
+    /// The site's domain
+    #[arg(value_parser = domain)]
+    pub domain: String,
+    /// Allow this public key or key file (repeatable; SFTP is on while a key is)
+    #[arg(long = "add-key", value_name = "FILE|KEY")]
+    pub add: Vec<String>,
+    /// Take away this key, key file or SHA256:fingerprint (repeatable)
+    #[arg(long = "remove-key", value_name = "FILE|KEY|SHA256:…")]
+    pub remove: Vec<String>,
+    /// Remove every key and the sshd drop-in: no SFTP for this site
+    #[arg(long, conflicts_with = "add")]
+    pub off: bool,
     #[command(flatten)]
     pub offline: OfflineFlag,
     #[command(flatten)]
@@ -309,6 +335,7 @@ impl SiteCommand {
             SiteCommand::Set(_) => "set",
             SiteCommand::Enable(_) => "enable",
             SiteCommand::Disable(_) => "disable",
+            SiteCommand::Sftp(_) => "sftp",
             SiteCommand::Templates => "templates",
             SiteCommand::GcSessions(_) => "gc-sessions",
             SiteCommand::Unlock(_) => "unlock",
@@ -323,6 +350,12 @@ impl SiteCommand {
             SiteCommand::Remove(a) => a.change.dry_run,
             SiteCommand::Set(a) => a.change.dry_run,
             SiteCommand::Enable(a) | SiteCommand::Disable(a) => a.change.dry_run,
+            SiteCommand::Sftp(a) => {
+                if a.add.is_empty() && a.remove.is_empty() && !a.off {
+                    return false;
+                }
+                a.change.dry_run
+            }
             SiteCommand::GcSessions(_) => false,
             SiteCommand::Unlock(a) => a.change.dry_run,
             SiteCommand::Lock(a) => a.change.dry_run,
@@ -359,6 +392,7 @@ impl SiteArgs {
             SiteCommand::Set(a) => set(&paths, a)?,
             SiteCommand::Enable(a) => toggle(&paths, a, true)?,
             SiteCommand::Disable(a) => toggle(&paths, a, false)?,
+            SiteCommand::Sftp(a) => sftp(&paths, a)?,
             SiteCommand::Templates => templates(&paths),
             SiteCommand::GcSessions(a) => gc_sessions(&paths, a)?,
             SiteCommand::Unlock(a) => unlock(&paths, a)?,
@@ -405,7 +439,14 @@ fn add(paths: &Paths, a: AddArgs) -> Result<Reply> {
             (None, false) => None,
         },
         unlocked_until: None,
+        sftp_keys: Vec::new(),
     };
+    for k in &a.sftp_keys {
+        crate::sftp::add_keys(&mut spec.sftp_keys, crate::sftp::keys_from_arg(k)?);
+    }
+    for k in &spec.sftp_keys {
+        crate::sftp::fingerprint(k)?;
+    }
     let opts = RunOptions {
         dry_run: a.change.dry_run,
         force: a.force,
@@ -484,6 +525,13 @@ fn differences(a: &SiteSpec, b: &SiteSpec) -> Vec<String> {
     }
     if a.tls != b.tls {
         out.push(format!("tls {:?} vs {:?}", a.tls, b.tls));
+    }
+    if a.sftp_keys != b.sftp_keys {
+        out.push(format!(
+            "{} vs {} SFTP keys (change them with `corral site sftp`)",
+            a.sftp_keys.len(),
+            b.sftp_keys.len()
+        ));
     }
     out
 }
@@ -680,6 +728,106 @@ fn set(paths: &Paths, a: SetArgs) -> Result<Reply> {
         opts,
         "updated",
     )
+}
+
+/// `site sftp`: the keys change in the registry's spec and the site
+/// converges (the same steps as `add`); no flags = what there is now.
+fn sftp(paths: &Paths, a: SftpArgs) -> Result<Reply> {
+    let opts = RunOptions {
+        dry_run: a.change.dry_run,
+        force: false,
+        offline: a.offline.offline,
+    };
+    if a.add.is_empty() && a.remove.is_empty() && !a.off {
+        return sftp_status(paths, &registered(paths, &a.domain)?);
+    }
+    let _lock = lock(paths, opts)?;
+    let old = registered(paths, &a.domain)?;
+    let mut spec = old.spec.clone();
+    for k in &a.remove {
+        if crate::sftp::remove_keys(&mut spec.sftp_keys, k)? == 0 {
+            return Err(SitesError::Usage(format!(
+                "--remove-key: no key of {} matches '{k}' (`corral site sftp {}` lists them)",
+                a.domain, a.domain
+            )));
+        }
+    }
+    if a.off {
+        spec.sftp_keys.clear();
+    }
+    for k in &a.add {
+        let new = crate::sftp::keys_from_arg(k)?;
+        for key in &new {
+            crate::sftp::fingerprint(key)?;
+        }
+        crate::sftp::add_keys(&mut spec.sftp_keys, new);
+    }
+    spec.validate()?;
+    let verb = if spec.sftp_keys.is_empty() {
+        "SFTP off"
+    } else {
+        "SFTP keys updated"
+    };
+    finish_change(
+        plan::apply(paths, Some(&old), &spec, opts),
+        &a.domain,
+        opts,
+        verb,
+    )
+}
+
+fn sftp_status(paths: &Paths, r: &Record) -> Result<Reply> {
+    let spec = &r.spec;
+    let mut keys = Vec::new();
+    for k in &spec.sftp_keys {
+        let comment: Vec<&str> = k.split_whitespace().skip(2).collect();
+        keys.push(serde_json::json!({
+            "type": k.split_whitespace().next().unwrap_or(""),
+            "fingerprint": crate::sftp::fingerprint(k)?,
+            "comment": comment.join(" "),
+        }));
+    }
+    let on = !keys.is_empty();
+    let home = paths.home(&spec.user);
+    let json = serde_json::json!({
+        "site": spec.domain,
+        "sftp": on,
+        "user": spec.user,
+        "chroot": on.then(|| home.clone()),
+        "start_dir": on.then(|| format!("/htdocs/{}", spec.domain)),
+        "keys": keys,
+        "sshd_config": on.then(|| crate::sftp::dropin_file(paths, &spec.user)),
+        "keys_file": on.then(|| crate::sftp::keys_file(paths, &spec.user)),
+    });
+    let text = if on {
+        let mut t = format!(
+            "SFTP for {user}: `sftp {user}@HOST`, chrooted to {home} (the session starts in /htdocs/{domain})
+             sshd drop-in: {}
+keys file:    {}
+",
+            crate::sftp::dropin_file(paths, &spec.user).display(),
+            crate::sftp::keys_file(paths, &spec.user).display(),
+            user = spec.user,
+            home = home.display(),
+            domain = spec.domain,
+        );
+        for k in &keys {
+            t.push_str(&format!(
+                "key {} {} {}
+",
+                k["type"].as_str().unwrap_or(""),
+                k["fingerprint"].as_str().unwrap_or(""),
+                k["comment"].as_str().unwrap_or("")
+            ));
+        }
+        t
+    } else {
+        format!(
+            "no SFTP for {} (add a key with `corral site sftp {} --add-key FILE`)",
+            spec.domain, spec.domain
+        )
+    };
+    Ok(Reply::new(text, json))
 }
 
 fn toggle(paths: &Paths, a: ToggleArgs, enable: bool) -> Result<Reply> {
@@ -902,6 +1050,7 @@ fn summary_json(paths: &Paths, r: &Record) -> serde_json::Value {
         "tls": r.spec.tls,
         "code": lock_state(r),
         "unlocked_until": r.spec.unlocked_until,
+        "sftp": !r.spec.sftp_keys.is_empty(),
         "home": paths.home(&r.spec.user),
         "docroot": d.as_ref().map(|d| d.layout.docroot.clone()),
         "socket": paths.socket(&r.spec.domain),

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use crate::paths::Paths;
 use crate::spec::SiteSpec;
 
-/// One directory to converge; every one is owned by `USER:USER`.
+/// One directory to converge; owned by `USER:USER`, except a chroot home
+/// (`root:USER`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirSpec {
     /// Step name suffix (`home`, `docroot`, `writable:wp-content/uploads`).
@@ -25,6 +26,9 @@ pub struct DirSpec {
     /// Full ACL in `setfacl --set` syntax, `WEB` standing for the web
     /// server's uid (filled in by the caller).
     pub acl: String,
+    /// Owned by root (group still `USER`): the home of an SFTP site,
+    /// because sshd chroots only into a root-owned directory.
+    pub root_owned: bool,
 }
 
 /// The site's paths.
@@ -43,6 +47,9 @@ pub struct Layout {
     pub writable: Vec<String>,
     /// `site unlock`: the code dirs are open to PHP for a window.
     pub unlocked: bool,
+    /// The owner has SFTP, chrooted to the home: the home is `root:USER`
+    /// (same mode and ACL), everything below it stays the owner's.
+    pub chroot: bool,
 }
 
 /// Read-only code dir: owner rwx, PHP (group) r-x, web server r-x, and
@@ -145,6 +152,7 @@ impl Layout {
             site_dir.join(public_dir)
         };
         Layout {
+            chroot: !spec.sftp_keys.is_empty(),
             logs: home.join("logs"),
             tmp: home.join("tmp"),
             sessions: home.join("sessions"),
@@ -168,6 +176,7 @@ impl Layout {
             path: path.to_path_buf(),
             mode,
             acl: acl.to_string(),
+            root_owned: false,
         };
         let web_serves = |p: &Path| p.starts_with(&self.docroot);
         // Dirs on the way to the docroot need traverse only; dirs in it
@@ -182,8 +191,12 @@ impl Layout {
             }
         };
         let code_mode = code_modes(open).0;
+        let home = DirSpec {
+            root_owned: self.chroot,
+            ..d("home", &self.home, 0o750, TRAVERSE_ACL)
+        };
         let mut out = vec![
-            d("home", &self.home, 0o750, TRAVERSE_ACL),
+            home,
             d("htdocs", &self.htdocs, 0o750, TRAVERSE_ACL),
             d("site", &self.site_dir, code_mode, code_acl(&self.site_dir)),
         ];
@@ -268,6 +281,7 @@ mod tests {
             disk_quota: None,
             tls: None,
             unlocked_until: None,
+            sftp_keys: vec![],
         }
     }
 

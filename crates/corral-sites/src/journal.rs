@@ -38,6 +38,8 @@ pub enum Reload {
     Pool { socket: PathBuf, pool: String },
     /// A web server reload command (run with `sh -c`).
     WebServer(String),
+    /// sshd's reload command (run with `sh -c`), after an SFTP change.
+    Sshd(String),
 }
 
 #[derive(Debug)]
@@ -726,7 +728,9 @@ fn run_reloads(reloads: &mut Vec<Reload>, errors: &mut Vec<String>) {
     for r in reloads.drain(..) {
         let res = match &r {
             Reload::Pool { socket, pool } => crate::fpm::reload_pool(socket, pool).map(|_| ()),
-            Reload::WebServer(cmd) => crate::webserver::run_shell(cmd).map(|_| ()),
+            Reload::WebServer(cmd) | Reload::Sshd(cmd) => {
+                crate::webserver::run_shell(cmd).map(|_| ())
+            }
         };
         if let Err(e) = res {
             errors.push(format!("reload after rollback ({r:?}): {e}"));

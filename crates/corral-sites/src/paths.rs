@@ -73,6 +73,14 @@ pub struct Paths {
     /// Root-owned PHP files pools prepend (`auto_prepend_file`), one per
     /// template that ships `NAME.php` (`/var/lib/corral/php`).
     pub php_include_dir: PathBuf,
+    /// sshd drop-ins, one per SFTP owner (`/etc/ssh/sshd_config.d`).
+    pub sshd_config_dir: PathBuf,
+    /// SFTP owners' authorized keys, root's (`/etc/ssh/corral-keys`).
+    pub sftp_keys_dir: PathBuf,
+    /// Command (run with `sh -c`) that checks sshd's whole config.
+    pub sshd_test: Option<String>,
+    /// Command (run with `sh -c`) that makes a running sshd re-read it.
+    pub sshd_reload: Option<String>,
 }
 
 /// (flag, help) of every knob, for usage text and parsing.
@@ -131,6 +139,19 @@ pub const FLAGS: &[(&str, &str)] = &[
     (
         "php-include-dir",
         "PHP files pools prepend [/var/lib/corral/php]",
+    ),
+    (
+        "sshd-config-dir",
+        "sshd drop-ins for SFTP owners [/etc/ssh/sshd_config.d]",
+    ),
+    (
+        "sftp-keys-dir",
+        "SFTP owners' authorized keys [/etc/ssh/corral-keys]",
+    ),
+    ("sshd-test", "sshd config test command [/usr/sbin/sshd -t]"),
+    (
+        "sshd-reload",
+        "sshd reload command [SIGHUP to /run/sshd.pid if it runs]",
     ),
 ];
 
@@ -237,6 +258,18 @@ pub struct HostArgs {
     /// PHP files pools prepend [default: /var/lib/corral/php]
     #[arg(long, global = true, value_name = "DIR")]
     pub php_include_dir: Option<String>,
+    /// sshd drop-ins for SFTP owners [default: /etc/ssh/sshd_config.d]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub sshd_config_dir: Option<String>,
+    /// SFTP owners' authorized keys [default: /etc/ssh/corral-keys]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub sftp_keys_dir: Option<String>,
+    /// sshd config test command [default: /usr/sbin/sshd -t]
+    #[arg(long, global = true, value_name = "COMMAND")]
+    pub sshd_test: Option<String>,
+    /// sshd reload command [default: SIGHUP to /run/sshd.pid if it runs]
+    #[arg(long, global = true, value_name = "COMMAND")]
+    pub sshd_reload: Option<String>,
     /// Do not fetch a probe through the web server
     #[arg(long, global = true)]
     pub no_verify: bool,
@@ -244,7 +277,7 @@ pub struct HostArgs {
 
 impl HostArgs {
     /// (flag name as in [`FLAGS`], value) of every knob.
-    pub fn given(&self) -> [(&'static str, &Option<String>); 28] {
+    pub fn given(&self) -> [(&'static str, &Option<String>); 32] {
         [
             ("home-base", &self.home_base),
             ("pool-dir", &self.pool_dir),
@@ -274,6 +307,10 @@ impl HostArgs {
             ("php-ini-dir", &self.php_ini_dir),
             ("libphp-dir", &self.libphp_dir),
             ("php-include-dir", &self.php_include_dir),
+            ("sshd-config-dir", &self.sshd_config_dir),
+            ("sftp-keys-dir", &self.sftp_keys_dir),
+            ("sshd-test", &self.sshd_test),
+            ("sshd-reload", &self.sshd_reload),
         ]
     }
 }
@@ -409,6 +446,10 @@ impl Paths {
             php_ini_dir: get("php-ini-dir").map(PathBuf::from),
             libphp_dir: path("libphp-dir", "/usr/lib"),
             php_include_dir: path("php-include-dir", "/var/lib/corral/php"),
+            sshd_config_dir: path("sshd-config-dir", "/etc/ssh/sshd_config.d"),
+            sftp_keys_dir: path("sftp-keys-dir", "/etc/ssh/corral-keys"),
+            sshd_test: get("sshd-test"),
+            sshd_reload: get("sshd-reload"),
         })
     }
 
@@ -439,6 +480,8 @@ impl Paths {
             ("tls-listen", self.tls_listen.clone()),
             ("libphp-dir", p(&self.libphp_dir)),
             ("php-include-dir", p(&self.php_include_dir)),
+            ("sshd-config-dir", p(&self.sshd_config_dir)),
+            ("sftp-keys-dir", p(&self.sftp_keys_dir)),
         ];
         let optional = [
             ("pool-dir", self.pool_dir.as_deref().map(p)),
@@ -447,6 +490,8 @@ impl Paths {
             ("webserver-test", self.webserver_test.clone()),
             ("webserver-reload", self.webserver_reload.clone()),
             ("verify-url", self.verify_url.clone()),
+            ("sshd-test", self.sshd_test.clone()),
+            ("sshd-reload", self.sshd_reload.clone()),
         ];
         out.extend(optional.into_iter().filter_map(|(f, v)| Some((f, v?))));
         out

@@ -67,6 +67,11 @@ pub struct SiteSpec {
     /// and `site lock --expired` finds it. See docs/sites.md, "Updates".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unlocked_until: Option<u64>,
+    /// Owner access: SFTP public keys (`TYPE BASE64 [COMMENT]`). Empty =
+    /// no SFTP; any key = the owner may log in with SFTP, chrooted to the
+    /// home (see [`sftp`](crate::sftp)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sftp_keys: Vec<String>,
 }
 
 /// Where a site's certificate comes from.
@@ -170,6 +175,11 @@ impl SiteSpec {
         }
         for (k, v) in &self.sets {
             check_setting(k, v)?;
+        }
+        for k in &self.sftp_keys {
+            if crate::sftp::parse_key(k)? != *k {
+                return Err(SitesError::Usage(format!("bad SFTP key '{k}'")));
+            }
         }
         Ok(())
     }

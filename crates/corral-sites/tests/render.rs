@@ -26,6 +26,7 @@ fn spec(template: &str, sets: &[(&str, &str)]) -> SiteSpec {
         disk_quota: None,
         tls: None,
         unlocked_until: None,
+        sftp_keys: vec![],
     }
 }
 

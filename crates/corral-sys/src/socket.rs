@@ -84,6 +84,30 @@ pub fn listener_alive(fd: RawFd) -> bool {
     n <= 0 || p.revents & dead == 0
 }
 
+/// Wait up to `timeout` for `fd` to be readable, through interruptions
+/// by signals; false once the time is up.
+pub fn wait_readable_for(fd: RawFd, timeout: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; poll only reads `fd`.
+        let n = unsafe { libc::poll(&mut p, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if n > 0 {
+            return true;
+        }
+        let interrupted =
+            n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted;
+        if !interrupted || left.is_zero() {
+            return false;
+        }
+    }
+}
+
 /// Wait up to `timeout_ms` for `fd` to be readable (EINTR ends the wait).
 pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> bool {
     let mut p = libc::pollfd {
@@ -146,9 +170,11 @@ pub fn send_with_fds(sock: RawFd, msg: &[u8], fds: &[RawFd]) -> Result<()> {
 
 /// Receive one message (up to `buf.len()` bytes) and up to 4 fds. Returns
 /// the byte count (0 = peer closed) and the fds, which we now own.
+/// At most 8 descriptors are taken (the zygote's launch carries 7); the
+/// kernel closes any beyond that, and the caller refuses the message.
 pub fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> std::io::Result<(usize, Vec<OwnedFd>)> {
     let mut iov = [std::io::IoSliceMut::new(buf)];
-    let mut space = nix::cmsg_space!([RawFd; 4]);
+    let mut space = nix::cmsg_space!([RawFd; 8]);
     let msg = socket::recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
         .map_err(std::io::Error::from)?;
     let mut fds = Vec::new();

@@ -881,14 +881,15 @@ impl Server {
 
     // ------------------------------------------------------ process tree
 
-    /// All live descendants of the master.
+    /// All live descendants of the master (its zygote left out: it is
+    /// not a pool's process).
     pub fn descendants(&self) -> Vec<i32> {
         let table = process_table();
         let mut out = Vec::new();
         let mut frontier = vec![self.pid];
         while let Some(p) = frontier.pop() {
             for &(pid, ppid, _) in &table {
-                if ppid == p {
+                if ppid == p && !is_zygote(pid) {
                     out.push(pid);
                     frontier.push(pid);
                 }
@@ -906,6 +907,7 @@ impl Server {
             .iter()
             .filter(|(_, ppid, st)| *ppid == self.pid && *st != 'Z')
             .map(|(p, _, _)| *p)
+            .filter(|&p| !is_zygote(p))
             .collect();
         let mut out: Vec<i32> = match self.kind {
             Kind::PhpFpm => children,
@@ -1506,12 +1508,20 @@ pub fn uid_of_pid(pid: i32) -> Option<u32> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Live (not zombie) children of `pid`.
+/// Whether `pid` is a master's zygote (`corral: zygote`), the root
+/// process that forks prototypes: not a pool's process.
+pub fn is_zygote(pid: i32) -> bool {
+    fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"corral: zygote\0")
+}
+
+/// Live (not zombie) children of `pid`, a master's zygote left out (tests
+/// that look for it use [`is_zygote`]).
 pub fn children_of(pid: i32) -> Vec<i32> {
     let mut out: Vec<i32> = process_table()
         .into_iter()
         .filter(|&(_, ppid, st)| ppid == pid && st != 'Z' && st != 'X')
         .map(|(p, _, _)| p)
+        .filter(|&p| !is_zygote(p))
         .collect();
     out.sort();
     out
