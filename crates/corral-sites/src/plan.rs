@@ -278,6 +278,12 @@ fn converge(
         relock_dropped(t, paths, &o.spec, &d.layout, uid, gid, web_uid, &php_user)?;
     }
 
+    // ---- the code tree: opened for an unlock window, closed after one
+    let was_open = old.is_some_and(|o| o.spec.unlocked_until.is_some());
+    if d.layout.unlocked || was_open {
+        code_tree_step(t, spec, &d.layout, uid, gid, web_uid, &php_user)?;
+    }
+
     t.step("disk-quota", |t| {
         let had = old.and_then(|o| o.spec.disk_quota);
         let gid = group.as_ref().map(|g| g.gid);
@@ -290,6 +296,11 @@ fn converge(
         t.ensure_dir(&dir, POOL_DIR_MODE, &crate::journal::Owner::root())
             .map(|_| ())
     })?;
+    if let Some((name, text)) = &d.resolved.php {
+        t.step("php-include", |t| {
+            php_include(t, paths, name, text).map(|_| ())
+        })?;
+    }
     let mut pool_live_changed = false;
     t.step("pool-file", |t| {
         let want = files.pool(spec.enabled).to_path_buf();
@@ -487,10 +498,76 @@ fn relock_dropped(
             web_uid,
             docroot: now.docroot.clone(),
             keep: keep.clone(),
+            open: false,
+            reason: "no longer in corral.writable",
         };
         t.step(&format!("relock:{w}"), |t| t.relock_tree(&root, &target))?;
     }
     Ok(())
+}
+
+/// `<php-include-dir>/NAME.php`, the template's file the pool prepends:
+/// root's, `0644` in a root `0755` dir (its parent made if missing), so PHP
+/// reads it and no tenant can change it. Shared by every site of the
+/// template, so `site remove` leaves it.
+fn php_include(t: &mut Txn, paths: &Paths, name: &str, text: &str) -> Result<bool> {
+    let dir = &paths.php_include_dir;
+    if let Some(parent) = dir.parent() {
+        if !parent.exists() && !t.dry_run {
+            std::fs::create_dir_all(parent).map_err(|e| SitesError::io(parent, e))?;
+        }
+    }
+    t.ensure_dir(dir, 0o755, &crate::journal::Owner::root())?;
+    t.write_file(
+        &dir.join(format!("{name}.php")),
+        text.as_bytes(),
+        0o644,
+        0,
+        0,
+    )
+}
+
+/// Step `code:unlock` or `code:lock`: the whole site dir (the writable
+/// dirs excepted, they stay as they are) opened to PHP or handed back to
+/// the owner read-only, by the no-follow walk of [`relock`](crate::relock).
+#[allow(clippy::too_many_arguments)]
+fn code_tree_step(
+    t: &mut Txn,
+    spec: &SiteSpec,
+    layout: &Layout,
+    uid: u32,
+    gid: u32,
+    web_uid: u32,
+    php_user: &str,
+) -> Result<()> {
+    let open = layout.unlocked;
+    let name = if open { "code:unlock" } else { "code:lock" };
+    t.step(name, |t| {
+        // A dry run of a new site has no accounts yet: nothing to walk.
+        let Some(php_uid) = users::user(php_user)?.map(|u| u.uid) else {
+            return Ok(());
+        };
+        let target = crate::relock::Target {
+            owner: spec.user.clone(),
+            owner_uid: uid,
+            php_uid,
+            gid,
+            web_uid,
+            docroot: layout.docroot.clone(),
+            keep: layout
+                .writable
+                .iter()
+                .map(|w| layout.site_dir.join(w))
+                .collect(),
+            open,
+            reason: if open {
+                "unlock window"
+            } else {
+                "unlock window closed"
+            },
+        };
+        t.relock_tree(&layout.site_dir, &target)
+    })
 }
 
 /// Steps `sftp-keys`, `sshd-config`, then (when either changed)

@@ -135,6 +135,7 @@ impl Sandbox {
             ("ARCHIVE_DIR", p("archive")),
             ("ACME_DIR", p("acme")),
             ("LETSENCRYPT_DIR", p("letsencrypt")),
+            ("PHP_INCLUDE_DIR", p("php-include")),
             ("SSHD_CONFIG_DIR", p("ssh/sshd_config.d")),
             ("SFTP_KEYS_DIR", p("ssh/corral-keys")),
             // No sshd by default; the SFTP test runs its own.
