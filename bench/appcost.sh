@@ -65,7 +65,10 @@ $s = opcache_get_status(false);
 $st = $s['opcache_statistics'];
 echo json_encode(['pid' => getmypid(), 'hits' => $st['hits'], 'misses' => $st['misses'],
   'scripts' => $st['num_cached_scripts'], 'realpath_bytes' => realpath_cache_size(),
-  'realpath_entries' => count(realpath_cache_get()), 'cwd' => getcwd()]), "\n";
+  'realpath_entries' => count(realpath_cache_get()), 'cwd' => getcwd(),
+  'server' => md5(implode(',', array_diff(array_keys($_SERVER), ['REQUEST_TIME', 'REQUEST_TIME_FLOAT']))),
+  'server_keys' => count($_SERVER), 'functions' => count(get_defined_functions()['internal']),
+  'classes' => count(get_declared_classes()), 'ini' => md5(serialize(ini_get_all(null, false)))]), "\n";
 PHP
 chmod 644 "$OUT/www/probe.php"
 
@@ -334,25 +337,46 @@ run_callgrind() {
 
 # -------------------------------------------------------------- stats
 probe() { curl -sS "$(url probe "$1")"; }
+# proc_counts PID: minflt majflt voluntary involuntary, then how the
+# kernel treats the process (seccomp, no_new_privs, nice, cgroups).
+proc_counts() {
+  local st
+  st=$(sed 's/.*) //' "/proc/$1/stat")
+  echo "$(echo "$st" | awk '{print $8, $10}')" \
+    "$(awk '/^voluntary_ctxt/ {v=$2} /^nonvoluntary_ctxt/ {i=$2} END {print v, i}' "/proc/$1/status")" \
+    "seccomp=$(awk '/^Seccomp:/ {print $2}' "/proc/$1/status")" \
+    "nnp=$(awk '/^NoNewPrivs:/ {print $2}' "/proc/$1/status")" \
+    "nice=$(echo "$st" | awk '{print $17}')" \
+    "cgroups=$(tr '\n' ' ' <"/proc/$1/cgroup" | tr -s ' ' | sed 's/ $//' | tr ' ' ';')"
+}
 run_stats() {
-  local n=${1:-100} s app before after
+  local n=${1:-100} s app before after w k1 k2
   for app in wp doku; do
     for s in php-fpm corral; do
       start "$s"
       warm "$s" "$app"
       probe "$s" >/dev/null
+      w=$(worker_pid "$s")
       before=$(probe "$s")
+      k1=$(proc_counts "$w")
       send "$app" "$s" "$n"
+      k2=$(proc_counts "$w")
       after=$(probe "$s")
       stop
-      python3 - "$before" "$after" "$n" "$app" "$s" <<'EOF'
+      python3 - "$before" "$after" "$n" "$app" "$s" "$k1" "$k2" <<'EOF'
 import json, sys
 a, b, n = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+k1, k2 = sys.argv[6].split(), sys.argv[7].split()
+d = [(int(y) - int(x)) / n for x, y in zip(k1[:4], k2[:4])]
+print(f"{sys.argv[4]:5} {sys.argv[5]:8} per request: minor faults {d[0]:.1f}, major {d[1]:.2f}, "
+      f"voluntary context switches {d[2]:.2f}, involuntary {d[3]:.2f}; worker: {' '.join(k2[4:])}")
 # One probe request lies between the two readings besides the N requests.
 print(f"{sys.argv[4]:5} {sys.argv[5]:8} OPcache hits/request {(b['hits'] - a['hits'] - 1) / n:.1f}, "
       f"misses {(b['misses'] - a['misses']) / n:.2f}, cached scripts {b['scripts']}, "
       f"realpath cache {b['realpath_entries']} entries / {b['realpath_bytes']} bytes "
       f"(before {a['realpath_entries']}), worker cwd {b['cwd']}")
+print(f"      $_SERVER keys {b['server_keys']} (md5 {b['server'][:8]}), internal functions {b['functions']}, "
+      f"classes {b['classes']}, ini md5 {b['ini'][:8]}")
 EOF
     done
   done
