@@ -215,6 +215,15 @@ pub static DIRECTIVES: &[Directive] = &[
         None,
         "address of the Prometheus metrics and the live dashboard (loopback)"
     ),
+    // The pre-linked process that forks prototypes (docs/architecture.md);
+    // on unless set to no.
+    d!(
+        Global,
+        "corral.zygote",
+        Bool,
+        None,
+        "fork prototypes from a pre-linked root process (default yes)"
+    ),
     d!(
         Global,
         "corral.metrics_allow_remote",
@@ -500,6 +509,13 @@ pub static DIRECTIVES: &[Directive] = &[
         Size,
         None,
         "size of each private tmpfs (needs corral.namespaces)"
+    ),
+    d!(
+        Pool,
+        "corral.prototype_idle_timeout",
+        Time,
+        None,
+        "ondemand: how long the prototype (and OPcache) outlives the last worker (default 10 x pm.process_idle_timeout)"
     ),
     d!(
         Pool,

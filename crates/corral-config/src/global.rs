@@ -94,6 +94,8 @@ pub struct Global {
     /// `corral.metrics_listen`: where the master serves metrics and the
     /// dashboard; `None` = off.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `corral.zygote`: fork prototypes from the zygote (default yes).
+    pub zygote: bool,
     /// The effective values by directive name, for `-tt` (see `dump`).
     pub settings: Settings,
 }
@@ -141,6 +143,7 @@ impl Global {
             events_mechanism: s.str("events.mechanism"),
             systemd_interval: secs(s.int("systemd_interval")),
             metrics_listen: s.str("corral.metrics_listen").and_then(|a| a.parse().ok()),
+            zygote: !s.is_set("corral.zygote") || s.bool("corral.zygote"),
             settings: s,
         }
     }

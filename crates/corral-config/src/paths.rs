@@ -15,6 +15,8 @@ pub const DEBIAN_FPM_CONFIG: &str = "/etc/php/8.2/fpm/php-fpm.conf";
 /// Debian's php-fpm 8.2 reads php.ini from here (and `conf.d/` below it);
 /// corral reads the same files, not the embed SAPI's /etc/php/8.2/embed.
 pub const FPM_PHP_INI_DIR: &str = "/etc/php/8.2/fpm";
+/// Debian's PHP 8.2 extension_dir when php.ini does not set one.
+pub const PHP_EXTENSION_DIR: &str = "/usr/lib/php/20220829";
 
 /// Join `value` to the first prefix that is set, unless it is absolute.
 pub fn full_path(

@@ -140,6 +140,9 @@ pub struct Pool {
     pub pm_max_spare_servers: u32,
     pub pm_max_spawn_rate: u32,
     pub pm_process_idle_timeout: Duration,
+    /// `corral.prototype_idle_timeout`, when set: how long an ondemand
+    /// pool's prototype stays after its last worker.
+    pub prototype_idle_timeout: Option<Duration>,
     pub pm_max_requests: u32,
     pub pm_status_path: Option<String>,
     pub pm_status_listen: Option<Listen>,
@@ -292,6 +295,9 @@ impl PoolDraft {
             pm_max_spare_servers: unsigned(s.int("pm.max_spare_servers")),
             pm_max_spawn_rate: unsigned(s.int("pm.max_spawn_rate")),
             pm_process_idle_timeout: secs(s.int("pm.process_idle_timeout")),
+            prototype_idle_timeout: s
+                .is_set("corral.prototype_idle_timeout")
+                .then(|| secs(s.int("corral.prototype_idle_timeout"))),
             pm_max_requests: unsigned(s.int("pm.max_requests")),
             pm_status_path: s.non_empty("pm.status_path"),
             pm_status_listen: s.non_empty("pm.status_listen").map(|l| Listen::parse(&l)),

@@ -12,6 +12,8 @@
 //! * [`args`]: the prototype's arguments ([`PrototypeArgs`]).
 //! * [`control`]: the control socket that `corral reload`, `corral status`
 //!   and `corral site` use to reach a running master, and its client.
+//! * [`zygote`]: what the master asks of the zygote, the
+//!   pre-linked root process that forks dormant pools' prototypes.
 //! * [`exit`]: the exit codes every corral command ends with ([`ExitCode`]).
 //!
 //! A prototype runs tenant-owned code paths, so everything the master
@@ -26,9 +28,11 @@ pub mod control;
 pub mod exit;
 pub mod handoff;
 pub mod message;
+pub mod zygote;
 
 pub use args::{ArgsError, PhpArgs, PrototypeArgs, PROTOTYPE_ENV};
 pub use channel::{Channel, ChannelError, Received};
 pub use exit::ExitCode;
 pub use handoff::{Handoff, HandoffFd};
 pub use message::{DecodeError, FromPrototype, ToPrototype, WaitStatus};
+pub use zygote::{FromZygote, LaunchSpec, ToZygote, ZygoteArgs, ZYGOTE_ENV};

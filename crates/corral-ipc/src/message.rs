@@ -119,7 +119,7 @@ pub trait Message: Sized {
     fn decode(bytes: &[u8], descriptors: usize) -> Result<Self, DecodeError>;
 }
 
-fn words(bytes: &[u8]) -> Result<(&str, Vec<&str>), DecodeError> {
+pub(crate) fn words(bytes: &[u8]) -> Result<(&str, Vec<&str>), DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::NotText)?;
     let (verb, rest) = text.split_once(' ').unwrap_or((text, ""));
     let args = if rest.is_empty() {
@@ -130,7 +130,11 @@ fn words(bytes: &[u8]) -> Result<(&str, Vec<&str>), DecodeError> {
     Ok((verb, args))
 }
 
-fn expect_fds(verb: &'static str, expected: usize, got: usize) -> Result<(), DecodeError> {
+pub(crate) fn expect_fds(
+    verb: &'static str,
+    expected: usize,
+    got: usize,
+) -> Result<(), DecodeError> {
     if expected == got {
         Ok(())
     } else {
@@ -155,7 +159,7 @@ fn no_args(verb: &'static str, args: &[&str]) -> Result<(), DecodeError> {
 
 /// A worker pid: never 0 or 1, never negative (a negative pid would make
 /// kill(2) signal a process group).
-fn pid(verb: &'static str, s: &str) -> Result<i32, DecodeError> {
+pub(crate) fn pid(verb: &'static str, s: &str) -> Result<i32, DecodeError> {
     let why = "the pid is not a number above 1";
     match number::<i32>(verb, s, why) {
         Ok(p) if p > 1 => Ok(p),
@@ -163,7 +167,7 @@ fn pid(verb: &'static str, s: &str) -> Result<i32, DecodeError> {
     }
 }
 
-fn number<T: std::str::FromStr>(
+pub(crate) fn number<T: std::str::FromStr>(
     verb: &'static str,
     s: &str,
     why: &'static str,

@@ -186,6 +186,7 @@ impl Master {
         }
         self.retire_replaced();
         self.restart_due();
+        self.log_zygote_notes();
     }
 
     fn announce_ready(&mut self) {

@@ -29,6 +29,7 @@ pub mod systemd;
 pub mod timeouts;
 pub mod users;
 pub mod worker_output;
+pub mod zygote;
 
 pub use cgroups::DEFAULT_SUBTREE as DEFAULT_CGROUP_SUBTREE;
 pub use log::Logger;

@@ -170,6 +170,7 @@ fn start(opts: &mut MasterOptions, config: Config, log: Logger) -> i32 {
     }
     m.log
         .notice(&format!("fpm is running, pid {}", std::process::id()));
+    m.configure_zygote();
     let ids: Vec<PoolId> = m.pools.keys().copied().collect();
     for id in ids {
         m.start_or_sleep(id);
@@ -258,7 +259,24 @@ impl Master {
     }
 
     /// What a stopped master leaves behind: nothing.
+    /// Fork prototypes from the zygote (preloading what php.ini loads)
+    /// when corral.zygote allows it and we are root: only root can give a
+    /// fork the cgroup, descriptors and command line an exec would have.
+    pub(crate) fn configure_zygote(&mut self) {
+        let on = self.config.global.zygote && corral_sys::nix::unistd::geteuid().is_root();
+        let preload = on.then(|| crate::php_ini::preload(&self.opts.php_args));
+        self.os.use_zygote(preload);
+        self.log_zygote_notes();
+    }
+
+    pub(crate) fn log_zygote_notes(&mut self) {
+        for note in self.os.zygote_tick() {
+            self.log.warning(&note);
+        }
+    }
+
     fn clean_up(&mut self) {
+        self.os.use_zygote(None);
         self.remove_cgroups();
         for p in self.pools.values() {
             if let Some(path) = &p.unix_path {

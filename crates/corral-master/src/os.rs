@@ -29,8 +29,15 @@ pub struct PrototypeExec {
 }
 
 pub trait Os {
-    /// fork + exec a prototype with its descriptors in place; its pid.
+    /// Start a prototype with its descriptors in place (forked by the
+    /// zygote when there is one, else fork + exec); its pid, our child.
     fn exec_prototype(&mut self, exec: &PrototypeExec) -> Result<i32, corral_sys::SysError>;
+    /// Fork prototypes from a zygote that preloaded `preload` (`None`:
+    /// exec them, and stop any zygote). A new list replaces the zygote.
+    fn use_zygote(&mut self, preload: Option<Vec<PathBuf>>);
+    /// Restart the zygote if it is due; what happened to it since the
+    /// last call, for the log.
+    fn zygote_tick(&mut self) -> Vec<String>;
     /// kill(2); false when the process is gone.
     fn signal(&mut self, pid: i32, sig: Signal) -> bool;
     /// One exited child, without blocking.
@@ -82,6 +89,7 @@ pub trait Os {
 #[derive(Default)]
 pub struct RealOs {
     cgroups: crate::cgroups::Cgroups,
+    zygote: crate::zygote::ZygoteSlot,
 }
 
 impl RealOs {
@@ -89,12 +97,20 @@ impl RealOs {
     pub fn new(subtree: &str) -> RealOs {
         RealOs {
             cgroups: crate::cgroups::Cgroups::new(subtree),
+            zygote: Default::default(),
         }
     }
 }
 
 impl Os for RealOs {
     fn exec_prototype(&mut self, exec: &PrototypeExec) -> Result<i32, corral_sys::SysError> {
+        let now = Instant::now();
+        if let Some(z) = self.zygote.get(now) {
+            match z.launch(exec) {
+                Ok(pid) => return Ok(pid),
+                Err(e) => self.zygote.failed(&e, now),
+            }
+        }
         let env = [(corral_ipc::PROTOTYPE_ENV.to_string(), exec.args.encode())];
         corral_sys::process::spawn_self(
             std::slice::from_ref(&exec.title),
@@ -105,6 +121,31 @@ impl Os for RealOs {
         .map(|pid| pid.as_raw())
     }
 
+    fn use_zygote(&mut self, preload: Option<Vec<PathBuf>>) {
+        if preload == self.zygote.preload && self.zygote.running.is_some() {
+            return;
+        }
+        self.zygote.stop();
+        self.zygote.retry_at = None;
+        if preload.is_some() {
+            // Its prototypes must be adopted by us, not by init.
+            if let Err(e) = corral_sys::zygote::set_child_subreaper() {
+                self.zygote
+                    .notes
+                    .push(format!("{e}; prototypes are exec'd directly"));
+                self.zygote.preload = None;
+                return;
+            }
+        }
+        self.zygote.preload = preload;
+        let _ = self.zygote.get(Instant::now());
+    }
+
+    fn zygote_tick(&mut self) -> Vec<String> {
+        self.zygote.tick(Instant::now());
+        std::mem::take(&mut self.zygote.notes)
+    }
+
     fn signal(&mut self, pid: i32, sig: Signal) -> bool {
         corral_sys::signal::kill(pid, sig)
     }
@@ -112,14 +153,18 @@ impl Os for RealOs {
     fn reap(&mut self) -> Option<(i32, WaitStatus)> {
         use corral_sys::nix::sys::wait::WaitStatus as W;
         loop {
-            return match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(W::Exited(pid, code)) => Some((pid.as_raw(), WaitStatus::exited(code as u8))),
+            let (pid, status) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(W::Exited(pid, code)) => (pid.as_raw(), WaitStatus::exited(code as u8)),
                 Ok(W::Signaled(pid, sig, core)) => {
-                    Some((pid.as_raw(), WaitStatus::signaled(sig as i32, core)))
+                    (pid.as_raw(), WaitStatus::signaled(sig as i32, core))
                 }
-                Ok(W::StillAlive) | Err(_) => None,
+                Ok(W::StillAlive) | Err(_) => return None,
                 Ok(_) => continue,
             };
+            let how = crate::pool::describe_status(status);
+            if !self.zygote.exited(pid, &how, Instant::now()) {
+                return Some((pid, status));
+            }
         }
     }
 

@@ -203,9 +203,14 @@ impl Generation {
     }
 
     /// How long an ondemand pool without workers keeps its prototype (and
-    /// OPcache) before going dormant: ten times pm.process_idle_timeout.
+    /// OPcache) before going dormant: corral.prototype_idle_timeout, by
+    /// default ten times pm.process_idle_timeout. A warm prototype answers
+    /// the next first request with a fork; a dormant one costs no memory
+    /// but needs PHP started again (from the zygote).
     pub fn dormancy_after(&self) -> std::time::Duration {
-        self.cfg.pm_process_idle_timeout * 10
+        self.cfg
+            .prototype_idle_timeout
+            .unwrap_or(self.cfg.pm_process_idle_timeout * 10)
     }
 
     /// ondemand and idle long enough: stop the prototype.

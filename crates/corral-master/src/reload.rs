@@ -196,6 +196,11 @@ impl Master {
         let verb = if force { "restarted" } else { "reloaded" };
         let summary: Vec<String> = steps.into_iter().map(|s| self.apply(s, verb)).collect();
         self.adopt(new, only.is_some(), fingerprint);
+        // A changed php.ini or libphp: the zygote preloaded the old ones.
+        if forces.ini {
+            self.os.use_zygote(None);
+        }
+        self.configure_zygote();
         for line in &summary {
             self.log.notice(line);
         }

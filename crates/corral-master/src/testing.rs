@@ -71,6 +71,8 @@ pub struct FakeState {
     pub no_cgroups: bool,
     /// What each pool's cgroup counts.
     pub usage: HashMap<String, Usage>,
+    /// Every use_zygote call, in order.
+    pub zygote: Vec<Option<Vec<PathBuf>>>,
 }
 
 impl FakeState {
@@ -220,6 +222,14 @@ impl Os for FakeOs {
     }
 
     fn cgroup_notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn use_zygote(&mut self, preload: Option<Vec<PathBuf>>) {
+        self.0.borrow_mut().zygote.push(preload);
+    }
+
+    fn zygote_tick(&mut self) -> Vec<String> {
         Vec::new()
     }
 

@@ -8,6 +8,7 @@ pub mod process;
 pub mod shm;
 pub mod signal;
 pub mod socket;
+pub mod zygote;
 
 pub use nix;
 

@@ -146,9 +146,11 @@ pub fn send_with_fds(sock: RawFd, msg: &[u8], fds: &[RawFd]) -> Result<()> {
 
 /// Receive one message (up to `buf.len()` bytes) and up to 4 fds. Returns
 /// the byte count (0 = peer closed) and the fds, which we now own.
+/// At most 8 descriptors are taken (the zygote's launch carries 7); the
+/// kernel closes any beyond that, and the caller refuses the message.
 pub fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> std::io::Result<(usize, Vec<OwnedFd>)> {
     let mut iov = [std::io::IoSliceMut::new(buf)];
-    let mut space = nix::cmsg_space!([RawFd; 4]);
+    let mut space = nix::cmsg_space!([RawFd; 8]);
     let msg = socket::recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
         .map_err(std::io::Error::from)?;
     let mut fds = Vec::new();

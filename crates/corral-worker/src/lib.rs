@@ -1,6 +1,7 @@
 //! The two roles that run tenant code: the per-pool prototype (starts PHP,
 //! drops privileges, forks workers) and the worker (accepts FastCGI
-//! connections and runs requests).
+//! connections and runs requests); and the zygote, the pre-linked root
+//! process that forks prototypes for the master.
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +14,7 @@ pub mod log;
 pub mod prototype;
 mod request;
 pub mod worker;
+pub mod zygote;
 
 use corral_config::Pool;
 use corral_php::LogLevel;

@@ -27,6 +27,12 @@ fn main() {
         std::env::remove_var(corral_ipc::PROTOTYPE_ENV);
         std::process::exit(prototype(&encoded));
     }
+    // The zygote: exec'd once by the master.
+    if let Ok(encoded) = std::env::var(corral_ipc::ZYGOTE_ENV) {
+        std::env::remove_var(corral_ipc::ZYGOTE_ENV);
+        let args = corral_ipc::ZygoteArgs::decode(&encoded);
+        std::process::exit(corral_worker::zygote::run(args));
+    }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
