@@ -92,6 +92,14 @@ def main():
             f, c = groups["fpm"][g], groups["corral"][g]
             if max(abs(f), abs(c)) >= 50:
                 print(f"| {g} | {f:,.0f} | {c:,.0f} | {c - f:+,.0f} |")
+        for t in res:
+            g = groups[t]
+            php = sum(v for k, v in g.items() if k.startswith("PHP"))
+            mem = g["libc mem*/str*"]
+            mal = g["libc malloc/free"]
+            own = g["corral's own code (Rust and C shim)"]
+            print(f"summary {t}: total {tot[t]:,.0f} PHP {php:,.0f} libc-mem {mem:,.0f} "
+                  f"libc-malloc {mal:,.0f} own {own:,.0f} rest {tot[t] - php - mem - mal - own:,.0f}")
         by_name = {t: collections.Counter() for t in res}
         for t, (d, _) in res.items():
             for (obj, name), v in d.items():

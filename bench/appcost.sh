@@ -107,6 +107,8 @@ nginx_server() { # port root server index
       include /etc/nginx/fastcgi_params;
       fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
       fastcgi_pass unix:$OUT/run/$(tag "$3").sock;
+      # Under callgrind the first WordPress request compiles every script.
+      fastcgi_read_timeout 600s;
     }
   }
 EOF
