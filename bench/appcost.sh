@@ -185,8 +185,10 @@ EOF
 worker_pid() {
   local p
   if [ "$1" = corral ]; then
-    p=$(pgrep -P "$SERVER_PID" | head -1) || return 1
-    pgrep -n -P "$p"
+    # The master's children are prototypes and, with corral.zygote, the
+    # zygote, which keeps no children: the worker is a prototype's child.
+    for p in $(pgrep -P "$SERVER_PID"); do pgrep -n -P "$p" && return 0; done
+    return 1
   else
     pgrep -n -P "$SERVER_PID"
   fi
