@@ -33,12 +33,15 @@ fn direct_children(pid: i32) -> Vec<i32> {
             let mut v: Vec<i32> = text
                 .split_whitespace()
                 .filter_map(|p| p.parse().ok())
-                .filter(|&p| pid_alive(p))
+                .filter(|&p| pid_alive(p) && !is_zygote(p))
                 .collect();
             v.sort();
             v
         }
-        Err(_) => children_of(pid),
+        Err(_) => children_of(pid)
+            .into_iter()
+            .filter(|&p| !is_zygote(p))
+            .collect(),
     }
 }
 

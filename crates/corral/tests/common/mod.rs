@@ -1507,6 +1507,12 @@ pub fn uid_of_pid(pid: i32) -> Option<u32> {
 }
 
 /// Live (not zombie) children of `pid`.
+/// The master's zygote (`corral.zygote`): a child of the master that is
+/// neither a prototype nor a worker, told apart by its title.
+pub fn is_zygote(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"corral: zygote"))
+}
+
 pub fn children_of(pid: i32) -> Vec<i32> {
     let mut out: Vec<i32> = process_table()
         .into_iter()
