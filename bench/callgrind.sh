@@ -55,8 +55,12 @@ CONF
   "$CORRAL" bench "${req[@]}" -n 50 >/dev/null
   # The worker: php-fpm's master's child; corral's prototype's child.
   if [ "$server" = corral ]; then
-    proto=$(pgrep -P "$vp" | head -1)
-    worker=$(pgrep -n -P "$proto")
+    # The master's child with a child of its own: the prototype (the
+    # zygote, its other child, has none).
+    worker=""
+    for proto in $(pgrep -P "$vp"); do
+      worker=$(pgrep -n -P "$proto") && break
+    done
   else
     worker=$(pgrep -n -P "$vp")
   fi

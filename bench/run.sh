@@ -207,7 +207,7 @@ ROUND=1
 cmdlog() { [ "$ROUND" = 1 ] && printf '%s\n' "$*" >>"$COMMANDS"; return 0; }
 HELLO="$W/www/hello.php"
 
-for i in 1 2 3 4 5 6; do
+for i in 1 2 3 4 5 6 7 8; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$((PORT_BASE + i))") 2>/dev/null; then
     die "port $((PORT_BASE + i)) is in use; set BENCH_PORT_BASE"
   fi
@@ -302,11 +302,15 @@ order() { # round -> the two servers, alternating who goes first
 PORT_HELLO_FPM=$((PORT_BASE + 1)); PORT_HELLO_CORRAL=$((PORT_BASE + 2))
 PORT_DOKU_FPM=$((PORT_BASE + 3)); PORT_DOKU_CORRAL=$((PORT_BASE + 4))
 PORT_WP_FPM=$((PORT_BASE + 5)); PORT_WP_CORRAL=$((PORT_BASE + 6))
+# Hello world through an upstream keep-alive pool (fastcgi_keep_conn on).
+PORT_HELLOKA_FPM=$((PORT_BASE + 7)); PORT_HELLOKA_CORRAL=$((PORT_BASE + 8))
 port() { # app server
   local v="PORT_${1^^}_$( [ "$2" = php-fpm ] && echo FPM || echo CORRAL )"
   echo "${!v}"
 }
-nginx_server() { # port root sock index
+nginx_server() { # port root sock index [upstream name: keep-alive]
+  local pass="unix:$3" keep=""
+  if [ -n "${5:-}" ]; then pass="$5"; keep="fastcgi_keep_conn on;"; fi
   cat <<EOF
   server {
     listen 127.0.0.1:$1;
@@ -318,10 +322,17 @@ nginx_server() { # port root sock index
       try_files \$uri =404;
       include /etc/nginx/fastcgi_params;
       fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
-      fastcgi_pass unix:$3;
+      fastcgi_pass $pass;
+      $keep
     }
   }
 EOF
+}
+# A keep-alive pool no larger than the workers: a php-fpm worker is tied
+# to one kept connection, so more would leave requests waiting in the
+# listen queue behind idle kept connections.
+nginx_upstream() { # name sock
+  printf '  upstream %s {\n    server unix:%s;\n    keepalive %s;\n  }\n' "$1" "$2" "$WORKERS"
 }
 NGINX_CONF="$W/conf/nginx.conf"
 {
@@ -350,6 +361,10 @@ EOF
   nginx_server "$PORT_DOKU_CORRAL" /usr/share/dokuwiki "$W/run/corral.sock" doku.php
   nginx_server "$PORT_WP_FPM" /usr/share/wordpress "$W/run/fpm.sock" index.php
   nginx_server "$PORT_WP_CORRAL" /usr/share/wordpress "$W/run/corral.sock" index.php
+  nginx_upstream fpm_keep "$W/run/fpm.sock"
+  nginx_upstream corral_keep "$W/run/corral.sock"
+  nginx_server "$PORT_HELLOKA_FPM" "$W/www" "$W/run/fpm.sock" index.php fpm_keep
+  nginx_server "$PORT_HELLOKA_CORRAL" "$W/www" "$W/run/corral.sock" index.php corral_keep
   echo "}"
 } >"$NGINX_CONF"
 nginx -t -c "$NGINX_CONF" >"$W/log/nginx-t.log" 2>&1 || { cat "$W/log/nginx-t.log" >&2; die "nginx config test failed"; }
@@ -425,6 +440,7 @@ setup_dokuwiki() {
 app_url() { # app server
   case $1 in
     hello) echo "http://127.0.0.1:$(port hello "$2")/hello.php" ;;
+    helloka) echo "http://127.0.0.1:$(port helloka "$2")/hello.php" ;;
     doku) echo "http://127.0.0.1:$(port doku "$2")/doku.php?id=$DOKU_PAGE" ;;
     wp) echo "http://127.0.0.1:$(port wp "$2")/" ;;
   esac
@@ -534,6 +550,14 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
       wrk_run "$f" "$(threads_for $c)" "$c" "$DUR" hello "$s"
       python3 "$PY" emit nginx "c=$c" "$s" "$ROUND" wrk "$f" c="$c"
     done
+  done
+  # The same at c=16 with nginx's upstream keep-alive (keepalive =
+  # pm.max_children, fastcgi_keep_conn on).
+  for s in $(order $ROUND); do
+    wrk_run "$W/out/warm.txt" 2 16 1s helloka "$s"
+    f="$W/out/nginx-ka-$(tag $s)-c16-r$ROUND.txt"
+    wrk_run "$f" 2 16 "$DUR" helloka "$s"
+    python3 "$PY" emit nginx "c=16 upstream keepalive" "$s" "$ROUND" wrk "$f" c=16
   done
   log "  round $ROUND/$ROUNDS done"
 done

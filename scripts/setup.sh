@@ -36,6 +36,8 @@ PACKAGES=(
   wordpress           # browser_sites: the owner copies /usr/share/wordpress into the site
   wordpress-theme-twentytwentythree
   php-laravel-framework # browser_sites: a small Laravel app on Debian's autoloaders
+  openssh-server      # corral site --sftp-key: chrooted SFTP for site owners (sshd drop-in)
+  openssh-client      # sftp/ssh/ssh-keygen, the real client the SFTP test drives
   build-essential
   pkg-config
 )

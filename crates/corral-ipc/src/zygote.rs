@@ -116,14 +116,23 @@ impl LaunchSpec {
 /// Master → zygote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToZygote {
-    /// Fork a prototype. Attached: the spec's memfd, then one descriptor
-    /// per target number, placed there in the prototype.
+    /// Fork a prototype. Attached: the spec's memfd, the read end of the
+    /// "go" pipe, then one descriptor per target number, placed there in
+    /// the prototype. The prototype starts only once the master, having
+    /// recorded its pid, writes `g` on that pipe; if the master gave up
+    /// waiting (and started the pool some other way) it closes the pipe
+    /// instead, and the late fork exits before touching anything.
     Launch { targets: Vec<i32> },
 }
+
+/// Attachments of a launch before the targets' descriptors.
+pub const LAUNCH_FIXED_FDS: usize = 2;
 
 /// Zygote → master.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FromZygote {
+    /// Preloading is done: launches are answered at once from now on.
+    Ready,
     /// The prototype runs as `pid` (by now the master's own child).
     Launched { pid: i32 },
     /// Nothing was started; the master execs the prototype itself.
@@ -143,7 +152,7 @@ impl Message for ToZygote {
 
     fn descriptors(&self) -> usize {
         let ToZygote::Launch { targets } = self;
-        1 + targets.len()
+        LAUNCH_FIXED_FDS + targets.len()
     }
 
     fn decode(bytes: &[u8], fds: usize) -> Result<Self, DecodeError> {
@@ -176,6 +185,7 @@ impl Message for ToZygote {
 impl Message for FromZygote {
     fn encode(&self) -> Vec<u8> {
         let mut s = match self {
+            FromZygote::Ready => "ready".to_string(),
             FromZygote::Launched { pid } => format!("launched {pid}"),
             FromZygote::Failed { text } => format!("failed {}", printable(text, MAX_ERROR_CHARS)),
         };
@@ -191,6 +201,7 @@ impl Message for FromZygote {
         let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::NotText)?;
         let (verb, rest) = text.split_once(' ').unwrap_or((text, ""));
         let msg = match verb {
+            "ready" if rest.is_empty() => FromZygote::Ready,
             "launched" => FromZygote::Launched {
                 pid: pid("launched", rest)?,
             },
@@ -256,18 +267,20 @@ mod tests {
         let l = ToZygote::Launch {
             targets: vec![3, 4, 5, 6],
         };
-        assert_eq!(ToZygote::decode(&l.encode(), 5).unwrap(), l);
+        assert_eq!(ToZygote::decode(&l.encode(), 6).unwrap(), l);
         assert!(
-            ToZygote::decode(&l.encode(), 4).is_err(),
-            "the spec memfd is counted"
+            ToZygote::decode(&l.encode(), 5).is_err(),
+            "the spec memfd and the go pipe are counted"
         );
-        assert!(ToZygote::decode(b"launch", 1).is_err());
+        assert!(ToZygote::decode(b"launch", 2).is_err());
         assert!(
-            ToZygote::decode(b"launch 2", 2).is_err(),
+            ToZygote::decode(b"launch 2", 3).is_err(),
             "stderr is not a target"
         );
-        assert!(ToZygote::decode(b"launch 3 4 5 6 7 8 9 10 11", 10).is_err());
+        assert!(ToZygote::decode(b"launch 3 4 5 6 7 8 9 10 11", 11).is_err());
+        assert!(FromZygote::decode(b"ready now", 0).is_err());
         for m in [
+            FromZygote::Ready,
             FromZygote::Launched { pid: 4242 },
             FromZygote::Failed {
                 text: "fork: no memory".into(),

@@ -127,16 +127,6 @@ impl Os for RealOs {
         }
         self.zygote.stop();
         self.zygote.retry_at = None;
-        if preload.is_some() {
-            // Its prototypes must be adopted by us, not by init.
-            if let Err(e) = corral_sys::zygote::set_child_subreaper() {
-                self.zygote
-                    .notes
-                    .push(format!("{e}; prototypes are exec'd directly"));
-                self.zygote.preload = None;
-                return;
-            }
-        }
         self.zygote.preload = preload;
     }
 

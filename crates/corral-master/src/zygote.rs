@@ -37,6 +37,9 @@ pub enum ZygoteError {
     Silent(Duration),
     #[error("the zygote has gone")]
     Gone,
+    /// Still preloading: this one prototype is exec'd, nothing is wrong.
+    #[error("the zygote is still preloading")]
+    NotReady,
     /// It answered, and started nothing: this one prototype is exec'd.
     #[error("the zygote could not fork: {0}")]
     Refused(String),
@@ -45,7 +48,10 @@ pub enum ZygoteError {
 impl ZygoteError {
     /// Whether the zygote itself is still sound (only this launch failed).
     pub fn zygote_is_sound(&self) -> bool {
-        matches!(self, ZygoteError::Refused(_) | ZygoteError::Spec(_))
+        matches!(
+            self,
+            ZygoteError::Refused(_) | ZygoteError::Spec(_) | ZygoteError::NotReady
+        )
     }
 }
 
@@ -54,11 +60,12 @@ impl ZygoteError {
 pub struct Zygote {
     pub pid: i32,
     ch: Channel,
+    /// It said it finished preloading.
+    ready: bool,
 }
 
 impl Zygote {
-    /// Exec corral as the zygote with `preload`. The master must already
-    /// be a child subreaper, or its prototypes would be orphaned to init.
+    /// Exec corral as the zygote with `preload`.
     pub fn spawn(preload: &[PathBuf]) -> Result<Zygote, ZygoteError> {
         let (ours, theirs) = Channel::pair()?;
         let args = ZygoteArgs {
@@ -75,14 +82,25 @@ impl Zygote {
             &[],
         )
         .map_err(ZygoteError::Spawn)?;
+        ours.set_nonblocking(true)?;
         Ok(Zygote {
             pid: pid.as_raw(),
             ch: ours,
+            ready: false,
         })
     }
 
     /// Fork the prototype `exec` describes; its pid (the master's child).
-    pub fn launch(&self, exec: &PrototypeExec) -> Result<i32, ZygoteError> {
+    /// Waits only for the fork itself: a zygote still preloading is not
+    /// asked (the master must not sit in its start-up).
+    pub fn launch(&mut self, exec: &PrototypeExec) -> Result<i32, ZygoteError> {
+        if !self.ready {
+            match self.ch.recv::<FromZygote>()? {
+                Received::Message(FromZygote::Ready, _) => self.ready = true,
+                Received::Empty => return Err(ZygoteError::NotReady),
+                _ => return Err(ZygoteError::Gone),
+            }
+        }
         let spec = LaunchSpec {
             title: exec.title.clone(),
             args: exec.args.clone(),
@@ -90,19 +108,41 @@ impl Zygote {
         };
         let memfd = corral_sys::shm::memfd_with("corral-launch", &spec.encode())
             .map_err(ZygoteError::Spec)?;
+        let (go_r, go_w) = std::io::pipe()
+            .map_err(|e| ZygoteError::Spec(corral_sys::SysError::new("pipe for the launch", e)))?;
         let placements = exec.handoff.placements();
         let targets = placements.iter().map(|&(t, _)| t).collect();
-        let mut fds = vec![memfd.as_raw_fd()];
+        let mut fds = vec![memfd.as_raw_fd(), go_r.as_raw_fd()];
         fds.extend(placements.iter().map(|&(_, fd)| fd));
-        self.ch.send(&ToZygote::Launch { targets }, &fds)?;
-        if !corral_sys::socket::wait_readable(self.ch.as_raw_fd(), ANSWER_WITHIN.as_millis() as i32)
-        {
+        // Adopt the prototype when its middle parent exits, which happens
+        // before the zygote answers.
+        corral_sys::zygote::set_child_subreaper(true).map_err(ZygoteError::Spec)?;
+        let answered = self
+            .ch
+            .send(&ToZygote::Launch { targets }, &fds)
+            .map_err(ZygoteError::from)
+            .and_then(|()| self.answer());
+        let _ = corral_sys::zygote::set_child_subreaper(false);
+        drop(go_r);
+        let pid = answered?;
+        // Go: from here it is the pool's prototype. On every error path
+        // above, go_w closes unwritten and a late fork exits unseen.
+        let _ = std::io::Write::write_all(&mut &go_w, b"g");
+        Ok(pid)
+    }
+
+    fn answer(&self) -> Result<i32, ZygoteError> {
+        // Through signals: the master's own (a worker's exit, a reload)
+        // interrupt the wait and are handled after it.
+        if !corral_sys::socket::wait_readable_for(self.ch.as_raw_fd(), ANSWER_WITHIN) {
             return Err(ZygoteError::Silent(ANSWER_WITHIN));
         }
         match self.ch.recv::<FromZygote>()? {
             Received::Message(FromZygote::Launched { pid }, _) => Ok(pid),
             Received::Message(FromZygote::Failed { text }, _) => Err(ZygoteError::Refused(text)),
-            Received::Closed | Received::Empty => Err(ZygoteError::Gone),
+            Received::Message(FromZygote::Ready, _) => Err(ZygoteError::Gone),
+            Received::Closed => Err(ZygoteError::Gone),
+            Received::Empty => Err(ZygoteError::Silent(Duration::ZERO)),
         }
     }
 }
@@ -127,13 +167,13 @@ impl ZygoteSlot {
     /// that launch is exec'd (the zygote is still preloading): a host
     /// whose pools are all dormant pays nothing for it, and from the
     /// second cold start on every prototype is forked.
-    pub fn get(&mut self, now: std::time::Instant) -> Option<&Zygote> {
+    pub fn get(&mut self, now: std::time::Instant) -> Option<&mut Zygote> {
         self.preload.as_ref()?;
         if self.running.is_none() {
             self.start_if_due(now);
             return None;
         }
-        self.running.as_ref()
+        self.running.as_mut()
     }
 
     fn start_if_due(&mut self, now: std::time::Instant) {
@@ -154,6 +194,9 @@ impl ZygoteSlot {
     /// failed, and exec prototypes until it is started again (soon when
     /// it merely died, later when it hung or could not start).
     pub fn failed(&mut self, e: &ZygoteError, now: std::time::Instant) {
+        if matches!(e, ZygoteError::NotReady) {
+            return;
+        }
         self.notes
             .push(format!("{e}; prototypes are exec'd directly for now"));
         if e.zygote_is_sound() {

@@ -44,6 +44,8 @@ static struct {
 	bool fix_pathinfo;
 	bool discard_path;
 	bool fcgi_logging;
+	bool force_redirect;        /* ini_get() only, as in php-fpm */
+	char *redirect_status_env;  /* ini_get() only, as in php-fpm */
 	char *error_header;
 	char *fpm_config;
 	HashTable user_config_cache;
@@ -480,6 +482,10 @@ PHP_INI_BEGIN()
 	ZEND_INI_ENTRY1("cgi.rfc2616_headers", "0", PHP_INI_ALL, on_update_bool_field, &cgi.rfc2616_headers)
 	ZEND_INI_ENTRY1("cgi.nph", "0", PHP_INI_ALL, on_update_bool_field, &cgi.nph)
 	ZEND_INI_ENTRY1("cgi.fix_pathinfo", "1", PHP_INI_SYSTEM, on_update_bool_field, &cgi.fix_pathinfo)
+	/* php-fpm keeps php-cgi's two redirect settings in its INI table
+	 * although its SAPI never reads them; ini_get() sees them there. */
+	ZEND_INI_ENTRY1("cgi.force_redirect", "1", PHP_INI_SYSTEM, on_update_bool_field, &cgi.force_redirect)
+	ZEND_INI_ENTRY1("cgi.redirect_status_env", NULL, PHP_INI_SYSTEM, on_update_str_field, &cgi.redirect_status_env)
 	ZEND_INI_ENTRY1("cgi.discard_path", "0", PHP_INI_SYSTEM, on_update_bool_field, &cgi.discard_path)
 	ZEND_INI_ENTRY1("fastcgi.logging", "1", PHP_INI_SYSTEM, on_update_bool_field, &cgi.fcgi_logging)
 	ZEND_INI_ENTRY1("fastcgi.error_header", NULL, PHP_INI_SYSTEM, on_update_str_field, &cgi.error_header)
@@ -674,6 +680,17 @@ static void disable_pcntl(void)
 	}
 }
 
+/* ext/standard compiles chroot() only into the CLI, CGI and embed SAPIs,
+ * so php-fpm has none and Debian's libphp has it. A tenant must not be
+ * able to change the worker's root (a pool may run as root with -R), and
+ * function_exists('chroot') must answer as under php-fpm. */
+static void disable_chroot(void)
+{
+	if (zend_hash_str_exists(CG(function_table), "chroot", sizeof("chroot") - 1)) {
+		zend_disable_functions("chroot");
+	}
+}
+
 int corral_php_startup(const corral_startup *s)
 {
 	struct php_ini_builder ini;
@@ -696,6 +713,7 @@ int corral_php_startup(const corral_startup *s)
 	zend_first_try {
 		if (corral_sapi.startup(&corral_sapi) == SUCCESS) {
 			disable_pcntl();
+			disable_chroot();
 			php_php_import_environment_variables = php_import_environment_variables;
 			php_import_environment_variables = corral_import_environment_variables;
 			php_load_environment_variables = corral_load_environment_variables;

@@ -46,10 +46,16 @@ pub enum SiteCommand {
     Enable(ToggleArgs),
     /// Stop serving a site (the web server answers 503 "suspended"); nothing is deleted
     Disable(ToggleArgs),
+    /// Owner access: show, add or remove the owner's SFTP keys (chrooted to the home), or turn SFTP off
+    Sftp(SftpArgs),
     /// The templates a site can be made from
     Templates,
     /// Remove session files older than each site's session.gc_maxlifetime (run from cron)
     GcSessions(GcArgs),
+    /// Let PHP write the site's code for a while (plugin, theme and core updates)
+    Unlock(UnlockArgs),
+    /// Close an unlock window: code back to the owner, read-only for PHP
+    Lock(LockArgs),
 }
 
 /// Flags of every command that changes a site.
@@ -103,9 +109,33 @@ pub struct AddArgs {
     /// HTTPS with a certificate from certbot's webroot mode, plain HTTP redirected
     #[arg(long)]
     pub certbot: bool,
+    /// Give the owner SFTP, chrooted to the home, with this public key or key file (repeatable)
+    #[arg(long = "sftp-key", value_name = "FILE|KEY")]
+    pub sftp_keys: Vec<String>,
     /// Go on (with a warning) when the memory plan does not fit
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub offline: OfflineFlag,
+    #[command(flatten)]
+    pub change: ChangeFlags,
+}
+
+/// `corral site sftp DOMAIN`: without flags, what the owner's access is.
+#[derive(Args, Debug)]
+pub struct SftpArgs {
+    /// The site's domain
+    #[arg(value_parser = domain)]
+    pub domain: String,
+    /// Allow this public key or key file (repeatable; SFTP is on while a key is)
+    #[arg(long = "add-key", value_name = "FILE|KEY")]
+    pub add: Vec<String>,
+    /// Take away this key, key file or SHA256:fingerprint (repeatable)
+    #[arg(long = "remove-key", value_name = "FILE|KEY|SHA256:…")]
+    pub remove: Vec<String>,
+    /// Remove every key and the sshd drop-in: no SFTP for this site
+    #[arg(long, conflicts_with = "add")]
+    pub off: bool,
     #[command(flatten)]
     pub offline: OfflineFlag,
     #[command(flatten)]
@@ -138,6 +168,67 @@ pub struct GcArgs {
     /// Print errors only (what the cron job runs)
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UnlockArgs {
+    /// The site's domain
+    #[arg(value_parser = domain)]
+    pub domain: String,
+    /// How long the window stays open: 90s, 15m, 2h (at most 24h)
+    #[arg(long = "for", value_name = "DURATION", default_value = "15m", value_parser = window)]
+    pub duration: u64,
+    #[command(flatten)]
+    pub offline: OfflineFlag,
+    #[command(flatten)]
+    pub change: ChangeFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct LockArgs {
+    /// The site's domain
+    #[arg(value_parser = domain, required_unless_present = "expired", conflicts_with = "expired")]
+    pub domain: Option<String>,
+    /// Lock every site whose unlock window has ended (what cron runs each minute)
+    #[arg(long)]
+    pub expired: bool,
+    /// Print errors only
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub change: ChangeFlags,
+}
+
+/// The longest unlock window: long enough for a slow core update by hand,
+/// short enough that a forgotten `unlock` does not leave code writable.
+pub const MAX_WINDOW_SECS: u64 = 24 * 3600;
+
+/// `--for`: `90s`, `15m`, `2h`, or bare minutes; 1 s to 24 h.
+fn window(v: &str) -> std::result::Result<u64, String> {
+    parse_window(v).map_err(|e| e.to_string())
+}
+
+fn parse_window(v: &str) -> Result<u64> {
+    let bad = |why: &str| SitesError::Usage(format!("--for '{v}': {why} (e.g. 15m, 90s, 2h)"));
+    let v = v.trim();
+    let (num, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => v.split_at(i),
+        None => (v, "m"),
+    };
+    let n: u64 = num.parse().map_err(|_| bad("not a duration"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" | "min" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(bad("unit must be s, m or h")),
+    };
+    if secs == 0 {
+        return Err(bad("must be longer than 0"));
+    }
+    if secs > MAX_WINDOW_SECS {
+        return Err(bad("at most 24h"));
+    }
+    Ok(secs)
 }
 
 #[derive(Args, Debug)]
@@ -244,8 +335,11 @@ impl SiteCommand {
             SiteCommand::Set(_) => "set",
             SiteCommand::Enable(_) => "enable",
             SiteCommand::Disable(_) => "disable",
+            SiteCommand::Sftp(_) => "sftp",
             SiteCommand::Templates => "templates",
             SiteCommand::GcSessions(_) => "gc-sessions",
+            SiteCommand::Unlock(_) => "unlock",
+            SiteCommand::Lock(_) => "lock",
         }
     }
 
@@ -256,7 +350,15 @@ impl SiteCommand {
             SiteCommand::Remove(a) => a.change.dry_run,
             SiteCommand::Set(a) => a.change.dry_run,
             SiteCommand::Enable(a) | SiteCommand::Disable(a) => a.change.dry_run,
+            SiteCommand::Sftp(a) => {
+                if a.add.is_empty() && a.remove.is_empty() && !a.off {
+                    return false;
+                }
+                a.change.dry_run
+            }
             SiteCommand::GcSessions(_) => false,
+            SiteCommand::Unlock(a) => a.change.dry_run,
+            SiteCommand::Lock(a) => a.change.dry_run,
             SiteCommand::List | SiteCommand::Show(_) | SiteCommand::Templates => return false,
         };
         !dry
@@ -290,8 +392,11 @@ impl SiteArgs {
             SiteCommand::Set(a) => set(&paths, a)?,
             SiteCommand::Enable(a) => toggle(&paths, a, true)?,
             SiteCommand::Disable(a) => toggle(&paths, a, false)?,
+            SiteCommand::Sftp(a) => sftp(&paths, a)?,
             SiteCommand::Templates => templates(&paths),
             SiteCommand::GcSessions(a) => gc_sessions(&paths, a)?,
+            SiteCommand::Unlock(a) => unlock(&paths, a)?,
+            SiteCommand::Lock(a) => lock_sites(paths, a)?,
         })
     }
 }
@@ -333,7 +438,15 @@ fn add(paths: &Paths, a: AddArgs) -> Result<Reply> {
             (Some(t), false) => spec::Tls::parse(&t)?,
             (None, false) => None,
         },
+        unlocked_until: None,
+        sftp_keys: Vec::new(),
     };
+    for k in &a.sftp_keys {
+        crate::sftp::add_keys(&mut spec.sftp_keys, crate::sftp::keys_from_arg(k)?);
+    }
+    for k in &spec.sftp_keys {
+        crate::sftp::fingerprint(k)?;
+    }
     let opts = RunOptions {
         dry_run: a.change.dry_run,
         force: a.force,
@@ -350,6 +463,7 @@ fn add(paths: &Paths, a: AddArgs) -> Result<Reply> {
     if let Some(o) = &old {
         let mut same = o.spec.clone();
         same.enabled = spec.enabled;
+        same.unlocked_until = spec.unlocked_until;
         if same != spec {
             return Err(SitesError::Site {
                 domain: spec.domain.clone(),
@@ -359,8 +473,10 @@ fn add(paths: &Paths, a: AddArgs) -> Result<Reply> {
                 ),
             });
         }
-        // Same options: converge, keeping a disabled site disabled.
+        // Same options: converge, keeping a disabled site disabled and an
+        // unlock window open.
         spec.enabled = o.spec.enabled;
+        spec.unlocked_until = o.spec.unlocked_until;
     }
     finish_change(
         plan::apply(paths, old.as_ref(), &spec, opts),
@@ -409,6 +525,13 @@ fn differences(a: &SiteSpec, b: &SiteSpec) -> Vec<String> {
     }
     if a.tls != b.tls {
         out.push(format!("tls {:?} vs {:?}", a.tls, b.tls));
+    }
+    if a.sftp_keys != b.sftp_keys {
+        out.push(format!(
+            "{} vs {} SFTP keys (change them with `corral site sftp`)",
+            a.sftp_keys.len(),
+            b.sftp_keys.len()
+        ));
     }
     out
 }
@@ -607,6 +730,106 @@ fn set(paths: &Paths, a: SetArgs) -> Result<Reply> {
     )
 }
 
+/// `site sftp`: the keys change in the registry's spec and the site
+/// converges (the same steps as `add`); no flags = what there is now.
+fn sftp(paths: &Paths, a: SftpArgs) -> Result<Reply> {
+    let opts = RunOptions {
+        dry_run: a.change.dry_run,
+        force: false,
+        offline: a.offline.offline,
+    };
+    if a.add.is_empty() && a.remove.is_empty() && !a.off {
+        return sftp_status(paths, &registered(paths, &a.domain)?);
+    }
+    let _lock = lock(paths, opts)?;
+    let old = registered(paths, &a.domain)?;
+    let mut spec = old.spec.clone();
+    for k in &a.remove {
+        if crate::sftp::remove_keys(&mut spec.sftp_keys, k)? == 0 {
+            return Err(SitesError::Usage(format!(
+                "--remove-key: no key of {} matches '{k}' (`corral site sftp {}` lists them)",
+                a.domain, a.domain
+            )));
+        }
+    }
+    if a.off {
+        spec.sftp_keys.clear();
+    }
+    for k in &a.add {
+        let new = crate::sftp::keys_from_arg(k)?;
+        for key in &new {
+            crate::sftp::fingerprint(key)?;
+        }
+        crate::sftp::add_keys(&mut spec.sftp_keys, new);
+    }
+    spec.validate()?;
+    let verb = if spec.sftp_keys.is_empty() {
+        "SFTP off"
+    } else {
+        "SFTP keys updated"
+    };
+    finish_change(
+        plan::apply(paths, Some(&old), &spec, opts),
+        &a.domain,
+        opts,
+        verb,
+    )
+}
+
+fn sftp_status(paths: &Paths, r: &Record) -> Result<Reply> {
+    let spec = &r.spec;
+    let mut keys = Vec::new();
+    for k in &spec.sftp_keys {
+        let comment: Vec<&str> = k.split_whitespace().skip(2).collect();
+        keys.push(serde_json::json!({
+            "type": k.split_whitespace().next().unwrap_or(""),
+            "fingerprint": crate::sftp::fingerprint(k)?,
+            "comment": comment.join(" "),
+        }));
+    }
+    let on = !keys.is_empty();
+    let home = paths.home(&spec.user);
+    let json = serde_json::json!({
+        "site": spec.domain,
+        "sftp": on,
+        "user": spec.user,
+        "chroot": on.then(|| home.clone()),
+        "start_dir": on.then(|| format!("/htdocs/{}", spec.domain)),
+        "keys": keys,
+        "sshd_config": on.then(|| crate::sftp::dropin_file(paths, &spec.user)),
+        "keys_file": on.then(|| crate::sftp::keys_file(paths, &spec.user)),
+    });
+    let text = if on {
+        let mut t = format!(
+            "SFTP for {user}: `sftp {user}@HOST`, chrooted to {home} (the session starts in /htdocs/{domain})
+             sshd drop-in: {}
+keys file:    {}
+",
+            crate::sftp::dropin_file(paths, &spec.user).display(),
+            crate::sftp::keys_file(paths, &spec.user).display(),
+            user = spec.user,
+            home = home.display(),
+            domain = spec.domain,
+        );
+        for k in &keys {
+            t.push_str(&format!(
+                "key {} {} {}
+",
+                k["type"].as_str().unwrap_or(""),
+                k["fingerprint"].as_str().unwrap_or(""),
+                k["comment"].as_str().unwrap_or("")
+            ));
+        }
+        t
+    } else {
+        format!(
+            "no SFTP for {} (add a key with `corral site sftp {} --add-key FILE`)",
+            spec.domain, spec.domain
+        )
+    };
+    Ok(Reply::new(text, json))
+}
+
 fn toggle(paths: &Paths, a: ToggleArgs, enable: bool) -> Result<Reply> {
     let opts = RunOptions {
         dry_run: a.change.dry_run,
@@ -626,16 +849,172 @@ fn toggle(paths: &Paths, a: ToggleArgs, enable: bool) -> Result<Reply> {
     )
 }
 
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `site unlock`: the spec records the window's end, and [`plan::apply`]
+/// opens the code tree, gives the pool's Landlock the site dir and
+/// reloads the pool (see docs/sites.md, "Updates").
+fn unlock(paths: &Paths, a: UnlockArgs) -> Result<Reply> {
+    let opts = RunOptions {
+        dry_run: a.change.dry_run,
+        force: false,
+        offline: a.offline.offline,
+    };
+    let _lock = lock(paths, opts)?;
+    let old = registered(paths, &a.domain)?;
+    let mut spec = old.spec.clone();
+    let until = now_secs() + a.duration;
+    spec.unlocked_until = Some(until);
+    let before = crate::fpm::pids_of(&paths.control_socket, &a.domain);
+    let r = plan::apply(paths, Some(&old), &spec, opts);
+    let mut reply = finish_change(r, &a.domain, opts, "unlocked")?;
+    if !opts.dry_run && reloaded(&reply) {
+        new_generation(paths, &a.domain, &before);
+    }
+    if !opts.dry_run {
+        reply.text.push_str(&format!(
+            " until {} (UTC); `corral site lock {}` closes it earlier",
+            utc_text(until),
+            a.domain
+        ));
+    }
+    if let Some(m) = reply.json.as_object_mut() {
+        m.insert("unlocked_until".into(), serde_json::json!(until));
+        m.insert(
+            "unlocked_until_utc".into(),
+            serde_json::json!(utc_text(until)),
+        );
+    }
+    Ok(reply)
+}
+
+/// `site lock DOMAIN` or `--expired`. Locking never needs the master (the
+/// pool file is written and loaded at its next start if none runs) and
+/// skips the probe: a failed probe must not roll a lock back and leave
+/// the code writable.
+fn lock_sites(mut paths: Paths, a: LockArgs) -> Result<Reply> {
+    paths.no_verify = true;
+    let paths = &paths;
+    let opts = RunOptions {
+        dry_run: a.change.dry_run,
+        force: true,
+        offline: true,
+    };
+    let _lock = lock(paths, opts)?;
+    let targets: Vec<Record> = match &a.domain {
+        Some(d) => vec![registered(paths, d)?],
+        None => {
+            let now = now_secs();
+            registry::all(paths)?
+                .into_iter()
+                .filter(|r| r.spec.unlocked_until.is_some_and(|u| u <= now))
+                .collect()
+        }
+    };
+    let mut lines = Vec::new();
+    let mut json = Vec::new();
+    let mut failed = Vec::new();
+    for old in targets {
+        let domain = old.spec.domain.clone();
+        let mut spec = old.spec.clone();
+        spec.unlocked_until = None;
+        let before = crate::fpm::pids_of(&paths.control_socket, &domain);
+        match finish_change(
+            plan::apply(paths, Some(&old), &spec, opts),
+            &domain,
+            opts,
+            "locked",
+        ) {
+            Ok(r) => {
+                if !opts.dry_run && reloaded(&r) {
+                    new_generation(paths, &domain, &before);
+                }
+                lines.push(r.text);
+                json.push(r.json);
+            }
+            Err(e) => failed.push(format!("site {domain}: {e}")),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(SitesError::Site {
+            domain: String::new(),
+            why: format!(
+                "locking failed for {} site(s):\n{}",
+                failed.len(),
+                failed.join("\n")
+            ),
+        });
+    }
+    if a.domain.is_some() {
+        let r = json.pop().unwrap_or_default();
+        return Ok(Reply::new(lines.join("\n"), r));
+    }
+    let text = if a.quiet {
+        String::new()
+    } else {
+        lines.join("\n")
+    };
+    Ok(Reply::new(text, serde_json::Value::Array(json)))
+}
+
+/// Whether the change reloaded the pool (its steps name `pool-reload`).
+fn reloaded(r: &Reply) -> bool {
+    r.json["steps"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|x| x == "pool-reload"))
+}
+
+/// Returns once the workers that started with the old Landlock rules are
+/// gone, so that when `unlock` returns PHP can write and when `lock`
+/// returns no worker that could is left; says so if they outlive 30 s.
+fn new_generation(paths: &Paths, domain: &str, before: &[i32]) {
+    let timeout = std::time::Duration::from_secs(30);
+    if !crate::fpm::wait_old_gone(&paths.control_socket, domain, before, timeout) {
+        eprintln!(
+            "warning: pool {domain}: workers of before the reload still run after 30 s \
+             (busy with long requests); they keep the old write rules until they exit"
+        );
+    }
+}
+
+/// `2026-12-01 15:45:00` from epoch seconds.
+fn utc_text(secs: u64) -> String {
+    let s = plan::utc_stamp(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+    format!(
+        "{}-{}-{} {}:{}:{}",
+        &s[0..4],
+        &s[4..6],
+        &s[6..8],
+        &s[9..11],
+        &s[11..13],
+        &s[13..15]
+    )
+}
+
+/// `locked`, `unlocked until …`, or `unlocked, expired at …` (cron locks
+/// it within a minute).
+fn lock_state(r: &Record) -> String {
+    match r.spec.unlocked_until {
+        None => "locked".into(),
+        Some(u) if u <= now_secs() => format!("unlocked, expired {} UTC", utc_text(u)),
+        Some(u) => format!("unlocked until {} UTC", utc_text(u)),
+    }
+}
+
 fn list(paths: &Paths) -> Result<Reply> {
     let all = registry::all(paths)?;
     let json: Vec<serde_json::Value> = all.iter().map(|r| summary_json(paths, r)).collect();
     let mut text = format!(
-        "{:<32} {:<20} {:<8} {:<12} {:<8}\n",
-        "DOMAIN", "USER", "PHP", "TEMPLATE", "STATE"
+        "{:<32} {:<20} {:<8} {:<12} {:<8} {}\n",
+        "DOMAIN", "USER", "PHP", "TEMPLATE", "STATE", "CODE"
     );
     for r in all {
         text.push_str(&format!(
-            "{:<32} {:<20} {:<8} {:<12} {:<8}\n",
+            "{:<32} {:<20} {:<8} {:<12} {:<8} {}\n",
             r.spec.domain,
             r.spec.user,
             r.spec.php_version,
@@ -644,7 +1023,8 @@ fn list(paths: &Paths) -> Result<Reply> {
                 "enabled"
             } else {
                 "disabled"
-            }
+            },
+            lock_state(&r)
         ));
     }
     Ok(Reply::new(text, serde_json::Value::Array(json)))
@@ -668,6 +1048,9 @@ fn summary_json(paths: &Paths, r: &Record) -> serde_json::Value {
         "enabled": r.spec.enabled,
         "disk_quota_bytes": r.spec.disk_quota,
         "tls": r.spec.tls,
+        "code": lock_state(r),
+        "unlocked_until": r.spec.unlocked_until,
+        "sftp": !r.spec.sftp_keys.is_empty(),
         "home": paths.home(&r.spec.user),
         "docroot": d.as_ref().map(|d| d.layout.docroot.clone()),
         "socket": paths.socket(&r.spec.domain),
@@ -842,6 +1225,39 @@ mod tests {
     }
 
     #[test]
+    fn unlock_windows() {
+        assert_eq!(parse_window("15m").unwrap(), 900);
+        assert_eq!(parse_window("90s").unwrap(), 90);
+        assert_eq!(parse_window("2h").unwrap(), 7200);
+        assert_eq!(parse_window("30").unwrap(), 1800);
+        assert_eq!(parse_window("24h").unwrap(), MAX_WINDOW_SECS);
+        for bad in [
+            "",
+            "0m",
+            "25h",
+            "1d",
+            "soon",
+            "-5m",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_window(bad).is_err(), "{bad}");
+        }
+        let s = site(&["unlock", "x.com"]).unwrap();
+        let SiteCommand::Unlock(a) = s.command else {
+            panic!()
+        };
+        assert_eq!(a.duration, 900, "15 minutes by default");
+        let s = site(&["lock", "--expired", "-q"]).unwrap();
+        let SiteCommand::Lock(a) = s.command else {
+            panic!()
+        };
+        assert!(a.expired && a.quiet && a.domain.is_none());
+        assert!(site(&["lock"]).is_err(), "a domain or --expired");
+        assert!(site(&["lock", "x.com", "--expired"]).is_err());
+        assert_eq!(utc_text(1_796_131_505), "2026-12-01 13:25:05");
+    }
+
+    #[test]
     fn only_real_changes_need_root() {
         let needs = |a: &[&str]| site(a).unwrap().command.changes_the_host();
         assert!(needs(&["add", "x.com"]));
@@ -850,5 +1266,8 @@ mod tests {
         assert!(needs(&["disable", "x.com"]));
         assert!(!needs(&["list"]));
         assert!(!needs(&["show", "x.com"]));
+        assert!(needs(&["unlock", "x.com"]));
+        assert!(needs(&["lock", "--expired"]));
+        assert!(!needs(&["lock", "x.com", "--dry-run"]));
     }
 }

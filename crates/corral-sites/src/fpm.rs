@@ -2,6 +2,7 @@
 //! pool (the others keep their workers), and read worker pids for sizing.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use corral_ipc::control::{ControlReply, ControlRequest};
 
@@ -65,6 +66,33 @@ pub fn pool_workers(socket: &Path) -> Option<Vec<(String, Vec<Worker>)>> {
         return None;
     }
     parse_workers(&reply.text)
+}
+
+/// The pids of one pool's workers now (empty when corral does not answer).
+pub fn pids_of(socket: &Path, pool: &str) -> Vec<i32> {
+    pool_workers(socket)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(p, _)| p == pool)
+        .flat_map(|(_, w)| w.into_iter().map(|w| w.pid))
+        .collect()
+}
+
+/// Waits (up to `timeout`) until none of `old` serves `pool` any more: a
+/// reload lets the old generation finish what it was doing, and a worker
+/// keeps the Landlock rules it started with. `false` if some remain.
+pub fn wait_old_gone(socket: &Path, pool: &str, old: &[i32], timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let now = pids_of(socket, pool);
+        if !now.iter().any(|p| old.contains(p)) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `(pool, workers)` from `corral status`'s JSON.

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use crate::paths::Paths;
 use crate::spec::SiteSpec;
 
-/// One directory to converge; every one is owned by `USER:USER`.
+/// One directory to converge; owned by `USER:USER`, except a chroot home
+/// (`root:USER`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirSpec {
     /// Step name suffix (`home`, `docroot`, `writable:wp-content/uploads`).
@@ -25,6 +26,9 @@ pub struct DirSpec {
     /// Full ACL in `setfacl --set` syntax, `WEB` standing for the web
     /// server's uid (filled in by the caller).
     pub acl: String,
+    /// Owned by root (group still `USER`): the home of an SFTP site,
+    /// because sshd chroots only into a root-owned directory.
+    pub root_owned: bool,
 }
 
 /// The site's paths.
@@ -41,6 +45,11 @@ pub struct Layout {
     pub sessions: PathBuf,
     /// Relative dirs PHP may write, below the site dir.
     pub writable: Vec<String>,
+    /// `site unlock`: the code dirs are open to PHP for a window.
+    pub unlocked: bool,
+    /// The owner has SFTP, chrooted to the home: the home is `root:USER`
+    /// (same mode and ACL), everything below it stays the owner's.
+    pub chroot: bool,
 }
 
 /// Read-only code dir: owner rwx, PHP (group) r-x, web server r-x, and
@@ -73,6 +82,42 @@ const TMP_ACL: &str = "u::rwx,g::rwx,o::---,d:u::rwx,d:g::rwx,d:u:WEB:r--,d:m::r
 const CODE_FILE_ACL: &str = "u::rw-,g::r--,o::---,u:WEB:r--,m::r--";
 const CODE_FILE_ACL_NO_WEB: &str = "u::rw-,g::r--,o::---";
 
+/// A code dir during an unlock window (`site unlock`): the group (PHP)
+/// gets `rwx`, by default too, so what PHP creates there stays writable
+/// by the group and so by the owner; the web server's entry is unchanged.
+const OPEN_CODE_ACL: &str = WRITABLE_WEB_ACL;
+const OPEN_CODE_ACL_NO_WEB: &str = "u::rwx,g::rwx,o::---,u:WEB:--x,m::rwx,\
+d:u::rwx,d:g::rwx,d:o::---,d:m::rwx";
+const OPEN_FILE_ACL: &str = "u::rw-,g::rw-,o::---,u:WEB:r--,m::rw-";
+const OPEN_FILE_ACL_NO_WEB: &str = "u::rw-,g::rw-,o::---";
+
+/// Mode of a code dir and a code file, locked or open.
+pub fn code_modes(open: bool) -> (u32, u32) {
+    if open {
+        (0o2770, 0o660)
+    } else {
+        (0o2750, 0o640)
+    }
+}
+
+/// The ACL of a code dir during an unlock window.
+pub fn open_dir_acl(served: bool) -> &'static str {
+    if served {
+        OPEN_CODE_ACL
+    } else {
+        OPEN_CODE_ACL_NO_WEB
+    }
+}
+
+/// The ACL of a code file during an unlock window.
+pub fn open_file_acl(served: bool) -> &'static str {
+    if served {
+        OPEN_FILE_ACL
+    } else {
+        OPEN_FILE_ACL_NO_WEB
+    }
+}
+
 /// The ACL of a read-only code dir, in the web root (`served`) or not.
 pub fn code_dir_acl(served: bool) -> &'static str {
     if served {
@@ -96,6 +141,7 @@ const TRAVERSE_ACL: &str = "u::rwx,g::r-x,o::---,u:WEB:--x,m::r-x";
 
 impl Layout {
     pub fn new(spec: &SiteSpec, paths: &Paths, public_dir: &str, writable: &str) -> Layout {
+        let unlocked = spec.unlocked_until.is_some();
         let home = paths.home(&spec.user);
         let htdocs = home.join("htdocs");
         let site_dir = htdocs.join(&spec.domain);
@@ -106,6 +152,7 @@ impl Layout {
             site_dir.join(public_dir)
         };
         Layout {
+            chroot: !spec.sftp_keys.is_empty(),
             logs: home.join("logs"),
             tmp: home.join("tmp"),
             sessions: home.join("sessions"),
@@ -118,6 +165,7 @@ impl Layout {
                 .map(|w| w.trim().trim_matches('/').to_string())
                 .filter(|w| !w.is_empty())
                 .collect(),
+            unlocked,
         }
     }
 
@@ -128,18 +176,37 @@ impl Layout {
             path: path.to_path_buf(),
             mode,
             acl: acl.to_string(),
+            root_owned: false,
         };
         let web_serves = |p: &Path| p.starts_with(&self.docroot);
         // Dirs on the way to the docroot need traverse only; dirs in it
         // need read.
-        let code_acl = |p: &Path| code_dir_acl(web_serves(p));
+        // During an unlock window they are open to the group (PHP).
+        let open = self.unlocked;
+        let code_acl = |p: &Path| {
+            if open {
+                open_dir_acl(web_serves(p))
+            } else {
+                code_dir_acl(web_serves(p))
+            }
+        };
+        let code_mode = code_modes(open).0;
+        let home = DirSpec {
+            root_owned: self.chroot,
+            ..d("home", &self.home, 0o750, TRAVERSE_ACL)
+        };
         let mut out = vec![
-            d("home", &self.home, 0o750, TRAVERSE_ACL),
+            home,
             d("htdocs", &self.htdocs, 0o750, TRAVERSE_ACL),
-            d("site", &self.site_dir, 0o2750, code_acl(&self.site_dir)),
+            d("site", &self.site_dir, code_mode, code_acl(&self.site_dir)),
         ];
         if self.docroot != self.site_dir {
-            out.push(d("docroot", &self.docroot, 0o2750, CODE_ACL));
+            out.push(d(
+                "docroot",
+                &self.docroot,
+                code_mode,
+                code_acl(&self.docroot),
+            ));
         }
         out.push(d("logs", &self.logs, 0o2770, WRITABLE_ACL));
         out.push(d("tmp", &self.tmp, 0o2770, TMP_ACL));
@@ -163,7 +230,7 @@ impl Layout {
                     .unwrap_or(&p)
                     .display()
                     .to_string();
-                out.push(d(&format!("parent:{rel}"), &p, 0o2750, code_acl(&p)));
+                out.push(d(&format!("parent:{rel}"), &p, code_mode, code_acl(&p)));
             }
             if out.iter().any(|x| x.path == full) {
                 continue;
@@ -213,6 +280,8 @@ mod tests {
             enabled: true,
             disk_quota: None,
             tls: None,
+            unlocked_until: None,
+            sftp_keys: vec![],
         }
     }
 

@@ -33,14 +33,33 @@ pub fn cron_text(paths: &Paths, exe: &Path) -> String {
     if let Some(d) = &paths.php_ini_dir {
         args.push_str(&knob("php-ini-dir", d));
     }
+    let mut lock_args = String::new();
+    for (flag, v) in paths.change_knobs() {
+        lock_args.push_str(&format!(" --{flag} {}", sh_quote(&v)));
+    }
     format!(
         "# Managed by `corral site`: removes each site's session files older than its\n\
          # pool's session.gc_maxlifetime. Debian's own job (phpsessionclean) cleans only\n\
          # php.ini's save_path, and PHP's own GC is off (gc_probability = 0).\n\
+         # Each minute, closes every unlock window (`corral site unlock`) that has ended.\n\
          SHELL=/bin/sh\n\
          PATH=/usr/local/sbin:/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin\n\
-         09,39 * * * * root [ -x {exe} ] && {exe} site gc-sessions --quiet{args}\n"
+         09,39 * * * * root [ -x {exe} ] && {exe} site gc-sessions --quiet{args}\n\
+         * * * * * root [ -x {exe} ] && {exe} site lock --expired --quiet{lock_args}\n"
     )
+}
+
+/// One shell word; `%` is cron's newline and is escaped for it.
+fn sh_quote(v: &str) -> String {
+    let plain = !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-:,=+@".contains(&b));
+    let q = if plain {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
+    };
+    q.replace('%', "\\%")
 }
 
 /// Weekly (or past 100M), 8 kept, compressed one rotation late, run as the
@@ -66,4 +85,38 @@ pub fn logrotate_text(spec: &SiteSpec, layout: &Layout) -> String {
         logs = layout.logs.display(),
         user = spec.user,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_job_names_every_knob_quoted_for_cron() {
+        let mut args = vec![
+            "x".to_string(),
+            "--webserver-reload".into(),
+            "nginx -s reload -p '/srv/a b'".into(),
+            "--state-dir".into(),
+            "/srv/state%1".into(),
+        ];
+        let p = Paths::from_args(&mut args).unwrap();
+        let text = cron_text(&p, Path::new("/usr/bin/corral"));
+        let job = text
+            .lines()
+            .find(|l| l.starts_with("* * * * * root "))
+            .unwrap();
+        assert!(job.contains("site lock --expired --quiet"), "{job}");
+        assert!(
+            job.contains(r#"--webserver-reload 'nginx -s reload -p '\''/srv/a b'\'''"#),
+            "{job}"
+        );
+        assert!(job.contains(r"--state-dir '/srv/state\%1'"), "{job}");
+        assert!(job.contains("--home-base /home"), "{job}");
+        assert!(
+            job.contains("--php-include-dir /var/lib/corral/php"),
+            "{job}"
+        );
+        assert!(text.contains("site gc-sessions --quiet"), "{text}");
+    }
 }

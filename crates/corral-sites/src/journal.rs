@@ -38,6 +38,8 @@ pub enum Reload {
     Pool { socket: PathBuf, pool: String },
     /// A web server reload command (run with `sh -c`).
     WebServer(String),
+    /// sshd's reload command (run with `sh -c`), after an SFTP change.
+    Sshd(String),
 }
 
 #[derive(Debug)]
@@ -419,14 +421,23 @@ impl Txn {
         if out.changed.is_empty() && out.foreign.is_empty() {
             return Ok(());
         }
-        let mut what = format!(
-            "re-lock {} (no longer in corral.writable): {} entr{} back to read-only for PHP \
-             (owner {}, dirs 2750, files 0640, no group write)",
-            root.display(),
-            out.changed.len(),
-            if out.changed.len() == 1 { "y" } else { "ies" },
-            target.owner
-        );
+        let n = out.changed.len();
+        let entries = format!("{n} entr{}", if n == 1 { "y" } else { "ies" });
+        let mut what = if target.open {
+            format!(
+                "unlock {} ({}): {entries} opened to PHP (group write, dirs 2770, files 0660)",
+                root.display(),
+                target.reason
+            )
+        } else {
+            format!(
+                "re-lock {} ({}): {entries} back to read-only for PHP \
+                 (owner {}, dirs 2750, files 0640, no group write)",
+                root.display(),
+                target.reason,
+                target.owner
+            )
+        };
         if !out.foreign.is_empty() {
             what.push_str(&format!(
                 "; left {} entr{} owned by other users as they are: {}",
@@ -717,7 +728,9 @@ fn run_reloads(reloads: &mut Vec<Reload>, errors: &mut Vec<String>) {
     for r in reloads.drain(..) {
         let res = match &r {
             Reload::Pool { socket, pool } => crate::fpm::reload_pool(socket, pool).map(|_| ()),
-            Reload::WebServer(cmd) => crate::webserver::run_shell(cmd).map(|_| ()),
+            Reload::WebServer(cmd) | Reload::Sshd(cmd) => {
+                crate::webserver::run_shell(cmd).map(|_| ())
+            }
         };
         if let Err(e) = res {
             errors.push(format!("reload after rollback ({r:?}): {e}"));

@@ -27,6 +27,7 @@ pub mod registry;
 pub mod relock;
 pub mod render_pool;
 pub mod sessions;
+pub mod sftp;
 pub mod sizing;
 pub mod spec;
 pub mod template;

@@ -70,6 +70,17 @@ pub struct Paths {
     pub php_ini_dir: Option<PathBuf>,
     /// Where `libphpVERSION.so` lives (`/usr/lib`).
     pub libphp_dir: PathBuf,
+    /// Root-owned PHP files pools prepend (`auto_prepend_file`), one per
+    /// template that ships `NAME.php` (`/var/lib/corral/php`).
+    pub php_include_dir: PathBuf,
+    /// sshd drop-ins, one per SFTP owner (`/etc/ssh/sshd_config.d`).
+    pub sshd_config_dir: PathBuf,
+    /// SFTP owners' authorized keys, root's (`/etc/ssh/corral-keys`).
+    pub sftp_keys_dir: PathBuf,
+    /// Command (run with `sh -c`) that checks sshd's whole config.
+    pub sshd_test: Option<String>,
+    /// Command (run with `sh -c`) that makes a running sshd re-read it.
+    pub sshd_reload: Option<String>,
 }
 
 /// (flag, help) of every knob, for usage text and parsing.
@@ -125,6 +136,23 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("tls-listen", "TLS vhost listen address [443]"),
     ("php-ini-dir", "php.ini dir [/etc/php/VERSION/fpm]"),
     ("libphp-dir", "where libphpVERSION.so is [/usr/lib]"),
+    (
+        "php-include-dir",
+        "PHP files pools prepend [/var/lib/corral/php]",
+    ),
+    (
+        "sshd-config-dir",
+        "sshd drop-ins for SFTP owners [/etc/ssh/sshd_config.d]",
+    ),
+    (
+        "sftp-keys-dir",
+        "SFTP owners' authorized keys [/etc/ssh/corral-keys]",
+    ),
+    ("sshd-test", "sshd config test command [/usr/sbin/sshd -t]"),
+    (
+        "sshd-reload",
+        "sshd reload command [SIGHUP to /run/sshd.pid if it runs]",
+    ),
 ];
 
 /// The host knobs as clap flags, for every `corral site`, `tune` and
@@ -227,6 +255,21 @@ pub struct HostArgs {
     /// Where libphpVERSION.so is [default: /usr/lib]
     #[arg(long, global = true, value_name = "DIR")]
     pub libphp_dir: Option<String>,
+    /// PHP files pools prepend [default: /var/lib/corral/php]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub php_include_dir: Option<String>,
+    /// sshd drop-ins for SFTP owners [default: /etc/ssh/sshd_config.d]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub sshd_config_dir: Option<String>,
+    /// SFTP owners' authorized keys [default: /etc/ssh/corral-keys]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub sftp_keys_dir: Option<String>,
+    /// sshd config test command [default: /usr/sbin/sshd -t]
+    #[arg(long, global = true, value_name = "COMMAND")]
+    pub sshd_test: Option<String>,
+    /// sshd reload command [default: SIGHUP to /run/sshd.pid if it runs]
+    #[arg(long, global = true, value_name = "COMMAND")]
+    pub sshd_reload: Option<String>,
     /// Do not fetch a probe through the web server
     #[arg(long, global = true)]
     pub no_verify: bool,
@@ -234,7 +277,7 @@ pub struct HostArgs {
 
 impl HostArgs {
     /// (flag name as in [`FLAGS`], value) of every knob.
-    pub fn given(&self) -> [(&'static str, &Option<String>); 27] {
+    pub fn given(&self) -> [(&'static str, &Option<String>); 32] {
         [
             ("home-base", &self.home_base),
             ("pool-dir", &self.pool_dir),
@@ -263,6 +306,11 @@ impl HostArgs {
             ("tls-listen", &self.tls_listen),
             ("php-ini-dir", &self.php_ini_dir),
             ("libphp-dir", &self.libphp_dir),
+            ("php-include-dir", &self.php_include_dir),
+            ("sshd-config-dir", &self.sshd_config_dir),
+            ("sftp-keys-dir", &self.sftp_keys_dir),
+            ("sshd-test", &self.sshd_test),
+            ("sshd-reload", &self.sshd_reload),
         ]
     }
 }
@@ -397,7 +445,56 @@ impl Paths {
             tls_listen: get("tls-listen").unwrap_or_else(|| "443".into()),
             php_ini_dir: get("php-ini-dir").map(PathBuf::from),
             libphp_dir: path("libphp-dir", "/usr/lib"),
+            php_include_dir: path("php-include-dir", "/var/lib/corral/php"),
+            sshd_config_dir: path("sshd-config-dir", "/etc/ssh/sshd_config.d"),
+            sftp_keys_dir: path("sftp-keys-dir", "/etc/ssh/corral-keys"),
+            sshd_test: get("sshd-test"),
+            sshd_reload: get("sshd-reload"),
         })
+    }
+
+    /// Every knob a site change reads, as (flag, value) with the value
+    /// resolved: what a job that changes sites later (cron's `site lock
+    /// --expired`) must be given to act on the same host as this command.
+    /// Knobs whose default depends on the PHP version are given only when
+    /// set.
+    pub fn change_knobs(&self) -> Vec<(&'static str, String)> {
+        let p = |v: &Path| v.display().to_string();
+        let mut out = vec![
+            ("home-base", p(&self.home_base)),
+            ("socket-dir", p(&self.socket_dir)),
+            ("nginx-dir", p(&self.nginx_dir)),
+            ("apache-dir", p(&self.apache_dir)),
+            ("apache-enabled-dir", p(&self.apache_enabled_dir)),
+            ("state-dir", p(&self.state_dir)),
+            ("template-dir", p(&self.template_dir)),
+            ("control-socket", p(&self.control_socket)),
+            ("nginx-conf", p(&self.nginx_conf)),
+            ("listen", self.listen.clone()),
+            ("web-user", self.web_user.clone()),
+            ("web-group", self.web_group.clone()),
+            ("cron-dir", p(&self.cron_dir)),
+            ("logrotate-dir", p(&self.logrotate_dir)),
+            ("acme-dir", p(&self.acme_dir)),
+            ("letsencrypt-dir", p(&self.letsencrypt_dir)),
+            ("tls-listen", self.tls_listen.clone()),
+            ("libphp-dir", p(&self.libphp_dir)),
+            ("php-include-dir", p(&self.php_include_dir)),
+            ("sshd-config-dir", p(&self.sshd_config_dir)),
+            ("sftp-keys-dir", p(&self.sftp_keys_dir)),
+        ];
+        let optional = [
+            ("pool-dir", self.pool_dir.as_deref().map(p)),
+            ("fpm-config", self.fpm_config.as_deref().map(p)),
+            ("php-ini-dir", self.php_ini_dir.as_deref().map(p)),
+            ("webserver-test", self.webserver_test.clone()),
+            ("webserver-reload", self.webserver_reload.clone()),
+            ("verify-url", self.verify_url.clone()),
+            ("sshd-test", self.sshd_test.clone()),
+            ("sshd-reload", self.sshd_reload.clone()),
+        ];
+        out.extend(optional.into_iter().filter_map(|(f, v)| Some((f, v?))));
+        out
     }
 
     /// The pool directory for a PHP version.

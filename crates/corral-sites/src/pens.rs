@@ -221,6 +221,7 @@ mod tests {
                 .collect(),
             nginx: None,
             apache: None,
+            php: None,
         }
     }
 

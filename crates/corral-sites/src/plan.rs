@@ -7,7 +7,8 @@
 //! `sizing`, `group`, `user`, `php-user`, `dir:NAME`/`acl:NAME` per
 //! directory, `disk-quota`, `pool-dir`, `pool-file`, `pool-validate`, `vhost-file`, `vhost-enable`
 //! (Apache), `webserver-test`, `pool-reload`, `webserver-reload`,
-//! `verify`, `registry`.
+//! `verify`, (certbot and TLS steps), `logrotate`, `cron`, (SFTP)
+//! `sftp-keys`, `sshd-config`, `sshd-test`, `sshd-reload`, `registry`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -251,9 +252,20 @@ fn converge(
         gid,
         label: format!("{}:{}", spec.user, spec.user),
     };
+    // sshd chroots only into a root-owned dir; the group stays the site's.
+    let chroot_owner = crate::journal::Owner {
+        uid: 0,
+        gid,
+        label: format!("root:{}", spec.user),
+    };
     for dir in d.layout.dirs() {
+        let owner = if dir.root_owned {
+            &chroot_owner
+        } else {
+            &site_owner
+        };
         let created = t.step(&format!("dir:{}", dir.name), |t| {
-            t.ensure_dir(&dir.path, dir.mode, &site_owner)
+            t.ensure_dir(&dir.path, dir.mode, owner)
         })?;
         let acl = dir.acl.replace("WEB", &web_uid.to_string());
         t.step(&format!("acl:{}", dir.name), |t| {
@@ -264,6 +276,12 @@ fn converge(
     // ---- dirs corral.writable no longer lists
     if let Some(o) = old {
         relock_dropped(t, paths, &o.spec, &d.layout, uid, gid, web_uid, &php_user)?;
+    }
+
+    // ---- the code tree: opened for an unlock window, closed after one
+    let was_open = old.is_some_and(|o| o.spec.unlocked_until.is_some());
+    if d.layout.unlocked || was_open {
+        code_tree_step(t, spec, &d.layout, uid, gid, web_uid, &php_user)?;
     }
 
     t.step("disk-quota", |t| {
@@ -278,6 +296,11 @@ fn converge(
         t.ensure_dir(&dir, POOL_DIR_MODE, &crate::journal::Owner::root())
             .map(|_| ())
     })?;
+    if let Some((name, text)) = &d.resolved.php {
+        t.step("php-include", |t| {
+            php_include(t, paths, name, text).map(|_| ())
+        })?;
+    }
     let mut pool_live_changed = false;
     t.step("pool-file", |t| {
         let want = files.pool(spec.enabled).to_path_buf();
@@ -416,6 +439,9 @@ fn converge(
         host_file(t, &paths.cron_dir, &crate::host_files::cron_file(paths), &text, "cron is not installed: run `corral site gc-sessions` from your scheduler to clean session files")
     })?;
 
+    // ---- owner access
+    sftp_steps(t, paths, spec, &d.layout.home)?;
+
     // ---- registry
     t.step("registry", |t| {
         let rec = Record {
@@ -472,8 +498,137 @@ fn relock_dropped(
             web_uid,
             docroot: now.docroot.clone(),
             keep: keep.clone(),
+            open: false,
+            reason: "no longer in corral.writable",
         };
         t.step(&format!("relock:{w}"), |t| t.relock_tree(&root, &target))?;
+    }
+    Ok(())
+}
+
+/// `<php-include-dir>/NAME.php`, the template's file the pool prepends:
+/// root's, `0644` in a root `0755` dir (its parent made if missing), so PHP
+/// reads it and no tenant can change it. Shared by every site of the
+/// template, so `site remove` leaves it.
+fn php_include(t: &mut Txn, paths: &Paths, name: &str, text: &str) -> Result<bool> {
+    let dir = &paths.php_include_dir;
+    if let Some(parent) = dir.parent() {
+        if !parent.exists() && !t.dry_run {
+            std::fs::create_dir_all(parent).map_err(|e| SitesError::io(parent, e))?;
+        }
+    }
+    t.ensure_dir(dir, 0o755, &crate::journal::Owner::root())?;
+    t.write_file(
+        &dir.join(format!("{name}.php")),
+        text.as_bytes(),
+        0o644,
+        0,
+        0,
+    )
+}
+
+/// Step `code:unlock` or `code:lock`: the whole site dir (the writable
+/// dirs excepted, they stay as they are) opened to PHP or handed back to
+/// the owner read-only, by the no-follow walk of [`relock`](crate::relock).
+#[allow(clippy::too_many_arguments)]
+fn code_tree_step(
+    t: &mut Txn,
+    spec: &SiteSpec,
+    layout: &Layout,
+    uid: u32,
+    gid: u32,
+    web_uid: u32,
+    php_user: &str,
+) -> Result<()> {
+    let open = layout.unlocked;
+    let name = if open { "code:unlock" } else { "code:lock" };
+    t.step(name, |t| {
+        // A dry run of a new site has no accounts yet: nothing to walk.
+        let Some(php_uid) = users::user(php_user)?.map(|u| u.uid) else {
+            return Ok(());
+        };
+        let target = crate::relock::Target {
+            owner: spec.user.clone(),
+            owner_uid: uid,
+            php_uid,
+            gid,
+            web_uid,
+            docroot: layout.docroot.clone(),
+            keep: layout
+                .writable
+                .iter()
+                .map(|w| layout.site_dir.join(w))
+                .collect(),
+            open,
+            reason: if open {
+                "unlock window"
+            } else {
+                "unlock window closed"
+            },
+        };
+        t.relock_tree(&layout.site_dir, &target)
+    })
+}
+
+/// Steps `sftp-keys`, `sshd-config`, then (when either changed)
+/// `sshd-test` and (when the drop-in changed) `sshd-reload`: owner access
+/// as the spec says (any key = on). sshd checks its whole config before a
+/// running sshd is told to re-read it, so a drop-in it refuses is rolled
+/// back and never reaches the running daemon. A site that never had SFTP
+/// gets none of these steps.
+fn sftp_steps(t: &mut Txn, paths: &Paths, spec: &SiteSpec, home: &Path) -> Result<()> {
+    use crate::sftp;
+    let on = !spec.sftp_keys.is_empty();
+    let keys = sftp::keys_file(paths, &spec.user);
+    let dropin = sftp::dropin_file(paths, &spec.user);
+    let present = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    if !on && !present(&keys) && !present(&dropin) {
+        return Ok(());
+    }
+    let mut keys_changed = false;
+    t.step("sftp-keys", |t| {
+        if !on {
+            keys_changed = t.remove_file(&keys)?;
+            return Ok(());
+        }
+        t.ensure_dir(&paths.sftp_keys_dir, 0o755, &crate::journal::Owner::root())?;
+        // Root's and outside the home: the tenant cannot add keys (or
+        // options such as command=) to its own login.
+        keys_changed = t.write_file(&keys, sftp::keys_text(spec).as_bytes(), 0o644, 0, 0)?;
+        Ok(())
+    })?;
+    let mut config_changed = false;
+    t.step("sshd-config", |t| {
+        config_changed = if on {
+            let text = sftp::dropin_text(paths, spec, home);
+            t.write_file(&dropin, text.as_bytes(), 0o644, 0, 0)?
+        } else {
+            t.remove_file(&dropin)?
+        };
+        Ok(())
+    })?;
+    if keys_changed || config_changed {
+        t.step("sshd-test", |t| {
+            let cmd = sftp::test_command(paths);
+            t.note(format!("run `{cmd}`"));
+            if !t.dry_run {
+                webserver::run_shell(&cmd)?;
+            }
+            Ok(())
+        })?;
+    }
+    // sshd reads the keys file at each login; only the drop-in needs it
+    // to re-read its config.
+    if config_changed {
+        t.step("sshd-reload", |t| {
+            let cmd = sftp::reload_command(paths);
+            t.note(format!("run `{cmd}`"));
+            if !t.dry_run {
+                t.reloaded(Reload::Sshd(cmd.clone()));
+                webserver::run_shell(&cmd)?;
+            }
+            Ok(())
+        })?;
     }
     Ok(())
 }
@@ -718,6 +873,12 @@ pub fn remove(paths: &Paths, rec: &Record, how: Removal, opts: RunOptions) -> Re
             }
             Ok(())
         })?;
+        // Before the accounts go: sshd must stop knowing the owner first.
+        let no_sftp = SiteSpec {
+            sftp_keys: Vec::new(),
+            ..spec.clone()
+        };
+        sftp_steps(t, paths, &no_sftp, &paths.home(&spec.user))?;
         if matches!(spec.tls, Some(crate::spec::Tls::Certbot)) && !t.dry_run {
             println!(
                 "certbot's certificate for {domain} stays in {}; `certbot delete --cert-name {domain}` removes it",

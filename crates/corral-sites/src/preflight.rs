@@ -4,7 +4,8 @@
 //! * the PHP version's libphp is installed;
 //! * `--tls` files exist, hold a certificate and a private key, and the
 //!   certificate names the domain;
-//! * for `--certbot`, certbot is installed.
+//! * for `--certbot`, certbot is installed;
+//! * for SFTP keys, OpenSSH's server is (its drop-in dir exists).
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,13 @@ use crate::spec::{SiteSpec, Tls};
 /// Every check, in order.
 pub fn check(spec: &SiteSpec, paths: &Paths) -> Result<()> {
     php_version(&spec.php_version, &paths.libphp_dir)?;
+    if !spec.sftp_keys.is_empty() && !paths.sshd_config_dir.is_dir() {
+        return Err(SitesError::Usage(format!(
+            "SFTP needs OpenSSH's server, and {} does not exist (apt-get install \
+             openssh-server, or point --sshd-config-dir at sshd's drop-in dir)",
+            paths.sshd_config_dir.display()
+        )));
+    }
     match &spec.tls {
         Some(Tls::Files { cert, key }) => tls_files(&spec.domain, cert, key),
         Some(Tls::Certbot) if crate::vhost::certbot_pending(spec, paths) => certbot(&paths.certbot),

@@ -1,4 +1,6 @@
-//! Re-locking a directory that `corral.writable` no longer lists: the dir
+//! Re-locking a directory that `corral.writable` no longer lists (or the
+//! whole code tree when an unlock window closes, see
+//! [`Target::open`] for the opening walk): the dir
 //! and everything in it go back to what code gets (owner `USER`, group
 //! read-only, dirs `2750`, files `0640`, the web server's entry as the web
 //! root's rules give it), so PHP can no longer write there. Turning the
@@ -44,6 +46,11 @@ pub struct Target {
     pub docroot: PathBuf,
     /// Subtrees still listed as writable: not entered.
     pub keep: Vec<PathBuf>,
+    /// `site unlock`: open the tree instead (dirs `2770`, files `0660`,
+    /// group `rw`, owners kept), by the same no-follow walk.
+    pub open: bool,
+    /// Why, for the message ("no longer in corral.writable").
+    pub reason: &'static str,
 }
 
 /// An inode as it was before the re-lock, to put it back.
@@ -100,11 +107,15 @@ fn visit(
         return Ok(());
     }
     let served = full.starts_with(&t.docroot);
-    let (mode, acl) = if is_dir {
-        (0o2750, crate::fs_layout::code_dir_acl(served))
-    } else {
-        (0o640, crate::fs_layout::code_file_acl(served))
+    let (dir_mode, file_mode) = crate::fs_layout::code_modes(t.open);
+    let (mode, acl) = match (is_dir, t.open) {
+        (true, false) => (dir_mode, crate::fs_layout::code_dir_acl(served)),
+        (false, false) => (file_mode, crate::fs_layout::code_file_acl(served)),
+        (true, true) => (dir_mode, crate::fs_layout::open_dir_acl(served)),
+        (false, true) => (file_mode, crate::fs_layout::open_file_acl(served)),
     };
+    // Opening keeps each owner; locking hands everything to the owner.
+    let uid = if t.open { m.uid() } else { t.owner_uid };
     let want = acl_xattr::encode(&acl.replace("WEB", &t.web_uid.to_string())).map_err(|why| {
         SitesError::Site {
             domain: String::new(),
@@ -113,7 +124,7 @@ fn visit(
     })?;
     let now = state_of(f, full, rel, &m, is_dir)?;
     let want_default = if is_dir { want.default.clone() } else { None };
-    if now.uid != t.owner_uid
+    if now.uid != uid
         || now.gid != t.gid
         || now.mode != mode
         || now.access != want.access
@@ -121,7 +132,7 @@ fn visit(
     {
         out.changed.push(now);
         if !dry_run {
-            apply(f, full, t.owner_uid, t.gid, mode, &want, is_dir)?;
+            apply(f, full, uid, t.gid, mode, &want, is_dir)?;
         }
     }
     if !is_dir {

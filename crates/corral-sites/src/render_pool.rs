@@ -76,6 +76,10 @@ pub fn values(
         ("writable_dirs", writable_dirs(layout)),
         ("socket", paths.socket(&spec.domain).display().to_string()),
         ("php_version", spec.php_version.clone()),
+        (
+            "php_include_dir",
+            paths.php_include_dir.display().to_string(),
+        ),
         ("web_user", paths.web_user.clone()),
         ("web_group", paths.web_group.clone()),
         ("template", r.chain.join(" <- ")),
@@ -131,7 +135,13 @@ pub fn writable_dirs(layout: &Layout) -> String {
         layout.tmp.clone(),
         layout.sessions.clone(),
     ];
-    dirs.extend(layout.writable.iter().map(|w| layout.site_dir.join(w)));
+    if layout.unlocked {
+        // `site unlock`: the whole code tree, for the window only (the
+        // pool is reloaded when it opens and when it closes).
+        dirs.push(layout.site_dir.clone());
+    } else {
+        dirs.extend(layout.writable.iter().map(|w| layout.site_dir.join(w)));
+    }
     dirs.iter()
         .map(|d| d.display().to_string())
         .collect::<Vec<_>>()

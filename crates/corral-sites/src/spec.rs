@@ -61,6 +61,17 @@ pub struct SiteSpec {
     /// HTTPS: `--tls CERT,KEY` or `--certbot`. Absent = HTTP only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Tls>,
+    /// `site unlock`: the code tree is writable by PHP until this time
+    /// (seconds since the epoch); absent = locked. Kept here so that every
+    /// re-render (pool file, layout) and `site list/show` see the window,
+    /// and `site lock --expired` finds it. See docs/sites.md, "Updates".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlocked_until: Option<u64>,
+    /// Owner access: SFTP public keys (`TYPE BASE64 [COMMENT]`). Empty =
+    /// no SFTP; any key = the owner may log in with SFTP, chrooted to the
+    /// home (see [`sftp`](crate::sftp)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sftp_keys: Vec<String>,
 }
 
 /// Where a site's certificate comes from.
@@ -164,6 +175,11 @@ impl SiteSpec {
         }
         for (k, v) in &self.sets {
             check_setting(k, v)?;
+        }
+        for k in &self.sftp_keys {
+            if crate::sftp::parse_key(k)? != *k {
+                return Err(SitesError::Usage(format!("bad SFTP key '{k}'")));
+            }
         }
         Ok(())
     }

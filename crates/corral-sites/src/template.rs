@@ -14,7 +14,9 @@
 //! * `unset KEY` — drops an inherited directive.
 //!
 //! Vhost files are whole files; a template without one uses its nearest
-//! ancestor's. Errors name the file and line.
+//! ancestor's. So is `NAME.php`, a PHP file installed root-owned into
+//! `<php-include-dir>` for the pool to prepend (WordPress's update
+//! constants). Errors name the file and line.
 
 use std::path::{Path, PathBuf};
 
@@ -55,6 +57,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../templates/wordpress.pool"),
     ),
     (
+        "wordpress.php",
+        include_str!("../../../templates/wordpress.php"),
+    ),
+    (
         "laravel.pool",
         include_str!("../../../templates/laravel.pool"),
     ),
@@ -87,6 +93,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "tls",
     "acme",
     "https_port",
+    "php_include_dir",
 ];
 
 /// Where a directive's value came from.
@@ -121,6 +128,9 @@ pub struct Resolved {
     /// `(file, text)` of the vhost templates, if some ancestor has them.
     pub nginx: Option<(String, String)>,
     pub apache: Option<(String, String)>,
+    /// `(template name, text)` of the nearest `NAME.php`: the file the
+    /// pool prepends, installed as `<php-include-dir>/NAME.php`.
+    pub php: Option<(String, String)>,
 }
 
 impl Resolved {
@@ -264,6 +274,7 @@ impl Library {
             entries: Vec::new(),
             nginx: None,
             apache: None,
+            php: None,
         };
         for p in parsed.iter().rev() {
             for st in &p.statements {
@@ -279,6 +290,11 @@ impl Library {
             }
             if r.apache.is_none() {
                 r.apache = self.file(&format!("{t}.apache"))?;
+            }
+            if r.php.is_none() {
+                r.php = self
+                    .file(&format!("{t}.php"))?
+                    .map(|(_, text)| (t.clone(), text));
             }
         }
         Ok(r)

@@ -25,6 +25,8 @@ fn spec(template: &str, sets: &[(&str, &str)]) -> SiteSpec {
         enabled: true,
         disk_quota: None,
         tls: None,
+        unlocked_until: None,
+        sftp_keys: vec![],
     }
 }
 

@@ -84,6 +84,30 @@ pub fn listener_alive(fd: RawFd) -> bool {
     n <= 0 || p.revents & dead == 0
 }
 
+/// Wait up to `timeout` for `fd` to be readable, through interruptions
+/// by signals; false once the time is up.
+pub fn wait_readable_for(fd: RawFd, timeout: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; poll only reads `fd`.
+        let n = unsafe { libc::poll(&mut p, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if n > 0 {
+            return true;
+        }
+        let interrupted =
+            n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted;
+        if !interrupted || left.is_zero() {
+            return false;
+        }
+    }
+}
+
 /// Wait up to `timeout_ms` for `fd` to be readable (EINTR ends the wait).
 pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> bool {
     let mut p = libc::pollfd {

@@ -8,13 +8,14 @@ use std::path::Path;
 
 use crate::{Result, SysError};
 
-/// Orphans of our descendants are re-parented to us instead of init. The
-/// master sets this so that a prototype the zygote forks (and whose
-/// intermediate parent exits at once) becomes the master's own child: the
-/// master reaps it, and its parent-death signal follows the master.
-pub fn set_child_subreaper() -> Result<()> {
+/// While on, orphans of our descendants are re-parented to us instead of
+/// init. The master turns it on for the moment of a launch only: the
+/// prototype the zygote forks (whose middle parent exits at once) becomes
+/// the master's own child, and no other orphan (a dying prototype's
+/// workers) is adopted at other times.
+pub fn set_child_subreaper(on: bool) -> Result<()> {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an int flag.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) };
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, on as libc::c_ulong, 0, 0, 0) };
     if rc != 0 {
         return Err(SysError::new(
             "prctl(PR_SET_CHILD_SUBREAPER)",

@@ -54,6 +54,9 @@ pub fn run(args: ZygoteArgs) -> i32 {
         // prototype, with its own words; here it is only not preloaded.
         let _ = corral_sys::zygote::preload(lib);
     }
+    if ch.send(&FromZygote::Ready, &[]).is_err() {
+        return 0;
+    }
     loop {
         let reply = match ch.recv::<ToZygote>() {
             Ok(Received::Message(ToZygote::Launch { targets }, fds)) => {
@@ -75,10 +78,11 @@ pub fn run(args: ZygoteArgs) -> i32 {
 /// per target) and say which pid the master adopted.
 fn launch(targets: &[i32], mut fds: Vec<OwnedFd>, master: Pid) -> FromZygote {
     let failed = |text: String| FromZygote::Failed { text };
-    if fds.len() != targets.len() + 1 {
+    if fds.len() != targets.len() + corral_ipc::zygote::LAUNCH_FIXED_FDS {
         return failed("descriptors do not match the targets".into());
     }
     let spec_fd = fds.remove(0);
+    let go = fds.remove(0);
     let spec = match read_spec(spec_fd) {
         Ok(s) => s,
         Err(e) => return failed(e),
@@ -96,10 +100,11 @@ fn launch(targets: &[i32], mut fds: Vec<OwnedFd>, master: Pid) -> FromZygote {
         Err(e) => failed(e.to_string()),
         Ok(Forked::Child) => {
             drop(pid_r);
-            middle(pid_w, &spec, &placements, master)
+            middle(pid_w, go, &spec, &placements, master)
         }
         Ok(Forked::Parent(middle)) => {
             drop(pid_w);
+            drop(go);
             let mut buf = [0u8; 4];
             let read = pid_r.read_exact(&mut buf);
             let _ = corral_sys::nix::sys::wait::waitpid(middle, None);
@@ -125,6 +130,7 @@ fn read_spec(fd: OwnedFd) -> Result<LaunchSpec, String> {
 /// exit so the master adopts it.
 fn middle(
     mut pid_w: std::io::PipeWriter,
+    go: OwnedFd,
     spec: &LaunchSpec,
     placements: &[(RawFd, RawFd)],
     master: Pid,
@@ -132,7 +138,7 @@ fn middle(
     match corral_sys::process::fork() {
         Ok(Forked::Child) => {
             drop(pid_w);
-            become_prototype(spec, placements, master)
+            become_prototype(go, spec, placements, master)
         }
         Ok(Forked::Parent(pid)) => {
             let _ = pid_w.write_all(&pid.as_raw().to_le_bytes());
@@ -145,8 +151,19 @@ fn middle(
 /// Turn this fork into what an exec would have made of it, then run the
 /// prototype: adopted by the master, in the pool's cgroup, descriptors at
 /// their numbers, stdin on /dev/null, argv reading the pool's title.
-fn become_prototype(spec: &LaunchSpec, placements: &[(RawFd, RawFd)], master: Pid) -> ! {
+fn become_prototype(
+    go: OwnedFd,
+    spec: &LaunchSpec,
+    placements: &[(RawFd, RawFd)],
+    master: Pid,
+) -> ! {
     if !corral_sys::zygote::await_parent(master, ADOPTION_TRIES) {
+        corral_sys::process::exit_now(EXIT_NOT_ADOPTED);
+    }
+    // The master's word that it counts us as the pool's prototype.
+    let mut word = [0u8; 1];
+    let told = std::fs::File::from(go).read_exact(&mut word);
+    if told.is_err() || word != *b"g" {
         corral_sys::process::exit_now(EXIT_NOT_ADOPTED);
     }
     if let Err(e) = corral_sys::zygote::join_cgroups(&spec.cgroup) {

@@ -73,7 +73,7 @@ fn read(dir: &Path, file: &str) -> String {
 fn prototypes(s: &Server) -> Vec<i32> {
     children_of(s.pid())
         .into_iter()
-        .filter(|&p| pid_alive(p))
+        .filter(|&p| pid_alive(p) && !is_zygote(p))
         .collect()
 }
 

@@ -330,6 +330,16 @@ fn php_features_match_php_fpm() {
                 .query("get=serialize_precision")
                 .param("PHP_VALUE", "serialize_precision=4"),
         ),
+        (
+            "php-fpm's cgi INI entries, read and set",
+            Request::php(&p.script("ini.php"))
+                .query("set=cgi.force_redirect:0&get=cgi.force_redirect,cgi.redirect_status_env,cgi.fix_pathinfo"),
+        ),
+        (
+            "functions php-fpm lacks and has",
+            Request::php(&p.script("functions.php"))
+                .query("names=chroot,pcntl_fork,pcntl_signal,fastcgi_finish_request,fpm_get_status,getallheaders"),
+        ),
         ("env", Request::php(&p.script("envall.php"))),
         ("flush", Request::php(&p.script("flush.php"))),
         ("finish", Request::php(&p.script("finish.php"))),

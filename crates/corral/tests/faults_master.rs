@@ -26,20 +26,26 @@ fn pid_req(s: &Server, query: &str) -> Request {
 }
 
 /// The master's direct children, read cheaply enough to poll every few
-/// milliseconds (for corral: the prototypes).
+/// milliseconds (for corral: the prototypes; its zygote left out).
 fn direct_children(pid: i32) -> Vec<i32> {
     match fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
         Ok(text) => {
             let mut v: Vec<i32> = text
                 .split_whitespace()
                 .filter_map(|p| p.parse().ok())
-                .filter(|&p| pid_alive(p))
+                .filter(|&p| pid_alive(p) && !is_zygote(p) && !exiting(p))
                 .collect();
             v.sort();
             v
         }
         Err(_) => children_of(pid),
     }
+}
+
+/// A process whose memory is already gone (empty command line) is on its
+/// way out: a killed prototype's worker, briefly re-parented while it dies.
+fn exiting(pid: i32) -> bool {
+    fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.is_empty())
 }
 
 /// The one prototype of a one-pool corral.
@@ -637,6 +643,10 @@ fn prototype_crash_loop_backs_off_and_master_stays_up() {
     let mut delays: Vec<Duration> = Vec::new();
     let give_up = Instant::now() + Duration::from_secs(60);
     for k in 1..=5 {
+        // Its workers die with it, and one may be re-parented to the
+        // master on its way out (the master adopts while a zygote launch
+        // is under way): none of them is a new prototype.
+        seen.extend(children_of(current));
         kill(current, libc::SIGKILL);
         let t = Instant::now();
         seen.push(current);

@@ -47,6 +47,14 @@ fn zygote_of(s: &Server) -> Option<i32> {
         .map(|(p, _, _)| p)
 }
 
+/// The zygote has preloaded and waits for launches: it sits in recvmsg(2)
+/// (47 on x86_64) on its channel, which it does only once it said "ready".
+fn ready_zygote(s: &Server) -> Option<i32> {
+    let z = zygote_of(s)?;
+    let call = fs::read_to_string(format!("/proc/{z}/syscall")).ok()?;
+    (call.split_whitespace().next() == Some("47")).then_some(z)
+}
+
 fn prototype_of(s: &Server, pool: &str) -> Option<i32> {
     let title = format!("php-fpm: pool {pool}\0");
     children_of(s.pid())
@@ -88,7 +96,7 @@ fn a_dormant_pool_s_prototype_is_forked_by_the_zygote_like_an_exec() {
     assert_eq!(r.status, 200, "{}", r.body);
     let first = wait_for("pool a's prototype", || prototype_of(&s, "a"));
     assert!(environ_names(first).iter().any(|n| n == "CORRAL_PROTOTYPE"));
-    let zygote = wait_for("the zygote", || zygote_of(&s));
+    let zygote = wait_for("the zygote, preloaded", || ready_zygote(&s));
     assert_eq!(uid_of_pid(zygote), Some(0), "the zygote runs as root");
     assert_eq!(
         fds(zygote),
@@ -147,7 +155,7 @@ fn a_dead_zygote_costs_nothing_but_speed() {
     let zygote = wait_for("the zygote", || zygote_of(&s));
     kill_pid(zygote, libc::SIGKILL);
     s.expect_log("the zygote", Duration::from_secs(5));
-    let again = wait_for("a new zygote", || zygote_of(&s).filter(|&z| z != zygote));
+    let again = wait_for("a new zygote", || ready_zygote(&s).filter(|&z| z != zygote));
     assert_ne!(again, zygote);
     let r = s.try_get_to(1, "pid.php", "").expect("request to pool b");
     assert_eq!(

@@ -72,8 +72,11 @@ fn report_error(report: Report<'_>, text: String) {
 /// Only this pool's settings, already resolved by the master.
 pub fn read_pool(config_fd: OwnedFd, name: &str) -> Result<(Config, Pool), SetupError> {
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut std::fs::File::from(config_fd), &mut text)
-        .map_err(SetupError::ReadConfig)?;
+    // From the start, whatever the shared file offset says: the memfd's
+    // description is the master's too (and a zygote's, in passing).
+    let mut file = std::fs::File::from(config_fd);
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).map_err(SetupError::ReadConfig)?;
+    std::io::Read::read_to_string(&mut file, &mut text).map_err(SetupError::ReadConfig)?;
     let load = corral_config::LoadOptions {
         resolved: true,
         ..Default::default()

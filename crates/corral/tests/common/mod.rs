@@ -1511,7 +1511,9 @@ pub fn uid_of_pid(pid: i32) -> Option<u32> {
 /// Whether `pid` is a master's zygote (`corral: zygote`), the root
 /// process that forks prototypes: not a pool's process.
 pub fn is_zygote(pid: i32) -> bool {
-    fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"corral: zygote\0")
+    // Prefix: before it rewrites its title, a fresh zygote still shows
+    // the padding it was exec'd with.
+    fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"corral: zygote\0"))
 }
 
 /// Live (not zombie) children of `pid`, a master's zygote left out (tests

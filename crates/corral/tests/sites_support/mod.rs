@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod files;
+pub mod sshd;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -81,6 +82,8 @@ impl Sandbox {
             "logrotate",
             "archive",
             "acme",
+            "ssh/sshd_config.d",
+            "ssh/corral-keys",
         ] {
             fs::create_dir_all(dir.path().join(d)).unwrap();
             fs::set_permissions(dir.path().join(d), fs::Permissions::from_mode(0o755)).unwrap();
@@ -132,6 +135,12 @@ impl Sandbox {
             ("ARCHIVE_DIR", p("archive")),
             ("ACME_DIR", p("acme")),
             ("LETSENCRYPT_DIR", p("letsencrypt")),
+            ("PHP_INCLUDE_DIR", p("php-include")),
+            ("SSHD_CONFIG_DIR", p("ssh/sshd_config.d")),
+            ("SFTP_KEYS_DIR", p("ssh/corral-keys")),
+            // No sshd by default; the SFTP test runs its own.
+            ("SSHD_TEST", "true".into()),
+            ("SSHD_RELOAD", "true".into()),
         ];
         match corral {
             Some(c) => {
@@ -182,6 +191,7 @@ impl Sandbox {
             "cron",
             "logrotate",
             "archive",
+            "ssh",
         ] {
             walk(&self.path(d), &mut out);
         }
