@@ -17,7 +17,7 @@ pub fn stored(entries: &[(&str, &[u8])]) -> Vec<u8> {
         central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
         central.extend_from_slice(&20u16.to_le_bytes()); // made by
         header_fields(&mut central, crc, size, name.len() as u16);
-        central.extend_from_slice(&[0; 8]); // comment, disk, internal attrs
+        central.extend_from_slice(&[0; 6]); // comment length, disk, internal attrs
         let external: u32 = if name.ends_with('/') {
             0o40755 << 16
         } else {
