@@ -29,7 +29,7 @@ async function siteHealthTest(page, base, test) {
     try { j = JSON.parse(raw); } catch (e) { j = {}; }
     if (!j.status) return { http: r.status, status: `HTTP ${r.status}`, label: raw.slice(0, 300), text: '' };
     const text = (j.description || '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim();
-    return { http: r.status, status: j.status, label: j.label, text: text.slice(0, 300) };
+    return { http: r.status, status: j.status, label: j.label, text: text.slice(0, 1500) };
   }, [base, test]);
 }
 
@@ -155,7 +155,13 @@ walk([
     const said = `${r.status}: ${r.label} ${r.text}`;
     if (r.status === 'good') return said;
     if (process.env.WALK_UNLOCK !== '1') throw new Skip(`read while locked (no unlock in this build): ${said}`);
-    throw new Error(said);
+    // The one check that needs the internet: core checksums come from
+    // api.wordpress.org, which CI machines cannot reach. Every check about
+    // this host (FTP credentials, writable files) must pass.
+    const offline = /Couldn.t retrieve a list of the checksums/;
+    const items = r.text.split(/(?=\b(?:Passed|Warning|Error) )/).filter((x) => /^(Warning|Error) /.test(x));
+    expect(r.status !== 'critical' && items.every((x) => /^Warning /.test(x) && offline.test(x)), said);
+    return `${r.status} only because api.wordpress.org is unreachable: ${said}`;
   }],
   ['wp-lock', async () => {
     if (process.env.WALK_UNLOCK !== '1') throw new Skip('this build has no `corral site lock`');
