@@ -540,6 +540,20 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
   done
 done
 
+# nginx's kept upstream connections go when its worker is replaced.
+release_kept_connections() {
+  local old; old=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
+  kill -HUP "$NGINX_PID"
+  local i
+  for ((i = 0; i < 100; i++)); do
+    local alive=0 p
+    for p in $old; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && return
+    sleep 0.1
+  done
+  die "nginx's old worker did not exit after a reload"
+}
+
 # --------------------------------------------------------------- 2. nginx
 log "2. hello world through nginx (wrk)"
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
@@ -552,12 +566,16 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
     done
   done
   # The same at c=16 with nginx's upstream keep-alive (keepalive =
-  # pm.max_children, fastcgi_keep_conn on).
+  # pm.max_children, fastcgi_keep_conn on). Afterwards the idle kept
+  # connections hold every worker of both servers (each serves one
+  # connection at a time), so nothing else could reach them: nginx is
+  # reloaded, and its old worker closes them.
   for s in $(order $ROUND); do
     wrk_run "$W/out/warm.txt" 2 16 1s helloka "$s"
     f="$W/out/nginx-ka-$(tag $s)-c16-r$ROUND.txt"
     wrk_run "$f" 2 16 "$DUR" helloka "$s"
     python3 "$PY" emit nginx "c=16 upstream keepalive" "$s" "$ROUND" wrk "$f" c=16
+    release_kept_connections
   done
   log "  round $ROUND/$ROUNDS done"
 done
