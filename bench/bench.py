@@ -461,6 +461,23 @@ def noisy_section(dirname, w):
       " what to compare.\n")
 
 
+def kept_sections(path):
+    """The lines of `path` from its first '## 8' heading up to '## Exact commands'."""
+    try:
+        lines = open(path).read().split("\n")
+    except OSError:
+        return []
+    out, keep = [], False
+    for line in lines:
+        if line.startswith("## Exact commands"):
+            break
+        if line.startswith("## 8"):
+            keep = True
+        if keep:
+            out.append(line)
+    return out
+
+
 def cmd_report(dirname, out_md):
     rows, meta = load(dirname)
     R = meta["rounds"]
@@ -687,6 +704,11 @@ def cmd_report(dirname, out_md):
     w("")
 
     noisy_section(dirname, w)
+
+    # Sections 8 and up come from other scripts (bench/callgrind.sh,
+    # bench/appcost.sh) and are kept as they are in the file being replaced.
+    for line in kept_sections(out_md):
+        w(line)
 
     w("## Exact commands\n")
     w("Reproduce everything with `sudo bench/run.sh` (`BENCH_QUICK=1` for a ~3 minute smoke"
