@@ -22,6 +22,10 @@ use crate::message::{MAX_ERROR_CHARS, MAX_MESSAGE};
 /// value is [`ZygoteArgs::encode`].
 pub const ZYGOTE_ENV: &str = "CORRAL_ZYGOTE";
 
+/// What `ps` shows for the zygote: the master execs it with this argv[0],
+/// and the zygote writes it back over the padding that follows.
+pub const TITLE: &str = "corral: zygote";
+
 /// The descriptor number of the zygote's channel to the master.
 pub const ZYGOTE_CHANNEL_FD: i32 = 3;
 

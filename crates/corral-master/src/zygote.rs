@@ -14,12 +14,6 @@ use crate::os::PrototypeExec;
 /// Bytes of argument space a launched prototype's title may use.
 const TITLE_ROOM: usize = 256;
 
-/// The zygote's own title (the worker crate is not a dependency of the
-/// master; the zygote sets the same words itself).
-fn corral_worker_title() -> &'static str {
-    "corral: zygote"
-}
-
 /// How long the master waits for the zygote's answer before it execs the
 /// prototype itself (a fork takes well under a millisecond).
 const ANSWER_WITHIN: Duration = Duration::from_secs(2);
@@ -74,7 +68,10 @@ impl Zygote {
         let env = [(corral_ipc::ZYGOTE_ENV.to_string(), args.encode())];
         // The padding is argument space its forks overwrite with their
         // own titles (`php-fpm: pool NAME`); the zygote hides it again.
-        let argv = [corral_worker_title().to_string(), " ".repeat(TITLE_ROOM)];
+        let argv = [
+            corral_ipc::zygote::TITLE.to_string(),
+            " ".repeat(TITLE_ROOM),
+        ];
         let pid = corral_sys::process::spawn_self(
             &argv,
             &env,

@@ -281,18 +281,25 @@ fn join_cgroup(path: &std::ffi::CStr, complaint: &[u8]) -> bool {
 /// Is `pid` a child of `parent`? Read from /proc, so the master can check a
 /// pid a prototype reported before believing it.
 pub fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may contain spaces.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    stat_field(&pid.to_string(), 4)?.parse().ok()
 }
 
 /// The scheduler state of `pid` from /proc (`R` running, `S` asleep, `Z`
 /// zombie, ...), or None when there is no such process.
 pub fn run_state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_field(&pid.to_string(), 3)?.chars().next()
+}
+
+/// Field `n` (1-based, as proc(5) numbers them; 3 or above) of
+/// `/proc/WHO/stat`, where WHO is a pid or `self`. The command name (field
+/// 2) is in parentheses and may contain spaces, so fields are counted
+/// from its closing one.
+pub(crate) fn stat_field(who: &str, n: usize) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{who}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().next()?.chars().next()
+    rest.split_whitespace()
+        .nth(n.checked_sub(3)?)
+        .map(str::to_string)
 }
 
 /// A daemon's stdin/stdout/stderr go to /dev/null (its log is a file).

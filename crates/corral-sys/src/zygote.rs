@@ -135,18 +135,10 @@ pub fn set_cmdline(title: &str) -> Result<()> {
 
 /// `arg_start` and `arg_end` from /proc/self/stat (fields 48 and 49).
 fn arg_area() -> Result<(usize, usize)> {
-    let stat = std::fs::read_to_string("/proc/self/stat")
-        .map_err(|e| SysError::new("read /proc/self/stat", e))?;
-    let bad = || SysError::new("parse /proc/self/stat", std::io::ErrorKind::InvalidData);
-    // Fields after the command name (in parentheses, may hold spaces)
-    // start at field 3.
-    let rest = &stat[stat.rfind(')').ok_or_else(bad)? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |n: usize| -> Result<usize> {
-        fields
-            .get(n - 3)
+    let field = |n| {
+        crate::process::stat_field("self", n)
             .and_then(|f| f.parse().ok())
-            .ok_or_else(bad)
+            .ok_or_else(|| SysError::new("read /proc/self/stat", std::io::ErrorKind::InvalidData))
     };
     Ok((field(48)?, field(49)?))
 }

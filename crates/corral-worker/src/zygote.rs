@@ -20,7 +20,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use corral_ipc::zygote::{LaunchSpec, ZYGOTE_CHANNEL_FD};
+use corral_ipc::zygote::{LaunchSpec, TITLE, ZYGOTE_CHANNEL_FD};
 use corral_ipc::{Channel, FromZygote, Received, ToZygote, ZygoteArgs};
 use corral_sys::nix::unistd::Pid;
 use corral_sys::process::Forked;
@@ -28,9 +28,6 @@ use corral_sys::process::Forked;
 /// How long a fresh prototype waits to be adopted by the master (in 50 µs
 /// steps): the middle process exits right after its fork.
 const ADOPTION_TRIES: u32 = 20_000;
-
-/// What `ps` shows for the zygote itself.
-pub const TITLE: &str = "corral: zygote";
 
 /// Exit codes of a launched prototype that never reached PHP.
 const EXIT_NOT_ADOPTED: i32 = corral_ipc::ExitCode::Software.code();

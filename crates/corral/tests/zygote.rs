@@ -115,7 +115,10 @@ fn a_dormant_pool_s_prototype_is_forked_by_the_zygote_like_an_exec() {
         "forked by the zygote, not exec'd: {names:?}"
     );
     assert_eq!(
-        parent_of_pid(proto).filter(|&p| p > 0),
+        process_table()
+            .into_iter()
+            .find(|&(p, _, _)| p == proto)
+            .map(|(_, ppid, _)| ppid),
         Some(s.pid()),
         "adopted by the master, which reaps it"
     );
@@ -153,7 +156,7 @@ fn a_dead_zygote_costs_nothing_but_speed() {
     let r = s.try_get_to(0, "pid.php", "").expect("request to pool a");
     assert_eq!(r.status, 200, "{}", r.body);
     let zygote = wait_for("the zygote", || zygote_of(&s));
-    kill_pid(zygote, libc::SIGKILL);
+    kill(zygote, libc::SIGKILL);
     s.expect_log("the zygote", Duration::from_secs(5));
     let again = wait_for("a new zygote", || ready_zygote(&s).filter(|&z| z != zygote));
     assert_ne!(again, zygote);
@@ -181,25 +184,6 @@ fn corral_zygote_no_execs_prototypes() {
         "exec'd"
     );
     assert!(zygote_of(&s).is_none(), "no zygote when turned off");
-}
-
-fn parent_of_pid(pid: i32) -> Option<i32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// kill(2) on a pid the test just read from /proc.
-fn kill_pid(pid: i32, sig: i32) {
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success());
 }
 
 #[test]
