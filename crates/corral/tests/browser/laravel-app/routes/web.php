@@ -1,4 +1,5 @@
 <?php
+use App\Http\Controllers\PageController;
 use Illuminate\Http\Request;
 use Illuminate\Support\Facades\Route;
 use Illuminate\Support\Facades\Storage;
@@ -16,3 +17,6 @@ Route::post('/notes', function (Request $request) {
     Storage::disk('local')->put('notes/latest.txt', (string) $request->input('text'));
     return redirect('/notes');
 });
+
+// bench/run.sh's page: a controller behind Laravel's stock middleware.
+Route::get('/page', [PageController::class, 'show'])->middleware('stock-web')->name('page');

@@ -1,0 +1,5 @@
+<nav>
+  <a href="{{ url('/') }}">home</a>
+  <a href="{{ route('page') }}">page</a>
+  <a href="{{ url('/notes') }}">notes</a>
+</nav>
