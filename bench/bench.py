@@ -10,7 +10,8 @@ Subcommands (all print JSON unless noted):
   wrk FILE               parse `wrk --latency` output
   cold FILE...           median/max latency of `corral bench --json` outputs
   report DIR OUT.md      write BENCHMARKS.md from DIR/results.jsonl + DIR/meta.json
-                         (+ DIR/noisy.jsonl and DIR/noisy-meta.json when present)
+                         (+ DIR/noisy.jsonl and DIR/noisy-meta.json when present,
+                         + DIR/apps-meta.json after a BENCH_ONLY=apps run)
   noisy BIN ROOT OUT_DIR DUR
                          noisy neighbour: two sites made by `corral site add`,
                          the victim's CPU-bound page measured alone and while the
@@ -249,6 +250,15 @@ def load(dirname):
     return rows, meta
 
 
+def load_apps_meta(dirname):
+    """apps-meta.json: written by `BENCH_ONLY=apps`, which re-runs section 3 alone."""
+    path = os.path.join(dirname, "apps-meta.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def get(d, path):
     for k in path.split("."):
         if d is None:
@@ -306,6 +316,7 @@ def summary(rows, meta):
     add("nginx+wrk hello, c=16, p99 ms", "nginx", "c=16", "lat_ms.p99", 2, "", True)
     add("DokuWiki via nginx, req/s", "apps", "dokuwiki", "rps", 1)
     add("WordPress via nginx, req/s", "apps", "wordpress", "rps", 1)
+    add("Laravel via nginx, req/s", "apps", "laravel", "rps", 1)
     add("PSS per idle worker, KiB", "memory", "static", "idle_worker_pss", 0, "", True)
     add("PSS per worker after load, KiB", "memory", "static", "busy_worker_pss", 0, "", True)
     add("master PSS, KiB", "memory", "static", "master_pss", 0, "", True)
@@ -480,6 +491,8 @@ def kept_sections(path):
 
 def cmd_report(dirname, out_md):
     rows, meta = load(dirname)
+    apps_meta = load_apps_meta(dirname)
+    am = dict(meta, **(apps_meta or {}))
     R = meta["rounds"]
     md = []
     w = md.append
@@ -501,7 +514,8 @@ def cmd_report(dirname, out_md):
         ["nginx", meta["nginx"]],
         ["wrk", meta["wrk"]],
         ["MariaDB", meta["mariadb"]],
-        ["DokuWiki / WordPress", f"{meta['dokuwiki']} / {meta['wordpress']}"],
+        ["DokuWiki / WordPress / Laravel (`php-laravel-framework`)",
+         f"{am['dokuwiki']} / {am['wordpress']} / {am.get('laravel', '–')}"],
         ["load average before the run", meta["loadavg"]],
     ]))
     w("")
@@ -590,10 +604,33 @@ def cmd_report(dirname, out_md):
 
     # 3 -----------------------------------------------------------------
     w("## 3. Real applications through nginx (`wrk`)\n")
-    w(f"DokuWiki (Debian `dokuwiki`, page `{meta['doku_url']}`) and WordPress (Debian"
+    if apps_meta:
+        w(f"Re-run alone on **{apps_meta['date']}** with `sudo BENCH_ONLY=apps bench/run.sh`"
+          f" (git {apps_meta.get('corral_rev', '?')}; median of {apps_meta['rounds']} round(s)"
+          f"{', BENCH_QUICK=1: short measurements, numbers are rough' if apps_meta.get('quick') else ''};"
+          f" load average before: {apps_meta.get('loadavg')}); the other sections are from the"
+          f" run on {meta['date']}.\n")
+    cached = am.get("laravel_cached") or []
+    w(f"DokuWiki (Debian `dokuwiki`, page `{am['doku_url']}`), WordPress (Debian"
       " `wordpress`, MariaDB, freshly installed by the harness, front page with the default"
-      f" post, `DISABLE_WP_CRON`), `wrk -t2 -c {meta['app_c']} -d {meta['app_dur']}"
-      " --latency`.\n")
+      " post, `DISABLE_WP_CRON`) and Laravel (Debian `php-laravel-framework`"
+      f" {am.get('laravel', '?')}, on its own autoloaders, no composer): the small app of the"
+      " browser tests (`crates/corral/tests/browser/laravel-app`), copied into the run's temp"
+      f" dir, page `{am.get('laravel_url', '/page')}`: a controller behind Laravel's stock"
+      " global and `web` middleware (maintenance check, post size, trimmed strings, cookie"
+      " encryption, file session, shared errors, CSRF token, route bindings) reads a list"
+      " from the file cache and renders a Blade layout with a partial and a 20-row loop; no"
+      " database. A `.env` made for the run holds a fresh `APP_KEY`, `APP_ENV=production`,"
+      " `APP_DEBUG=false`, and before measuring"
+      + (" " + ", ".join(f"`artisan {c}`" for c in cached) + " cached the configuration,"
+         " the routes and the compiled Blade views (as www-data)" if cached else
+         " nothing was cached")
+      + ". wrk sends one session cookie, made by a request before the measurements, so every"
+      " request reads and writes that one session file (without it each request would leave"
+      " a new session file behind). Both servers serve the same directory with the same"
+      " php.ini and pool; the harness checks that both answer 200 with the page (Laravel's:"
+      " the greeting, the cached rows and a visit count read back from the session) before"
+      f" measuring. `wrk -t2 -c {am['app_c']} -d {am['app_dur']} --latency`.\n")
     body = []
     for c in cases(rows, "apps"):
         f = med(rows, "apps", c, "php-fpm", "rps")
@@ -726,6 +763,16 @@ def cmd_report(dirname, out_md):
             seen.add(line)
             w(line)
     w("```\n")
+    if apps_meta:
+        w("Section 3's re-run (`BENCH_ONLY=apps`; its `$W` is another temp dir):\n")
+        w("```")
+        seen = set()
+        for line in apps_meta.get("commands", "").splitlines():
+            line = line.replace(apps_meta.get("workdir", "\0"), "$W")
+            if line not in seen:
+                seen.add(line)
+                w(line)
+        w("```\n")
     w("Raw per-round results: `bench/results/results.jsonl`; configs used:"
       " `bench/results/configs/`.\n")
     with open(out_md, "w") as f:

@@ -4,26 +4,34 @@
 #   sudo bench/run.sh                 # full run (~15-20 min on 2 CPUs)
 #   sudo BENCH_QUICK=1 bench/run.sh   # smoke run (~3 min)
 #   sudo BENCH_ONLY=noisy bench/run.sh # only section 7, noisy neighbour (~2-3 min)
+#   sudo BENCH_ONLY=apps bench/run.sh  # only section 3, the applications (~3-4 min)
 #
 # Installs what it needs (apt-get), builds corral (release), starts php-fpm8.2
 # and corral with the same pool settings, nginx in front of both, MariaDB for
-# WordPress, measures both servers alternately over several rounds and writes
-# BENCHMARKS.md (top level) and bench/results/*.png.
+# WordPress, a copy of the browser tests' Laravel app (file session and
+# cache, no database), measures both servers alternately over several rounds
+# and writes BENCHMARKS.md (top level) and bench/results/*.png.
 #
 # Environment (defaults for the full run; BENCH_QUICK=1 shortens them):
 #   BENCH_ROUNDS=3        rounds (medians are taken over rounds)
 #   BENCH_DURATION=5s     one throughput measurement
-#   BENCH_APP_DURATION=8s one DokuWiki / WordPress measurement
+#   BENCH_APP_DURATION=8s one DokuWiki / WordPress / Laravel measurement
 #   BENCH_WORKERS=4       pm = static, pm.max_children
 #   BENCH_POOLS=1000      ondemand pools in the density test
 #   BENCH_RELOADS=20      reloads in the reload-under-load test
-#   BENCH_PORT_BASE=18080 nginx listens on BASE+1 .. BASE+6 (127.0.0.1)
+#   BENCH_PORT_BASE=18080 nginx listens on BASE+1 .. BASE+10 (127.0.0.1)
 #   BENCH_KEEP=1          keep the temp dir (configs, logs, raw outputs)
+#   BENCH_BIN=PATH        use this corral binary instead of building one
+#                         (the report's git revision is still the checkout's)
 #   BENCH_NOISY_DURATION=8s  one victim measurement in the noisy-neighbour test
 #   BENCH_NOTE="..."      a line printed in section 7 (e.g. what was merged)
 #   BENCH_ONLY=noisy      run only the noisy-neighbour test; BENCHMARKS.md is
 #                         rewritten with the other sections' last results
 #                         (bench/results/results.jsonl) and the new section 7
+#   BENCH_ONLY=apps       run only section 3 (DokuWiki, WordPress, Laravel);
+#                         its rows in bench/results/results.jsonl are
+#                         replaced, the other sections are rewritten from the
+#                         earlier run's results, and section 3 says when it ran
 #
 # Every process it starts (php-fpm, corral, nginx, wrk, mariadbd if it was not
 # already running) is stopped on exit, also on error or Ctrl-C.
@@ -46,7 +54,7 @@ else
   RELOAD_GAP=0.5; MEM_LOAD=3s; COLD_N=5
 fi
 ONLY="${BENCH_ONLY:-}"
-case "$ONLY" in ""|noisy) ;; *) echo "bench/run.sh: BENCH_ONLY must be empty or 'noisy'" >&2; exit 64 ;; esac
+case "$ONLY" in ""|noisy|apps) ;; *) echo "bench/run.sh: BENCH_ONLY must be empty, 'noisy' or 'apps'" >&2; exit 64 ;; esac
 if [ "$QUICK" = 1 ]; then NOISY_DUR="${BENCH_NOISY_DURATION:-4s}"; else NOISY_DUR="${BENCH_NOISY_DURATION:-8s}"; fi
 WORKERS="${BENCH_WORKERS:-4}"
 RELOADS="${BENCH_RELOADS:-20}"
@@ -65,6 +73,12 @@ WP_CONFIG="/etc/wordpress/config-$WP_HOST.php"
 WP_DB=corral_bench_wp
 WP_USER=corral_bench
 DOKU_PAGE=corral_bench
+# The Laravel app of the browser tests (crates/corral/tests/browser_sites.rs),
+# copied into the temp dir; /page is its controller behind the stock
+# middleware, with file session and cache (no database).
+LV_SRC="$ROOT/crates/corral/tests/browser/laravel-app"
+LV_PATH=/page
+LV_SESSION_COOKIE=corral_session
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf 'bench/run.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -121,7 +135,8 @@ forget() { # pid: drop from STARTED after we stopped it
 
 # ------------------------------------------------------------- dependencies
 PKGS=(php8.2-fpm php8.2-cli php8.2-opcache php8.2-mysql libphp8.2-embed nginx wrk dokuwiki
-      wordpress mariadb-server mariadb-client python3-matplotlib curl procps acl gcc)
+      wordpress php-laravel-framework mariadb-server mariadb-client python3-matplotlib curl
+      procps acl gcc)
 [ "$ONLY" = noisy ] && PKGS=(php8.2-fpm php8.2-cli php8.2-opcache libphp8.2-embed procps acl gcc)
 missing=()
 for p in "${PKGS[@]}"; do
@@ -150,16 +165,22 @@ else
   "$PYTHON" -c 'import matplotlib' 2>/dev/null \
     || "$PYTHON" -m pip install --break-system-packages matplotlib >/dev/null \
     || die "matplotlib is missing for $PYTHON (apt-get install python3-matplotlib)"
-  for b in "$FPM_BIN" nginx wrk curl mariadbd mariadb gcc setfacl "$PYTHON"; do
+  for b in "$FPM_BIN" php8.2 runuser nginx wrk curl mariadbd mariadb gcc setfacl "$PYTHON"; do
     command -v "$b" >/dev/null || die "$b not found after installing packages"
   done
 fi
 
-log "building corral (cargo build --release -p corral)"
-command -v cargo >/dev/null || die "cargo not found (install rustup's toolchain)"
-(cd "$ROOT" && cargo build --release -p corral 2>&1 | tail -2) || die "cargo build failed"
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/corral"
-[ -x "$BIN" ] || die "$BIN was not built"
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN="$BENCH_BIN"
+  [ -x "$BIN" ] || die "BENCH_BIN=$BIN is not an executable"
+  log "using $BIN (BENCH_BIN; not building)"
+else
+  log "building corral (cargo build --release -p corral)"
+  command -v cargo >/dev/null || die "cargo not found (install rustup's toolchain)"
+  (cd "$ROOT" && cargo build --release -p corral 2>&1 | tail -2) || die "cargo build failed"
+  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/corral"
+  [ -x "$BIN" ] || die "$BIN was not built"
+fi
 
 git_rev() {
   local rev
@@ -178,6 +199,10 @@ run_noisy() { # OUT_DIR
   log "7. noisy neighbour: the victim alone and while the attacker burns CPU, hogs memory, forks ($NOISY_DUR each; corral, then php-fpm)"
   BENCH_REV="$(git_rev)" python3 "$PY" noisy "$BIN" "$ROOT" "$1" "$NOISY_DUR" || die "the noisy-neighbour test failed"
 }
+if [ "$ONLY" = apps ]; then
+  [ -s "$RESULTS_DIR/results.jsonl" ] && [ -s "$RESULTS_DIR/meta.json" ] \
+    || die "BENCH_ONLY=apps needs an earlier full run's $RESULTS_DIR/results.jsonl and meta.json"
+fi
 if [ "$ONLY" = noisy ]; then
   [ -s "$RESULTS_DIR/results.jsonl" ] || die "BENCH_ONLY=noisy needs an earlier full run's $RESULTS_DIR/results.jsonl"
   run_noisy "$RESULTS_DIR"
@@ -207,7 +232,7 @@ ROUND=1
 cmdlog() { [ "$ROUND" = 1 ] && printf '%s\n' "$*" >>"$COMMANDS"; return 0; }
 HELLO="$W/www/hello.php"
 
-for i in 1 2 3 4 5 6 7 8; do
+for i in 1 2 3 4 5 6 7 8 9 10; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$((PORT_BASE + i))") 2>/dev/null; then
     die "port $((PORT_BASE + i)) is in use; set BENCH_PORT_BASE"
   fi
@@ -304,6 +329,8 @@ PORT_DOKU_FPM=$((PORT_BASE + 3)); PORT_DOKU_CORRAL=$((PORT_BASE + 4))
 PORT_WP_FPM=$((PORT_BASE + 5)); PORT_WP_CORRAL=$((PORT_BASE + 6))
 # Hello world through an upstream keep-alive pool (fastcgi_keep_conn on).
 PORT_HELLOKA_FPM=$((PORT_BASE + 7)); PORT_HELLOKA_CORRAL=$((PORT_BASE + 8))
+PORT_LV_FPM=$((PORT_BASE + 9)); PORT_LV_CORRAL=$((PORT_BASE + 10))
+LV="$W/laravel"
 port() { # app server
   local v="PORT_${1^^}_$( [ "$2" = php-fpm ] && echo FPM || echo CORRAL )"
   echo "${!v}"
@@ -361,6 +388,8 @@ EOF
   nginx_server "$PORT_DOKU_CORRAL" /usr/share/dokuwiki "$W/run/corral.sock" doku.php
   nginx_server "$PORT_WP_FPM" /usr/share/wordpress "$W/run/fpm.sock" index.php
   nginx_server "$PORT_WP_CORRAL" /usr/share/wordpress "$W/run/corral.sock" index.php
+  nginx_server "$PORT_LV_FPM" "$LV/public" "$W/run/fpm.sock" index.php
+  nginx_server "$PORT_LV_CORRAL" "$LV/public" "$W/run/corral.sock" index.php
   nginx_upstream fpm_keep "$W/run/fpm.sock"
   nginx_upstream corral_keep "$W/run/corral.sock"
   nginx_server "$PORT_HELLOKA_FPM" "$W/www" "$W/run/fpm.sock" index.php fpm_keep
@@ -437,15 +466,87 @@ setup_dokuwiki() {
     "/var/lib/dokuwiki/data/pages/$DOKU_PAGE.txt"
 }
 
+# setup_laravel: the browser tests' app in $LV, the same directory for both
+# servers: a .env with a key made for this run and debug off, storage/ and
+# bootstrap/cache/ writable by www-data, config, routes and Blade views
+# cached by artisan (as www-data, so the cache files are the workers').
+LV_CACHED=(config:cache route:cache view:cache)
+setup_laravel() {
+  [ -f /usr/share/php/Illuminate/autoload.php ] || die "php-laravel-framework is not installed"
+  [ -f "$LV_SRC/public/index.php" ] || die "the Laravel app is missing: $LV_SRC"
+  cp -r "$LV_SRC" "$LV"
+  mkdir -p "$LV"/storage/{app,logs,framework/{cache/data,sessions,views}} "$LV/bootstrap/cache"
+  chown -R root:root "$LV"
+  chmod -R u=rwX,go=rX "$LV"
+  {
+    echo "APP_ENV=production"
+    echo "APP_DEBUG=false"
+    echo "APP_KEY=base64:$(head -c 32 /dev/urandom | base64)"
+    echo "SESSION_DRIVER=file"
+    echo "CACHE_DRIVER=file"
+  } >"$LV/.env"
+  chown root:www-data "$LV/.env"
+  chmod 640 "$LV/.env"
+  chown -R www-data:www-data "$LV/storage" "$LV/bootstrap/cache"
+  local c
+  for c in "${LV_CACHED[@]}"; do
+    cmdlog "runuser -u www-data -- php8.2 $LV/artisan $c"
+    runuser -u www-data -- php8.2 "$LV/artisan" "$c" >>"$W/log/laravel-artisan.log" 2>&1 \
+      || { cat "$W/log/laravel-artisan.log" >&2; die "artisan $c failed"; }
+  done
+  [ -s "$LV/bootstrap/cache/config.php" ] && ls "$LV"/bootstrap/cache/routes-*.php >/dev/null 2>&1 \
+    || die "artisan did not write the config and route caches in $LV/bootstrap/cache"
+}
+
+# laravel_session: one session for the whole run, made by a first request
+# through php-fpm; wrk sends its cookie on every connection, so each
+# request reads and writes that one session file (without a cookie every
+# request would leave a new file behind, and the session directory, which
+# Laravel's garbage collector lists, would grow during the measurement).
+LV_COOKIE=""
+laravel_session() {
+  local jar="$W/out/laravel-cookies.txt" code
+  code=$(curl -sS -c "$jar" -o "$W/out/laravel-first.html" -w '%{http_code}' \
+    "http://127.0.0.1:$PORT_LV_FPM$LV_PATH") || die "curl to Laravel failed"
+  [ "$code" = 200 ] || die "Laravel's $LV_PATH via php-fpm returned HTTP $code (body: $W/out/laravel-first.html)"
+  LV_COOKIE=$(awk -v n="$LV_SESSION_COOKIE" '$6 == n { print $7 }' "$jar")
+  [ -n "$LV_COOKIE" ] || die "Laravel set no $LV_SESSION_COOKIE cookie (see $jar)"
+}
+
+# check_laravel SERVER: the page, and a visit count read back from the
+# session file (so the session, the cache and the view all ran).
+check_laravel() {
+  local f="$W/out/check-lv-$(tag "$1").html" n
+  grep -q '<h1 id="greeting">Hello from corral-laravel</h1>' "$f" \
+    || die "Laravel's $LV_PATH via $1 lacks the greeting (body: $f)"
+  grep -q '<td>Item 20</td>' "$f" || die "Laravel's $LV_PATH via $1 lacks the cached items (body: $f)"
+  n=$(sed -n 's|.*<p id="visits">\([0-9]*\)</p>.*|\1|p' "$f")
+  [ -n "$n" ] && (( n > 1 )) || die "Laravel's $LV_PATH via $1 did not read its session back (visits '$n'; body: $f)"
+}
+
 app_url() { # app server
   case $1 in
     hello) echo "http://127.0.0.1:$(port hello "$2")/hello.php" ;;
     helloka) echo "http://127.0.0.1:$(port helloka "$2")/hello.php" ;;
     doku) echo "http://127.0.0.1:$(port doku "$2")/doku.php?id=$DOKU_PAGE" ;;
     wp) echo "http://127.0.0.1:$(port wp "$2")/" ;;
+    lv) echo "http://127.0.0.1:$(port lv "$2")$LV_PATH" ;;
   esac
 }
-app_hdr() { [ "$1" = wp ] && echo "Host: $WP_HOST" || echo "X-Bench: 1"; }
+app_hdr() {
+  case $1 in
+    wp) echo "Host: $WP_HOST" ;;
+    lv) echo "Cookie: $LV_SESSION_COOKIE=$LV_COOKIE" ;;
+    *) echo "X-Bench: 1" ;;
+  esac
+}
+# The header as the command list shows it (the cookie is the run's own).
+app_hdr_shown() {
+  [ "$1" = lv ] && echo "Cookie: $LV_SESSION_COOKIE=<the run's session>" || app_hdr "$1"
+}
+app_name() {
+  case $1 in doku) echo dokuwiki ;; wp) echo wordpress ;; lv) echo laravel ;; esac
+}
 
 check_url() { # app server: must answer 200 with a body
   local url code f
@@ -465,7 +566,7 @@ fcgi_bench() {
 }
 wrk_run() { # OUT THREADS CONN DUR APP SERVER
   local url; url=$(app_url "$5" "$6")
-  cmdlog "wrk -t$2 -c$3 -d$4 --latency -H '$(app_hdr "$5")' '$url'"
+  cmdlog "wrk -t$2 -c$3 -d$4 --latency -H '$(app_hdr_shown "$5")' '$url'"
   wrk -t"$2" -c"$3" -d"$4" --latency -H "$(app_hdr "$5")" "$url" >"$1" 2>&1 \
     || die "wrk failed against $6 ($url): $(tail -3 "$1")"
 }
@@ -477,6 +578,8 @@ log "work dir $W; rounds=$ROUNDS duration=$DUR workers=$WORKERS pools=$POOLS qui
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 start_mariadb
 setup_dokuwiki
+log "setting up Laravel in $LV (artisan ${LV_CACHED[*]})"
+setup_laravel
 
 FPM_PID=""; CORRAL_PID=""
 start_static php-fpm
@@ -493,8 +596,10 @@ done
 
 log "setting up WordPress (database $WP_DB, $WP_CONFIG)"
 setup_wordpress
-for a in hello doku wp; do for s in php-fpm corral; do check_url "$a" "$s"; done; done
+laravel_session
+for a in hello doku wp lv; do for s in php-fpm corral; do check_url "$a" "$s"; done; done
 grep -q 'Hello world' "$W/out/check-wp-corral.html" || die "WordPress front page via corral lacks the default post"
+for s in php-fpm corral; do check_laravel "$s"; done
 
 # Same PHP on both sides?
 SANITY=""
@@ -506,6 +611,69 @@ printf '%s' "$SANITY" >"$W/out/sanity.txt"
 a=$(curl -sS "http://127.0.0.1:$(port hello php-fpm)/info.php" | grep -v '^pid\|^extensions')
 b=$(curl -sS "http://127.0.0.1:$(port hello corral)/info.php" | grep -v '^pid\|^extensions')
 [ "$a" = "$b" ] || { printf '%s' "$SANITY" >&2; die "php-fpm and corral do not run PHP with the same settings (above)"; }
+
+# ------------------------------------------------- 3. apps (the function)
+# Called after section 2, or alone with BENCH_ONLY=apps.
+run_apps() {
+  log "3. DokuWiki, WordPress and Laravel through nginx (wrk)"
+  local app name s f
+  for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+    for app in doku wp lv; do
+      name=$(app_name "$app")
+      for s in $(order $ROUND); do
+        wrk_run "$W/out/warm.txt" 2 "$APP_C" "$([ "$QUICK" = 1 ] && echo 1s || echo 2s)" "$app" "$s"
+        f="$W/out/app-$app-$(tag $s)-r$ROUND.txt"
+        wrk_run "$f" 2 "$APP_C" "$APP_DUR" "$app" "$s"
+        python3 "$PY" emit apps "$name" "$s" "$ROUND" wrk "$f"
+      done
+    done
+    log "  round $ROUND/$ROUNDS done"
+  done
+}
+
+# What section 3 ran with; the full run puts the same keys in meta.json.
+apps_meta() { # OUT.json
+  META_LOADAVG="$LOADAVG" META_REV="$(git_rev)" META_COMMANDS="$(cat "$COMMANDS")" \
+    META_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" python3 - "$1" <<EOF
+import json, os, subprocess, sys
+def ver(pkg):
+    r = subprocess.run(["dpkg-query", "-W", "-f=\${Version}", pkg], capture_output=True, text=True)
+    return r.stdout.strip() or "?"
+json.dump({
+  "date": os.environ["META_DATE"], "quick": "$QUICK" == "1", "rounds": $ROUNDS,
+  "corral_rev": os.environ["META_REV"], "loadavg": os.environ["META_LOADAVG"],
+  "app_dur": "$APP_DUR", "app_c": $APP_C, "doku_url": "/doku.php?id=$DOKU_PAGE",
+  "dokuwiki": ver("dokuwiki"), "wordpress": ver("wordpress"),
+  "laravel": ver("php-laravel-framework"), "laravel_url": "$LV_PATH",
+  "laravel_cached": "${LV_CACHED[*]}".split(), "workdir": "$W",
+  "commands": os.environ["META_COMMANDS"],
+}, open(sys.argv[1], "w"), indent=1)
+EOF
+}
+
+if [ "$ONLY" = apps ]; then
+  run_apps
+  apps_meta "$W/apps-meta.json"
+  # The new section 3 rows replace the old ones; the rest stays.
+  python3 - "$RESULTS_DIR/results.jsonl" "$W/results.jsonl" <<'EOF' || die "merging results.jsonl failed"
+import json, sys
+old = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+new = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+rows = [r for r in old if r["section"] != "apps"] + [r for r in new if r["section"] == "apps"]
+with open(sys.argv[1], "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in rows)
+EOF
+  cp "$W/apps-meta.json" "$RESULTS_DIR/"
+  python3 "$PY" report "$RESULTS_DIR" "$ROOT/BENCHMARKS.md" || die "writing BENCHMARKS.md failed"
+  log "done: $ROOT/BENCHMARKS.md (section 3 and the headline's application rows are new)"
+  python3 - "$ROOT/BENCHMARKS.md" <<'EOF'
+import sys
+t = open(sys.argv[1]).read()
+s = t.index("## 3."); e = t.index("## 4.")
+print(t[s:e])
+EOF
+  exit 0
+fi
 
 # ------------------------------------------------------------- 1. FastCGI
 log "1. hello world over FastCGI directly"
@@ -581,19 +749,7 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
 done
 
 # ---------------------------------------------------------------- 3. apps
-log "3. DokuWiki and WordPress through nginx (wrk)"
-for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
-  for app in doku wp; do
-    name=$([ $app = doku ] && echo dokuwiki || echo wordpress)
-    for s in $(order $ROUND); do
-      wrk_run "$W/out/warm.txt" 2 "$APP_C" "$([ "$QUICK" = 1 ] && echo 1s || echo 2s)" "$app" "$s"
-      f="$W/out/app-$app-$(tag $s)-r$ROUND.txt"
-      wrk_run "$f" 2 "$APP_C" "$APP_DUR" "$app" "$s"
-      python3 "$PY" emit apps "$name" "$s" "$ROUND" wrk "$f"
-    done
-  done
-  log "  round $ROUND/$ROUNDS done"
-done
+run_apps
 
 # ------------------------------------------------------------- 6. reload
 log "6. reload under load ($RELOADS reloads)"
@@ -777,6 +933,8 @@ meta = {
   "mariadb": sh("mariadbd --version").split(" for ")[0].replace("mariadbd  Ver ", ""),
   "dokuwiki": sh("dpkg-query -W -f='\${Version}' dokuwiki"),
   "wordpress": sh("dpkg-query -W -f='\${Version}' wordpress"),
+  "laravel": sh("dpkg-query -W -f='\${Version}' php-laravel-framework"),
+  "laravel_url": "$LV_PATH", "laravel_cached": "${LV_CACHED[*]}".split(),
   "loadavg": os.environ["META_LOADAVG"], "workers": $WORKERS, "pools": $POOLS,
   "dur": "$DUR", "warm": "$WARM", "app_dur": "$APP_DUR", "app_c": $APP_C, "rate_c": $RATE_C,
   "reload_c": $RELOAD_C, "reloads": $RELOADS, "reload_gap": $RELOAD_GAP, "cold_n": $COLD_N,
@@ -789,6 +947,8 @@ EOF
 mkdir -p "$RESULTS_DIR/configs"
 rm -f "$RESULTS_DIR"/*.png "$RESULTS_DIR/configs"/*
 cp "$W/results.jsonl" "$W/meta.json" "$W/noisy/noisy.jsonl" "$W/noisy/noisy-meta.json" "$RESULTS_DIR/"
+# Section 3 is this run's now, not an earlier BENCH_ONLY=apps run's.
+rm -f "$RESULTS_DIR/apps-meta.json"
 cp "$W/conf/fpm.conf" "$W/conf/corral.conf" "$W/conf/nginx.conf" "$RESULTS_DIR/configs/"
 head -40 "$W/conf/d-fpm.conf" >"$RESULTS_DIR/configs/density-first-pools.conf"
 python3 "$PY" report "$RESULTS_DIR" "$ROOT/BENCHMARKS.md" || die "writing BENCHMARKS.md failed"
