@@ -95,8 +95,10 @@ pub fn wait_readable_for(fd: RawFd, timeout: std::time::Duration) -> bool {
             events: libc::POLLIN,
             revents: 0,
         };
+        // Rounded up: a wait is never shorter than asked.
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
         // SAFETY: one valid pollfd; poll only reads `fd`.
-        let n = unsafe { libc::poll(&mut p, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        let n = unsafe { libc::poll(&mut p, 1, ms) };
         if n > 0 {
             return true;
         }
@@ -117,6 +119,55 @@ pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> bool {
     };
     // SAFETY: one valid pollfd; poll only reads `fd`.
     unsafe { libc::poll(&mut p, 1, timeout_ms) > 0 }
+}
+
+/// Close a served connection without losing the end of its response.
+/// Our side is shut for writing first and whatever the web server sent
+/// that was not read is drained: a TCP socket closed with unread bytes in
+/// it sends RST, which can cost the client the response it has not read
+/// yet (php-fpm's `fcgi_close` does the same, waiting without limit).
+///
+/// With `await_peer`, the worker then also waits, up to that long, for the
+/// web server to close its end. That wait is a sleep at a request
+/// boundary, handing the CPU to the web server that is about to read the
+/// response; see `corral_worker::pacing` for when a worker wants it.
+/// Returns whether the wait slept.
+pub fn close_served(fd: OwnedFd, await_peer: Option<std::time::Duration>) -> bool {
+    let raw = fd.as_raw_fd();
+    let _ = socket::shutdown(raw, socket::Shutdown::Write);
+    if !drain(raw) {
+        return false;
+    }
+    let Some(limit) = await_peer else {
+        return false;
+    };
+    if wait_readable_for(raw, limit) {
+        drain(raw);
+    }
+    true
+}
+
+/// Read and discard what `raw` holds, without waiting. True when the peer
+/// still has its end open (the read would block); false at end of file or
+/// on an error.
+fn drain(raw: RawFd) -> bool {
+    let mut sink = [0u8; 256];
+    loop {
+        // SAFETY: `sink` is a valid buffer of its length; the caller keeps
+        // `raw` open for the call.
+        let n = unsafe {
+            libc::recv(
+                raw,
+                sink.as_mut_ptr().cast(),
+                sink.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n > 0 {
+            continue;
+        }
+        return n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock;
+    }
 }
 
 /// The peer of an accepted connection: `None` for unix sockets.
@@ -270,5 +321,73 @@ pub fn is_inet(fd: RawFd) -> bool {
     match socket::getsockname::<SockaddrStorage>(fd) {
         Ok(ss) => ss.as_sockaddr_in().is_some() || ss.as_sockaddr_in6().is_some(),
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn the_peer_sees_end_of_file_and_unread_bytes_are_drained() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        theirs.write_all(b"unread request bytes").unwrap();
+        let waited = close_served(OwnedFd::from(ours), None);
+        assert!(!waited, "no wait was asked for");
+        let mut rest = Vec::new();
+        theirs.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn a_pause_ends_when_the_peer_closes() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let closer = std::thread::spawn(move || {
+            let mut theirs = theirs;
+            let mut eof = Vec::new();
+            // Our shutdown reaches the peer as end of file before we close.
+            theirs.read_to_end(&mut eof).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        });
+        let began = Instant::now();
+        assert!(close_served(
+            OwnedFd::from(ours),
+            Some(Duration::from_secs(10))
+        ));
+        let took = began.elapsed();
+        closer.join().unwrap();
+        assert!(
+            took >= Duration::from_millis(50),
+            "returned before the peer closed: {took:?}"
+        );
+        assert!(
+            took < Duration::from_secs(10),
+            "waited out the limit: {took:?}"
+        );
+    }
+
+    #[test]
+    fn a_pause_is_bounded_when_the_peer_never_closes() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let began = Instant::now();
+        assert!(close_served(
+            OwnedFd::from(ours),
+            Some(Duration::from_millis(100))
+        ));
+        assert!(began.elapsed() >= Duration::from_millis(100));
+        drop(theirs);
+    }
+
+    #[test]
+    fn no_pause_when_the_peer_is_already_gone() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        drop(theirs);
+        assert!(!close_served(
+            OwnedFd::from(ours),
+            Some(Duration::from_secs(10))
+        ));
     }
 }

@@ -18,6 +18,7 @@ use crate::builtin;
 use crate::cgi_env::CgiOptions;
 use crate::exchange::{Buffers, Exchange, Wire};
 use crate::log::WorkerLog;
+use crate::pacing::Pacer;
 use crate::request::{self, EngineFs};
 use crate::PoolRuntime;
 
@@ -28,6 +29,12 @@ pub use crate::request::extension_allowed;
 /// 5000 ms and closes it when nothing came, so connections that send nothing
 /// cannot hold every worker of a pool.
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a worker that pauses after a connection (see `pacing`) waits
+/// for the web server to close its end. php-fpm waits without limit; a
+/// bound keeps a client that half-closes and then sits from holding a
+/// worker.
+const LINGER_LIMIT: Duration = Duration::from_secs(1);
 
 /// Socket reads go through a buffer of at least this size.
 const READ_BUF: usize = 16 * 1024;
@@ -75,6 +82,8 @@ pub struct WorkerCtx<'a> {
     /// What the status page and fpm_get_status() report: the pool's own
     /// name and scoreboard, or a pm.status_listen pool's parent's.
     pub status: Option<(&'a str, &'a [std::sync::atomic::AtomicU64])>,
+    /// When this worker last slept, for pausing at a request boundary.
+    pub pacer: Pacer,
 }
 
 /// What one connection leaves for the next: with the web server opening a
@@ -92,7 +101,10 @@ pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<IpAddr>) -> Conn
     // A connection that stays silent is closed unseen: it is no request,
     // and the worker stays Idle (php-fpm counts a connection only once
     // there is something to read).
-    if !readable_within(&stream, FIRST_BYTE_TIMEOUT) {
+    let began = Instant::now();
+    let readable = readable_within(&stream, FIRST_BYTE_TIMEOUT);
+    w.pacer.waited(began);
+    if !readable {
         return ConnEnd::Closed;
     }
     let Reused { mut conn, mut bufs } = std::mem::take(&mut w.reuse);
@@ -109,6 +121,11 @@ pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<IpAddr>) -> Conn
     let end = serve_requests(w, &mut wire, &mut bufs, peer);
     w.buf = buf;
     w.reuse = Reused { conn, bufs };
+    let pause = w.pacer.wants_pause().then_some(LINGER_LIMIT);
+    let began = Instant::now();
+    if corral_sys::socket::close_served(stream.into(), pause) {
+        w.pacer.waited(began);
+    }
     end
 }
 

@@ -11,6 +11,7 @@ pub mod cgi_env;
 pub mod connection;
 mod exchange;
 pub mod log;
+pub mod pacing;
 pub mod prototype;
 mod request;
 pub mod worker;

@@ -10,6 +10,7 @@ use corral_sys::shm::SharedWords;
 
 use crate::connection::{self, ConnEnd};
 use crate::log::WorkerLog;
+use crate::pacing::Pacer;
 use crate::PoolRuntime;
 
 /// php-fpm's listen.allowed_clients: the list is split on ',' without
@@ -91,6 +92,7 @@ pub fn run(
         slot: writer.as_ref(),
         access,
         served: 0,
+        pacer: Pacer::new(crate::pacing::DEFAULT_BURST),
         log: &log,
         board: board.map(|b| b.words()),
         status: match boards.status {
@@ -108,7 +110,10 @@ pub fn run(
         if corral_sys::signal::quit_requested() {
             corral_sys::process::exit_now(0);
         }
-        let sock = match corral_sys::socket::accept(listen_fd) {
+        let began = std::time::Instant::now();
+        let accepted = corral_sys::socket::accept(listen_fd);
+        ctx.pacer.waited(began);
+        let sock = match accepted {
             Ok(s) => s,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
