@@ -588,7 +588,10 @@ def cmd_report(dirname, out_md):
     w("## 2. Hello world through nginx (`wrk`)\n")
     w(f"nginx {meta['nginx']} (`worker_processes 1`, own config in a temp dir), one port per"
       f" backend; `wrk -t T -c C -d {meta['dur']} --latency http://127.0.0.1:PORT/hello.php`"
-      " after a short warm-up.\n")
+      " after a short warm-up. *upstream keepalive*: the same through an nginx `upstream` block"
+      " with `keepalive N` and `fastcgi_keep_conn on`, N = pm.max_children, or 4 times it; a"
+      " php-fpm worker serves one kept connection until nginx closes it, a corral worker waits"
+      " on its kept connections and the pool's socket at once (docs/architecture.md).\n")
     body = []
     for c in cases(rows, "nginx"):
         f = med(rows, "nginx", c, "php-fpm", "rps")

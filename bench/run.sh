@@ -19,7 +19,7 @@
 #   BENCH_WORKERS=4       pm = static, pm.max_children
 #   BENCH_POOLS=1000      ondemand pools in the density test
 #   BENCH_RELOADS=20      reloads in the reload-under-load test
-#   BENCH_PORT_BASE=18080 nginx listens on BASE+1 .. BASE+10 (127.0.0.1)
+#   BENCH_PORT_BASE=18080 nginx listens on BASE+1 .. BASE+12 (127.0.0.1)
 #   BENCH_KEEP=1          keep the temp dir (configs, logs, raw outputs)
 #   BENCH_BIN=PATH        use this corral binary instead of building one
 #                         (the report's git revision is still the checkout's)
@@ -330,6 +330,8 @@ PORT_WP_FPM=$((PORT_BASE + 5)); PORT_WP_CORRAL=$((PORT_BASE + 6))
 # Hello world through an upstream keep-alive pool (fastcgi_keep_conn on).
 PORT_HELLOKA_FPM=$((PORT_BASE + 7)); PORT_HELLOKA_CORRAL=$((PORT_BASE + 8))
 PORT_LV_FPM=$((PORT_BASE + 9)); PORT_LV_CORRAL=$((PORT_BASE + 10))
+# The same with a keep-alive pool 4 times the workers.
+PORT_HELLOKX_FPM=$((PORT_BASE + 11)); PORT_HELLOKX_CORRAL=$((PORT_BASE + 12))
 LV="$W/laravel"
 port() { # app server
   local v="PORT_${1^^}_$( [ "$2" = php-fpm ] && echo FPM || echo CORRAL )"
@@ -355,11 +357,13 @@ nginx_server() { # port root sock index [upstream name: keep-alive]
   }
 EOF
 }
-# A keep-alive pool no larger than the workers: a php-fpm worker is tied
-# to one kept connection, so more would leave requests waiting in the
-# listen queue behind idle kept connections.
-nginx_upstream() { # name sock
-  printf '  upstream %s {\n    server unix:%s;\n    keepalive %s;\n  }\n' "$1" "$2" "$WORKERS"
+# Keep-alive pools: one no larger than the workers (a php-fpm worker is
+# tied to one kept connection, so more leave requests waiting in the
+# listen queue behind idle kept connections), and one 4 times as large,
+# which shows that (a corral worker waits on its kept connections and the
+# pool's socket at once).
+nginx_upstream() { # name sock keepalive
+  printf '  upstream %s {\n    server unix:%s;\n    keepalive %s;\n  }\n' "$1" "$2" "$3"
 }
 NGINX_CONF="$W/conf/nginx.conf"
 {
@@ -390,10 +394,14 @@ EOF
   nginx_server "$PORT_WP_CORRAL" /usr/share/wordpress "$W/run/corral.sock" index.php
   nginx_server "$PORT_LV_FPM" "$LV/public" "$W/run/fpm.sock" index.php
   nginx_server "$PORT_LV_CORRAL" "$LV/public" "$W/run/corral.sock" index.php
-  nginx_upstream fpm_keep "$W/run/fpm.sock"
-  nginx_upstream corral_keep "$W/run/corral.sock"
+  nginx_upstream fpm_keep "$W/run/fpm.sock" "$WORKERS"
+  nginx_upstream corral_keep "$W/run/corral.sock" "$WORKERS"
+  nginx_upstream fpm_keep4x "$W/run/fpm.sock" $((4 * WORKERS))
+  nginx_upstream corral_keep4x "$W/run/corral.sock" $((4 * WORKERS))
   nginx_server "$PORT_HELLOKA_FPM" "$W/www" "$W/run/fpm.sock" index.php fpm_keep
   nginx_server "$PORT_HELLOKA_CORRAL" "$W/www" "$W/run/corral.sock" index.php corral_keep
+  nginx_server "$PORT_HELLOKX_FPM" "$W/www" "$W/run/fpm.sock" index.php fpm_keep4x
+  nginx_server "$PORT_HELLOKX_CORRAL" "$W/www" "$W/run/corral.sock" index.php corral_keep4x
   echo "}"
 } >"$NGINX_CONF"
 nginx -t -c "$NGINX_CONF" >"$W/log/nginx-t.log" 2>&1 || { cat "$W/log/nginx-t.log" >&2; die "nginx config test failed"; }
@@ -528,6 +536,7 @@ app_url() { # app server
   case $1 in
     hello) echo "http://127.0.0.1:$(port hello "$2")/hello.php" ;;
     helloka) echo "http://127.0.0.1:$(port helloka "$2")/hello.php" ;;
+    hellokx) echo "http://127.0.0.1:$(port hellokx "$2")/hello.php" ;;
     doku) echo "http://127.0.0.1:$(port doku "$2")/doku.php?id=$DOKU_PAGE" ;;
     wp) echo "http://127.0.0.1:$(port wp "$2")/" ;;
     lv) echo "http://127.0.0.1:$(port lv "$2")$LV_PATH" ;;
@@ -733,17 +742,21 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
       python3 "$PY" emit nginx "c=$c" "$s" "$ROUND" wrk "$f" c="$c"
     done
   done
-  # The same at c=16 with nginx's upstream keep-alive (keepalive =
-  # pm.max_children, fastcgi_keep_conn on). Afterwards the idle kept
-  # connections hold every worker of both servers (each serves one
-  # connection at a time), so nothing else could reach them: nginx is
-  # reloaded, and its old worker closes them.
-  for s in $(order $ROUND); do
-    wrk_run "$W/out/warm.txt" 2 16 1s helloka "$s"
-    f="$W/out/nginx-ka-$(tag $s)-c16-r$ROUND.txt"
-    wrk_run "$f" 2 16 "$DUR" helloka "$s"
-    python3 "$PY" emit nginx "c=16 upstream keepalive" "$s" "$ROUND" wrk "$f" c=16
-    release_kept_connections
+  # The same with nginx's upstream keep-alive (fastcgi_keep_conn on):
+  # keepalive = pm.max_children at c=4 and c=16, and 4 x pm.max_children at
+  # c=16. Afterwards idle kept connections hold every php-fpm worker (each
+  # serves one connection at a time), so nothing else could reach them:
+  # nginx is reloaded, and its old worker closes them.
+  for ka in "helloka 4 c=4 upstream keepalive" "helloka 16 c=16 upstream keepalive" \
+            "hellokx 16 c=16 upstream keepalive 4x workers"; do
+    read -r app c name <<<"$ka"
+    for s in $(order $ROUND); do
+      wrk_run "$W/out/warm.txt" "$(threads_for $c)" "$c" 1s "$app" "$s"
+      f="$W/out/nginx-$app-$(tag $s)-c$c-r$ROUND.txt"
+      wrk_run "$f" "$(threads_for $c)" "$c" "$DUR" "$app" "$s"
+      python3 "$PY" emit nginx "$name" "$s" "$ROUND" wrk "$f" c="$c"
+      release_kept_connections
+    done
   done
   log "  round $ROUND/$ROUNDS done"
 done

@@ -202,6 +202,13 @@ impl ServerConn {
         self.failed = None;
     }
 
+    /// Whether events are decoded and waiting for [`ServerConn::poll_event`]:
+    /// a web server that sent its next request on a kept connection before
+    /// the last response ended has it here, not in the socket.
+    pub fn has_queued_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Hands back the params of a [`ServerEvent::Params`] once the caller is
     /// done with them; the next request is decoded into their memory.
     pub fn recycle_params(&mut self, params: Params) {

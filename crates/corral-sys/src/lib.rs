@@ -4,6 +4,7 @@
 
 pub mod cred;
 pub mod landlock_abi;
+pub mod poller;
 pub mod process;
 pub mod shm;
 pub mod signal;

@@ -20,6 +20,7 @@ use crate::exchange::{Buffers, Exchange, Wire};
 use crate::log::WorkerLog;
 use crate::pacing::Pacer;
 use crate::request::{self, EngineFs};
+use crate::waiter::Waiter;
 use crate::PoolRuntime;
 
 pub use crate::request::extension_allowed;
@@ -39,13 +40,41 @@ const LINGER_LIMIT: Duration = Duration::from_secs(1);
 /// Socket reads go through a buffer of at least this size.
 const READ_BUF: usize = 16 * 1024;
 
-/// Why the connection loop stopped.
+/// What became of a connection after its request.
+// A kept connection moves by value between the wait and the request: a
+// few hundred bytes copied, where a Box would allocate per request.
+#[allow(clippy::large_enum_variant)]
 pub enum ConnEnd {
     /// The web server closed or did not ask to keep the connection.
     Closed,
+    /// The web server keeps the connection for a later request
+    /// (FCGI_KEEP_CONN): the worker waits on it and on the pool's socket
+    /// alike, so a kept connection never ties a worker up.
+    Kept(Kept),
     /// The worker must exit after this (max_requests reached, quit asked,
     /// PHP in doubtful state).
     ExitWorker,
+}
+
+/// A kept-alive connection between two of its requests.
+pub struct Kept {
+    stream: File,
+    conn: ServerConn,
+    peer: Option<IpAddr>,
+    /// Its place among the worker's kept connections, once it has one.
+    pub(crate) place: Option<usize>,
+}
+
+impl Kept {
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    /// Whether its next request is already read, so that waiting on the
+    /// socket would wait for nothing.
+    pub fn has_request(&self) -> bool {
+        self.conn.has_queued_events()
+    }
 }
 
 /// The cgi.* settings of php.ini that steer the CGI variables. They are
@@ -84,6 +113,8 @@ pub struct WorkerCtx<'a> {
     pub status: Option<(&'a str, &'a [std::sync::atomic::AtomicU64])>,
     /// When this worker last slept, for pausing at a request boundary.
     pub pacer: Pacer,
+    /// The pool's socket and the kept connections, between requests.
+    pub waiter: Waiter,
 }
 
 /// What one connection leaves for the next: with the web server opening a
@@ -95,9 +126,9 @@ pub struct Reused {
     bufs: Buffers,
 }
 
-/// Serve one accepted connection until it closes.
+/// Serve a newly accepted connection's first request.
 pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<IpAddr>) -> ConnEnd {
-    let mut stream = File::from(sock);
+    let stream = File::from(sock);
     // A connection that stays silent is closed unseen: it is no request,
     // and the worker stays Idle (php-fpm counts a connection only once
     // there is something to read).
@@ -107,90 +138,127 @@ pub fn serve(w: &mut WorkerCtx<'_>, sock: OwnedFd, peer: Option<IpAddr>) -> Conn
     if !readable {
         return ConnEnd::Closed;
     }
-    let Reused { mut conn, mut bufs } = std::mem::take(&mut w.reuse);
+    let mut conn = std::mem::take(&mut w.reuse.conn);
     conn.reset();
+    let tally = Tally::fresh(w.slot);
+    serve_one(
+        w,
+        Kept {
+            stream,
+            conn,
+            peer,
+            place: None,
+        },
+        tally,
+    )
+}
+
+/// Serve the next request of a kept connection that has something to read.
+pub fn resume(w: &mut WorkerCtx<'_>, kept: Kept) -> ConnEnd {
+    let tally = Tally::waiting(w.slot);
+    serve_one(w, kept, tally)
+}
+
+/// One request of a connection; the connection is kept or closed after it.
+fn serve_one(w: &mut WorkerCtx<'_>, mut c: Kept, mut tally: Tally<'_>) -> ConnEnd {
+    let mut bufs = std::mem::take(&mut w.reuse.bufs);
     let mut buf = std::mem::take(&mut w.buf);
     if buf.len() < READ_BUF {
         buf.resize(READ_BUF, 0);
     }
     let mut wire = Wire {
-        stream: &mut stream,
-        conn: &mut conn,
+        stream: &mut c.stream,
+        conn: &mut c.conn,
         buf: &mut buf,
     };
-    let end = serve_requests(w, &mut wire, &mut bufs, peer);
+    let step = serve_request(w, &mut wire, &mut bufs, c.peer, &mut tally);
     w.buf = buf;
-    w.reuse = Reused { conn, bufs };
+    w.reuse.bufs = bufs;
+    if let Step::Keep = step {
+        return ConnEnd::Kept(c);
+    }
+    w.waiter.forget(&c);
+    let Kept { stream, conn, .. } = c;
+    // Its FastCGI state serves the next fresh connection.
+    w.reuse.conn = conn;
     let pause = w.pacer.wants_pause().then_some(LINGER_LIMIT);
     let began = Instant::now();
     if corral_sys::socket::close_served(stream.into(), pause) {
         w.pacer.waited(began);
     }
-    end
+    match step {
+        Step::Exit => ConnEnd::ExitWorker,
+        _ => ConnEnd::Closed,
+    }
 }
 
-/// The requests of one connection, in turn.
-fn serve_requests(
+/// After one request: what the connection and the worker do next.
+enum Step {
+    Keep,
+    Close,
+    Exit,
+}
+
+/// Reads the connection's next request and answers it.
+fn serve_request(
     w: &mut WorkerCtx<'_>,
     wire: &mut Wire<'_>,
     bufs: &mut Buffers,
     peer: Option<IpAddr>,
-) -> ConnEnd {
-    let mut tally = Tally::fresh(w.slot);
-    loop {
-        let Some(head) = read_head(wire, w.log, &mut tally) else {
-            if let Some(s) = w.slot {
-                s.set_state(ProcState::Idle);
-            }
-            return ConnEnd::Closed;
-        };
+    tally: &mut Tally<'_>,
+) -> Step {
+    let Some(head) = read_head(wire, w.log, tally) else {
         if let Some(s) = w.slot {
-            s.set_state(ProcState::GettingInfo);
+            s.set_state(ProcState::Idle);
         }
-        let clock = Clock::start(w.pool);
-        let resolved = request::resolve(head.params, &w.cgi, &EngineFs(w.engine));
-        let mut spec = request::spec(
-            &resolved.params,
-            resolved.request_uri,
-            resolved.path_translated,
-            w.pool,
-        );
-        spec.want_opcache = opcache_due(w.slot);
-        announce(w.slot, &spec, &mut bufs.uri);
-
-        let mut ex = Exchange::new(wire, bufs, w);
-        let outcome = answer(w.engine, w.pool, w.status, &spec, &mut ex);
-        // The response is complete before the client can look at the status
-        // page: no longer "Running" by then (php-fpm: Finishing, then Idle).
-        if let Some(s) = w.slot {
-            s.set_state(ProcState::Finishing);
-        }
-        // php-fpm writes the access-log line (fpm_log_write) before
-        // php_request_shutdown sends FCGI_END_REQUEST: a client that has the
-        // whole response finds its request in the log.
-        if w.pool.access_format.is_some() {
-            log_access(w, peer, &spec, &outcome, &ex.headers(), &clock);
-        }
-        let keep = ex.end(0).unwrap_or(false) && head.keep_conn;
-        if let Some(e) = ex.protocol_error() {
-            // What followed the request was not FastCGI we accept.
-            w.log.line(
-                LogLevel::Error,
-                format!("FastCGI: {e}; closing the connection").as_bytes(),
-            );
-        }
-        let broken = ex.broken;
-        drop(ex);
-
-        wire.conn.recycle_params(resolved.params);
-        if let Some(end) = finish_request(w, &outcome) {
-            return end;
-        }
-        if !keep || broken {
-            return ConnEnd::Closed;
-        }
-        tally.next_request();
+        return Step::Close;
+    };
+    if let Some(s) = w.slot {
+        s.set_state(ProcState::GettingInfo);
     }
+    let clock = Clock::start(w.pool);
+    let resolved = request::resolve(head.params, &w.cgi, &EngineFs(w.engine));
+    let mut spec = request::spec(
+        &resolved.params,
+        resolved.request_uri,
+        resolved.path_translated,
+        w.pool,
+    );
+    spec.want_opcache = opcache_due(w.slot);
+    announce(w.slot, &spec, &mut bufs.uri);
+
+    let mut ex = Exchange::new(wire, bufs, w);
+    let outcome = answer(w.engine, w.pool, w.status, &spec, &mut ex);
+    // The response is complete before the client can look at the status
+    // page: no longer "Running" by then (php-fpm: Finishing, then Idle).
+    if let Some(s) = w.slot {
+        s.set_state(ProcState::Finishing);
+    }
+    // php-fpm writes the access-log line (fpm_log_write) before
+    // php_request_shutdown sends FCGI_END_REQUEST: a client that has the
+    // whole response finds its request in the log.
+    if w.pool.access_format.is_some() {
+        log_access(w, peer, &spec, &outcome, &ex.headers(), &clock);
+    }
+    let keep = ex.end(0).unwrap_or(false) && head.keep_conn;
+    if let Some(e) = ex.protocol_error() {
+        // What followed the request was not FastCGI we accept.
+        w.log.line(
+            LogLevel::Error,
+            format!("FastCGI: {e}; closing the connection").as_bytes(),
+        );
+    }
+    let broken = ex.broken;
+    drop(ex);
+
+    wire.conn.recycle_params(resolved.params);
+    if finish_request(w, &outcome) {
+        return Step::Exit;
+    }
+    if !keep || broken {
+        return Step::Close;
+    }
+    Step::Keep
 }
 
 /// What BEGIN_REQUEST and the PARAMS stream said.
@@ -259,6 +327,14 @@ impl<'a> Tally<'a> {
         tally
     }
 
+    /// On a kept connection: counted at its BEGIN_REQUEST.
+    fn waiting(slot: Option<&'a SlotWriter<'a>>) -> Self {
+        Tally {
+            slot,
+            counted: false,
+        }
+    }
+
     fn begin(&mut self) {
         if !self.counted {
             if let Some(s) = self.slot {
@@ -266,10 +342,6 @@ impl<'a> Tally<'a> {
             }
             self.counted = true;
         }
-    }
-
-    fn next_request(&mut self) {
-        self.counted = false;
     }
 }
 
@@ -399,9 +471,9 @@ fn opcache_due(slot: Option<&SlotWriter<'_>>) -> bool {
     slot.is_some_and(|s| s.opcache_written_at() < corral_status::now_us() / 1_000_000)
 }
 
-/// Counts the request as served and says whether the worker must go now:
+/// Counts the request as served; true when the worker must go now:
 /// PHP in doubt, pm.max_requests reached, or a graceful stop asked.
-fn finish_request(w: &mut WorkerCtx<'_>, outcome: &Outcome) -> Option<ConnEnd> {
+fn finish_request(w: &mut WorkerCtx<'_>, outcome: &Outcome) -> bool {
     w.served += 1;
     if let Some(s) = w.slot {
         s.finished(0, outcome.peak_memory as u64);
@@ -422,15 +494,15 @@ fn finish_request(w: &mut WorkerCtx<'_>, outcome: &Outcome) -> Option<ConnEnd> {
             LogLevel::Warning,
             b"PHP state is unsure after a bailout outside the script: recycling this worker",
         );
-        return Some(ConnEnd::ExitWorker);
+        return true;
     }
     if w.pool.max_requests > 0 && w.served >= w.pool.max_requests {
-        return Some(ConnEnd::ExitWorker);
+        return true;
     }
     if corral_sys::signal::quit_requested() {
-        return Some(ConnEnd::ExitWorker);
+        return true;
     }
-    None
+    false
 }
 
 /// Waits until `stream` has something to read (or its peer closed it), for

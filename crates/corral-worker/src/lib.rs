@@ -14,6 +14,7 @@ pub mod log;
 pub mod pacing;
 pub mod prototype;
 mod request;
+pub mod waiter;
 pub mod worker;
 pub mod zygote;
 

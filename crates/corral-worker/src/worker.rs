@@ -11,6 +11,7 @@ use corral_sys::shm::SharedWords;
 use crate::connection::{self, ConnEnd};
 use crate::log::WorkerLog;
 use crate::pacing::Pacer;
+use crate::waiter::{Next, Waiter};
 use crate::PoolRuntime;
 
 /// php-fpm's listen.allowed_clients: the list is split on ',' without
@@ -56,7 +57,6 @@ fn client_ip(sock: RawFd) -> Option<IpAddr> {
     corral_sys::socket::peer_ip(sock).map(|ip| ip.to_canonical())
 }
 
-/// The accept loop. Never returns: the worker leaves through `exit_now`.
 /// The scoreboards a worker sees: its pool's (where it writes its slot)
 /// and, for a pm.status_listen pool, the parent's it reports.
 pub struct Boards<'a> {
@@ -64,6 +64,7 @@ pub struct Boards<'a> {
     pub status: Option<(&'a str, &'a SharedWords)>,
 }
 
+/// The accept loop. Never returns: the worker leaves through `exit_now`.
 pub fn run(
     engine: &Engine,
     pool: &PoolRuntime,
@@ -83,7 +84,15 @@ pub fn run(
     }
     let allowed = AllowedClients::parse(pool.allowed_clients.as_deref(), &log);
     let access = access_log.filter(|_| pool.access_format.is_some());
+    let waiter = match Waiter::new(listen_fd) {
+        Ok(w) => w,
+        Err(e) => {
+            log.line(LogLevel::Error, e.to_string().as_bytes());
+            corral_sys::process::exit_now(1);
+        }
+    };
     let mut ctx = connection::WorkerCtx {
+        waiter,
         cgi: connection::cgi_options(engine),
         buf: Vec::new(),
         reuse: connection::Reused::default(),
@@ -110,40 +119,38 @@ pub fn run(
         if corral_sys::signal::quit_requested() {
             corral_sys::process::exit_now(0);
         }
-        let began = std::time::Instant::now();
-        let accepted = corral_sys::socket::accept(listen_fd);
-        ctx.pacer.waited(began);
-        let sock = match accepted {
-            Ok(s) => s,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
-            // Someone holding the socket (any worker of the pool) made it
-            // non-blocking: wait for a connection instead of spinning.
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                corral_sys::socket::wait_readable(listen_fd, 1000);
-                continue;
+        let end = match ctx.waiter.next(&mut ctx.pacer) {
+            Next::Fresh(sock) => {
+                let peer = if inet {
+                    client_ip(sock.as_raw_fd())
+                } else {
+                    None
+                };
+                if !allowed.admits(peer) {
+                    let ip = peer.map(|p| p.to_string()).unwrap_or_default();
+                    log.line(
+                        LogLevel::Error,
+                        format!("Connection disallowed: IP address '{ip}' has been dropped.")
+                            .as_bytes(),
+                    );
+                    continue;
+                }
+                connection::serve(&mut ctx, sock, peer)
             }
-            Err(e) => {
+            Next::Kept(kept) => connection::resume(&mut ctx, kept),
+            Next::Nothing => continue,
+            Next::Failed(e) => {
                 log.line(LogLevel::Error, format!("accept() failed: {e}").as_bytes());
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 continue;
             }
         };
-        let peer = if inet {
-            client_ip(sock.as_raw_fd())
-        } else {
-            None
-        };
-        if !allowed.admits(peer) {
-            let ip = peer.map(|p| p.to_string()).unwrap_or_default();
-            log.line(
-                LogLevel::Error,
-                format!("Connection disallowed: IP address '{ip}' has been dropped.").as_bytes(),
-            );
-            continue;
-        }
-        match connection::serve(&mut ctx, sock, peer) {
+        match end {
             ConnEnd::Closed => {}
+            // One kept connection too many is closed (dropped) here.
+            ConnEnd::Kept(kept) => {
+                ctx.waiter.park(kept);
+            }
             ConnEnd::ExitWorker => corral_sys::process::exit_now(0),
         }
     }

@@ -703,6 +703,63 @@ fn keep_conn_serves_several_requests_on_one_connection() {
     );
 }
 
+/// A request on a kept connection, answered within the test's I/O timeout.
+fn kept_request(s: &Server, client: &mut Client<Conn>, id: u16, what: &str) -> Reply {
+    let req = Request::php(&s.script("pid.php")).id(id).keep_conn(true);
+    let raw = client
+        .request(&req)
+        .unwrap_or_else(|e| panic!("{what}: {e}\n{}", s.log.text()));
+    Reply::from_response(raw)
+}
+
+#[test]
+fn a_kept_connection_does_not_tie_up_its_worker() {
+    // One worker. A php-fpm worker would read only the kept connection
+    // until the web server closed it, and the second connection would wait
+    // in the backlog (nginx: until fastcgi_read_timeout).
+    let s = Corral::start(&pool_conf("pm = static\npm.max_children = 1"));
+    let mut kept = Client::new(s.listen().connect().unwrap());
+    let pid = kept_request(&s, &mut kept, 1, "first request, kept").body;
+
+    let other = request_timeout(
+        s.listen(),
+        &Request::php(&s.script("pid.php")),
+        Duration::from_secs(5),
+    )
+    .unwrap_or_else(|e| panic!("a new connection while one is kept: {e}\n{}", s.log.text()));
+    assert_eq!(other.status, 200);
+    assert_eq!(other.body, pid, "the one worker served it");
+
+    let again = kept_request(&s, &mut kept, 2, "the kept connection afterwards");
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body, pid);
+}
+
+#[test]
+fn a_worker_keeps_a_bounded_number_of_connections() {
+    // corral_worker::waiter::MAX_KEPT: one more is closed after its response.
+    const MAX_KEPT: usize = 8;
+    let s = Corral::start(&pool_conf("pm = static\npm.max_children = 1"));
+    let mut clients: Vec<Client<Conn>> = Vec::new();
+    for i in 0..=MAX_KEPT {
+        let mut c = Client::new(s.listen().connect().unwrap());
+        let r = kept_request(&s, &mut c, 1, &format!("connection {i}"));
+        assert_eq!(r.status, 200);
+        clients.push(c);
+    }
+    let mut extra = clients.pop().unwrap();
+    let closed = extra.next_record();
+    assert!(
+        closed.is_err(),
+        "the connection over the bound must be closed after its response: {closed:?}"
+    );
+    // The ones it kept still serve, in any order.
+    for (i, c) in clients.iter_mut().enumerate().rev() {
+        let r = kept_request(&s, c, 2, &format!("kept connection {i}, second request"));
+        assert_eq!(r.status, 200);
+    }
+}
+
 #[test]
 fn get_values_answered() {
     let s = Corral::start(&pool_conf("pm.max_children = 3"));
