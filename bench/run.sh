@@ -15,7 +15,7 @@
 # Environment (defaults for the full run; BENCH_QUICK=1 shortens them):
 #   BENCH_ROUNDS=3        rounds (medians are taken over rounds)
 #   BENCH_DURATION=5s     one throughput measurement
-#   BENCH_APP_DURATION=8s one DokuWiki / WordPress / Laravel measurement
+#   BENCH_APP_DURATION=15s one DokuWiki / WordPress / Laravel measurement
 #   BENCH_WORKERS=4       pm = static, pm.max_children
 #   BENCH_POOLS=1000      ondemand pools in the density test
 #   BENCH_RELOADS=20      reloads in the reload-under-load test
@@ -50,7 +50,7 @@ if [ "$QUICK" = 1 ]; then
   RELOAD_GAP=0.25; MEM_LOAD=1s; COLD_N=3
 else
   ROUNDS="${BENCH_ROUNDS:-3}"; DUR="${BENCH_DURATION:-5s}"; WARM=1s
-  APP_DUR="${BENCH_APP_DURATION:-8s}"; POOLS="${BENCH_POOLS:-1000}"
+  APP_DUR="${BENCH_APP_DURATION:-15s}"; POOLS="${BENCH_POOLS:-1000}"
   RELOAD_GAP=0.5; MEM_LOAD=3s; COLD_N=5
 fi
 ONLY="${BENCH_ONLY:-}"
