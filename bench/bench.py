@@ -326,6 +326,16 @@ def summary(rows, meta):
         2, "", True)
     add("cold first request, ms", "density", "pools", "cold_ms_median", 1, "", True)
     add("first request 15 s later, ms", "density", "pools", "after15_ms_median", 1, "", True)
+    later = [r for r in rows if r["section"] == "later"]
+    if later:
+        n = later[0].get("after_s")
+        add(f"first request {n} s later (corral's defaults), ms", "later", "defaults",
+            "after_ms_median", 1, "", True)
+        f = med(rows, "later", "defaults", "php-fpm", "after_ms_median")
+        c = med(rows, "later", "prototype_idle_timeout=15m", "corral", "after_ms_median")
+        if c is not None:
+            out.append((f"first request {n} s later (corral.prototype_idle_timeout = 15m), ms",
+                        fmt(f, 1), fmt(c, 1), ratio(c, f), "lower"))
     add("reload (config changed) failed requests", "reload", "changed", "failed", 0, "",
         True)
     add("reload (config changed) p99 ms", "reload", "changed", "lat_ms.p99", 2, "", True)
@@ -707,6 +717,26 @@ def cmd_report(dirname, out_md):
         body.append([label, fmt(f, nd), fmt(k, nd), ratio(k, f)])
     w(table(["", "php-fpm", "corral", "ratio"], body))
     w("")
+    later = [r for r in rows if r["section"] == "later"]
+    if later:
+        n = later[0].get("after_s")
+        w(f"**The first request after {n} s idle.** Three ondemand pools per column, both"
+          " servers running at once (they only idle in between), the same pool settings as"
+          f" above: the first request to each pool, then the next one {n} s later; medians of"
+          " the three. With corral's defaults the pool's prototype has gone dormant by then"
+          " (`corral.prototype_idle_timeout`, ten `pm.process_idle_timeout`s: 100 s), so the"
+          " request starts PHP again, forked from the zygote; with"
+          " `corral.prototype_idle_timeout = 15m` it is forked from the still-warm prototype.\n")
+        body = []
+        for key, label in (("first_ms_median", "first request, ms"),
+                           ("after_ms_median", f"first request {n} s later, ms")):
+            f = med(rows, "later", "defaults", "php-fpm", key)
+            d = med(rows, "later", "defaults", "corral", key)
+            k = med(rows, "later", "prototype_idle_timeout=15m", "corral", key)
+            body.append([label, fmt(f, 1), fmt(d, 1), ratio(d, f), fmt(k, 1), ratio(k, f)])
+        w(table(["", "php-fpm", "corral, defaults", "ratio",
+                 "corral, prototype_idle_timeout = 15m", "ratio"], body))
+        w("")
     cp = med(rows, "density", "pools", "corral", "procs")
     if cp is not None and cp <= 1:
         w("In this corral build an ondemand pool's prototype starts lazily, on the pool's"

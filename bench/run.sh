@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # corral vs php-fpm 8.2, one command:
 #
-#   sudo bench/run.sh                 # full run (~15-20 min on 2 CPUs)
+#   sudo bench/run.sh                 # full run (~35 min on 2 CPUs; 10 of them idle)
 #   sudo BENCH_QUICK=1 bench/run.sh   # smoke run (~3 min)
 #   sudo BENCH_ONLY=noisy bench/run.sh # only section 7, noisy neighbour (~2-3 min)
 #   sudo BENCH_ONLY=apps bench/run.sh  # only section 3, the applications (~3-4 min)
@@ -19,6 +19,8 @@
 #   BENCH_WORKERS=4       pm = static, pm.max_children
 #   BENCH_POOLS=1000      ondemand pools in the density test
 #   BENCH_RELOADS=20      reloads in the reload-under-load test
+#   BENCH_LATER=600       seconds idle before the "first request after a long
+#                         idle" (section 5; the run waits that long once)
 #   BENCH_PORT_BASE=18080 nginx listens on BASE+1 .. BASE+12 (127.0.0.1)
 #   BENCH_KEEP=1          keep the temp dir (configs, logs, raw outputs)
 #   BENCH_BIN=PATH        use this corral binary instead of building one
@@ -47,11 +49,11 @@ QUICK="${BENCH_QUICK:-0}"
 if [ "$QUICK" = 1 ]; then
   ROUNDS="${BENCH_ROUNDS:-1}"; DUR="${BENCH_DURATION:-1s}"; WARM=300ms
   APP_DUR="${BENCH_APP_DURATION:-2s}"; POOLS="${BENCH_POOLS:-100}"
-  RELOAD_GAP=0.25; MEM_LOAD=1s; COLD_N=3
+  RELOAD_GAP=0.25; MEM_LOAD=1s; COLD_N=3; LATER_S="${BENCH_LATER:-30}"
 else
   ROUNDS="${BENCH_ROUNDS:-3}"; DUR="${BENCH_DURATION:-5s}"; WARM=1s
   APP_DUR="${BENCH_APP_DURATION:-15s}"; POOLS="${BENCH_POOLS:-1000}"
-  RELOAD_GAP=0.5; MEM_LOAD=3s; COLD_N=5
+  RELOAD_GAP=0.5; MEM_LOAD=3s; COLD_N=5; LATER_S="${BENCH_LATER:-600}"
 fi
 ONLY="${BENCH_ONLY:-}"
 case "$ONLY" in ""|noisy|apps) ;; *) echo "bench/run.sh: BENCH_ONLY must be empty, 'noisy' or 'apps'" >&2; exit 64 ;; esac
@@ -914,6 +916,74 @@ EOF
     stop_server "$pid"
   done
 done
+
+# ------------------------------------- 5b. the first request after a long idle
+# Three ondemand pools per case, both servers running at once (they only
+# idle in between): the first request to each pool, then, LATER_S seconds
+# later, the next. With corral's defaults the prototype has gone dormant by
+# then (corral.prototype_idle_timeout, 100 s), with 15m it is still warm.
+later_conf() { # NAME FILE
+  local t i v; t=$(tag "$1")
+  {
+    printf '[global]\npid = %s\nerror_log = %s\nlog_level = notice\n' \
+      "$W/run/l-$t.pid" "$W/log/l-$t-error.log"
+    for v in d k; do
+      [ "$1" = php-fpm ] && [ $v = k ] && continue
+      for ((i = 1; i <= 3; i++)); do
+        printf '\n[%s%d]\nuser = www-data\ngroup = www-data\nlisten = %s\n' $v "$i" "$W/run/l-$t-$v$i.sock"
+        printf 'listen.owner = www-data\nlisten.group = www-data\nlisten.mode = 0660\n'
+        printf 'pm = ondemand\npm.max_children = 2\npm.process_idle_timeout = 10s\n'
+        [ $v = k ] && printf 'corral.prototype_idle_timeout = 15m\n'
+      done
+    done
+  } >"$2"
+}
+later_requests() { # SERVER VARIANT WHEN: one request to each of its 3 pools
+  local t i f out=(); t=$(tag "$1")
+  for ((i = 1; i <= 3; i++)); do
+    f="$W/out/later-$t-$2$i-$3.json"
+    "$BIN" bench -t "unix:$W/run/l-$t-$2$i.sock" -s "$HELLO" -n 1 -c 1 --timeout 30s --json >"$f" \
+      || die "request to pool $2$i of $1 ($3) failed"
+    out+=("$f")
+    sleep 0.2
+  done
+  python3 "$PY" cold "${out[@]}"
+}
+later_variants() { [ "$1" = php-fpm ] && echo d || echo "d k"; }
+run_later() {
+  log "5b. the first request after ${LATER_S} s idle (both servers at once)"
+  local s t v pid pids=()
+  for s in php-fpm corral; do
+    t=$(tag "$s")
+    later_conf "$s" "$W/conf/l-$t.conf"
+    launch_server "$s" "$W/conf/l-$t.conf" "$W/log/l-$t.out"
+    pids+=("$SERVER_PID")
+  done
+  sleep 3
+  for s in php-fpm corral; do
+    for v in $(later_variants "$s"); do
+      later_requests "$s" $v first >"$W/out/later-$(tag $s)-$v-first.json"
+    done
+  done
+  sleep "$LATER_S"
+  for s in php-fpm corral; do
+    t=$(tag "$s")
+    for v in $(later_variants "$s"); do
+      later_requests "$s" $v after >"$W/out/later-$t-$v-after.json"
+      python3 - "$W/out/later-$t-$v-first.json" "$W/out/later-$t-$v-after.json" "$LATER_S" \
+        >"$W/out/later-$t-$v.json" <<'EOF'
+import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+print(json.dumps({"first_ms_median": a["cold_ms_median"], "after_ms_median": b["cold_ms_median"],
+                  "after_s": int(sys.argv[3])}))
+EOF
+      case=$([ $v = k ] && echo "prototype_idle_timeout=15m" || echo "defaults")
+      python3 "$PY" emit later "$case" "$s" 1 json "$W/out/later-$t-$v.json"
+    done
+  done
+  for pid in "${pids[@]}"; do stop_server "$pid"; done
+}
+run_later
 
 stop_pid "$NGINX_PID" 10; forget "$NGINX_PID"
 if [ -n "$MARIADB_PID" ]; then stop_pid "$MARIADB_PID" 30; forget "$MARIADB_PID"; fi
