@@ -2,7 +2,7 @@
 //! pool's socket, shared by every worker of the pool, and its own kept
 //! connections).
 
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::BorrowedFd;
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
@@ -20,12 +20,8 @@ impl Poller {
 
     /// Add a socket that several processes wait on (a pool's listening
     /// socket) with EPOLLEXCLUSIVE: a connection wakes one of them, not
-    /// all. `fd` must stay open as long as the poller lives; the caller
-    /// holds it for good.
-    pub fn add_shared(&self, fd: RawFd, token: u64) -> Result<()> {
-        // SAFETY: the caller keeps `fd` open for the poller's life (see
-        // above); epoll keeps no borrow beyond the call itself.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    /// all.
+    pub fn add_shared(&self, fd: BorrowedFd<'_>, token: u64) -> Result<()> {
         let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE;
         self.0
             .add(fd, EpollEvent::new(flags, token))
@@ -34,10 +30,8 @@ impl Poller {
 
     /// Add a socket that several processes wait on for one wake-up only:
     /// after it is reported once, it is not reported again before
-    /// [`Poller::rearm`]. The same rule as `add_shared` for `fd`.
-    pub fn add_once(&self, fd: RawFd, token: u64) -> Result<()> {
-        // SAFETY: as in `add_shared`.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    /// [`Poller::rearm`].
+    pub fn add_once(&self, fd: BorrowedFd<'_>, token: u64) -> Result<()> {
         let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLONESHOT;
         self.0
             .add(fd, EpollEvent::new(flags, token))
@@ -45,20 +39,11 @@ impl Poller {
     }
 
     /// Report an `add_once` socket again.
-    pub fn rearm(&self, fd: RawFd, token: u64) -> Result<()> {
-        // SAFETY: as in `add_shared`.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    pub fn rearm(&self, fd: BorrowedFd<'_>, token: u64) -> Result<()> {
         let mut event = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLONESHOT, token);
         self.0
             .modify(fd, &mut event)
             .map_err(|e| SysError::errno("epoll_ctl(MOD)", e))
-    }
-
-    /// Remove a socket added with `add_shared` or `add_once`.
-    pub fn remove_raw(&self, fd: RawFd) {
-        // SAFETY: as in `add_shared`.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        let _ = self.0.delete(fd);
     }
 
     /// Add a file to wait on for reading.
@@ -68,6 +53,7 @@ impl Poller {
             .map_err(|e| SysError::errno("epoll_ctl(ADD)", e))
     }
 
+    /// Remove a file, however it was added.
     pub fn remove(&self, fd: BorrowedFd<'_>) {
         let _ = self.0.delete(fd);
     }
@@ -116,8 +102,7 @@ mod tests {
     fn a_once_socket_is_reported_once_until_rearmed() {
         let p = Poller::new().unwrap();
         let (a, mut a_peer) = UnixStream::pair().unwrap();
-        let raw = std::os::fd::AsRawFd::as_raw_fd(&a);
-        p.add_once(raw, 3).unwrap();
+        p.add_once(a.as_fd(), 3).unwrap();
         a_peer.write_all(b"x").unwrap();
         let mut tokens = [0u64; 4];
         assert_eq!(p.wait(&mut tokens, 1000), 1);
@@ -126,9 +111,9 @@ mod tests {
             0,
             "still readable, but reported once"
         );
-        p.rearm(raw, 3).unwrap();
+        p.rearm(a.as_fd(), 3).unwrap();
         assert_eq!(p.wait(&mut tokens, 0), 1);
-        p.remove_raw(raw);
+        p.remove(a.as_fd());
         assert_eq!(p.wait(&mut tokens, 0), 0);
         drop(a);
     }

@@ -114,7 +114,7 @@ pub struct WorkerCtx<'a> {
     /// When this worker last slept, for pausing at a request boundary.
     pub pacer: Pacer,
     /// The pool's socket and the kept connections, between requests.
-    pub waiter: Waiter,
+    pub waiter: Waiter<'a>,
 }
 
 /// What one connection leaves for the next: with the web server opening a

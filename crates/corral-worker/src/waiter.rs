@@ -23,7 +23,7 @@
 //! after another while other workers idle (c=4 keep-alive against 4
 //! workers: p99 doubled).
 
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use corral_sys::poller::Poller;
@@ -88,17 +88,17 @@ enum Listen {
 }
 
 /// The pool's socket and this worker's kept connections.
-pub struct Waiter {
-    listen: RawFd,
+pub struct Waiter<'a> {
+    listen: BorrowedFd<'a>,
     poller: Poller,
     mode: Listen,
     places: Vec<Place>,
 }
 
-impl Waiter {
-    /// `listen` is the pool's socket, which the worker holds for good.
-    pub fn new(listen: RawFd) -> Result<Waiter, SysError> {
-        corral_sys::socket::set_nonblocking(listen, true)?;
+impl<'a> Waiter<'a> {
+    /// `listen` is the pool's socket.
+    pub fn new(listen: BorrowedFd<'a>) -> Result<Waiter<'a>, SysError> {
+        corral_sys::socket::set_nonblocking(listen.as_raw_fd(), true)?;
         let poller = Poller::new()?;
         poller.add_shared(listen, LISTEN)?;
         Ok(Waiter {
@@ -235,7 +235,7 @@ impl Waiter {
         if holding(self.mode) == holding(to) {
             return;
         }
-        self.poller.remove_raw(self.listen);
+        self.poller.remove(self.listen);
         let added = match to {
             Listen::Free => self.poller.add_shared(self.listen, LISTEN),
             Listen::Holding { .. } => self.poller.add_once(self.listen, LISTEN),
@@ -247,7 +247,7 @@ impl Waiter {
 
     /// accept() without waiting: `None` when no connection is waiting.
     fn try_accept(&self) -> Option<Next> {
-        match corral_sys::socket::accept(self.listen) {
+        match corral_sys::socket::accept(self.listen.as_raw_fd()) {
             Ok(sock) => Some(Next::Fresh(sock)),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Some(Next::Nothing),

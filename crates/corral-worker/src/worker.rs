@@ -2,7 +2,7 @@
 //! serves requests until max_requests, SIGQUIT, or its parent's death.
 
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use corral_php::{Engine, LogLevel};
 use corral_status::SlotWriter;
@@ -68,7 +68,7 @@ pub struct Boards<'a> {
 pub fn run(
     engine: &Engine,
     pool: &PoolRuntime,
-    listen_fd: RawFd,
+    listen: BorrowedFd<'_>,
     boards: &Boards,
     slot: usize,
     access_log: Option<std::fs::File>,
@@ -84,7 +84,7 @@ pub fn run(
     }
     let allowed = AllowedClients::parse(pool.allowed_clients.as_deref(), &log);
     let access = access_log.filter(|_| pool.access_format.is_some());
-    let waiter = match Waiter::new(listen_fd) {
+    let waiter = match Waiter::new(listen) {
         Ok(w) => w,
         Err(e) => {
             log.line(LogLevel::Error, e.to_string().as_bytes());
@@ -109,7 +109,7 @@ pub fn run(
             None => board.map(|b| (pool.name.as_str(), b.words())),
         },
     };
-    let inet = corral_sys::socket::is_inet(listen_fd);
+    let inet = corral_sys::socket::is_inet(listen.as_raw_fd());
     // Tell the prototype we are at accept(): it forks the next worker only
     // then, so workers queue for connections in slot order.
     if let Some(fd) = at_accept {

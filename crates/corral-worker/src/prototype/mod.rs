@@ -387,7 +387,7 @@ impl Prototype {
         worker::run(
             &self.ready.engine,
             &self.ready.runtime,
-            self.listen.as_raw_fd(),
+            self.listen.as_fd(),
             &boards,
             slot,
             access,
