@@ -499,6 +499,19 @@ def kept_sections(path):
     return out
 
 
+def command_block(meta):
+    """A run's commands as a fenced block, its temp dir shown as `$W`, each
+    distinct line once."""
+    out, seen = ["```"], set()
+    for line in meta.get("commands", "").splitlines():
+        line = line.replace(meta.get("workdir", "\0"), "$W")
+        if line not in seen:
+            seen.add(line)
+            out.append(line)
+    out.append("```\n")
+    return out
+
+
 def cmd_report(dirname, out_md):
     rows, meta = load(dirname)
     apps_meta = load_apps_meta(dirname)
@@ -788,24 +801,10 @@ def cmd_report(dirname, out_md):
     w("`$W` is the run's temp dir (configs, sockets, logs); the php-fpm and corral"
       " configs and nginx.conf are copied to `bench/results/configs/`. Repeated"
       " commands (warm-ups, later rounds) are listed once.\n")
-    w("```")
-    seen = set()
-    for line in meta.get("commands", "").splitlines():
-        line = line.replace(meta.get("workdir", "\0"), "$W")
-        if line not in seen:
-            seen.add(line)
-            w(line)
-    w("```\n")
+    md.extend(command_block(meta))
     if apps_meta:
         w("Section 3's re-run (`BENCH_ONLY=apps`; its `$W` is another temp dir):\n")
-        w("```")
-        seen = set()
-        for line in apps_meta.get("commands", "").splitlines():
-            line = line.replace(apps_meta.get("workdir", "\0"), "$W")
-            if line not in seen:
-                seen.add(line)
-                w(line)
-        w("```\n")
+        md.extend(command_block(apps_meta))
     w("Raw per-round results: `bench/results/results.jsonl`; configs used:"
       " `bench/results/configs/`.\n")
     with open(out_md, "w") as f:

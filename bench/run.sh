@@ -205,17 +205,21 @@ if [ "$ONLY" = apps ]; then
   [ -s "$RESULTS_DIR/results.jsonl" ] && [ -s "$RESULTS_DIR/meta.json" ] \
     || die "BENCH_ONLY=apps needs an earlier full run's $RESULTS_DIR/results.jsonl and meta.json"
 fi
+# report_section WHAT START END: a BENCH_ONLY run rewrites BENCHMARKS.md from
+# bench/results/ and prints the section it re-ran (START up to END).
+report_section() {
+  python3 "$PY" report "$RESULTS_DIR" "$ROOT/BENCHMARKS.md" || die "writing BENCHMARKS.md failed"
+  log "done: $ROOT/BENCHMARKS.md ($1 are new)"
+  python3 - "$ROOT/BENCHMARKS.md" "$2" "$3" <<'EOF'
+import sys
+t = open(sys.argv[1]).read()
+print(t[t.index(sys.argv[2]):t.index(sys.argv[3])])
+EOF
+}
 if [ "$ONLY" = noisy ]; then
   [ -s "$RESULTS_DIR/results.jsonl" ] || die "BENCH_ONLY=noisy needs an earlier full run's $RESULTS_DIR/results.jsonl"
   run_noisy "$RESULTS_DIR"
-  python3 "$PY" report "$RESULTS_DIR" "$ROOT/BENCHMARKS.md" || die "writing BENCHMARKS.md failed"
-  log "done: $ROOT/BENCHMARKS.md (section 7 and the headline's noisy rows are new)"
-  python3 - "$ROOT/BENCHMARKS.md" <<'EOF'
-import sys
-t = open(sys.argv[1]).read()
-s = t.index("## 7."); e = t.index("## Exact commands")
-print(t[s:e])
-EOF
+  report_section "section 7 and the headline's noisy rows" "## 7." "## Exact commands"
   exit 0
 fi
 
@@ -675,14 +679,7 @@ with open(sys.argv[1], "w") as f:
     f.writelines(json.dumps(r) + "\n" for r in rows)
 EOF
   cp "$W/apps-meta.json" "$RESULTS_DIR/"
-  python3 "$PY" report "$RESULTS_DIR" "$ROOT/BENCHMARKS.md" || die "writing BENCHMARKS.md failed"
-  log "done: $ROOT/BENCHMARKS.md (section 3 and the headline's application rows are new)"
-  python3 - "$ROOT/BENCHMARKS.md" <<'EOF'
-import sys
-t = open(sys.argv[1]).read()
-s = t.index("## 3."); e = t.index("## 4.")
-print(t[s:e])
-EOF
+  report_section "section 3 and the headline's application rows" "## 3." "## 4."
   exit 0
 fi
 

@@ -7,12 +7,9 @@
 #
 # Run both servers alternately, several rounds, on a quiet machine.
 set -eu
-MODE=$1; B=${BIN:-$(cd "$(dirname "$0")/../.." && pwd)/target/release/corral}
-D=$(mktemp -d /tmp/corral-ctx.XXXXXX); mkdir -p $D/run $D/log $D/www; chmod 755 $D $D/www
-echo '<?php echo "hello\n";' > $D/www/hello.php
-printf "[global]\nerror_log = $D/log/err.log\npid = $D/run/pid\n[www]\nuser = www-data\ngroup = www-data\nlisten = $D/run/s.sock\nlisten.owner = root\npm = static\npm.max_children = 4\n" > $D/conf
-if [ "$MODE" = fpm ]; then /usr/sbin/php-fpm8.2 -F -y $D/conf -c /etc/php/8.2/fpm/php.ini >$D/log/out 2>&1 & else $B -F -y $D/conf -c /etc/php/8.2/fpm/php.ini >$D/log/out 2>&1 & fi
-P=$!; sleep 3
+MODE=$1
+. "$(dirname "$0")/common.sh"
+start_pool "$MODE" "listen.owner = root"; sleep 3
 # php-fpm's workers are its master's children; corral's are its prototype's.
 if [ "$MODE" = fpm ]; then W=$(ps -o pid= --ppid $P); else W=$(for c in $(ps -o pid= --ppid $P); do ps -o pid= --ppid $c; done); fi
 sum() { for p in $W; do grep -E "^(voluntary|nonvoluntary)_ctxt" /proc/$p/status | awk '{print $2}' | paste -sd' '; done | awk '{v+=$1; n+=$2} END {print v, n}'; }

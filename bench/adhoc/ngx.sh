@@ -5,12 +5,9 @@
 #   sudo bench/adhoc/ngx.sh fpm|corral                 # c=16, a connection per request
 #   sudo KEEP=1 KA=16 C=16 bench/adhoc/ngx.sh corral   # upstream keepalive 16, fastcgi_keep_conn on
 set -eu
-MODE=$1; B=${BIN:-$(cd "$(dirname "$0")/../.." && pwd)/target/release/corral}
-D=$(mktemp -d /tmp/corral-ngx.XXXXXX); mkdir -p $D/run $D/log $D/www; chmod 755 $D $D/www
-echo '<?php echo "hello\n";' > $D/www/hello.php
-printf "[global]\nerror_log = $D/log/err.log\npid = $D/run/pid\n[www]\nuser = www-data\ngroup = www-data\nlisten = $D/run/s.sock\nlisten.mode = 0666\npm = static\npm.max_children = 4\n" > $D/conf
-if [ "$MODE" = fpm ]; then /usr/sbin/php-fpm8.2 -F -y $D/conf -c /etc/php/8.2/fpm/php.ini >$D/log/out 2>&1 & else $B -F -y $D/conf -c /etc/php/8.2/fpm/php.ini >$D/log/out 2>&1 & fi
-P=$!
+MODE=$1
+. "$(dirname "$0")/common.sh"
+start_pool "$MODE" "listen.mode = 0666"
 if [ "${KEEP:-0}" = 1 ]; then UP="upstream php { server unix:$D/run/s.sock; keepalive ${KA:-4}; }"; KC="fastcgi_keep_conn on;"; else UP="upstream php { server unix:$D/run/s.sock; }"; KC=""; fi
 PORT=${PORT:-18199}
 cat > $D/nginx.conf <<NG
